@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`. Both bootstrap .venv first.
+SHELL := /bin/bash
+VENV := .venv/bin
+export MUJOCO_GL ?= egl
+export PYTHONUNBUFFERED := 1
+
+.PHONY: bootstrap demo test lint typecheck unit bench
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	$(VENV)/robot-rl demo --out out/demo
+
+lint: bootstrap
+	$(VENV)/ruff check robot_rl sim2real hardware benchmarks tests
+
+typecheck: bootstrap
+	$(VENV)/mypy
+
+unit: bootstrap
+	$(VENV)/python -m pytest -q
+
+test: lint typecheck unit
+
+bench: bootstrap
+	$(VENV)/robot-rl bench env-throughput

@@ -1,0 +1,16 @@
+"""`robot-rl bench NAME` implementations. Each returns a JSON-able dict (printed last).
+
+Ratios are measured side by side in one run (interleaved rounds, medians), because these
+machines are noisy; absolute figures are reported for context only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.env_throughput import run as env_throughput
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "env-throughput": env_throughput,
+}

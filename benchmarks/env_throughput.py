@@ -1,0 +1,89 @@
+"""env-throughput: single-env steps/s of quad12-walk vs Gymnasium Ant-v5, and the
+2-worker vector env's speed-up over the single env.
+
+Each env is stepped with uniform random actions (pre-sampled, so sampling is not timed) and
+auto-reset on termination / truncation, in interleaved rounds; medians are compared.
+Goals (issue #3): ``ratio_vs_ant`` ≥ 0.8 and ``vector_speedup`` ≥ 1.6.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robot_rl.envs import EnvFactory, make_env
+from robot_rl.envs.vector import SubprocVectorEnv
+
+
+def _single_env_rate(env: gym.Env[Any, Any], steps: int, seed: int) -> float:
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps)]
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def _vector_rate(venv: SubprocVectorEnv, steps: int, seed: int) -> float:
+    venv.reset(seed=seed)
+    venv.action_space.seed(seed)
+    actions = [venv.action_space.sample() for _ in range(steps)]
+    t0 = time.perf_counter()
+    for a in actions:
+        venv.step(a)
+    return steps * venv.num_envs / (time.perf_counter() - t0)
+
+
+def run(quick: bool = False, task: str = "quad12-walk", num_workers: int = 2,
+        envs_per_worker: int = 8, rounds: int = 5) -> dict[str, Any]:
+    steps = 300 if quick else 3000
+    rounds = 2 if quick else rounds
+    vec_steps = max(20, steps // envs_per_worker)
+    quad = make_env(task)
+    ant = gym.make("Ant-v5")
+    venv = SubprocVectorEnv(EnvFactory(task), num_envs=num_workers * envs_per_worker,
+                            num_workers=num_workers)
+    q_rates, a_rates, v_rates = [], [], []
+    try:
+        _single_env_rate(quad, 100, 0)  # warm-up
+        _single_env_rate(ant, 100, 0)
+        _vector_rate(venv, 10, 0)
+        for r in range(rounds):
+            q_rates.append(_single_env_rate(quad, steps, r))
+            a_rates.append(_single_env_rate(ant, steps, r))
+            v_rates.append(_vector_rate(venv, vec_steps, r))
+    finally:
+        venv.close()
+        quad.close()
+        ant.close()
+    q, a, v = (statistics.median(x) for x in (q_rates, a_rates, v_rates))
+    return {
+        "benchmark": "env-throughput",
+        "task": task,
+        "quad12_steps_per_s": round(q, 1),
+        "ant_v5_steps_per_s": round(a, 1),
+        "ratio_vs_ant": round(q / a, 3),
+        "vector_steps_per_s": round(v, 1),
+        "vector_speedup": round(v / q, 3),
+        "vector_workers": num_workers,
+        "vector_envs": num_workers * envs_per_worker,
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "spread": {"quad12_min_max": [round(min(q_rates)), round(max(q_rates))],
+                   "ant_min_max": [round(min(a_rates)), round(max(a_rates))],
+                   "vector_min_max": [round(min(v_rates)), round(max(v_rates))]},
+        "goals": {"ratio_vs_ant": 0.8, "vector_speedup": 1.6},
+        "pass": bool(q / a >= 0.8 and v / q >= 1.6),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }

@@ -1,0 +1,137 @@
+"""`robot-rl` command line. Each sub-command lives in its own function; JSON summaries last.
+
+Errors a user can cause (unknown task, bad config, bad arguments) end in one line naming the
+cause and the fix, with exit status 2, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from robot_rl import __version__
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from robot_rl.envs import TASKS, make_env
+
+    rows = []
+    for name in sorted(TASKS):
+        entry = TASKS[name]
+        if args.verbose:
+            env = make_env(name)
+            obs_dim = env.obs_builder.dim
+            act_dim = env.action_space.shape[0]  # type: ignore[index]
+            rows.append(f"{name:20s} obs {obs_dim:3d}  act {act_dim:2d}  {entry.description}")
+            env.close()
+        else:
+            rows.append(f"{name:20s} {entry.description}")
+    print("\n".join(rows))
+    return 0
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from robot_rl.sim_rollout import rollout
+
+    summary = rollout(args.task, policy=args.policy, steps=args.steps, seed=args.seed,
+                      config=args.config, video=args.video, progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks import BENCHMARKS
+
+    if args.name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark '{args.name}'; available: "
+                        f"{', '.join(sorted(BENCHMARKS))}")
+    result = BENCHMARKS[args.name](quick=args.quick)
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from robot_rl.demo import run_demo
+
+    summary = run_demo(out_dir=args.out, quick=args.quick)
+    print(json.dumps(summary))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="robot-rl",
+        description="Train robot policies in MuJoCo, export them to ONNX and deploy them "
+                    "safely through ROS 2.")
+    p.add_argument("--version", action="version", version=f"robot-rl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("envs", help="list the registered tasks")
+    s.add_argument("-v", "--verbose", action="store_true", help="also build each env and "
+                   "show observation / action sizes")
+    s.set_defaults(func=_cmd_envs)
+
+    s = sub.add_parser("sim", help="roll out a task with a simple policy (JSON summary last)")
+    s.add_argument("task", help="task name (see `robot-rl envs`)")
+    s.add_argument("--policy", choices=("random", "zero"), default="zero",
+                   help="zero = hold the default pose; random = uniform actions")
+    s.add_argument("--steps", type=int, default=500, help="policy steps (default 500)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--config", help="task YAML (default: configs/tasks/TASK.yaml)")
+    s.add_argument("--video", help="write an MP4 of the rollout to this path")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_sim)
+
+    s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
+    s.add_argument("name", help="benchmark name, e.g. env-throughput")
+    s.add_argument("--quick", action="store_true", help="short run (smoke test)")
+    s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")
+    s.add_argument("--out", default="out/demo", help="report directory (default out/demo)")
+    s.add_argument("--quick", action="store_true", help="short run (smoke test)")
+    s.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # user-caused errors: one clear line, no traceback
+        if _is_user_error(err):
+            print(f"robot-rl {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _is_user_error(err: BaseException) -> bool:
+    from robot_rl.config import ConfigError
+    from robot_rl.envs.registry import UnknownTaskError
+
+    user: tuple[type[BaseException], ...] = (UserError, ConfigError, UnknownTaskError,
+                                             FileNotFoundError)
+    return isinstance(err, user)
+
+
+def _entry() -> Any:  # console-script entry point
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()

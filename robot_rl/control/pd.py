@@ -1,0 +1,71 @@
+"""Joint PD tracking controller, run at the physics / motor rate.
+
+``tau = clip(kp (q_target - q) + kd (dq_target - dq) + tau_ff, -tau_max, tau_max)``
+
+The same object drives the MuJoCo envs (one call per physics step, policy-rate
+decimation around it) and the robot's command path, so the policy is trained with the
+exact feedback law it meets on the motors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.types import JointCommand
+
+
+class JointPDController:
+    """Per-joint PD with torque saturation.
+
+    Args:
+        kp: stiffness [N m/rad], shape (n,).
+        kd: damping [N m s/rad], shape (n,).
+        tau_max: symmetric torque limit [N m], shape (n,).
+    """
+
+    def __init__(self, kp: np.ndarray, kd: np.ndarray, tau_max: np.ndarray) -> None:
+        self.kp = np.array(kp, dtype=np.float64)
+        self.kd = np.array(kd, dtype=np.float64)
+        self.tau_max = np.array(tau_max, dtype=np.float64)
+        n = self.kp.shape[0]
+        if self.kp.shape != (n,) or self.kd.shape != (n,) or self.tau_max.shape != (n,):
+            raise ValueError(f"kp, kd and tau_max must all have shape ({n},); got "
+                             f"{self.kp.shape}, {self.kd.shape}, {self.tau_max.shape}")
+        if np.any(self.kp < 0) or np.any(self.kd < 0) or np.any(self.tau_max <= 0):
+            raise ValueError("PD gains must be >= 0 and tau_max > 0")
+        self._neg_tau_max = -self.tau_max
+        self._buf = np.zeros(n)
+        self._buf2 = np.zeros(n)
+
+    @property
+    def n_joints(self) -> int:
+        return self.kp.shape[0]
+
+    def torque(self, q_target: np.ndarray, q: np.ndarray, dq: np.ndarray,
+               dq_target: np.ndarray | None = None, tau_ff: np.ndarray | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """Saturated PD torque [N m], shape (n,). Writes into ``out`` if given (no allocation)."""
+        buf = self._buf
+        np.subtract(q_target, q, out=buf)
+        buf *= self.kp
+        if dq_target is None:
+            np.multiply(self.kd, dq, out=self._buf2)
+            buf -= self._buf2
+        else:
+            np.subtract(dq_target, dq, out=self._buf2)
+            self._buf2 *= self.kd
+            buf += self._buf2
+        if tau_ff is not None:
+            buf += tau_ff
+        if out is None:
+            out = np.empty_like(buf)
+        # minimum/maximum ufuncs: np.clip's Python wrapper costs more than the arithmetic
+        np.minimum(buf, self.tau_max, out=out)
+        return np.maximum(out, self._neg_tau_max, out=out)
+
+    def torque_from_command(self, cmd: JointCommand, q: np.ndarray, dq: np.ndarray,
+                            tau_max: np.ndarray | None = None) -> np.ndarray:
+        """Torque for a full `JointCommand` (per-joint gains from the command)."""
+        lim = self.tau_max if tau_max is None else tau_max
+        tau = (cmd.kp * (cmd.q_target - q) + cmd.kd * (cmd.dq_target - dq) + cmd.tau_ff)
+        return np.clip(tau, -lim, lim)

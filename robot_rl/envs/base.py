@@ -1,0 +1,262 @@
+"""`RobotEnv`: the MuJoCo + Gymnasium base of every task.
+
+One policy step: clip the action → decode it to joint targets → run the joint PD
+tracking controller (`robot_rl.control.JointPDController`) at the physics rate for
+``decimation`` MuJoCo steps → read a `RobotState` → build the observation with the shared
+`ObsBuilder` → task reward terms, termination, truncation.
+
+Reward terms are registered per task (name → method), weighted by the YAML ``rewards``
+scales and multiplied by the policy period ``dt`` (legged_gym convention, so scales are
+per-second rates). Each term's per-episode sum is reported in ``info["episode"]`` when the
+episode ends; per-step infos are otherwise empty (cheap for vector envs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+
+import gymnasium as gym  # noqa: E402
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from robot_rl.control.pd import JointPDController  # noqa: E402
+from robot_rl.robots import get_robot  # noqa: E402
+from robot_rl.robots.mjstate import MjRobot  # noqa: E402
+from robot_rl.runtime.obs import ObsBuilder, ObsConfig  # noqa: E402
+from robot_rl.types import RobotState  # noqa: E402
+
+
+@dataclass
+class ImageObsConfig:
+    """Rendered camera observations (arm tasks). Images are uint8 RGB (H, W, 3)."""
+
+    cameras: tuple[str, ...] = ()
+    height: int = 84
+    width: int = 84
+
+    def validate(self) -> None:
+        if self.height < 8 or self.width < 8 or self.height > 1024 or self.width > 1024:
+            raise ValueError(f"image size {self.height}x{self.width} must be within 8..1024")
+
+
+@dataclass
+class TaskConfig:
+    """Settings common to every task (YAML top level)."""
+
+    robot: str = ""
+    episode_s: float = 20.0
+    action_clip: float = 1.0
+    obs: ObsConfig = field(default_factory=ObsConfig)
+    obs_noise: bool = True
+    images: ImageObsConfig = field(default_factory=ImageObsConfig)
+    rewards: dict[str, float] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from robot_rl.robots import ROBOTS
+
+        if self.robot not in ROBOTS:
+            raise ValueError(f"robot: unknown robot '{self.robot}'; available: "
+                             f"{', '.join(sorted(ROBOTS))}")
+        if self.episode_s <= 0:
+            raise ValueError(f"episode_s must be > 0, got {self.episode_s}")
+        if self.action_clip <= 0:
+            raise ValueError(f"action_clip must be > 0, got {self.action_clip}")
+        self.obs.validate()
+        self.images.validate()
+
+
+RewardFn = Callable[[Any, RobotState, np.ndarray], float]
+
+
+class RobotEnv(gym.Env[Any, np.ndarray]):
+    """Base MuJoCo robot task. Subclasses set ``scene`` / ``objects`` and implement hooks.
+
+    Action: float32 (n_joints,) in [-action_clip, action_clip]; joint targets are
+    ``q0 + action_scale * action`` [rad] (action type ``joint_pos_offset``).
+    Observation: float32 (obs_dim,) from `ObsBuilder`, or a Dict with key ``state`` and one
+    uint8 (H, W, 3) image per configured camera when ``images.cameras`` is set.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    reward_terms: ClassVar[dict[str, RewardFn]] = {}
+    objects: ClassVar[tuple[str, ...]] = ()
+    action_type: ClassVar[str] = "joint_pos_offset"
+
+    def __init__(self, cfg: TaskConfig, render_mode: Literal["rgb_array"] | None = None,
+                 render_size: tuple[int, int] = (480, 640), render_camera: str = "") -> None:
+        cfg.validate()
+        unknown = set(cfg.rewards) - set(self.reward_terms)
+        if unknown:
+            raise ValueError(f"unknown reward term(s) {sorted(unknown)}; known terms for "
+                             f"{type(self).__name__}: {', '.join(sorted(self.reward_terms))}")
+        self.cfg = cfg
+        self.spec = get_robot(cfg.robot)
+        self.model = mujoco.MjModel.from_xml_path(str(self.scene_path()))
+        self.model.opt.timestep = self.spec.physics_dt
+        self.data = mujoco.MjData(self.model)
+        self.robot = MjRobot(self.spec, self.model, self.data, objects=self.objects)
+        self.pd = JointPDController(self.spec.kp, self.spec.kd, self.spec.tau_max)
+        self.obs_builder = ObsBuilder(self.spec, cfg.obs)
+        self.decimation = self.spec.decimation
+        self.dt = self.spec.policy_dt
+        self.max_episode_steps = int(round(cfg.episode_s / self.dt))
+        n = self.spec.n_joints
+        clip = cfg.action_clip
+        self.action_space = gym.spaces.Box(-clip, clip, (n,), np.float32)
+        state_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_builder.dim,), np.float32)
+        self._cameras = cfg.images.cameras
+        if self._cameras:
+            spaces: dict[str, gym.spaces.Space[Any]] = {"state": state_space}
+            for cam in self._cameras:
+                if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
+                    raise ValueError(f"images.cameras: robot {self.spec.name} has no camera "
+                                     f"'{cam}'; cameras: {', '.join(self.spec.cameras)}")
+                spaces[cam] = gym.spaces.Box(0, 255, (cfg.images.height, cfg.images.width, 3),
+                                             np.uint8)
+            self.observation_space: gym.spaces.Space[Any] = gym.spaces.Dict(spaces)
+        else:
+            self.observation_space = state_space
+        self._weights = {k: v * self.dt for k, v in cfg.rewards.items() if v != 0.0}
+        self._term_fns = [(k, self.reward_terms[k], w) for k, w in self._weights.items()]
+        self.render_mode = render_mode
+        self._render_size = render_size
+        self._render_camera = render_camera or (self.spec.cameras[0] if self.spec.cameras
+                                                else "")
+        self._renderer: mujoco.Renderer | None = None
+        self._obs_renderer: mujoco.Renderer | None = None
+        self._tau = np.zeros(n)
+        self.q_target = self.spec.q0.copy()
+        self.action = np.zeros(n)
+        self.last_action = np.zeros(n)
+        self.command = np.zeros(0)
+        self.state: RobotState | None = None
+        self.step_count = 0
+        self.episode_sums: dict[str, float] = {}
+        self.last_terms: dict[str, float] = {}
+
+    # -- hooks for tasks -------------------------------------------------------------------
+    def scene_path(self) -> Path:
+        return self.spec.mjcf
+
+    def _reset_task(self) -> None:
+        """Place the robot / objects / terrain and sample the command (data is reset)."""
+
+    def _pre_physics(self) -> None:
+        """Once per policy step before the physics substeps (e.g. pushes)."""
+
+    def _compute(self, state: RobotState) -> None:
+        """Once per policy step after the state is read: derived quantities used by the
+        reward terms and the termination test (contacts, heights, success flags)."""
+
+    def _post_physics(self, state: RobotState) -> None:
+        """Once per policy step after rewards (e.g. command resampling); ``self.command``
+        as left here is what the observation of this step shows."""
+
+    def _terminated(self, state: RobotState) -> bool:
+        return False
+
+    def _truncated(self, state: RobotState) -> bool:
+        return self.step_count >= self.max_episode_steps
+
+    def _episode_info(self) -> dict[str, Any]:
+        """Task metrics reported at episode end (e.g. success)."""
+        return {}
+
+    # -- Gymnasium API -----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.step_count = 0
+        self.action[:] = 0.0
+        self.last_action[:] = 0.0
+        self.q_target = self.spec.q0.copy()
+        self.episode_sums = {k: 0.0 for k in self._weights}
+        self.episode_sums["total"] = 0.0
+        self._reset_task()
+        mujoco.mj_forward(self.model, self.data)
+        self.state = self.robot.read_state(self.command)
+        return self._observe(self.state), {}
+
+    def decode_action(self, action: np.ndarray) -> np.ndarray:
+        """Joint position targets [rad] for a (clipped) action."""
+        return self.spec.q0 + self.spec.action_scale * action
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("action contains NaN or inf; the env refuses it (on the robot the "
+                             "safety chain holds the last safe command instead)")
+        self.last_action[:] = self.action
+        np.clip(a, -self.cfg.action_clip, self.cfg.action_clip, out=self.action)
+        self.q_target = self.decode_action(self.action)
+        self._pre_physics()
+        robot, pd, model, data, tau = self.robot, self.pd, self.model, self.data, self._tau
+        for _ in range(self.decimation):
+            pd.torque(self.q_target, robot.q, robot.dq, out=tau)
+            robot.set_torque(tau)
+            mujoco.mj_step(model, data)
+        self.step_count += 1
+        state = self.robot.read_state(self.command)
+        self.state = state
+        self._compute(state)
+        reward = 0.0
+        terms = self.last_terms
+        for name, fn, w in self._term_fns:
+            value = w * fn(self, state, self.action)
+            terms[name] = value
+            reward += value
+        terminated = self._terminated(state) or not np.isfinite(data.qacc).all()
+        self._post_physics(state)
+        state.command = self.command.copy()
+        truncated = (not terminated) and self._truncated(state)
+        sums = self.episode_sums
+        for name in self._weights:
+            sums[name] += terms[name]
+        sums["total"] += reward
+        info: dict[str, Any] = {}
+        if terminated or truncated:
+            info["episode"] = {"r": sums["total"], "l": self.step_count,
+                               **{f"rew_{k}": v for k, v in sums.items() if k != "total"},
+                               **self._episode_info()}
+        return self._observe(state), float(reward), bool(terminated), bool(truncated), info
+
+    def _observe(self, state: RobotState) -> Any:
+        rng = self.np_random if self.cfg.obs_noise else None
+        obs = self.obs_builder.build(state, self.action, rng=rng)
+        if not self._cameras:
+            return obs
+        if self._obs_renderer is None:
+            self._obs_renderer = mujoco.Renderer(self.model, self.cfg.images.height,
+                                                 self.cfg.images.width)
+        out: dict[str, np.ndarray] = {"state": obs}
+        for cam in self._cameras:
+            self._obs_renderer.update_scene(self.data, camera=cam)
+            out[cam] = self._obs_renderer.render().copy()
+        return out
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            h, w = self._render_size
+            self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, w)
+            self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, h)
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        cam = self._render_camera if self._render_camera else -1
+        self._renderer.update_scene(self.data, camera=cam)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        for r in (self._renderer, self._obs_renderer):
+            if r is not None:
+                r.close()
+        self._renderer = self._obs_renderer = None

@@ -1,0 +1,53 @@
+"""Small rotation helpers in numpy. Quaternions are (w, x, y, z), MuJoCo order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def quat_to_mat(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) of unit quaternion ``q`` (w, x, y, z)."""
+    w, x, y, z = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def quat_rotate_inverse(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Express world vector ``v`` (3,) in the frame of orientation ``q``: R(q)^T v."""
+    w = q[0]
+    u = q[1:4]
+    # R^T v = v (2w^2 - 1) - 2w (u x v) + 2u (u . v)
+    return v * (2.0 * w * w - 1.0) - 2.0 * w * np.cross(u, v) + 2.0 * u * np.dot(u, v)
+
+
+def projected_gravity(q: np.ndarray) -> np.ndarray:
+    """Unit gravity direction (0, 0, -1) expressed in the body frame of orientation ``q``."""
+    w, x, y, z = q
+    return np.array([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x),
+                     -(1.0 - 2.0 * (x * x + y * y))])
+
+
+def roll_pitch(q: np.ndarray) -> tuple[float, float]:
+    """Roll and pitch [rad] (ZYX Euler) of orientation ``q``."""
+    w, x, y, z = q
+    roll = float(np.arctan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y)))
+    pitch = float(np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0)))
+    return roll, pitch
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    """Quaternion of a rotation by ``yaw`` [rad] about world z."""
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a ⊗ b."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return np.array([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw])

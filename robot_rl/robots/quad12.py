@@ -1,0 +1,68 @@
+"""`quad12`: Go2-class quadruped, 12 torque-controlled joints (hip, thigh, calf x FR FL RR RL).
+
+MJCF: ``assets/quad12/quad12.xml`` (the robot) included by ``scene_flat.xml`` (plane floor,
+the default ``mjcf``) and ``scene_rough.xml`` (128 x 128 height field "terrain" filled by the
+env). Both scenes carry a ``home`` keyframe: the standing pose ``q0`` with the base at
+0.3222 m, where the front feet just touch the ground.
+
+Figures are Unitree Go2's published ones: joint ranges, link lengths (0.213 m thigh and
+calf), link masses; torque limits 23.7 N m (hip, thigh) and 35.55 N m (calf), velocity
+limits 30.1 rad/s (hip, thigh) and 20.06 rad/s (calf). Total mass 14.6 kg. The standing
+pose and PD gains are the legged_gym / Unitree RL ones (kp 20, kd 0.5, action scale 0.25,
+200 Hz physics, 50 Hz policy). Under that PD the robot stands with its base at ~0.27 m.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.robots.spec import ASSETS, RobotSpec
+
+_LEGS = ("FR", "FL", "RR", "RL")
+_PARTS = ("hip", "thigh", "calf")
+
+JOINT_NAMES: tuple[str, ...] = tuple(f"{leg}_{part}_joint" for leg in _LEGS for part in _PARTS)
+
+_HIP_LIM = 1.0472
+_FRONT_THIGH = (-1.5708, 3.4907)
+_REAR_THIGH = (-0.5236, 4.5379)
+_CALF = (-2.7227, -0.83776)
+
+
+def _per_leg(fr: tuple[float, float, float], fl: tuple[float, float, float],
+             rr: tuple[float, float, float], rl: tuple[float, float, float]) -> np.ndarray:
+    return np.array([*fr, *fl, *rr, *rl], dtype=np.float64)
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
+
+
+QUAD12 = RobotSpec(
+    name="quad12",
+    mjcf=ASSETS / "quad12" / "scene_flat.xml",
+    joint_names=JOINT_NAMES,
+    # standing pose [rad]: hips splayed 0.1 outward, thigh 0.8 front / 1.0 rear, calf -1.5
+    q0=_per_leg((-0.1, 0.8, -1.5), (0.1, 0.8, -1.5), (-0.1, 1.0, -1.5), (0.1, 1.0, -1.5)),
+    q_min=_per_leg((-_HIP_LIM, _FRONT_THIGH[0], _CALF[0]), (-_HIP_LIM, _FRONT_THIGH[0], _CALF[0]),
+                   (-_HIP_LIM, _REAR_THIGH[0], _CALF[0]), (-_HIP_LIM, _REAR_THIGH[0], _CALF[0])),
+    q_max=_per_leg((_HIP_LIM, _FRONT_THIGH[1], _CALF[1]), (_HIP_LIM, _FRONT_THIGH[1], _CALF[1]),
+                   (_HIP_LIM, _REAR_THIGH[1], _CALF[1]), (_HIP_LIM, _REAR_THIGH[1], _CALF[1])),
+    dq_max=np.tile([30.1, 30.1, 20.06], 4),
+    tau_max=np.tile([23.7, 23.7, 35.55], 4),
+    kp=np.full(12, 20.0),
+    kd=np.full(12, 0.5),
+    physics_dt=0.005,
+    policy_dt=0.02,
+    action_scale=0.25,
+    floating_base=True,
+    base_body="trunk",
+    imu_site="imu",
+    feet=("FR_foot", "FL_foot", "RR_foot", "RL_foot"),
+    cameras=("track",),
+    mass_range=(12.0, 15.0),
+    damping_kd=_read_only(np.full(12, 2.0)),  # kd of the damping mode (kp = 0)
+)
+
+__all__ = ["JOINT_NAMES", "QUAD12"]

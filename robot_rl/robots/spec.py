@@ -1,0 +1,102 @@
+"""`RobotSpec`: the one place that holds a robot's constants.
+
+Each robot module (``quad12.py``, ``arm6.py``) builds one ``RobotSpec`` next to its MJCF
+file. Training envs, the tracking controllers, the safety chain and the hardware layer
+all read their constants from here, never from copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """Constants of one robot. Per-joint arrays are in ``joint_names`` order.
+
+    Attributes:
+        name: registry name, e.g. ``"quad12"``.
+        mjcf: path of the robot's scene MJCF (the robot on its default ground/table).
+        joint_names: actuated joints, also the MJCF joint and motor-actuator names.
+        q0: default pose [rad]: standing (quadruped) or home (arm).
+        q_min, q_max: joint position limits [rad] (the MJCF ``range``).
+        dq_max: joint velocity limits [rad/s].
+        tau_max: motor torque limits [N m] (the MJCF actuator ``ctrlrange``).
+        kp: PD stiffness [N m/rad]; kd: PD damping [N m s/rad].
+        physics_dt: MuJoCo timestep [s]; the PD loop runs at this rate.
+        policy_dt: policy period [s]; must be an integer multiple of ``physics_dt``.
+        action_scale: joint_pos_offset actions are ``q0 + action_scale * a`` [rad].
+        floating_base: True if the root body has a free joint (legged robots).
+        base_body: root body name.
+        imu_site: site carrying the gyro / accelerometer / framequat sensors.
+        ee_site: end-effector site (arms), or "".
+        feet: foot geom names, in contact-sensor order (legged robots).
+        cameras: MJCF camera names.
+        mass_range: plausible total mass [kg] (checked by the tests against the MJCF).
+        damping_kd: kd used in damping mode (kp = 0) by the safety layer [N m s/rad].
+    """
+
+    name: str
+    mjcf: Path
+    joint_names: tuple[str, ...]
+    q0: np.ndarray
+    q_min: np.ndarray
+    q_max: np.ndarray
+    dq_max: np.ndarray
+    tau_max: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    physics_dt: float
+    policy_dt: float
+    action_scale: float
+    floating_base: bool
+    base_body: str
+    imu_site: str = ""
+    ee_site: str = ""
+    feet: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    mass_range: tuple[float, float] = (0.0, float("inf"))
+    damping_kd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        n = len(self.joint_names)
+        for key in ("q0", "q_min", "q_max", "dq_max", "tau_max", "kp", "kd"):
+            arr = np.asarray(getattr(self, key), dtype=np.float64)
+            if arr.shape != (n,):
+                raise ValueError(f"RobotSpec {self.name}: {key} has shape {arr.shape}, "
+                                 f"expected ({n},) for joints {self.joint_names}")
+            arr.setflags(write=False)
+            object.__setattr__(self, key, arr)
+        damping = np.asarray(self.damping_kd, dtype=np.float64)
+        if damping.size == 0:
+            damping = np.asarray(self.kd) * 2.0
+        elif damping.shape != (n,):
+            raise ValueError(f"RobotSpec {self.name}: damping_kd has shape {damping.shape}, "
+                             f"expected ({n},)")
+        damping = damping.copy()
+        damping.setflags(write=False)
+        object.__setattr__(self, "damping_kd", damping)
+        if np.any(self.q_min >= self.q_max):
+            raise ValueError(f"RobotSpec {self.name}: q_min must be below q_max")
+        if np.any((self.q0 < self.q_min) | (self.q0 > self.q_max)):
+            raise ValueError(f"RobotSpec {self.name}: q0 outside the joint limits")
+        if np.any(self.kp < 0) or np.any(self.kd < 0) or np.any(self.tau_max <= 0):
+            raise ValueError(f"RobotSpec {self.name}: gains must be >= 0 and tau_max > 0")
+        ratio = self.policy_dt / self.physics_dt
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(f"RobotSpec {self.name}: policy_dt {self.policy_dt} is not an "
+                             f"integer multiple of physics_dt {self.physics_dt}")
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def decimation(self) -> int:
+        """Physics steps per policy step."""
+        return int(round(self.policy_dt / self.physics_dt))

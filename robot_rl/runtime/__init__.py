@@ -1,0 +1,1 @@
+"""Torch-free policy runtime: observation builder, ONNX policy, deploy loop."""
