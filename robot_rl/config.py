@@ -31,8 +31,13 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    """Convert a YAML value to type ``tp`` or raise ConfigError(where: reason)."""
+def _at(path: str) -> str:
+    return f"key '{path}'" if path else "top level"
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Convert a YAML value to type ``tp`` or raise ConfigError("key 'a.b': reason")."""
+    where = _at(path)
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -45,7 +50,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _convert(value, arg, where)
+                return _convert(value, arg, path)
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[0] if len(errors) == 1 else
@@ -56,7 +61,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, allowed))}")
         return value
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, where)
+        return _build(tp, value, path)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
@@ -80,28 +85,28 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-            items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            items = [_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
         else:
             item_tp = args[0] if args else Any
-            items = [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+            items = [_convert(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         key_tp, val_tp = get_args(tp) or (Any, Any)
-        return {_convert(k, key_tp, f"{where}"): _convert(v, val_tp, f"{where}.{k}")
+        return {_convert(k, key_tp, path): _convert(v, val_tp, f"{path}.{k}")
                 for k, v in value.items()}
     raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
 
 
-def _build(cls: type[T], data: Any, where: str) -> T:
+def _build(cls: type[T], data: Any, path: str) -> T:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'top level'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{_at(path)}: expected a mapping, got {data!r}")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    prefix = f"{where}." if where else ""
+    prefix = f"{path}." if path else ""
     for key in data:
         if key not in fields:
             raise ConfigError(f"key '{prefix}{key}': unknown key; valid keys: "
@@ -109,7 +114,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"key '{prefix}{name}'")
+            kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"key '{prefix}{name}': required key is missing")
     obj = cls(**kwargs)
@@ -118,7 +123,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
         try:
             validate()
         except ValueError as err:
-            raise ConfigError(f"{where or 'config'}: {err}") from None
+            raise ConfigError(f"{_at(path) if path else 'invalid value'}: {err}") from None
     return obj
 
 

@@ -164,8 +164,8 @@ class ArmTaskEnv(RobotEnv):
         if self.task_object:
             self._place_task_object()
         noise = self.cfg.init_joint_noise
-        q = self.spec.q0 + self.np_random.uniform(-noise, noise, self.spec.n_joints)
-        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.spec.q_min, self.spec.q_max)
+        q = self.robot_spec.q0 + self.np_random.uniform(-noise, noise, self.robot_spec.n_joints)
+        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.robot_spec.q_min, self.robot_spec.q_max)
         self.is_success = self.ever_success = False
         self._sample_goal()
 

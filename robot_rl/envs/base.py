@@ -96,27 +96,28 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
             raise ValueError(f"unknown reward term(s) {sorted(unknown)}; known terms for "
                              f"{type(self).__name__}: {', '.join(sorted(self.reward_terms))}")
         self.cfg = cfg
-        self.spec = get_robot(cfg.robot)
+        self.robot_spec = get_robot(cfg.robot)
         self.model = mujoco.MjModel.from_xml_path(str(self.scene_path()))
-        self.model.opt.timestep = self.spec.physics_dt
+        self.model.opt.timestep = self.robot_spec.physics_dt
         self.data = mujoco.MjData(self.model)
-        self.robot = MjRobot(self.spec, self.model, self.data, objects=self.objects)
-        self.pd = JointPDController(self.spec.kp, self.spec.kd, self.spec.tau_max)
-        self.obs_builder = ObsBuilder(self.spec, cfg.obs)
-        self.decimation = self.spec.decimation
-        self.dt = self.spec.policy_dt
+        self.robot = MjRobot(self.robot_spec, self.model, self.data, objects=self.objects)
+        self.pd = JointPDController(self.robot_spec.kp, self.robot_spec.kd, self.robot_spec.tau_max)
+        self.obs_builder = ObsBuilder(self.robot_spec, cfg.obs)
+        self.decimation = self.robot_spec.decimation
+        self.dt = self.robot_spec.policy_dt
         self.max_episode_steps = int(round(cfg.episode_s / self.dt))
-        n = self.spec.n_joints
+        n = self.robot_spec.n_joints
         clip = cfg.action_clip
         self.action_space = gym.spaces.Box(-clip, clip, (n,), np.float32)
-        state_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_builder.dim,), np.float32)
+        state_space = gym.spaces.Box(-cfg.obs.clip, cfg.obs.clip, (self.obs_builder.dim,),
+                                     np.float32)
         self._cameras = cfg.images.cameras
         if self._cameras:
             spaces: dict[str, gym.spaces.Space[Any]] = {"state": state_space}
             for cam in self._cameras:
                 if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
-                    raise ValueError(f"images.cameras: robot {self.spec.name} has no camera "
-                                     f"'{cam}'; cameras: {', '.join(self.spec.cameras)}")
+                    raise ValueError(f"images.cameras: robot {self.robot_spec.name} has no camera "
+                                     f"'{cam}'; cameras: {', '.join(self.robot_spec.cameras)}")
                 spaces[cam] = gym.spaces.Box(0, 255, (cfg.images.height, cfg.images.width, 3),
                                              np.uint8)
             self.observation_space: gym.spaces.Space[Any] = gym.spaces.Dict(spaces)
@@ -126,12 +127,12 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._term_fns = [(k, self.reward_terms[k], w) for k, w in self._weights.items()]
         self.render_mode = render_mode
         self._render_size = render_size
-        self._render_camera = render_camera or (self.spec.cameras[0] if self.spec.cameras
+        self._render_camera = render_camera or (self.robot_spec.cameras[0] if self.robot_spec.cameras
                                                 else "")
         self._renderer: mujoco.Renderer | None = None
         self._obs_renderer: mujoco.Renderer | None = None
         self._tau = np.zeros(n)
-        self.q_target = self.spec.q0.copy()
+        self.q_target = self.robot_spec.q0.copy()
         self.action = np.zeros(n)
         self.last_action = np.zeros(n)
         self.command = np.zeros(0)
@@ -142,7 +143,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
 
     # -- hooks for tasks -------------------------------------------------------------------
     def scene_path(self) -> Path:
-        return self.spec.mjcf
+        return self.robot_spec.mjcf
 
     def _reset_task(self) -> None:
         """Place the robot / objects / terrain and sample the command (data is reset)."""
@@ -176,17 +177,18 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.step_count = 0
         self.action[:] = 0.0
         self.last_action[:] = 0.0
-        self.q_target = self.spec.q0.copy()
+        self.q_target = self.robot_spec.q0.copy()
         self.episode_sums = {k: 0.0 for k in self._weights}
         self.episode_sums["total"] = 0.0
         self._reset_task()
         mujoco.mj_forward(self.model, self.data)
         self.state = self.robot.read_state(self.command)
+        self._compute(self.state)
         return self._observe(self.state), {}
 
     def decode_action(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets [rad] for a (clipped) action."""
-        return self.spec.q0 + self.spec.action_scale * action
+        return self.robot_spec.q0 + self.robot_spec.action_scale * action
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         a = np.asarray(action, dtype=np.float64)

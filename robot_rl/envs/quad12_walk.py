@@ -133,7 +133,7 @@ def _r_feet_air_time(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float
 def _r_stand_still(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
     if np.hypot(env.command[0], env.command[1]) >= env.cfg.commands.standing_below:
         return 0.0
-    return float(np.abs(st.q - env.spec.q0).sum())
+    return float(np.abs(st.q - env.robot_spec.q0).sum())
 
 
 def _r_termination(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
@@ -177,15 +177,15 @@ class Quad12WalkEnv(RobotEnv):
         self._geom_category[self._is_trunk] = 1
         self._geom_category[self._is_limb] = 2
         self._geom_category[floor] = 0
-        mid = 0.5 * (self.spec.q_min + self.spec.q_max)
-        half = 0.5 * (self.spec.q_max - self.spec.q_min) * 0.9
+        mid = 0.5 * (self.robot_spec.q_min + self.robot_spec.q_max)
+        half = 0.5 * (self.robot_spec.q_max - self.robot_spec.q_min) * 0.9
         self.soft_q_min, self.soft_q_max = mid - half, mid + half
         self.command = np.zeros(3)
-        self.last_dq = np.zeros(self.spec.n_joints)
-        self.air_time = np.zeros(len(self.spec.feet))
-        self.air_time_at_touchdown = np.zeros(len(self.spec.feet))
-        self.first_contact = np.zeros(len(self.spec.feet), dtype=bool)
-        self.last_contacts = np.zeros(len(self.spec.feet), dtype=bool)
+        self.last_dq = np.zeros(self.robot_spec.n_joints)
+        self.air_time = np.zeros(len(self.robot_spec.feet))
+        self.air_time_at_touchdown = np.zeros(len(self.robot_spec.feet))
+        self.first_contact = np.zeros(len(self.robot_spec.feet), dtype=bool)
+        self.last_contacts = np.zeros(len(self.robot_spec.feet), dtype=bool)
         self.gravity_b = np.array([0.0, 0.0, -1.0])
         self.base_height = 0.0
         self.n_body_contacts = 0
@@ -195,7 +195,7 @@ class Quad12WalkEnv(RobotEnv):
 
     def scene_path(self) -> Path:
         name = "scene_rough.xml" if self.cfg.terrain.kind == "rough" else "scene_flat.xml"
-        return self.spec.mjcf.parent / name
+        return self.robot_spec.mjcf.parent / name
 
     # -- episode -------------------------------------------------------------------------
     def sample_command(self) -> None:
@@ -218,8 +218,8 @@ class Quad12WalkEnv(RobotEnv):
             yaw = rng.uniform(-np.pi, np.pi)
             self.data.qpos[3:7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         noise = self.cfg.init_joint_noise
-        q = self.spec.q0 + rng.uniform(-noise, noise, self.spec.n_joints)
-        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.spec.q_min, self.spec.q_max)
+        q = self.robot_spec.q0 + rng.uniform(-noise, noise, self.robot_spec.n_joints)
+        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.robot_spec.q_min, self.robot_spec.q_max)
         self.sample_command()
         self.last_dq[:] = 0.0
         self.air_time[:] = 0.0

@@ -34,7 +34,7 @@ class MjRobot:
 
     def __init__(self, spec: RobotSpec, model: mujoco.MjModel, data: mujoco.MjData,
                  objects: Sequence[str] = ()) -> None:
-        self.spec, self.model, self.data = spec, model, data
+        self.robot_spec, self.model, self.data = spec, model, data
         jids = [_id(model, mujoco.mjtObj.mjOBJ_JOINT, n, "joint") for n in spec.joint_names]
         self.qpos_adr = np.array([model.jnt_qposadr[j] for j in jids])
         self.dof_adr = np.array([model.jnt_dofadr[j] for j in jids])
@@ -114,7 +114,7 @@ class MjRobot:
             st.imu_acc = self.sensor("imu_acc").copy()
             if "base_linvel" in self._sensors:
                 st.base_lin_vel = self.sensor("base_linvel").copy()
-        if self.spec.floating_base:
+        if self.robot_spec.floating_base:
             st.base_pos = d.xpos[self.base_id].copy()
             if not self._sensors:
                 st.imu_quat = d.xquat[self.base_id].copy()

@@ -133,7 +133,7 @@ class ObsBuilder:
 
     def __init__(self, spec: RobotSpec, cfg: ObsConfig, action_dim: int | None = None) -> None:
         cfg.validate()
-        self.spec, self.cfg = spec, cfg
+        self.robot_spec, self.cfg = spec, cfg
         self.action_dim = spec.n_joints if action_dim is None else action_dim
         self._terms: list[tuple[str, str, TermFn, slice, float, float]] = []
         start = 0
@@ -167,7 +167,7 @@ class ObsBuilder:
         """Observation, float32, shape (dim,). ``rng`` adds the configured training noise."""
         if out is None:
             out = np.empty(self.dim, dtype=np.float32)
-        ctx = _Ctx(self.spec, self._zero_action if last_action is None else last_action)
+        ctx = _Ctx(self.robot_spec, self._zero_action if last_action is None else last_action)
         for term, arg, fn, sl, dim in self._fns:
             value = fn(state, ctx, arg)
             if value.shape[0] != dim:
