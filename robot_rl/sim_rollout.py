@@ -59,10 +59,10 @@ def rollout(task: str, policy: str | PolicyFn = "zero", steps: int = 500, seed: 
     env = make_env(task, config, render_mode="rgb_array" if video else None)
     env.action_space.seed(seed)
     if policy == "random":
-        act: PolicyFn = lambda obs: env.action_space.sample()  # noqa: E731
+        act: PolicyFn = lambda obs: env.action_space.sample()
     elif policy == "zero":
-        zero = np.zeros(env.action_space.shape, dtype=np.float32)
-        act = lambda obs: zero  # noqa: E731
+        zero: np.ndarray = np.zeros(env.action_space.shape or (), dtype=np.float32)
+        act = lambda obs: zero
     elif callable(policy):
         act = policy
     else:

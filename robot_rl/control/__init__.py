@@ -1,4 +1,6 @@
-"""Tracking controllers (torch-free, ROS-free): the same code runs in training envs and on the robot."""
+"""Tracking controllers (torch-free, ROS-free).
+
+The same code runs in the training envs and on the robot."""
 
 from robot_rl.control.pd import JointPDController
 

@@ -165,7 +165,8 @@ class ArmTaskEnv(RobotEnv):
             self._place_task_object()
         noise = self.cfg.init_joint_noise
         q = self.robot_spec.q0 + self.np_random.uniform(-noise, noise, self.robot_spec.n_joints)
-        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.robot_spec.q_min, self.robot_spec.q_max)
+        spec = self.robot_spec
+        self.data.qpos[self.robot.qpos_adr] = np.clip(q, spec.q_min, spec.q_max)
         self.is_success = self.ever_success = False
         self._sample_goal()
 

@@ -21,15 +21,15 @@ from typing import Any, ClassVar, Literal
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 
-import gymnasium as gym  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import gymnasium as gym
+import mujoco
+import numpy as np
 
-from robot_rl.control.pd import JointPDController  # noqa: E402
-from robot_rl.robots import get_robot  # noqa: E402
-from robot_rl.robots.mjstate import MjRobot  # noqa: E402
-from robot_rl.runtime.obs import ObsBuilder, ObsConfig  # noqa: E402
-from robot_rl.types import RobotState  # noqa: E402
+from robot_rl.control.pd import JointPDController
+from robot_rl.robots import get_robot
+from robot_rl.robots.mjstate import MjRobot
+from robot_rl.runtime.obs import ObsBuilder, ObsConfig
+from robot_rl.types import RobotState
 
 
 @dataclass
@@ -83,7 +83,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     uint8 (H, W, 3) image per configured camera when ``images.cameras`` is set.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}  # noqa: RUF012
     reward_terms: ClassVar[dict[str, RewardFn]] = {}
     objects: ClassVar[tuple[str, ...]] = ()
     action_type: ClassVar[str] = "joint_pos_offset"
@@ -127,8 +127,8 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._term_fns = [(k, self.reward_terms[k], w) for k, w in self._weights.items()]
         self.render_mode = render_mode
         self._render_size = render_size
-        self._render_camera = render_camera or (self.robot_spec.cameras[0] if self.robot_spec.cameras
-                                                else "")
+        cams = self.robot_spec.cameras
+        self._render_camera = render_camera or (cams[0] if cams else "")
         self._renderer: mujoco.Renderer | None = None
         self._obs_renderer: mujoco.Renderer | None = None
         self._tau = np.zeros(n)

@@ -219,7 +219,8 @@ class Quad12WalkEnv(RobotEnv):
             self.data.qpos[3:7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         noise = self.cfg.init_joint_noise
         q = self.robot_spec.q0 + rng.uniform(-noise, noise, self.robot_spec.n_joints)
-        self.data.qpos[self.robot.qpos_adr] = np.clip(q, self.robot_spec.q_min, self.robot_spec.q_max)
+        spec = self.robot_spec
+        self.data.qpos[self.robot.qpos_adr] = np.clip(q, spec.q_min, spec.q_max)
         self.sample_command()
         self.last_dq[:] = 0.0
         self.air_time[:] = 0.0

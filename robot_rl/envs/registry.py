@@ -34,7 +34,8 @@ def register_task(name: str, entry: TaskEntry) -> None:
     if name in TASKS:
         raise ValueError(f"task '{name}' registered twice")
     TASKS[name] = entry
-    gym.register(id=f"robot_rl/{name}-v0", entry_point=_gym_entry, kwargs={"task": name},
+    gym.register(id=f"robot_rl/{name}-v0", entry_point=_gym_entry,  # type: ignore[arg-type]
+                 kwargs={"task": name},
                  disable_env_checker=True)
 
 

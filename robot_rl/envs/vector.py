@@ -46,18 +46,15 @@ _Specs = list[tuple[str, tuple[int, ...], str]]  # (array name, shape, dtype str
 
 def _array_specs(obs_space: gym.Space, act_space: gym.Space, n: int) -> _Specs:
     """Names, shapes and dtypes of the shared arrays for ``n`` envs."""
-    specs: _Specs = []
-    if isinstance(obs_space, spaces.Box):
-        specs.append(("obs", (n, *obs_space.shape), obs_space.dtype.str))
-    elif isinstance(obs_space, spaces.Dict) and all(
-        isinstance(s, spaces.Box) for s in obs_space.spaces.values()
-    ):
-        specs += [(f"obs/{k}", (n, *s.shape), s.dtype.str) for k, s in obs_space.spaces.items()]
-    else:
+    boxes: dict[str, Any] = {"obs": obs_space}
+    if isinstance(obs_space, spaces.Dict):
+        boxes = {f"obs/{k}": s for k, s in obs_space.spaces.items()}
+    if not all(isinstance(s, spaces.Box) for s in boxes.values()):
         raise TypeError(f"observation space must be a Box or a Dict of Boxes, got {obs_space}")
     if not isinstance(act_space, spaces.Box):
         raise TypeError(f"action space must be a Box, got {act_space}")
-    specs.append(("act", (n, *act_space.shape), act_space.dtype.str))
+    boxes["act"] = act_space
+    specs: _Specs = [(k, (n, *s.shape), np.dtype(s.dtype).str) for k, s in boxes.items()]
     return [*specs, ("rew", (n,), "<f8"), ("term", (n,), "|b1"), ("trunc", (n,), "|b1")]
 
 
@@ -204,7 +201,9 @@ def _worker(conn: Any, env_fn: Callable[[int], gym.Env], indices: range,
                 return
             else:  # call / set_attr: failures are reported, not fatal
                 try:
-                    out = batch.call(*arg) if cmd == "call" else batch.set_attr(*arg)
+                    out = batch.call(*arg) if cmd == "call" else None
+                    if cmd == "set_attr":
+                        batch.set_attr(*arg)
                     conn.send_bytes(_DATA + pickle.dumps(out, -1))
                 except Exception as e:
                     try:
@@ -289,7 +288,7 @@ class SubprocVectorEnv(VectorEnv):
     def _start_workers(self, env_fn: Callable[[int], gym.Env], context: str | None) -> tuple:
         if context is None:
             context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        ctx = mp.get_context(context)
+        ctx: Any = mp.get_context(context)
         base, extra = divmod(self.num_envs, self.num_workers)
         bounds = np.cumsum([0] + [base + (w < extra) for w in range(self.num_workers)])
         self._ranges = [range(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
@@ -499,12 +498,11 @@ class SubprocVectorEnv(VectorEnv):
         """Close the envs, stop the workers (terminate / kill if needed), free shared memory."""
         if self._local is not None:
             self._local.close()
-        if self._broken is None:
-            for conn in self._conns:
-                try:
-                    conn.send_bytes(pickle.dumps(("close", None)))
-                except Exception:
-                    pass
+        for conn in self._conns:  # healthy workers close their envs and exit
+            try:
+                conn.send_bytes(pickle.dumps(("close", None)))
+            except Exception:
+                pass
         deadline = time.monotonic() + 5.0
         for proc in self._procs:
             proc.join(max(0.0, deadline - time.monotonic()))

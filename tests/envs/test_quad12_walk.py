@@ -45,7 +45,7 @@ def test_low_base_is_a_fall_and_termination_penalty_counts() -> None:
     env = _env(rewards={"termination": -5.0})
     env.reset(seed=0)
     env.data.qpos[2] = 0.05  # below min_base_height (0.15)
-    _, reward, term, _, info = env.step(np.zeros(12, dtype=np.float32))
+    _, _, term, _, info = env.step(np.zeros(12, dtype=np.float32))
     assert term
     assert info["episode"]["rew_termination"] == pytest.approx(-5.0 * env.dt)
 

@@ -1,4 +1,4 @@
-"""Tests of `robot_rl.envs.vector.SubprocVectorEnv` against Gymnasium's SyncVectorEnv (SAME_STEP)."""
+"""`robot_rl.envs.vector.SubprocVectorEnv`, checked against Gymnasium's SAME_STEP SyncVectorEnv."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class RandomWalkEnv(gym.Env):
     def __init__(self, index: int = 0, fail_at: int | None = None, burn_us: float = 0.0,
                  image: bool = False) -> None:
         self.index, self.fail_at, self.burn_s, self.image = index, fail_at, burn_us * 1e-6, image
-        box = spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        box = spaces.Box(-100.0, 100.0, (4,), np.float32)
         self.observation_space = (
             spaces.Dict({"state": box, "image": spaces.Box(0, 255, (2, 3, 3), np.uint8)})
             if image else box)
@@ -65,7 +65,8 @@ class RandomWalkEnv(gym.Env):
         reward = float(-np.linalg.norm(self.pos))
         done = self.t >= self.length
         info = {"episode_len": self.t, "dist": np.abs(self.pos)} if done else {}
-        return self._obs(), reward, done and self.length % 2 == 1, done and self.length % 2 == 0, info
+        odd = self.length % 2 == 1
+        return self._obs(), reward, done and odd, done and not odd, info
 
     def double(self, x: float) -> float:
         return 2 * x + self.index
@@ -110,7 +111,7 @@ def _rollout(venv: gym.vector.VectorEnv, actions: np.ndarray, seed: int = 7) -> 
 
 def test_spaces_and_metadata() -> None:
     with SubprocVectorEnv(make_walk, 5, 2) as venv:
-        assert venv.single_observation_space == spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        assert venv.single_observation_space == spaces.Box(-100.0, 100.0, (4,), np.float32)
         assert venv.observation_space.shape == (5, 4)
         assert venv.action_space.shape == (5, 2) and venv.action_space.dtype == np.float32
         assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
