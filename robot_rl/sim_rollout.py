@@ -106,3 +106,48 @@ def rollout(task: str, policy: str | PolicyFn = "zero", steps: int = 500, seed: 
         summary["video"] = str(writer.path)
         summary["video_frames"] = writer.frames
     return summary
+
+
+def run_episodes(task: str, act: PolicyFn, episodes: int, seed: int = 0,
+                 config: str | None = None, video: str | None = None,
+                 video_episodes: int = 2, overrides: dict[str, Any] | None = None,
+                 ) -> list[dict[str, Any]]:
+    """Run ``episodes`` full episodes (seeds ``seed + k``) and return their ``episode`` infos,
+    each with ``final_distance`` for arm tasks (end-effector / object to goal, metres)."""
+    env = make_env(task, config, overrides, render_mode="rgb_array" if video else None,
+                   render_size=(240, 320))
+    writer = VideoWriter(video, fps=1.0 / env.dt) if video else None
+    out: list[dict[str, Any]] = []
+    try:
+        for k in range(episodes):
+            obs, _ = env.reset(seed=seed + k)
+            while True:
+                state_obs = obs["state"] if isinstance(obs, dict) else obs
+                obs, _, term, trunc, info = env.step(act(state_obs))
+                if writer is not None and k < video_episodes:
+                    frame = env.render()
+                    if frame is not None:
+                        writer.write(frame)
+                if term or trunc:
+                    ep = dict(info["episode"])
+                    goal = getattr(env, "goal", None)
+                    if goal is not None and env.robot.ee_site_id >= 0:
+                        ee = env.data.site_xpos[env.robot.ee_site_id]
+                        ep["final_distance"] = float(np.linalg.norm(ee - goal))
+                    out.append(ep)
+                    break
+    finally:
+        if writer is not None:
+            writer.close()
+        env.close()
+    return out
+
+
+def summarize(episodes: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean and std of every numeric episode field (``success`` → success rate)."""
+    out: dict[str, float] = {"episodes": float(len(episodes))}
+    for key in episodes[0] if episodes else []:
+        vals = np.array([float(e[key]) for e in episodes])
+        out[f"{key}_mean"] = float(vals.mean())
+        out[f"{key}_std"] = float(vals.std())
+    return out

@@ -13,13 +13,10 @@ episode ends; per-step infos are otherwise empty (cheap for vector envs).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 
 import gymnasium as gym
 import mujoco

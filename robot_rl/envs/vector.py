@@ -80,10 +80,15 @@ def _views(buf: Any, specs: _Specs) -> dict[str, np.ndarray]:
 class _EnvBatch:
     """K consecutive sub-environments, stepped in a loop into their slice of the arrays."""
 
-    def __init__(self, env_fn: Callable[[int], gym.Env], indices: range) -> None:
+    def __init__(self, indices: range) -> None:
         self.start = indices.start
         self.current = indices.start  # env being worked on (for error messages)
         self.envs: list[gym.Env] = []
+        self.a: dict[str, np.ndarray] = {}
+        self.obs_keys: list[str] = []
+
+    def build(self, env_fn: Callable[[int], gym.Env], indices: range) -> _EnvBatch:
+        """Create env i = ``env_fn(i)`` for each index; their spaces must agree."""
         for i in indices:
             self.current = i
             self.envs.append(env_fn(i))
@@ -91,8 +96,7 @@ class _EnvBatch:
         for i, env in zip(indices, self.envs):
             if env.observation_space != e0.observation_space or env.action_space != e0.action_space:
                 raise RuntimeError(f"env {i} spaces differ from env {indices.start}'s")
-        self.a: dict[str, np.ndarray] = {}
-        self.obs_keys: list[str] = []
+        return self
 
     def bind(self, arrays: dict[str, np.ndarray]) -> None:
         """Use rows ``[start, start + K)`` of the full ``[N, ...]`` arrays."""
@@ -168,12 +172,12 @@ def _worker(conn: Any, env_fn: Callable[[int], gym.Env], indices: range,
     for c in inherited:  # (fork) other workers' / our own parent ends: keep EOF detection exact
         c.close()
     parent = os.getppid()
-    batch: _EnvBatch | None = None
+    batch = _EnvBatch(indices)
     mm: mmap.mmap | None = None
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     try:
-        batch = _EnvBatch(env_fn, indices)
+        batch.build(env_fn, indices)
         e0 = batch.envs[0]
         conn.send_bytes(_DATA + pickle.dumps(
             (e0.observation_space, e0.action_space, dict(e0.metadata), e0.render_mode)))
@@ -211,15 +215,13 @@ def _worker(conn: Any, env_fn: Callable[[int], gym.Env], indices: range,
                     except Exception:
                         conn.send_bytes(_EXC + pickle.dumps(RuntimeError(repr(e))))
     except BaseException as e:
-        where = f"env {batch.current}" if batch is not None else "building the envs"
-        cause = f"raised in {where}: {type(e).__name__}: {e}\n{traceback.format_exc()}"
+        cause = f"raised in env {batch.current}: {type(e).__name__}: {e}\n{traceback.format_exc()}"
         try:
             conn.send_bytes(_FATAL + pickle.dumps(cause))
         except Exception:
             pass
     finally:
-        if batch is not None:
-            batch.a = {}
+        batch.a = {}
         if mm is not None:
             try:
                 mm.close()
@@ -269,20 +271,24 @@ class SubprocVectorEnv(VectorEnv):
         self.num_envs, self.num_workers = num_envs, num_workers
         self.copy, self.timeout = copy, timeout
         self.closed = False
-        if num_workers == 0:
-            self._ranges = [range(num_envs)]
-            self._local = _EnvBatch(env_fn, range(num_envs))
-            e0 = self._local.envs[0]
-            info = (e0.observation_space, e0.action_space, dict(e0.metadata), e0.render_mode)
-        else:
-            info = self._start_workers(env_fn, context)
-        obs_space, act_space, self.metadata, self.render_mode = info
-        self.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
-        self.autoreset_mode = AutoresetMode.SAME_STEP
-        self.single_observation_space, self.single_action_space = obs_space, act_space
-        self.observation_space = batch_space(obs_space, num_envs)
-        self.action_space = batch_space(act_space, num_envs)
-        self._alloc(_array_specs(obs_space, act_space, num_envs))
+        try:
+            if num_workers == 0:
+                self._ranges = [range(num_envs)]
+                self._local = _EnvBatch(range(num_envs)).build(env_fn, range(num_envs))
+                e0 = self._local.envs[0]
+                info = (e0.observation_space, e0.action_space, dict(e0.metadata), e0.render_mode)
+            else:
+                info = self._start_workers(env_fn, context)
+            obs_space, act_space, self.metadata, self.render_mode = info
+            self.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
+            self.autoreset_mode = AutoresetMode.SAME_STEP
+            self.single_observation_space, self.single_action_space = obs_space, act_space
+            self.observation_space = batch_space(obs_space, num_envs)
+            self.action_space = batch_space(act_space, num_envs)
+            self._alloc(_array_specs(obs_space, act_space, num_envs))
+        except BaseException:
+            self.close()
+            raise
 
     # ---- construction -------------------------------------------------------------------
     def _start_workers(self, env_fn: Callable[[int], gym.Env], context: str | None) -> tuple:
@@ -503,7 +509,7 @@ class SubprocVectorEnv(VectorEnv):
                 conn.send_bytes(pickle.dumps(("close", None)))
             except Exception:
                 pass
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + (5.0 if self._broken is None else 1.0)
         for proc in self._procs:
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():

@@ -237,6 +237,30 @@ def test_env_exception_is_reported_with_text_and_traceback() -> None:
     assert all(not p.is_alive() for p in venv._procs)
 
 
+def make_bad_env2(index: int) -> RandomWalkEnv:
+    if index == 2:
+        raise OSError("no such robot model")
+    return RandomWalkEnv(index)
+
+
+def make_hanging_env1(index: int) -> RandomWalkEnv:
+    return RandomWalkEnv(index, burn_us=3e6 if index == 1 else 0.0)
+
+
+@pytest.mark.timeout(30)
+def test_failing_env_constructor_and_hanging_worker() -> None:
+    with pytest.raises(RuntimeError, match=r"worker 1 .*building the envs.*no such robot model"):
+        SubprocVectorEnv(make_bad_env2, 4, 2)
+    venv = SubprocVectorEnv(make_hanging_env1, 2, 2, timeout=0.3)
+    venv.reset(seed=0)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"worker 1 .*did not reply within 0.3 s"):
+        venv.step(np.zeros((2, 2), np.float32))
+    procs = venv._procs
+    venv.close()
+    assert time.monotonic() - t0 < 2.5 and all(not p.is_alive() for p in procs)
+
+
 @pytest.mark.timeout(30)
 def test_spawn_context_and_uneven_split() -> None:
     actions = _actions(5, 30)
