@@ -220,7 +220,8 @@ class OnPolicyRunner:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"policy": self.policy.state_dict(), "optimizer": self.ppo.optimizer.state_dict(),
+        optim = self.ppo.optimizer.state_dict()
+        torch.save({"policy": self.policy.state_dict(), "optimizer": optim,
                     "iteration": self.iteration, "env_steps": self.env_steps,
                     "learning_rate": self.ppo.learning_rate, "task": self.task,
                     "train_config": to_dict(self.cfg), "task_config": json.dumps(

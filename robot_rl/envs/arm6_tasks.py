@@ -141,6 +141,7 @@ class ArmTaskEnv(RobotEnv):
         self.hole_bottom = self.data.site_xpos[hole_bottom].copy()
         self.goal = np.zeros(3)
         self.command = np.zeros(3)
+        self._goal_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "goal")
         self.rest_height = 0.0
         self.is_success = False
         self.ever_success = False
@@ -169,6 +170,8 @@ class ArmTaskEnv(RobotEnv):
         self.data.qpos[self.robot.qpos_adr] = np.clip(q, spec.q_min, spec.q_max)
         self.is_success = self.ever_success = False
         self._sample_goal()
+        if self._goal_site >= 0:  # visual marker (base frame = world frame for the arm)
+            self.model.site_pos[self._goal_site] = self.goal
 
     def _sample_goal(self) -> None:
         self.goal = self.hole_top.copy()

@@ -8,6 +8,7 @@ mean is the action.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,7 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "elu
         raise ValueError(f"unknown activation '{activation}'; use one of {sorted(ACTIVATIONS)}")
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
-    for a, b in zip(dims[:-1], dims[1:]):
+    for a, b in itertools.pairwise(dims):
         layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
     layers.append(nn.Linear(dims[-1], out_dim))
     return nn.Sequential(*layers)
@@ -36,6 +37,10 @@ class EmpiricalNormalization(nn.Module):
     Updated from training batches only while ``self.training`` and until ``until`` samples
     have been seen (None = forever); frozen in eval mode and in the exported graph.
     """
+
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, dim: int, eps: float = 1e-2, until: int | None = None) -> None:
         super().__init__()
