@@ -57,6 +57,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from robot_rl.train import train
+
+    summary = train(args.task, algo=args.algo, config=args.config, iterations=args.iterations,
+                    seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_rl.demo import run_demo
 
@@ -88,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--video", help="write an MP4 of the rollout to this path")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_sim)
+
+    s = sub.add_parser("train", help="train a policy on a task (JSON summary last)")
+    s.add_argument("task", help="task name (see `robot-rl envs`)")
+    s.add_argument("--algo", default="ppo", help="algorithm (ppo)")
+    s.add_argument("--config", help="algorithm YAML (default: configs/algos/ALGO-TASK.yaml "
+                   "if it exists, else configs/algos/ALGO.yaml)")
+    s.add_argument("--iterations", type=int, help="override the config's iterations")
+    s.add_argument("--seed", type=int, help="override the config's seed")
+    s.add_argument("--out", help="run directory (default runs/TASK-ALGO-sSEED)")
+    s.add_argument("--resume", help="checkpoint to resume from")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
     s.add_argument("name", help="benchmark name, e.g. env-throughput")

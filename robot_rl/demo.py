@@ -19,27 +19,9 @@ from typing import Any
 import numpy as np
 
 from robot_rl.sim_rollout import rollout, run_episodes, summarize
+from robot_rl.train import plot_curves
 
 TASK = "arm6-reach"
-
-
-def _plot_training(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h["env_steps"] / 1e3 for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    axes[0].plot(steps, [h.get("episode/r", np.nan) for h in history])
-    axes[0].set(xlabel="env steps [k]", ylabel="episode return", title=f"PPO on {TASK}")
-    axes[1].plot(steps, [h.get("episode/success", np.nan) for h in history])
-    axes[1].set(xlabel="env steps [k]", ylabel="success rate (stochastic policy)", ylim=(0, 1.05))
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str, Any]:
@@ -85,7 +67,7 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
     print("[3/4] quad12 standing under the joint PD controller (zero policy, 10 s)", flush=True)
     stand = rollout("quad12-walk", policy="zero", steps=100 if quick else 500, seed=0)
     print("[4/4] writing the report", flush=True)
-    _plot_training(history, out / "training_curve.png")
+    plot_curves(history, out / "training_curve.png", title=f"PPO on {TASK}")
     summary: dict[str, Any] = {
         "demo": "arm6-reach PPO training + evaluation; quad12 PD standing check",
         "code_version": code_version(),

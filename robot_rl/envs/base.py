@@ -125,7 +125,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.render_mode = render_mode
         self._render_size = render_size
         cams = self.robot_spec.cameras
-        preferred = [c for c in ("scene", "track") if c in cams]
+        preferred: list[str] = [c for c in ("scene", "track") if c in cams]
         self._render_camera = render_camera or (preferred or [*cams, ""])[0]
         self._renderer: mujoco.Renderer | None = None
         self._obs_renderer: mujoco.Renderer | None = None

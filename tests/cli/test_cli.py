@@ -80,3 +80,32 @@ def test_sim_writes_a_video(tmp_path: Path) -> None:
         frames += 1
         assert frame.std() > 5.0
     assert frames == 40
+
+
+def test_train_writes_checkpoint_and_record(tmp_path: Path) -> None:
+    cfg = tmp_path / "ppo.yaml"
+    cfg.write_text("seed: 3\nnum_envs: 4\nnum_workers: 2\nsteps_per_env: 8\niterations: 2\n"
+                   "save_interval: 1\npolicy: {actor_hidden: [16], critic_hidden: [16]}\n"
+                   "ppo: {num_mini_batches: 2, num_learning_epochs: 1}\n")
+    out = tmp_path / "run"
+    proc = run("train", "arm6-reach", "--config", str(cfg), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    record = last_json(proc.stdout)
+    assert record["seed"] == 3 and record["iterations"] == 2
+    assert record["env_steps"] == 2 * 4 * 8
+    assert record["command"].startswith("robot-rl train arm6-reach")
+    assert str(record["code_version"]).startswith("0.1.0")
+    for name in ("model.pt", "model_1.pt", "model_2.pt", "history.json", "curves.png",
+                 "record.json"):
+        assert (out / name).is_file(), name
+    from robot_rl.algos.runner import load_policy
+
+    policy, ckpt = load_policy(out / "model.pt")
+    assert ckpt["task"] == "arm6-reach" and policy.obs_dim == 24 and policy.act_dim == 6
+
+
+def test_train_bad_input() -> None:
+    proc = run("train", "arm6-reach", "--algo", "sac", "--quiet")
+    assert proc.returncode == 2 and "unknown algorithm 'sac'; available: ppo" in proc.stderr
+    proc = run("train", "arm7-reach", "--quiet")
+    assert proc.returncode == 2 and "unknown task 'arm7-reach'" in proc.stderr

@@ -1,0 +1,93 @@
+"""`robot-rl train TASK --algo ppo`: train, checkpoint, and write a training record.
+
+The run directory holds TensorBoard events, ``model_*.pt`` checkpoints, ``model.pt`` (final),
+``history.json`` (per-iteration scalars), ``curves.png`` and ``record.json`` (the command,
+seed, code version, configs, env steps, wall time and final metrics): what a shipped policy's
+training record is made of.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from robot_rl.config import ConfigError, load_config, to_dict
+from robot_rl.envs import get_task
+from robot_rl.envs.registry import CONFIG_DIR
+
+
+def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out: Path,
+         resume: str | None, progress: bool) -> dict[str, Any]:
+    from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, code_version, command_line
+
+    cfg = load_config(TrainConfig, config)
+    if iterations is not None:
+        cfg.iterations = iterations
+    if seed is not None:
+        cfg.seed = seed
+    t0 = time.perf_counter()
+    runner = OnPolicyRunner(task, cfg, out)
+    try:
+        if resume:
+            runner.load(resume)
+        history = runner.learn(progress=progress)
+        model = runner.save(out / "model.pt")
+    finally:
+        runner.close()
+    plot_curves(history, out / "curves.png", title=f"PPO {task} seed {cfg.seed}")
+    last = history[-1] if history else {}
+    record = {"task": task, "algo": "ppo", "command": command_line(), "seed": cfg.seed,
+              "code_version": code_version(), "config_file": str(config),
+              "train_config": to_dict(cfg), "iterations": runner.iteration,
+              "env_steps": runner.env_steps, "wall_s": round(time.perf_counter() - t0, 1),
+              "final": {k: v for k, v in last.items() if k.startswith("episode/")},
+              "model": str(model), "history": str(out / "history.json")}
+    (out / "record.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+ALGOS: dict[str, Callable[..., dict[str, Any]]] = {"ppo": _ppo}
+
+
+def default_config(algo: str, task: str) -> Path:
+    specific = CONFIG_DIR / "algos" / f"{algo}-{task}.yaml"
+    return specific if specific.is_file() else CONFIG_DIR / "algos" / f"{algo}.yaml"
+
+
+def train(task: str, algo: str = "ppo", config: str | None = None, iterations: int | None = None,
+          seed: int | None = None, out: str | None = None, resume: str | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    get_task(task)
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm '{algo}'; available: {', '.join(sorted(ALGOS))}")
+    cfg_path = Path(config) if config else default_config(algo, task)
+    tag = seed if seed is not None else "cfg"
+    run_dir = Path(out) if out else Path("runs") / f"{task}-{algo}-s{tag}"
+    return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress)
+
+
+def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:
+    """Return, episode length and success (if any) against env steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    keys = [k for k in ("episode/r", "episode/l", "episode/success", "episode/fell")
+            if any(k in h for h in history)]
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.4),
+                             squeeze=False)
+    steps = [h["env_steps"] / 1e3 for h in history]
+    for ax, key in zip(axes[0], keys):
+        ax.plot(steps, [h.get(key, float("nan")) for h in history])
+        ax.set(xlabel="env steps [k]", ylabel=key.split("/")[1], title=title if key == keys[0]
+               else "")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
