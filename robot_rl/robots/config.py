@@ -1,0 +1,110 @@
+"""Per-robot deployment configuration (``configs/robots/<robot>.yaml``).
+
+It names the robot, the control period, optional per-joint limits / gains that tighten the
+spec (every joint must then be listed), and the safety chain. Mistakes are refused at load
+time naming the file, key and reason: inverted limits, a missing or unknown joint, negative
+gains, limits wider than the hardware's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.config import ConfigError, load_config
+from robot_rl.robots import ROBOTS, RobotSpec, get_robot
+from robot_rl.safety.chain import SafetyChain, SafetyConfig, build_stages
+
+
+@dataclass
+class JointConfig:
+    """One joint's deployment settings; None keeps the spec's value."""
+
+    q_min: float | None = None
+    q_max: float | None = None
+    kp: float | None = None
+    kd: float | None = None
+    tau_max: float | None = None
+    dq_max: float | None = None
+
+
+@dataclass
+class RobotConfig:
+    """YAML schema of ``configs/robots/*.yaml``."""
+
+    robot: str = ""
+    control_dt: float = 0.005
+    joints: dict[str, JointConfig] = field(default_factory=dict)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+    def validate(self) -> None:
+        if self.robot not in ROBOTS:
+            raise ValueError(f"robot: unknown robot '{self.robot}'; available: "
+                             f"{', '.join(sorted(ROBOTS))}")
+        if not 0 < self.control_dt <= 0.1:
+            raise ValueError(f"control_dt must be in (0, 0.1] s, got {self.control_dt}")
+        spec = ROBOTS[self.robot]
+        if self.joints:
+            unknown = sorted(set(self.joints) - set(spec.joint_names))
+            if unknown:
+                raise ValueError(f"joints: unknown joint(s) {unknown}; {spec.name} has "
+                                 f"{', '.join(spec.joint_names)}")
+            missing = [j for j in spec.joint_names if j not in self.joints]
+            if missing:
+                raise ValueError(f"joints: missing joint(s) {missing}: list every joint of "
+                                 f"{spec.name} or none")
+        for name, j in self.joints.items():
+            i = spec.joint_names.index(name)
+            lo = spec.q_min[i] if j.q_min is None else j.q_min
+            hi = spec.q_max[i] if j.q_max is None else j.q_max
+            if lo >= hi:
+                raise ValueError(f"joints.{name}: limits inverted (q_min {lo} >= q_max {hi})")
+            if lo < spec.q_min[i] - 1e-9 or hi > spec.q_max[i] + 1e-9:
+                raise ValueError(f"joints.{name}: limits [{lo}, {hi}] exceed the hardware "
+                                 f"range [{spec.q_min[i]}, {spec.q_max[i]}]")
+            for key in ("kp", "kd"):
+                v = getattr(j, key)
+                if v is not None and v < 0:
+                    raise ValueError(f"joints.{name}.{key}: gains must be >= 0, got {v}")
+            for key, hw in (("tau_max", spec.tau_max[i]), ("dq_max", spec.dq_max[i])):
+                v = getattr(j, key)
+                if v is not None and not 0 < v <= hw:
+                    raise ValueError(f"joints.{name}.{key}: must be in (0, {hw}], got {v}")
+
+    def effective_spec(self) -> RobotSpec:
+        """The robot spec with this config's per-joint settings applied."""
+        spec = get_robot(self.robot)
+        if not self.joints:
+            return spec
+        arrays = {k: np.array(getattr(spec, k), dtype=np.float64)
+                  for k in ("q_min", "q_max", "kp", "kd", "tau_max", "dq_max")}
+        for name, j in self.joints.items():
+            i = spec.joint_names.index(name)
+            for key, arr in arrays.items():
+                v = getattr(j, key)
+                if v is not None:
+                    arr[i] = v
+        q0 = np.clip(spec.q0, arrays["q_min"], arrays["q_max"])
+        return dataclasses.replace(spec, q0=q0, **arrays)  # type: ignore[arg-type]
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
+
+
+def load_robot_config(path: str | Path | None = None, robot: str = "") -> RobotConfig:
+    """Load and validate a robot config (default: ``configs/robots/<robot>.yaml``); the
+    safety stages are built once here so their options are checked at load time too."""
+    if path is None:
+        if not robot:
+            raise ConfigError("give a robot config file or a robot name")
+        path = CONFIG_DIR / f"{robot}.yaml"
+    cfg = load_config(RobotConfig, path)
+    build_stages(cfg.safety, cfg.effective_spec(), cfg.control_dt, str(path))
+    return cfg
+
+
+def make_safety_chain(cfg: RobotConfig, source: str = "safety") -> SafetyChain:
+    return SafetyChain.from_config(cfg.safety, cfg.effective_spec(), cfg.control_dt, source)

@@ -1,0 +1,184 @@
+"""`SafetyChain`: ordered stages between the policy and the motors, run once per control tick.
+
+Monitor stages (e-stop, watchdogs, non-finite guard, fall and tracking guards) run every
+tick and may escalate the mode; shaping stages (soft start, joint limits, rate limit, torque
+limit, workspace CBF) edit the command and run only while the mode is ACTIVE. The chain's
+output for each mode is described in `robot_rl.safety.core`. Every intervention is counted
+per stage with its last reason (`SafetyChain.report`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot_rl.config import ConfigError, from_dict
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.safety.core import Mode, SafetyEvent, Stage, TickContext
+from robot_rl.safety.stages import STAGES, EStop, SoftStart
+from robot_rl.types import JointCommand, RobotState
+
+
+@dataclass
+class SafetyConfig:
+    """YAML ``safety`` section: ``stages`` is an ordered list of ``{type: NAME, ...options}``;
+    ``reset_max_speed`` [rad/s]: a reset is refused while any joint moves faster."""
+
+    stages: tuple[dict[str, Any], ...] = ()
+    reset_max_speed: float = 0.5
+
+    def validate(self) -> None:
+        if not self.stages:
+            raise ValueError("safety.stages is empty: list the stages in order")
+        seen = set()
+        for i, entry in enumerate(self.stages):
+            kind = entry.get("type")
+            if kind not in STAGES:
+                raise ValueError(f"safety.stages[{i}]: unknown stage type {kind!r}; available: "
+                                 f"{', '.join(sorted(STAGES))}")
+            if kind in seen:
+                raise ValueError(f"safety.stages[{i}]: stage '{kind}' listed twice")
+            seen.add(kind)
+
+
+def build_stages(cfg: SafetyConfig, spec: RobotSpec, control_dt: float,
+                 source: str = "safety") -> list[Stage]:
+    """Instantiate the configured stages (options validated, errors name the entry)."""
+    cfg.validate()
+    stages = []
+    for i, entry in enumerate(cfg.stages):
+        kind = entry["type"]
+        stage_cls, cfg_cls = STAGES[kind]
+        options = {k: v for k, v in entry.items() if k != "type"}
+        where = f"{source}: safety.stages[{i}] ({kind})"
+        stage_cfg = from_dict(cfg_cls, options, where)
+        try:
+            stages.append(stage_cls(spec, stage_cfg, control_dt))
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return stages
+
+
+@dataclass
+class StageReport:
+    count: int = 0
+    last_reason: str = ""
+
+
+class SafetyChain:
+    """Runs the stages each tick and produces the command sent to the motors.
+
+    Args:
+        spec: robot constants (limits, gains, damping gains).
+        stages: ordered stages (see `build_stages`).
+        control_dt: control period [s].
+        reset_max_speed: `reset` is refused while any joint is faster than this [rad/s].
+    """
+
+    def __init__(self, spec: RobotSpec, stages: list[Stage], control_dt: float,
+                 reset_max_speed: float = 0.5) -> None:
+        self.spec, self.stages, self.control_dt = spec, stages, control_dt
+        self.reset_max_speed = reset_max_speed
+        self._monitors = [s for s in stages if not s.shaping]
+        self._shapers = [s for s in stages if s.shaping]
+        self.estop: EStop | None = next((s for s in stages if isinstance(s, EStop)), None)
+        self.mode = Mode.HOLD
+        self.last_safe: JointCommand | None = None
+        self.last_events: list[SafetyEvent] = []
+        self.report: dict[str, StageReport] = {s.name: StageReport() for s in stages}
+        self.ticks = 0
+        for s in stages:
+            s.reset(None)
+
+    @classmethod
+    def from_config(cls, cfg: SafetyConfig, spec: RobotSpec, control_dt: float,
+                    source: str = "safety") -> SafetyChain:
+        return cls(spec, build_stages(cfg, spec, control_dt, source), control_dt,
+                   cfg.reset_max_speed)
+
+    # -- operator API --------------------------------------------------------------------
+    def engage_estop(self, reason: str = "e-stop engaged") -> None:
+        """Latch the e-stop: the next tick (and every tick until `reset`) outputs damping."""
+        if self.estop is None:
+            raise RuntimeError("this safety chain has no 'estop' stage; add it to the config")
+        self.estop.engage(reason)
+
+    def reset(self, state: RobotState) -> None:
+        """Clear latched faults and the e-stop, re-arm the soft start. Refused (ValueError)
+        while the robot still moves faster than ``reset_max_speed``."""
+        speed = float(np.abs(state.dq).max()) if state.dq.size else 0.0
+        if not np.isfinite(speed) or speed > self.reset_max_speed:
+            raise ValueError(f"reset refused: a joint moves at {speed:.2f} rad/s "
+                             f"(> {self.reset_max_speed}); wait until the robot is still")
+        if self.estop is not None:
+            self.estop.release()
+        for s in self.stages:
+            s.reset(state)
+        self.last_safe = None
+
+    # -- the tick ----------------------------------------------------------------------------
+    def step(self, command: JointCommand | None, state: RobotState, t: float,
+             state_t: float | None = None, command_t: float | None = None) -> JointCommand:
+        """One control tick: the command to send to the motors (a new object).
+
+        Args:
+            command: the proposed command (policy / teleop), or None if none has arrived.
+            state: latest measured state; ``state_t`` its time (default ``state.t``).
+            t: now [s]; ``command_t``: when ``command`` was produced (default ``t``).
+        """
+        spec = self.spec
+        ctx = TickContext(spec, state, t, state.t if state_t is None else state_t,
+                          (t if command_t is None else command_t) if command is not None
+                          else None, self.control_dt, self.last_safe)
+        if command is None:
+            work = self._hold_command(state)
+        else:
+            work = JointCommand(command.joint_names, np.array(command.q_target, np.float64),
+                                np.array(command.dq_target, np.float64),
+                                np.array(command.kp, np.float64),
+                                np.array(command.kd, np.float64),
+                                np.array(command.tau_ff, np.float64))
+            if work.q_target.shape != (spec.n_joints,):
+                ctx.request("chain", f"command has {work.q_target.shape} targets, expected "
+                            f"({spec.n_joints},)", Mode.HOLD)
+        for stage in self._monitors:
+            stage(work, ctx)
+        if ctx.mode == Mode.ACTIVE:
+            if self.mode != Mode.ACTIVE:  # (re)activation: ramp in from where the robot is
+                for s in self._shapers:
+                    if isinstance(s, SoftStart):
+                        s.reset(state)
+            for stage in self._shapers:
+                stage(work, ctx)
+            out = work
+        elif ctx.mode == Mode.HOLD:
+            out = self._hold_command(state)
+        else:
+            out = JointCommand.damping(spec.joint_names, spec.damping_kd)
+        self.mode = ctx.mode
+        self.last_safe = out
+        self.last_events = ctx.events
+        for ev in ctx.events:
+            rep = self.report.setdefault(ev.stage, StageReport())
+            rep.count += 1
+            rep.last_reason = ev.reason
+        self.ticks += 1
+        return out
+
+    def _hold_command(self, state: RobotState) -> JointCommand:
+        spec = self.spec
+        last = self.last_safe
+        q = last.q_target if last is not None and last.kp.any() else state.q
+        q = np.clip(q, spec.q_min, spec.q_max)
+        return JointCommand.hold(spec.joint_names, q, spec.kp, spec.kd)
+
+    def summary(self) -> dict[str, Any]:
+        """Interventions per stage (count, last reason), ticks and the current mode."""
+        return {"mode": self.mode.name, "ticks": self.ticks,
+                "interventions": {k: {"count": v.count, "last_reason": v.last_reason}
+                                  for k, v in self.report.items() if v.count}}
+
+
+__all__ = ["SafetyChain", "SafetyConfig", "build_stages"]

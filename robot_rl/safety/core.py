@@ -1,0 +1,102 @@
+"""Safety chain core: modes, events, the per-tick context and the `Stage` base class.
+
+A stage is a small object with ``reset(state)`` and ``__call__(cmd, ctx)``. It may change the
+proposed command in place (clip, ramp, project) and record an event, or escalate the mode
+(hold, damping, stop). Stages never allocate per tick unless they intervene.
+
+Modes, in escalating order; the chain's output in each:
+    ACTIVE   the (filtered) command goes to the motors;
+    HOLD     hold the last safe position target with the normal gains;
+    DAMPING  kp = 0, kd = the robot's damping gains, no feed-forward (falls, stale state);
+    STOP     like DAMPING, latched until an explicit reset (e-stop, tracking fault).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, ClassVar
+
+import numpy as np
+
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.types import JointCommand, RobotState
+
+
+class Mode(IntEnum):
+    ACTIVE = 0
+    HOLD = 1
+    DAMPING = 2
+    STOP = 3
+
+
+@dataclass(frozen=True)
+class SafetyEvent:
+    """One intervention: which stage, why, and the mode it asked for (ACTIVE = only clipped)."""
+
+    t: float
+    stage: str
+    reason: str
+    mode: Mode
+
+
+@dataclass
+class TickContext:
+    """What a stage sees in one tick.
+
+    Attributes:
+        spec: the robot. state: the latest measured state. t: now [s] (robot clock).
+        state_t: when ``state`` was measured [s]. command_t: when the proposed command was
+            produced [s] (None: no command received yet). dt: control period [s].
+        last_safe: the previous tick's output command (None on the first tick).
+        mode: the mode requested so far this tick (stages escalate it with `request`).
+        events: interventions recorded this tick.
+    """
+
+    spec: RobotSpec
+    state: RobotState
+    t: float
+    state_t: float
+    command_t: float | None
+    dt: float
+    last_safe: JointCommand | None
+    mode: Mode = Mode.ACTIVE
+    events: list[SafetyEvent] = field(default_factory=list)
+
+    def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
+        self.events.append(SafetyEvent(self.t, stage, reason, mode))
+        if mode > self.mode:
+            self.mode = mode
+
+    def request(self, stage: str, reason: str, mode: Mode) -> None:
+        """Escalate to ``mode`` (never de-escalates within a tick)."""
+        self.record(stage, reason, mode)
+
+
+class Stage:
+    """Base class of safety stages. Subclasses set ``name`` and implement ``__call__``.
+
+    ``latching``: a stage that escalated to DAMPING or STOP keeps asking for it every tick
+    until `SafetyChain.reset`.
+    """
+
+    name: ClassVar[str] = "stage"
+    shaping: ClassVar[bool] = False  # True: edits the command; runs only in ACTIVE mode
+
+    def __init__(self, spec: RobotSpec, cfg: Any, control_dt: float) -> None:
+        self.spec, self.cfg, self.control_dt = spec, cfg, control_dt
+
+    def reset(self, state: RobotState | None) -> None:
+        """Forget history (called at start, after a reset, and when re-activating)."""
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        raise NotImplementedError
+
+
+def clamp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Clamp ``x`` into [lo, hi] in place; True if anything changed."""
+    if (x < lo).any() or (x > hi).any():
+        np.maximum(x, lo, out=x)
+        np.minimum(x, hi, out=x)
+        return True
+    return False

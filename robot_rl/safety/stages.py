@@ -1,0 +1,383 @@
+"""The safety stages (ROS-free, torch-free). Each has a config dataclass (YAML ``safety.stages``
+entries, ``type: <name>``) and a `Stage` subclass; `STAGES` maps names to both.
+
+Hand-worked behaviour of each stage is in tests/safety/test_stages.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from robot_rl.geometry import roll_pitch
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.safety.core import Mode, Stage, TickContext, clamp
+from robot_rl.types import JointCommand, RobotState
+
+
+# -- e-stop ------------------------------------------------------------------------------------
+@dataclass
+class EStopConfig:
+    """No options: the e-stop latch is engaged from the API / the /estop topic."""
+
+
+class EStop(Stage):
+    """Latched emergency stop: STOP (damping) from the tick it is engaged until a reset."""
+
+    name: ClassVar[str] = "estop"
+
+    def __init__(self, spec: RobotSpec, cfg: EStopConfig, control_dt: float) -> None:
+        super().__init__(spec, cfg, control_dt)
+        self.engaged = False
+        self.reason = ""
+
+    def engage(self, reason: str = "e-stop") -> None:
+        self.engaged, self.reason = True, reason
+
+    def release(self) -> None:
+        self.engaged, self.reason = False, ""
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if self.engaged:
+            ctx.request(self.name, self.reason, Mode.STOP)
+
+
+# -- watchdogs -----------------------------------------------------------------------------------
+@dataclass
+class StateWatchdogConfig:
+    """Stale joint state → damping. ``timeout_s``: maximum age of the state."""
+
+    timeout_s: float = 0.05
+    latch: bool = True
+
+    def validate(self) -> None:
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
+class StateWatchdog(Stage):
+    name: ClassVar[str] = "state_watchdog"
+    cfg: StateWatchdogConfig
+
+    def reset(self, state: RobotState | None) -> None:
+        self.tripped = False
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        age = ctx.t - ctx.state_t
+        if age > self.cfg.timeout_s:
+            self.tripped = self.cfg.latch
+            ctx.request(self.name, f"joint state is {age * 1e3:.0f} ms old "
+                        f"(> {self.cfg.timeout_s * 1e3:.0f} ms)", Mode.DAMPING)
+        elif self.tripped:
+            ctx.request(self.name, "latched after a stale joint state", Mode.DAMPING)
+
+
+@dataclass
+class CommandWatchdogConfig:
+    """Stale policy command → hold after ``hold_after_s``, damping after ``damp_after_s``."""
+
+    hold_after_s: float = 0.1
+    damp_after_s: float = 0.5
+
+    def validate(self) -> None:
+        if not 0 < self.hold_after_s <= self.damp_after_s:
+            raise ValueError("need 0 < hold_after_s <= damp_after_s, got "
+                             f"{self.hold_after_s}, {self.damp_after_s}")
+
+
+class CommandWatchdog(Stage):
+    name: ClassVar[str] = "command_watchdog"
+    cfg: CommandWatchdogConfig
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if ctx.command_t is None:
+            ctx.request(self.name, "no command received yet", Mode.HOLD)
+            return
+        age = ctx.t - ctx.command_t
+        if age > self.cfg.damp_after_s:
+            ctx.request(self.name, f"command is {age * 1e3:.0f} ms old "
+                        f"(> {self.cfg.damp_after_s * 1e3:.0f} ms)", Mode.DAMPING)
+        elif age > self.cfg.hold_after_s:
+            ctx.request(self.name, f"command is {age * 1e3:.0f} ms old "
+                        f"(> {self.cfg.hold_after_s * 1e3:.0f} ms)", Mode.HOLD)
+
+
+# -- non-finite guard -------------------------------------------------------------------------------
+@dataclass
+class NonFiniteConfig:
+    """NaN / inf anywhere in the command → hold the last safe command; ``latch`` keeps holding
+    until a reset."""
+
+    latch: bool = True
+
+
+class NonFinite(Stage):
+    name: ClassVar[str] = "non_finite"
+    cfg: NonFiniteConfig
+
+    def reset(self, state: RobotState | None) -> None:
+        self.faulted = False
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        # sums of squares are NaN or inf iff some entry is (cheaper than five isfinite calls)
+        total = (cmd.q_target.dot(cmd.q_target) + cmd.dq_target.dot(cmd.dq_target)
+                 + cmd.kp.dot(cmd.kp) + cmd.kd.dot(cmd.kd) + cmd.tau_ff.dot(cmd.tau_ff))
+        if not math.isfinite(total):
+            self.faulted = self.cfg.latch
+            ctx.request(self.name, "non-finite value in the command", Mode.HOLD)
+        elif self.faulted:
+            ctx.request(self.name, "latched after a non-finite command", Mode.HOLD)
+
+
+# -- fall / tilt ------------------------------------------------------------------------------------
+@dataclass
+class FallDetectConfig:
+    """Legged robots: |roll| or |pitch| beyond the limits [rad], or the base lower than
+    ``min_base_height`` [m] (when the state has a base position) → damping, latched."""
+
+    max_roll: float = 0.8
+    max_pitch: float = 0.8
+    min_base_height: float = 0.12
+
+    def validate(self) -> None:
+        if not (0 < self.max_roll < np.pi and 0 < self.max_pitch < np.pi):
+            raise ValueError("max_roll and max_pitch must be in (0, pi)")
+
+
+class FallDetect(Stage):
+    name: ClassVar[str] = "fall_detect"
+    cfg: FallDetectConfig
+
+    def reset(self, state: RobotState | None) -> None:
+        self.fallen = False
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if self.fallen:
+            ctx.request(self.name, "latched after a fall", Mode.DAMPING)
+            return
+        st = ctx.state
+        roll, pitch = roll_pitch(st.imu_quat)
+        reason = ""
+        if abs(roll) > self.cfg.max_roll:
+            reason = f"roll {roll:.2f} rad beyond {self.cfg.max_roll}"
+        elif abs(pitch) > self.cfg.max_pitch:
+            reason = f"pitch {pitch:.2f} rad beyond {self.cfg.max_pitch}"
+        elif st.base_pos is not None and st.base_pos[2] < self.cfg.min_base_height:
+            reason = f"base height {st.base_pos[2]:.2f} m below {self.cfg.min_base_height}"
+        if reason:
+            self.fallen = True
+            ctx.request(self.name, reason, Mode.DAMPING)
+
+
+# -- tracking error / over-current ---------------------------------------------------------------
+@dataclass
+class TrackingGuardConfig:
+    """|q - last target| > ``max_error`` [rad] or |measured torque| > ``max_torque_ratio`` x
+    tau_max on any joint for longer than ``duration_s`` → stop (latched)."""
+
+    max_error: float = 0.6
+    max_torque_ratio: float = 1.2
+    duration_s: float = 0.2
+
+    def validate(self) -> None:
+        if self.max_error <= 0 or self.max_torque_ratio <= 0 or self.duration_s < 0:
+            raise ValueError("max_error and max_torque_ratio must be > 0, duration_s >= 0")
+
+
+class TrackingGuard(Stage):
+    name: ClassVar[str] = "tracking_guard"
+    cfg: TrackingGuardConfig
+
+    def reset(self, state: RobotState | None) -> None:
+        self.since: float | None = None
+        self.stopped = ""
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if self.stopped:
+            ctx.request(self.name, self.stopped, Mode.STOP)
+            return
+        last = ctx.last_safe
+        if last is None or last.kp.sum() == 0.0:  # nothing tracked in damping
+            self.since = None
+            return
+        st = ctx.state
+        err = np.abs(st.q - last.q_target).max()
+        over = (st.tau is not None
+                and (np.abs(st.tau) > self.cfg.max_torque_ratio * self.spec.tau_max).any())
+        if err > self.cfg.max_error or over:
+            if self.since is None:
+                self.since = ctx.t
+            if ctx.t - self.since >= self.cfg.duration_s:
+                what = (f"tracking error {err:.2f} rad > {self.cfg.max_error}" if not over
+                        else f"joint torque above {self.cfg.max_torque_ratio} x the limit")
+                self.stopped = f"{what} for {self.cfg.duration_s} s"
+                ctx.request(self.name, self.stopped, Mode.STOP)
+        else:
+            self.since = None
+
+
+# -- command shaping ------------------------------------------------------------------------------
+@dataclass
+class SoftStartConfig:
+    """Ramp from the measured pose to the command over ``duration_s`` after (re)activation."""
+
+    duration_s: float = 2.0
+
+    def validate(self) -> None:
+        if self.duration_s < 0:
+            raise ValueError(f"duration_s must be >= 0, got {self.duration_s}")
+
+
+class SoftStart(Stage):
+    shaping: ClassVar[bool] = True
+    name: ClassVar[str] = "soft_start"
+    cfg: SoftStartConfig
+
+    def reset(self, state: RobotState | None) -> None:
+        self.q_start: np.ndarray | None = None
+        self.t0 = 0.0
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if self.q_start is None:
+            self.q_start = ctx.state.q.copy()
+            self.t0 = ctx.t
+        alpha = (ctx.t - self.t0) / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
+        if alpha < 1.0:
+            q0 = self.q_start
+            cmd.q_target -= q0
+            cmd.q_target *= alpha
+            cmd.q_target += q0
+            cmd.dq_target *= alpha
+            cmd.tau_ff *= alpha
+            ctx.record(self.name, "ramp")
+
+
+@dataclass
+class JointLimitsConfig:
+    """Position targets kept ``margin`` [rad] inside the joint limits."""
+
+    margin: float = 0.05
+
+    def validate(self) -> None:
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+
+
+class JointLimits(Stage):
+    shaping: ClassVar[bool] = True
+    name: ClassVar[str] = "joint_limits"
+    cfg: JointLimitsConfig
+
+    def __init__(self, spec: RobotSpec, cfg: JointLimitsConfig, control_dt: float) -> None:
+        super().__init__(spec, cfg, control_dt)
+        if np.any(spec.q_max - spec.q_min <= 2 * cfg.margin):
+            raise ValueError(f"joint_limits margin {cfg.margin} rad leaves no range on some "
+                             "joint; use a smaller margin")
+        self.lo = spec.q_min + cfg.margin
+        self.hi = spec.q_max - cfg.margin
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if clamp(cmd.q_target, self.lo, self.hi):
+            ctx.record(self.name, "position target clamped to the joint limits")
+
+
+@dataclass
+class RateLimitConfig:
+    """|target change per tick| ≤ ``scale`` x dq_max x control_dt; |dq_target| ≤ dq_max."""
+
+    scale: float = 1.0
+
+    def validate(self) -> None:
+        if self.scale <= 0:
+            raise ValueError(f"scale must be > 0, got {self.scale}")
+
+
+class RateLimit(Stage):
+    shaping: ClassVar[bool] = True
+    name: ClassVar[str] = "rate_limit"
+    cfg: RateLimitConfig
+
+    def __init__(self, spec: RobotSpec, cfg: RateLimitConfig, control_dt: float) -> None:
+        super().__init__(spec, cfg, control_dt)
+        self.step = spec.dq_max * cfg.scale * control_dt
+        self._lo = np.zeros(spec.n_joints)
+        self._hi = np.zeros(spec.n_joints)
+        self._neg_dq = -spec.dq_max
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        ref = ctx.last_safe.q_target if ctx.last_safe is not None else ctx.state.q
+        np.subtract(ref, self.step, out=self._lo)
+        np.add(ref, self.step, out=self._hi)
+        if clamp(cmd.q_target, self._lo, self._hi):
+            ctx.record(self.name, "target step limited by the joint velocity limits")
+        if clamp(cmd.dq_target, self._neg_dq, self.spec.dq_max):
+            ctx.record(self.name, "velocity target clamped")
+
+
+@dataclass
+class TorqueLimitConfig:
+    """Predicted PD torque ``kp (q_t - q) + kd (dq_t - dq) + tau_ff`` kept within ``scale`` x
+    tau_max by moving the position target (not by clipping the torque)."""
+
+    scale: float = 1.0
+
+    def validate(self) -> None:
+        if not 0 < self.scale <= 1.0:
+            raise ValueError(f"scale must be in (0, 1], got {self.scale}")
+
+
+class TorqueLimit(Stage):
+    shaping: ClassVar[bool] = True
+    name: ClassVar[str] = "torque_limit"
+    cfg: TorqueLimitConfig
+
+    def __init__(self, spec: RobotSpec, cfg: TorqueLimitConfig, control_dt: float) -> None:
+        super().__init__(spec, cfg, control_dt)
+        self.lim = spec.tau_max * cfg.scale
+        self._neg = -self.lim
+        n = spec.n_joints
+        self._tau = np.zeros(n)
+        self._rest = np.zeros(n)
+
+    def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        st = ctx.state
+        if clamp(cmd.tau_ff, self._neg, self.lim):
+            ctx.record(self.name, "feed-forward torque clamped")
+        # rest = kd (dq_t - dq) + tau_ff ; tau = kp (q_t - q) + rest
+        rest = self._rest
+        np.subtract(cmd.dq_target, st.dq, out=rest)
+        rest *= cmd.kd
+        rest += cmd.tau_ff
+        tau = self._tau
+        np.subtract(cmd.q_target, st.q, out=tau)
+        tau *= cmd.kp
+        tau += rest
+        bad = (tau > self.lim) | (tau < self._neg)
+        if not bad.any():
+            return
+        kp = cmd.kp
+        target_tau = np.clip(tau, self._neg, self.lim)
+        stiff = bad & (kp > 0)
+        # move the target so that the PD torque is exactly at the limit
+        cmd.q_target[stiff] = (st.q[stiff] + (target_tau[stiff] - rest[stiff]) / kp[stiff])
+        soft = bad & (kp <= 0)
+        if soft.any():  # no stiffness to work with: shrink the damping target instead
+            cmd.dq_target[soft] = st.dq[soft]
+        ctx.record(self.name, "position target moved to keep the PD torque within limits")
+
+
+STAGES: dict[str, tuple[type[Stage], type[Any]]] = {
+    EStop.name: (EStop, EStopConfig),
+    StateWatchdog.name: (StateWatchdog, StateWatchdogConfig),
+    CommandWatchdog.name: (CommandWatchdog, CommandWatchdogConfig),
+    NonFinite.name: (NonFinite, NonFiniteConfig),
+    FallDetect.name: (FallDetect, FallDetectConfig),
+    TrackingGuard.name: (TrackingGuard, TrackingGuardConfig),
+    SoftStart.name: (SoftStart, SoftStartConfig),
+    JointLimits.name: (JointLimits, JointLimitsConfig),
+    RateLimit.name: (RateLimit, RateLimitConfig),
+    TorqueLimit.name: (TorqueLimit, TorqueLimitConfig),
+}
