@@ -51,6 +51,10 @@ class TickContext:
         last_safe: the previous tick's output command (None on the first tick).
         mode: the mode requested so far this tick (stages escalate it with `request`).
         events: interventions recorded this tick.
+        q_lo, q_hi: position bounds the target must respect (set by the joint-limit stage;
+            None = the spec's limits). r_lo, r_hi: this tick's rate-limit box (None = none).
+            Later stages (torque limit, CBF) keep their corrections inside these boxes
+            whenever that is feasible.
     """
 
     spec: RobotSpec
@@ -62,6 +66,10 @@ class TickContext:
     last_safe: JointCommand | None
     mode: Mode = Mode.ACTIVE
     events: list[SafetyEvent] = field(default_factory=list)
+    q_lo: np.ndarray | None = None
+    q_hi: np.ndarray | None = None
+    r_lo: np.ndarray | None = None
+    r_hi: np.ndarray | None = None
 
     def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
         self.events.append(SafetyEvent(self.t, stage, reason, mode))

@@ -280,6 +280,7 @@ class JointLimits(Stage):
         self.hi = spec.q_max - cfg.margin
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        ctx.q_lo, ctx.q_hi = self.lo, self.hi
         if clamp(cmd.q_target, self.lo, self.hi):
             ctx.record(self.name, "position target clamped to the joint limits")
 
@@ -311,6 +312,7 @@ class RateLimit(Stage):
         ref = ctx.last_safe.q_target if ctx.last_safe is not None else ctx.state.q
         np.subtract(ref, self.step, out=self._lo)
         np.add(ref, self.step, out=self._hi)
+        ctx.r_lo, ctx.r_hi = self._lo, self._hi
         if clamp(cmd.q_target, self._lo, self._hi):
             ctx.record(self.name, "target step limited by the joint velocity limits")
         if clamp(cmd.dq_target, self._neg_dq, self.spec.dq_max):
@@ -359,10 +361,25 @@ class TorqueLimit(Stage):
         if not bad.any():
             return
         kp = cmd.kp
-        target_tau = np.clip(tau, self._neg, self.lim)
         stiff = bad & (kp > 0)
-        # move the target so that the PD torque is exactly at the limit
-        cmd.q_target[stiff] = (st.q[stiff] + (target_tau[stiff] - rest[stiff]) / kp[stiff])
+        if stiff.any():
+            # torque-feasible targets: q + (±lim - rest) / kp. Keep the target inside the
+            # position bounds always, and inside the rate box whenever all three intersect.
+            k = kp[stiff]
+            t_lo = st.q[stiff] + (self._neg[stiff] - rest[stiff]) / k
+            t_hi = st.q[stiff] + (self.lim[stiff] - rest[stiff]) / k
+            p_lo = (self.spec.q_min if ctx.q_lo is None else ctx.q_lo)[stiff]
+            p_hi = (self.spec.q_max if ctx.q_hi is None else ctx.q_hi)[stiff]
+            lo, hi = np.maximum(t_lo, p_lo), np.minimum(t_hi, p_hi)
+            if ctx.r_lo is not None and ctx.r_hi is not None:
+                r_lo, r_hi = np.maximum(lo, ctx.r_lo[stiff]), np.minimum(hi, ctx.r_hi[stiff])
+                ok = r_lo <= r_hi  # rate box compatible: use the triple intersection
+                lo, hi = np.where(ok, r_lo, lo), np.where(ok, r_hi, hi)
+            x = cmd.q_target[stiff]
+            empty = lo > hi  # torque box outside the position bounds: position wins
+            x = np.where(empty, np.clip(np.where(t_lo > p_hi, p_hi, p_lo), p_lo, p_hi),
+                         np.minimum(np.maximum(x, lo), hi))
+            cmd.q_target[stiff] = x
         soft = bad & (kp <= 0)
         if soft.any():  # no stiffness to work with: shrink the damping target instead
             cmd.dq_target[soft] = st.dq[soft]

@@ -85,16 +85,31 @@ def test_rate_limit_steps_from_last_safe_target() -> None:
 
 def test_torque_limit_moves_target_not_torque() -> None:
     stage = TorqueLimit(QUAD, TorqueLimitConfig(), DT)
-    st = state(dq=np.r_[2.0, np.zeros(11)])
+    st = state(dq=np.r_[0.0, 2.0, np.zeros(10)])
     c = cmd()
-    c.q_target[0] = st.q[0] + 2.0   # 20 * 2 - 0.5 * 2 = 39 Nm > 23.7
-    c.q_target[2] = st.q[2] - 3.0   # -60 Nm < -35.55
+    c.q_target[1] = st.q[1] + 2.0   # FR thigh: 20 * 2 - 0.5 * 2 = 39 Nm > 23.7
+    c.q_target[4] = st.q[4] - 3.0   # FL thigh: -60 Nm < -23.7
+    c.q_target[0] = st.q[0] + 2.0   # FR hip: the torque-feasible target lies beyond the limit
     stage(c, ctx(st))
-    # q_t = q + (tau_lim - kd (0 - dq)) / kp = q + (23.7 + 1.0) / 20
-    assert c.q_target[0] == pytest.approx(st.q[0] + 24.7 / 20)
-    assert c.q_target[2] == pytest.approx(st.q[2] - 35.55 / 20)
+    # q_t = q + (tau_lim - kd (0 - dq)) / kp = q + (23.7 + 0.5 * 2) / 20
+    assert c.q_target[1] == pytest.approx(st.q[1] + (23.7 + 1.0) / 20)
+    assert c.q_target[4] == pytest.approx(st.q[4] - 23.7 / 20)
     tau = c.kp * (c.q_target - st.q) + c.kd * (c.dq_target - st.dq) + c.tau_ff
-    assert np.all(np.abs(tau) <= QUAD.tau_max + 1e-9)
+    assert np.all(np.abs(tau[1:]) <= QUAD.tau_max[1:] + 1e-9)
+    # position limits win over the torque bound: hip target = q + 23.7/20 = 1.085 > 1.0472
+    assert c.q_target[0] == pytest.approx(QUAD.q_max[0])
+
+
+def test_torque_limit_keeps_rate_box_when_feasible() -> None:
+    stage = TorqueLimit(QUAD, TorqueLimitConfig(), DT)
+    st = state()
+    c = cmd()
+    c.q_target[1] = st.q[1] + 2.0  # 40 Nm → torque box [q - 1.185, q + 1.185]
+    cx = ctx(st)
+    cx.r_lo = QUAD.q0 + 1.0        # rate box [q + 1.0, q + 1.1] (fully inside the torque box)
+    cx.r_hi = QUAD.q0 + 1.1
+    stage(c, cx)
+    assert c.q_target[1] == pytest.approx(st.q[1] + 1.1)
 
 
 def test_torque_limit_clamps_feed_forward_and_handles_zero_kp() -> None:
