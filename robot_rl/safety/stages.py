@@ -18,7 +18,7 @@ from robot_rl.safety.core import Mode, Stage, TickContext, clamp
 from robot_rl.types import JointCommand, RobotState
 
 
-# -- e-stop ------------------------------------------------------------------------------------
+# -- e-stop --
 @dataclass
 class EStopConfig:
     """No options: the e-stop latch is engaged from the API / the /estop topic."""
@@ -45,7 +45,7 @@ class EStop(Stage):
             ctx.request(self.name, self.reason, Mode.STOP)
 
 
-# -- watchdogs -----------------------------------------------------------------------------------
+# -- watchdogs --
 @dataclass
 class StateWatchdogConfig:
     """Stale joint state → damping. ``timeout_s``: maximum age of the state."""
@@ -105,7 +105,7 @@ class CommandWatchdog(Stage):
                         f"(> {self.cfg.hold_after_s * 1e3:.0f} ms)", Mode.HOLD)
 
 
-# -- non-finite guard -------------------------------------------------------------------------------
+# -- non-finite guard --
 @dataclass
 class NonFiniteConfig:
     """NaN / inf anywhere in the command → hold the last safe command; ``latch`` keeps holding
@@ -132,7 +132,7 @@ class NonFinite(Stage):
             ctx.request(self.name, "latched after a non-finite command", Mode.HOLD)
 
 
-# -- fall / tilt ------------------------------------------------------------------------------------
+# -- fall / tilt --
 @dataclass
 class FallDetectConfig:
     """Legged robots: |roll| or |pitch| beyond the limits [rad], or the base lower than
@@ -172,7 +172,7 @@ class FallDetect(Stage):
             ctx.request(self.name, reason, Mode.DAMPING)
 
 
-# -- tracking error / over-current ---------------------------------------------------------------
+# -- tracking error / over-current --
 @dataclass
 class TrackingGuardConfig:
     """|q - last target| > ``max_error`` [rad] or |measured torque| > ``max_torque_ratio`` x
@@ -219,7 +219,7 @@ class TrackingGuard(Stage):
             self.since = None
 
 
-# -- command shaping ------------------------------------------------------------------------------
+# -- command shaping --
 @dataclass
 class SoftStartConfig:
     """Ramp from the measured pose to the command over ``duration_s`` after (re)activation."""
