@@ -4,16 +4,17 @@ Each iteration, at the current joint estimate q (participating joints only):
 
     e   = [p_t - p(q);  w_rot * log(R_t R(q)^T)]           (base frame; rows 3 or 6)
     J   = [J_p;  w_rot * J_r]                               (mj_jacSite, base frame)
-    dq  = J^T (J J^T + lambda^2 I)^-1 e  [+ (I - J^# J) k_null (q_null - q)]
+    dq  = J^T (J J^T + lambda^2 I)^-1 e  [+ (I - J^+ J) k_null (q_null - q)]
     q  <- clamp(q + s * dq, q_min, q_max),  s = min(1, min_j max_step_j / |dq_j|)
 
-``J^# = J^T (J J^T + lambda^2 I)^-1`` is the damped pseudo-inverse. Joints that sit on a
-limit and whose step would push them further out are dropped from J and the step is
-solved again (a one-pass active set), so the other joints take over their share. The step
-is scaled uniformly (its direction is kept) so no joint moves more than ``max_step`` per
-iteration. Kinematics run on a private ``MjData`` of ``spec.mjcf``; the robot's state
-is never touched. Positions are in metres, angles in radians, frames are the robot base
-body's frame.
+``J^T (J J^T + lambda^2 I)^-1`` is the damped pseudo-inverse; the null-space pull uses the
+exact pseudo-inverse ``J^+``, so ``I - J^+ J`` projects exactly onto null(J) and the posture
+pull cannot fight the task. Joints that sit on a limit and whose step would push them
+further out are dropped from J and the step is solved again (a one-pass active set), so the
+other joints take over their share. The step is scaled uniformly (its direction is kept) so
+no joint moves more than ``max_step`` per iteration. Kinematics run on a private ``MjData``
+of ``spec.mjcf``; the robot's state is never touched. Positions are in metres, angles in
+radians, frames are the robot base body's frame.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ class DampedLeastSquaresIK:
             dq = jf.T @ a_inv_e
             if self.null_gain > 0.0:
                 z = self.null_gain * (self.q_null - qa) * free
-                dq += z - jf.T @ np.linalg.solve(jf @ jf.T + lam2_eye, jf @ z)
+                # exact projector onto null(J): the damped one would leak into the task
+                dq += z - np.linalg.pinv(jf, rcond=1e-6) @ (jf @ z)
             blocked = free & ((at_min & (dq < 0)) | (at_max & (dq > 0)))
             if not blocked.any():
                 break

@@ -123,8 +123,9 @@ class NonFinite(Stage):
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         # sums of squares are NaN or inf iff some entry is (cheaper than five isfinite calls)
-        total = (cmd.q_target.dot(cmd.q_target) + cmd.dq_target.dot(cmd.dq_target)
-                 + cmd.kp.dot(cmd.kp) + cmd.kd.dot(cmd.kd) + cmd.tau_ff.dot(cmd.tau_ff))
+        with np.errstate(all="ignore"):
+            total = (cmd.q_target.dot(cmd.q_target) + cmd.dq_target.dot(cmd.dq_target)
+                     + cmd.kp.dot(cmd.kp) + cmd.kd.dot(cmd.kd) + cmd.tau_ff.dot(cmd.tau_ff))
         if not math.isfinite(total):
             self.faulted = self.cfg.latch
             ctx.request(self.name, "non-finite value in the command", Mode.HOLD)
@@ -313,7 +314,18 @@ class RateLimit(Stage):
         np.subtract(ref, self.step, out=self._lo)
         np.add(ref, self.step, out=self._hi)
         ctx.r_lo, ctx.r_hi = self._lo, self._hi
-        if clamp(cmd.q_target, self._lo, self._hi):
+        q_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
+        q_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
+        # position bounds have priority: limit the step only inside them, and where the whole
+        # rate box lies outside them (robot beyond a limit), go to the nearest bound
+        lo = np.maximum(self._lo, q_lo)
+        hi = np.minimum(self._hi, q_hi)
+        empty = lo > hi
+        if empty.any():
+            nearest = np.where(self._lo > q_hi, q_hi, q_lo)
+            lo = np.where(empty, nearest, lo)
+            hi = np.where(empty, nearest, hi)
+        if clamp(cmd.q_target, lo, hi):
             ctx.record(self.name, "target step limited by the joint velocity limits")
         if clamp(cmd.dq_target, self._neg_dq, self.spec.dq_max):
             ctx.record(self.name, "velocity target clamped")
@@ -366,8 +378,9 @@ class TorqueLimit(Stage):
             # torque-feasible targets: q + (±lim - rest) / kp. Keep the target inside the
             # position bounds always, and inside the rate box whenever all three intersect.
             k = kp[stiff]
-            t_lo = st.q[stiff] + (self._neg[stiff] - rest[stiff]) / k
-            t_hi = st.q[stiff] + (self.lim[stiff] - rest[stiff]) / k
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                t_lo = st.q[stiff] + (self._neg[stiff] - rest[stiff]) / k
+                t_hi = st.q[stiff] + (self.lim[stiff] - rest[stiff]) / k
             p_lo = (self.spec.q_min if ctx.q_lo is None else ctx.q_lo)[stiff]
             p_hi = (self.spec.q_max if ctx.q_hi is None else ctx.q_hi)[stiff]
             lo, hi = np.maximum(t_lo, p_lo), np.minimum(t_hi, p_hi)

@@ -1,0 +1,77 @@
+"""Independent checks of a safety chain's output: what counts as a violation.
+
+Used by the property tests, the fault-injection tests and `robot-rl bench safety`. The
+checks recompute every bound from the robot spec and the configured stages; they do not
+trust the stages' own bookkeeping.
+
+Priorities when bounds conflict (documented behaviour of the torque stage): position limits
+are never violated; the PD-torque limit holds unless the torque-feasible targets lie wholly
+outside the position bounds (then the motor's own saturation applies); the rate limit holds
+unless it is incompatible with the other two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.safety.chain import SafetyChain
+from robot_rl.safety.core import Mode
+from robot_rl.safety.stages import JointLimits, RateLimit, TorqueLimit
+from robot_rl.types import JointCommand, RobotState
+
+EPS = 1e-7
+
+
+def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
+               prev: JointCommand | None) -> list[str]:
+    """Violations of ``out`` (the chain's output this tick) given the measured ``state`` and
+    the previous output ``prev``. Empty list = safe."""
+    spec = chain.spec
+    found: list[str] = []
+    arrays = (out.q_target, out.dq_target, out.kp, out.kd, out.tau_ff)
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        return ["non-finite value in the output command"]
+    if any(a.shape != (spec.n_joints,) for a in arrays):
+        return ["output command has the wrong size"]
+    if np.any(out.kp < 0) or np.any(out.kd < 0):
+        found.append("negative gain in the output")
+    if chain.mode >= Mode.DAMPING:
+        if out.kp.any() or not np.allclose(out.kd, spec.damping_kd) or out.tau_ff.any():
+            found.append(f"mode {chain.mode.name} but the output is not pure damping")
+        return found
+    stages = {type(s): s for s in chain.stages}
+    jl = stages.get(JointLimits)
+    lo = jl.lo if isinstance(jl, JointLimits) else spec.q_min
+    hi = jl.hi if isinstance(jl, JointLimits) else spec.q_max
+    stiff = out.kp > 0
+    if chain.mode == Mode.HOLD:  # hold targets are clipped to the hardware limits only
+        lo, hi = spec.q_min, spec.q_max
+    if np.any((out.q_target[stiff] < lo[stiff] - EPS) | (out.q_target[stiff] > hi[stiff] + EPS)):
+        found.append("position target outside the joint limits")
+    tl = stages.get(TorqueLimit)
+    t_lo = t_hi = None
+    if isinstance(tl, TorqueLimit) and chain.mode == Mode.ACTIVE:
+        rest = out.kd * (out.dq_target - state.dq) + out.tau_ff
+        tau = out.kp * (out.q_target - state.q) + rest
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            t_lo = state.q + (-tl.lim - rest) / out.kp
+            t_hi = state.q + (tl.lim - rest) / out.kp
+        feasible = ~stiff | ((np.maximum(t_lo, lo) <= np.minimum(t_hi, hi) + EPS))
+        bad = (np.abs(tau) > tl.lim + 1e-6) & feasible
+        if np.any(bad):
+            found.append(f"predicted PD torque above the limit on joints {np.flatnonzero(bad)}")
+        if np.any(np.abs(out.tau_ff) > tl.lim + EPS):
+            found.append("feed-forward torque above the limit")
+    rl = stages.get(RateLimit)
+    if (isinstance(rl, RateLimit) and prev is not None and prev.kp.any() and stiff.any()
+            and chain.mode == Mode.ACTIVE):
+        step = np.abs(out.q_target - prev.q_target)
+        r_lo, r_hi = prev.q_target - rl.step, prev.q_target + rl.step
+        ok = np.maximum(r_lo, lo) <= np.minimum(r_hi, hi) + EPS
+        if t_lo is not None and t_hi is not None:
+            ok &= np.maximum(np.maximum(r_lo, lo), t_lo) <= np.minimum(np.minimum(r_hi, hi),
+                                                                       t_hi) + EPS
+        bad = (step > rl.step + 1e-9) & ok & stiff
+        if np.any(bad):
+            found.append(f"target step above the rate limit on joints {np.flatnonzero(bad)}")
+    return found

@@ -1,0 +1,101 @@
+"""Property tests (hypothesis): whatever the policy sends — random, adversarial, NaN, huge —
+the chain's output is safe (robot_rl.safety.check) on both robots."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from robot_rl.robots import get_robot
+from robot_rl.robots.config import load_robot_config, make_safety_chain
+from robot_rl.safety.check import violations
+from robot_rl.safety.core import Mode
+from robot_rl.types import JointCommand, RobotState
+
+floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+wild = st.one_of(st.floats(-1e6, 1e6), floats, st.sampled_from([0.0, 1e308, -1e308, np.nan]))
+
+
+def _vec(n: int, elements: st.SearchStrategy[float]) -> st.SearchStrategy[np.ndarray]:
+    return arrays(np.float64, (n,), elements=elements)
+
+
+@st.composite
+def scenario(draw: st.DrawFn, robot: str) -> tuple[list[JointCommand | None], list[RobotState]]:
+    spec = get_robot(robot)
+    n = spec.n_joints
+    ticks = draw(st.integers(5, 40))
+    cmds: list[JointCommand | None] = []
+    states: list[RobotState] = []
+    for k in range(ticks):
+        q = draw(_vec(n, st.floats(-1, 1))) * (spec.q_max - spec.q_min) / 2 + (
+            spec.q_max + spec.q_min) / 2
+        dq = draw(_vec(n, st.floats(-30, 30)))
+        kind = draw(st.sampled_from(["normal", "wild", "none", "extreme"]))
+        if kind == "none":
+            cmds.append(None)
+        elif kind == "wild":
+            cmds.append(JointCommand(spec.joint_names, draw(_vec(n, wild)), draw(_vec(n, wild)),
+                                     draw(_vec(n, wild)), draw(_vec(n, wild)),
+                                     draw(_vec(n, wild))))
+        else:
+            scale = 10.0 if kind == "extreme" else 1.0
+            cmds.append(JointCommand(spec.joint_names,
+                                     spec.q0 + scale * draw(_vec(n, st.floats(-3, 3))),
+                                     scale * draw(_vec(n, st.floats(-10, 10))),
+                                     spec.kp * draw(st.floats(0, 3)),
+                                     spec.kd * draw(st.floats(0, 3)),
+                                     scale * draw(_vec(n, st.floats(-30, 30)))))
+        quat = np.array([1.0, 0, 0, 0])
+        states.append(RobotState(t=k * 0.005, q=q, dq=dq, imu_quat=quat,
+                                 base_pos=np.array([0, 0, 0.3]) if robot == "quad12" else None))
+    return cmds, states
+
+
+def _run(robot: str, cmds: list[JointCommand | None], states: list[RobotState]) -> None:
+    chain = make_safety_chain(load_robot_config(robot=robot))
+    prev = None
+    for k, (cmd, st_) in enumerate(zip(cmds, states)):
+        out = chain.step(cmd, st_, t=k * 0.005)
+        bad = violations(chain, out, st_, prev)
+        assert not bad, f"tick {k} mode {chain.mode.name}: {bad}"
+        prev = out
+        if chain.mode >= Mode.DAMPING:
+            assert out.kp.sum() == 0.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario("quad12"))
+def test_quad12_chain_output_always_safe(sc: tuple[list[JointCommand | None],
+                                                   list[RobotState]]) -> None:
+    _run("quad12", *sc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario("arm6"))
+def test_arm6_chain_output_always_safe(sc: tuple[list[JointCommand | None],
+                                                 list[RobotState]]) -> None:
+    _run("arm6", *sc)
+
+
+def test_checker_catches_unsafe_outputs() -> None:
+    """The checker itself must flag bad outputs (else the properties above prove nothing)."""
+    spec = get_robot("quad12")
+    chain = make_safety_chain(load_robot_config(robot="quad12"))
+    st_ = RobotState(t=0.0, q=spec.q0.copy(), dq=np.zeros(12), base_pos=np.array([0, 0, 0.3]))
+    good = chain.step(JointCommand(spec.joint_names, spec.q0.copy(), np.zeros(12),
+                                   spec.kp.copy(), spec.kd.copy(), np.zeros(12)), st_, 0.0)
+    assert violations(chain, good, st_, None) == []
+    bad = JointCommand(spec.joint_names, spec.q0 + 0.5, np.zeros(12), spec.kp.copy(),
+                       spec.kd.copy(), np.zeros(12))
+    bad.q_target[0] = 5.0
+    found = " ".join(violations(chain, bad, st_, good))
+    assert "outside the joint limits" in found and "rate limit" in found
+    bad2 = JointCommand(spec.joint_names, spec.q0 + 0.1, np.zeros(12), spec.kp * 100,
+                        spec.kd.copy(), np.zeros(12))
+    assert "torque above the limit" in " ".join(violations(chain, bad2, st_, None))
+    nan = JointCommand(spec.joint_names, spec.q0 * np.nan, np.zeros(12), spec.kp, spec.kd,
+                       np.zeros(12))
+    assert violations(chain, nan, st_, None) == ["non-finite value in the output command"]
