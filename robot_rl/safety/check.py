@@ -56,7 +56,7 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             t_lo = state.q + (-tl.lim - rest) / out.kp
             t_hi = state.q + (tl.lim - rest) / out.kp
-        feasible = ~stiff | ((np.maximum(t_lo, lo) <= np.minimum(t_hi, hi) + EPS))
+        feasible = ~stiff | (np.maximum(t_lo, lo) <= np.minimum(t_hi, hi) + EPS)
         bad = (np.abs(tau) > tl.lim + 1e-6) & feasible
         if np.any(bad):
             found.append(f"predicted PD torque above the limit on joints {np.flatnonzero(bad)}")
