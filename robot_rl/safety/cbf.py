@@ -168,27 +168,30 @@ class WorkspaceCBF(Stage):
         self._p0 = self.data.xpos[base].copy()
         self._r0t = self.data.xmat[base].reshape(3, 3).T.copy()
         n, mc = self.arm.size, self.rows * len(self.site_ids)
-        self.n, self.mc = n, mc
+        self.n, self.mc, nc = n, mc, 2 * mc
         self._jac, self._bias = np.zeros((3, m.nv)), np.zeros(m.nv)
         self.tau_g = np.zeros(n)  # gravity torque on the arm joints at q [N m]
-        self.G = np.zeros((mc, n))  # rows grad h_i J [m/rad or m^2/rad]
-        self.h = np.zeros(mc)  # barrier values [m or m^2]
-        self._l = np.zeros(mc + n)
-        self._u = np.r_[np.full(mc, np.inf), np.zeros(n)]
-        self._ax = np.ones((n, mc + 1))  # CSC values of A = [G; I], column by column
-        indices = np.tile(np.arange(mc + 1), (n, 1))
-        indices[:, mc] = mc + np.arange(n)
+        # rows [0, mc): CBF at the measured q; [mc, 2 mc): target rows at the last target
+        self.G = np.zeros((nc, n))  # grad h_i J [m/rad or m^2/rad]
+        self.h = np.zeros(nc)  # barrier values [m or m^2]
+        self.lc = np.zeros(nc)  # lower bounds of G u
+        self._l = np.zeros(nc + n)
+        self._u = np.r_[np.full(nc, np.inf), np.zeros(n)]
+        self._ax = np.ones((n, nc + 1))  # CSC values of A = [G; I], column by column
+        indices = np.tile(np.arange(nc + 1), (n, 1))
+        indices[:, nc] = nc + np.arange(n)
         a = sparse.csc_matrix((self._ax.ravel().copy(), indices.ravel(),
-                               np.arange(0, n * (mc + 1) + 1, mc + 1)), shape=(mc + n, n))
+                               np.arange(0, n * (nc + 1) + 1, nc + 1)), shape=(nc + n, n))
         self._qp = osqp.OSQP()
         self._qp.setup(sparse.identity(n, format="csc"), np.zeros(n), a,
-                       np.r_[np.full(mc, -1.0), -np.ones(n)], np.r_[np.full(mc, np.inf),
+                       np.r_[np.full(nc, -1.0), -np.ones(n)], np.r_[np.full(nc, np.inf),
                                                                     np.ones(n)],
                        eps_abs=1e-7, eps_rel=1e-7, polish=True, warm_starting=True,
                        max_iter=4000, verbose=False)
 
-    def linearise(self, q: np.ndarray) -> None:
-        """Fill ``self.G`` (mc, n) and ``self.h`` (mc,) at the measured joints ``q`` (n_joints,)."""
+    def linearise(self, q: np.ndarray, r0: int = 0) -> None:
+        """Barriers at joints ``q`` (n_joints,) [rad] into rows ``r0 ..`` of ``self.G``
+        (·, n) and ``self.h``; with r0 = 0 also the gravity torque ``self.tau_g`` (n,)."""
         m, d = self.model, self.data
         d.qpos[self.qadr] = q
         mujoco.mj_kinematics(m, d)
@@ -197,51 +200,61 @@ class WorkspaceCBF(Stage):
             mujoco.mj_jacSite(m, d, self._jac, None, sid)
             p = self._r0t @ (d.site_xpos[sid] - self._p0)
             jac = self._r0t @ self._jac[:, self.dofs]
-            r = k * self.rows
+            r = r0 + k * self.rows
             self.G[r:r + 6] = _BOX_SIGN @ jac
             self.h[r:r + 6] = _BOX_SIGN @ p + self._box_off
             if self.rows > 6:
                 diff = p - self._c
                 self.G[r + 6:r + self.rows] = 2.0 * diff @ jac
                 self.h[r + 6:r + self.rows] = (diff * diff).sum(axis=1) - self._r2
-        if self.cfg.predict_sag:
+        if r0 == 0 and self.cfg.predict_sag:
             mujoco.mj_rne(m, d, 0, self._bias)  # qvel = 0: gravity torque only
             self.tau_g[:] = self._bias[self.dofs]
 
+    def constraints(self, cmd: JointCommand, ctx: TickContext) -> tuple[np.ndarray, np.ndarray]:
+        """Fill ``G`` (2 mc, n), ``h`` and ``lc`` (G u >= lc) for this tick; return the target
+        bounds (lb, ub), each (n,) [rad]. Needs a finite measured ``ctx.state.q``."""
+        q, arm, mc = ctx.state.q, self.arm, self.mc
+        self.linearise(q)
+        qa = q[arm]
+        off = np.zeros(self.n)  # settled PD position for target u: u + off
+        if self.cfg.predict_sag:
+            kp = cmd.kp[arm]
+            np.divide(cmd.tau_ff[arm] - self.tau_g, kp, out=off, where=kp > 0)
+        last = ctx.last_safe
+        center = (last.q_target[arm] if last is not None and last.kp.any()
+                  and last.q_target.shape == q.shape else qa)
+        qc = q.copy()
+        qc[arm] = center + off
+        self.linearise(qc, mc)
+        g, h = self.G, self.h
+        self.lc[:mc] = g[:mc] @ (qa - off) - np.minimum(self.cfg.gamma * h[:mc], h[:mc])
+        self.lc[mc:] = g[mc:] @ center - h[mc:]
+        return (np.maximum(self.q_min, center - self.step),
+                np.minimum(self.q_max, center + self.step))
+
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        q = ctx.state.q
-        arm = self.arm
+        q, arm, nc = ctx.state.q, self.arm, 2 * self.mc
         if q.shape != (self.spec.n_joints,) or not np.isfinite(q.sum()):
             ctx.request(self.name, "measured joint positions are missing or non-finite",
                         Mode.HOLD)
             return
-        self.linearise(q)
-        qa, u_ref = q[arm], cmd.q_target[arm]
-        last = ctx.last_safe
-        center = (last.q_target[arm] if last is not None and last.kp.any()
-                  and last.q_target.shape == q.shape else qa)
-        lb = np.maximum(self.q_min, center - self.step)
-        ub = np.minimum(self.q_max, center + self.step)
-        if self.cfg.predict_sag:  # settled PD position for target u: u + off
-            kp = cmd.kp[arm]
-            off = np.divide(cmd.tau_ff[arm] - self.tau_g, kp, out=np.zeros(self.n),
-                            where=kp > 0)
-            qa = qa - off
-        lc = self.G @ qa - np.minimum(self.cfg.gamma * self.h, self.h)
-        if (self.G @ u_ref >= lc).all() and (u_ref >= lb).all() and (u_ref <= ub).all():
+        lb, ub = self.constraints(cmd, ctx)
+        u_ref = cmd.q_target[arm]
+        if (self.G @ u_ref >= self.lc).all() and (u_ref >= lb).all() and (u_ref <= ub).all():
             return  # already safe: untouched
         if not np.isfinite(u_ref.sum()) or (lb > ub).any():
             ctx.request(self.name, "workspace CBF: non-finite target or no target within the "
                         "joint and rate limits", Mode.HOLD)
             return
-        self._l[:self.mc], self._l[self.mc:] = lc, lb
-        self._u[self.mc:] = ub
-        self._ax[:, :self.mc] = self.G.T
+        self._l[:nc], self._l[nc:] = self.lc, lb
+        self._u[nc:] = ub
+        self._ax[:, :nc] = self.G.T
         self._qp.update(q=-u_ref, l=self._l, u=self._u, Ax=self._ax.ravel())
         res = self._qp.solve(raise_error=False)
         status = res.info.status_val
         x = np.clip(res.x, lb, ub) if status in _SOLVED else None
-        if x is None or not (self.G @ x >= lc - 1e-6).all():
+        if x is None or not (self.G @ x >= self.lc - 1e-6).all():
             ctx.request(self.name, self._failure(status, res.info.status), Mode.HOLD)
             return
         if np.abs(x - u_ref).max() > 1e-9:
@@ -250,7 +263,7 @@ class WorkspaceCBF(Stage):
 
     def _failure(self, status: int, text: str) -> str:
         """HOLD reason: the worst barrier and the solver status."""
-        i = int(np.argmin(self.h))
+        i = int(np.argmin(self.h[:self.mc]))
         where = (f"{self.labels[i]} violated (h = {self.h[i]:.4g})" if self.h[i] < 0
                  else f"closest: {self.labels[i]} (h = {self.h[i]:.4g})")
         kind = "infeasible" if status in _INFEASIBLE else f"not solved ({text})"
