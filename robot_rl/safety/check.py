@@ -35,6 +35,11 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         return ["output command has the wrong size"]
     if np.any(out.kp < 0) or np.any(out.kd < 0):
         found.append("negative gain in the output")
+    stages0 = {type(s): s for s in chain.stages}
+    tl0 = stages0.get(TorqueLimit)
+    if isinstance(tl0, TorqueLimit) and (np.any(out.kp > tl0.kp_max + EPS)
+                                         or np.any(out.kd > tl0.kd_max + EPS)):
+        found.append("gain above max_gain_ratio x the spec")
     if chain.mode >= Mode.DAMPING:
         if out.kp.any() or not np.allclose(out.kd, spec.damping_kd) or out.tau_ff.any():
             found.append(f"mode {chain.mode.name} but the output is not pure damping")

@@ -173,4 +173,4 @@ def hold_policy(spec_q: np.ndarray, kp: np.ndarray, kd: np.ndarray,
     return act
 
 
-__all__ = ["Fault", "SafetyHarness", "TickLog", "hold_policy", "Mode"]
+__all__ = ["Fault", "Mode", "SafetyHarness", "TickLog", "hold_policy"]

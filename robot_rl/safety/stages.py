@@ -334,13 +334,18 @@ class RateLimit(Stage):
 @dataclass
 class TorqueLimitConfig:
     """Predicted PD torque ``kp (q_t - q) + kd (dq_t - dq) + tau_ff`` kept within ``scale`` x
-    tau_max by moving the position target (not by clipping the torque)."""
+    tau_max by moving the position target (not by clipping the torque). Gains are first
+    clamped to [0, ``max_gain_ratio`` x the spec's kp / kd] (negative or runaway gains are
+    refused the way a motor driver's gain range would)."""
 
     scale: float = 1.0
+    max_gain_ratio: float = 5.0
 
     def validate(self) -> None:
         if not 0 < self.scale <= 1.0:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
+        if self.max_gain_ratio < 1.0:
+            raise ValueError(f"max_gain_ratio must be >= 1, got {self.max_gain_ratio}")
 
 
 class TorqueLimit(Stage):
@@ -352,12 +357,17 @@ class TorqueLimit(Stage):
         super().__init__(spec, cfg, control_dt)
         self.lim = spec.tau_max * cfg.scale
         self._neg = -self.lim
+        self.kp_max = spec.kp * cfg.max_gain_ratio
+        self.kd_max = np.maximum(spec.kd, spec.damping_kd) * cfg.max_gain_ratio
+        self._zero = np.zeros(spec.n_joints)
         n = spec.n_joints
         self._tau = np.zeros(n)
         self._rest = np.zeros(n)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         st = ctx.state
+        if clamp(cmd.kp, self._zero, self.kp_max) | clamp(cmd.kd, self._zero, self.kd_max):
+            ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
         if clamp(cmd.tau_ff, self._neg, self.lim):
             ctx.record(self.name, "feed-forward torque clamped")
         # rest = kd (dq_t - dq) + tau_ff ; tau = kp (q_t - q) + rest

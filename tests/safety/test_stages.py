@@ -320,3 +320,15 @@ def test_joint_overrides_tighten_the_spec(tmp_path: Path) -> None:
 def test_build_stages_requires_stages() -> None:
     with pytest.raises(ValueError, match="safety.stages is empty"):
         build_stages(SafetyConfig(), QUAD, DT)
+
+
+def test_torque_stage_clamps_gains() -> None:
+    stage = TorqueLimit(QUAD, TorqueLimitConfig(max_gain_ratio=2.0), DT)
+    c = cmd()
+    c.kp[:] = 1e9
+    c.kd[:] = -1.0
+    cx = ctx(state())
+    stage(c, cx)
+    np.testing.assert_allclose(c.kp, QUAD.kp * 2.0)   # 40 N m/rad
+    np.testing.assert_allclose(c.kd, 0.0)
+    assert "gains clamped" in cx.events[0].reason
