@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.env_throughput import run as env_throughput
+from benchmarks.safety import run as safety
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "env-throughput": env_throughput,
+    "safety": safety,
 }

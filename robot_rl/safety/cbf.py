@@ -215,10 +215,6 @@ class WorkspaceCBF(Stage):
         """Fill ``G`` (2 mc, n), ``h`` and ``lc`` (G u >= lc) for this tick; return the target
         bounds (lb, ub), each (n,) [rad]. Needs a finite measured ``ctx.state.q``."""
         q, arm, mc = ctx.state.q, self.arm, self.mc
-        import os
-        T = float(os.environ.get("LOOKAHEAD", "0"))
-        if T > 0:
-            q = q + T * ctx.state.dq
         self.linearise(q)
         qa = q[arm]
         off = np.zeros(self.n)  # settled PD position for target u: u + off

@@ -81,8 +81,10 @@ class SafetyChain:
                  reset_max_speed: float = 0.5) -> None:
         self.spec, self.stages, self.control_dt = spec, stages, control_dt
         self.reset_max_speed = reset_max_speed
+        self._shape = (spec.n_joints,)
         self._monitors = [s for s in stages if not s.shaping]
         self._shapers = [s for s in stages if s.shaping]
+
         self.estop: EStop | None = next((s for s in stages if isinstance(s, EStop)), None)
         self.mode = Mode.HOLD
         self.last_safe: JointCommand | None = None
@@ -134,15 +136,21 @@ class SafetyChain:
                           else None, self.control_dt, self.last_safe)
         if command is None:
             work = self._hold_command(state)
+        elif (getattr(command.q_target, "shape", None) == self._shape
+              and getattr(command.dq_target, "shape", None) == self._shape
+              and getattr(command.kp, "shape", None) == self._shape
+              and getattr(command.kd, "shape", None) == self._shape
+              and getattr(command.tau_ff, "shape", None) == self._shape):
+            block = np.empty((5, self._shape[0]))
+            block[0], block[1], block[2] = command.q_target, command.dq_target, command.kp
+            block[3], block[4] = command.kd, command.tau_ff
+            ctx.block = block
+            work = JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
+                                block[4])
         else:
-            work = JointCommand(command.joint_names, np.array(command.q_target, np.float64),
-                                np.array(command.dq_target, np.float64),
-                                np.array(command.kp, np.float64),
-                                np.array(command.kd, np.float64),
-                                np.array(command.tau_ff, np.float64))
-            if work.q_target.shape != (spec.n_joints,):
-                ctx.request("chain", f"command has {work.q_target.shape} targets, expected "
-                            f"({spec.n_joints},)", Mode.HOLD)
+            ctx.request("chain", f"command arrays must all have shape ({spec.n_joints},)",
+                        Mode.HOLD)
+            work = self._hold_command(state)
         for stage in self._monitors:
             stage(work, ctx)
         if ctx.mode == Mode.ACTIVE:

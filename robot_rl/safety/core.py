@@ -51,6 +51,8 @@ class TickContext:
         last_safe: the previous tick's output command (None on the first tick).
         mode: the mode requested so far this tick (stages escalate it with `request`).
         events: interventions recorded this tick.
+        block: (5, n) array whose rows back the proposed command's arrays (set by the chain,
+            so checks over the whole command are one vector operation).
         q_lo, q_hi: position bounds the target must respect (set by the joint-limit stage;
             None = the spec's limits). r_lo, r_hi: this tick's rate-limit box (None = none).
             Later stages (torque limit, CBF) keep their corrections inside these boxes
@@ -66,10 +68,12 @@ class TickContext:
     last_safe: JointCommand | None
     mode: Mode = Mode.ACTIVE
     events: list[SafetyEvent] = field(default_factory=list)
+    block: np.ndarray | None = None
     q_lo: np.ndarray | None = None
     q_hi: np.ndarray | None = None
     r_lo: np.ndarray | None = None
     r_hi: np.ndarray | None = None
+
 
     def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
         self.events.append(SafetyEvent(self.t, stage, reason, mode))
@@ -100,9 +104,16 @@ class Stage:
         raise NotImplementedError
 
 
+_max = np.maximum.reduce
+
+
 def clamp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-    """Clamp ``x`` into [lo, hi] in place; True if anything changed."""
-    if (x < lo).any() or (x > hi).any():
+    """Clamp ``x`` into [lo, hi] in place; True if anything changed.
+
+    Detection uses two max-reductions of differences (no overflow for finite bounds of
+    moderate size, cheaper than element-wise comparisons plus any()).
+    """
+    if _max(lo - x) > 0.0 or _max(x - hi) > 0.0:
         np.maximum(x, lo, out=x)
         np.minimum(x, hi, out=x)
         return True

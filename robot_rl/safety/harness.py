@@ -10,6 +10,7 @@ what happened and when.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class TickLog:
     q_target: np.ndarray
     kp: np.ndarray
     fell: np.ndarray
+    chain_us: np.ndarray
     violations: list[tuple[float, list[str]]] = field(default_factory=list)
 
     def first(self, condition: np.ndarray) -> int | None:
@@ -107,7 +109,7 @@ class SafetyHarness:
         nj = self.spec.n_joints
         log = TickLog(t=np.zeros(n), mode=np.zeros(n, dtype=np.int8), q=np.zeros((n, nj)),
                       tau=np.zeros((n, nj)), q_target=np.zeros((n, nj)), kp=np.zeros((n, nj)),
-                      fell=np.zeros(n, dtype=bool))
+                      fell=np.zeros(n, dtype=bool), chain_us=np.zeros(n))
         state = self.robot.read_state()
         state_t = 0.0
         cmd: JointCommand | None = None
@@ -142,7 +144,9 @@ class SafetyHarness:
                         flip = -flip
                         new.q_target = np.where(flip > 0, spec.q_max, spec.q_min).astype(float)
                     cmd, cmd_t = new, t
+            t0 = time.perf_counter_ns()
             out = self.chain.step(cmd, state, t, state_t=state_t, command_t=cmd_t)
+            log.chain_us[k] = (time.perf_counter_ns() - t0) / 1e3
             bad = violations(self.chain, out, state, prev_out)
             if bad:
                 log.violations.append((t, bad))

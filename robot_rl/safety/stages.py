@@ -6,7 +6,6 @@ Hand-worked behaviour of each stage is in tests/safety/test_stages.py.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -122,11 +121,12 @@ class NonFinite(Stage):
         self.faulted = False
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        # sums of squares are NaN or inf iff some entry is (cheaper than five isfinite calls)
-        with np.errstate(all="ignore"):
-            total = (cmd.q_target.dot(cmd.q_target) + cmd.dq_target.dot(cmd.dq_target)
-                     + cmd.kp.dot(cmd.kp) + cmd.kd.dot(cmd.kd) + cmd.tau_ff.dot(cmd.tau_ff))
-        if not math.isfinite(total):
+        if ctx.block is not None:
+            finite = bool(np.isfinite(ctx.block).all())
+        else:
+            finite = all(bool(np.isfinite(a).all()) for a in (
+                cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff))
+        if not finite:
             self.faulted = self.cfg.latch
             ctx.request(self.name, "non-finite value in the command", Mode.HOLD)
         elif self.faulted:
@@ -192,6 +192,10 @@ class TrackingGuard(Stage):
     name: ClassVar[str] = "tracking_guard"
     cfg: TrackingGuardConfig
 
+    def __init__(self, spec: RobotSpec, cfg: TrackingGuardConfig, control_dt: float) -> None:
+        super().__init__(spec, cfg, control_dt)
+        self.tau_trip = cfg.max_torque_ratio * spec.tau_max
+
     def reset(self, state: RobotState | None) -> None:
         self.since: float | None = None
         self.stopped = ""
@@ -205,9 +209,9 @@ class TrackingGuard(Stage):
             self.since = None
             return
         st = ctx.state
-        err = np.abs(st.q - last.q_target).max()
+        err = float(np.abs(st.q - last.q_target).max())
         over = (st.tau is not None
-                and (np.abs(st.tau) > self.cfg.max_torque_ratio * self.spec.tau_max).any())
+                and bool((np.abs(st.tau) > self.tau_trip).any()))
         if err > self.cfg.max_error or over:
             if self.since is None:
                 self.since = ctx.t
@@ -307,6 +311,11 @@ class RateLimit(Stage):
         self.step = spec.dq_max * cfg.scale * control_dt
         self._lo = np.zeros(spec.n_joints)
         self._hi = np.zeros(spec.n_joints)
+        n = spec.n_joints
+        self._b_lo = np.zeros((2, n))  # rows: q_target bounds, dq_target bounds
+        self._b_hi = np.zeros((2, n))
+        self._b_lo[1], self._b_hi[1] = -spec.dq_max, spec.dq_max
+        self._blo, self._bhi = self._b_lo[0], self._b_hi[0]
         self._neg_dq = -spec.dq_max
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
@@ -318,13 +327,19 @@ class RateLimit(Stage):
         q_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
         # position bounds have priority: limit the step only inside them, and where the whole
         # rate box lies outside them (robot beyond a limit), go to the nearest bound
-        lo = np.maximum(self._lo, q_lo)
-        hi = np.minimum(self._hi, q_hi)
-        empty = lo > hi
-        if empty.any():
+        lo = np.maximum(self._lo, q_lo, out=self._blo)
+        hi = np.minimum(self._hi, q_hi, out=self._bhi)
+        if np.maximum.reduce(lo - hi) > 0.0:
+            empty = lo > hi
             nearest = np.where(self._lo > q_hi, q_hi, q_lo)
-            lo = np.where(empty, nearest, lo)
-            hi = np.where(empty, nearest, hi)
+            np.copyto(lo, nearest, where=empty)
+            np.copyto(hi, nearest, where=empty)
+        if ctx.block is not None:  # q_target and dq_target in one clamp
+            if clamp(ctx.block[:2].reshape(-1), self._b_lo.reshape(-1),
+                     self._b_hi.reshape(-1)):
+                ctx.record(self.name, "target step / velocity limited by the joint "
+                           "velocity limits")
+            return
         if clamp(cmd.q_target, lo, hi):
             ctx.record(self.name, "target step limited by the joint velocity limits")
         if clamp(cmd.dq_target, self._neg_dq, self.spec.dq_max):
@@ -360,16 +375,25 @@ class TorqueLimit(Stage):
         self.kp_max = spec.kp * cfg.max_gain_ratio
         self.kd_max = np.maximum(spec.kd, spec.damping_kd) * cfg.max_gain_ratio
         self._zero = np.zeros(spec.n_joints)
+        self._buf = np.zeros((8, spec.n_joints))
+        self._stiff = np.zeros(spec.n_joints, dtype=bool)
+        # bounds of block rows 2-4 (kp, kd, tau_ff) for one fused clamp
+        self._g_lo = np.concatenate([self._zero, self._zero, self._neg])
+        self._g_hi = np.concatenate([self.kp_max, self.kd_max, self.lim])
         n = spec.n_joints
         self._tau = np.zeros(n)
         self._rest = np.zeros(n)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         st = ctx.state
-        if clamp(cmd.kp, self._zero, self.kp_max) | clamp(cmd.kd, self._zero, self.kd_max):
-            ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
-        if clamp(cmd.tau_ff, self._neg, self.lim):
-            ctx.record(self.name, "feed-forward torque clamped")
+        if ctx.block is not None:
+            if clamp(ctx.block[2:].reshape(-1), self._g_lo, self._g_hi):
+                ctx.record(self.name, "gains / feed-forward clamped to their ranges")
+        else:
+            if clamp(cmd.kp, self._zero, self.kp_max) | clamp(cmd.kd, self._zero, self.kd_max):
+                ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
+            if clamp(cmd.tau_ff, self._neg, self.lim):
+                ctx.record(self.name, "feed-forward torque clamped")
         # rest = kd (dq_t - dq) + tau_ff ; tau = kp (q_t - q) + rest
         rest = self._rest
         np.subtract(cmd.dq_target, st.dq, out=rest)
@@ -379,33 +403,47 @@ class TorqueLimit(Stage):
         np.subtract(cmd.q_target, st.q, out=tau)
         tau *= cmd.kp
         tau += rest
-        bad = (tau > self.lim) | (tau < self._neg)
-        if not bad.any():
+        b = self._buf
+        mag = np.abs(tau, out=b[5])
+        if np.maximum.reduce(mag - self.lim) <= 0.0:
             return
-        kp = cmd.kp
-        stiff = bad & (kp > 0)
-        if stiff.any():
-            # torque-feasible targets: q + (±lim - rest) / kp. Keep the target inside the
-            # position bounds always, and inside the rate box whenever all three intersect.
-            k = kp[stiff]
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                t_lo = st.q[stiff] + (self._neg[stiff] - rest[stiff]) / k
-                t_hi = st.q[stiff] + (self.lim[stiff] - rest[stiff]) / k
-            p_lo = (self.spec.q_min if ctx.q_lo is None else ctx.q_lo)[stiff]
-            p_hi = (self.spec.q_max if ctx.q_hi is None else ctx.q_hi)[stiff]
-            lo, hi = np.maximum(t_lo, p_lo), np.minimum(t_hi, p_hi)
-            if ctx.r_lo is not None and ctx.r_hi is not None:
-                r_lo, r_hi = np.maximum(lo, ctx.r_lo[stiff]), np.minimum(hi, ctx.r_hi[stiff])
-                ok = r_lo <= r_hi  # rate box compatible: use the triple intersection
-                lo, hi = np.where(ok, r_lo, lo), np.where(ok, r_hi, hi)
-            x = cmd.q_target[stiff]
-            empty = lo > hi  # torque box outside the position bounds: position wins
-            x = np.where(empty, np.clip(np.where(t_lo > p_hi, p_hi, p_lo), p_lo, p_hi),
-                         np.minimum(np.maximum(x, lo), hi))
-            cmd.q_target[stiff] = x
-        soft = bad & (kp <= 0)
-        if soft.any():  # no stiffness to work with: shrink the damping target instead
-            cmd.dq_target[soft] = st.dq[soft]
+        bad = mag > self.lim
+        kp, q = cmd.kp, st.q
+        stiff = np.greater(kp, 1e-6, out=self._stiff)
+        inv = b[0]
+        inv[:] = 0.0
+        np.divide(1.0, kp, out=inv, where=stiff)
+        # torque-feasible targets q + (±lim - rest) / kp; keep the target inside the position
+        # bounds always, and inside the rate box whenever all three intersect
+        t_lo, t_hi, lo, hi = b[1], b[2], b[3], b[4]
+        np.subtract(self._neg, rest, out=t_lo)
+        np.multiply(t_lo, inv, out=t_lo)
+        np.add(t_lo, q, out=t_lo)
+        np.subtract(self.lim, rest, out=t_hi)
+        np.multiply(t_hi, inv, out=t_hi)
+        np.add(t_hi, q, out=t_hi)
+        p_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
+        p_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
+        np.maximum(t_lo, p_lo, out=lo)
+        np.minimum(t_hi, p_hi, out=hi)
+        if ctx.r_lo is not None and ctx.r_hi is not None:
+            r_lo, r_hi = np.maximum(lo, ctx.r_lo, out=b[6]), np.minimum(hi, ctx.r_hi, out=b[0])
+            ok = r_lo <= r_hi
+            np.copyto(lo, r_lo, where=ok)
+            np.copyto(hi, r_hi, where=ok)
+        x = b[7]
+        np.maximum(cmd.q_target, lo, out=x)
+        np.minimum(x, hi, out=x)
+        empty = lo > hi  # torque box outside the position bounds: position wins
+        if empty.any():
+            np.copyto(x, np.where(t_lo > p_hi, p_hi, p_lo), where=empty)
+        if stiff.all():
+            np.copyto(cmd.q_target, x, where=bad)
+        else:
+            np.copyto(cmd.q_target, x, where=bad & stiff)
+            soft = bad & ~stiff
+            if soft.any():  # no stiffness to work with: remove the damping torque instead
+                np.copyto(cmd.dq_target, st.dq, where=soft)
         ctx.record(self.name, "position target moved to keep the PD torque within limits")
 
 
