@@ -22,6 +22,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from robot_rl.robots.mjstate import as_slice
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import JointCommand
 
@@ -100,11 +101,7 @@ class JointImpedanceController:
         self._buf2 = np.zeros(n)
         self._neg_tau_max = -self.tau_max
 
-    @staticmethod
-    def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
-        if len(idx) and np.all(np.diff(idx) == 1):
-            return slice(int(idx[0]), int(idx[-1]) + 1)
-        return idx
+    _as_slice = staticmethod(as_slice)
 
     @property
     def n_joints(self) -> int:

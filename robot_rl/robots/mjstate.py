@@ -16,6 +16,13 @@ from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import RobotState
 
 
+def as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A contiguous index array as a slice (much cheaper to index with), else unchanged."""
+    if len(idx) and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 def _id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str, what: str) -> int:
     idx = mujoco.mj_name2id(model, kind, name)
     if idx < 0:
@@ -68,11 +75,7 @@ class MjRobot:
         self.object_ids = {name: _id(model, mujoco.mjtObj.mjOBJ_BODY, name, "body")
                            for name in objects}
 
-    @staticmethod
-    def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
-        if len(idx) and np.all(np.diff(idx) == 1):
-            return slice(int(idx[0]), int(idx[-1]) + 1)
-        return idx
+    _as_slice = staticmethod(as_slice)
 
     # -- fast accessors (views, no copies) ---------------------------------------------
     @property
@@ -144,4 +147,4 @@ class MjRobot:
         return r0.T @ (p_world - p0)
 
 
-__all__ = ["MjRobot"]
+__all__ = ["MjRobot", "as_slice"]

@@ -1,27 +1,32 @@
 """`WorkspaceCBF` (``cbf_workspace``): a discrete-time control-barrier-function QP that keeps
-end-effector sites of a fixed-base arm inside a box, above the table and out of keep-out
-spheres, by minimally moving the arm joints' position targets.
+sites of a fixed-base arm (the end-effector) inside a box, above the table and out of
+keep-out spheres, by minimally moving the arm joints' position targets.
 
-Each tick, with q the measured arm joints [rad] (shape (n,)), u_ref the proposed arm targets
-[rad] and, for every site s and barrier h_i (all positions in the robot base frame [m]):
+Barriers, per site s with position p (robot base frame [m]):
+    box faces   h = p - box_min, box_max - p   [m]  (z_min face: max(box_min_z, table_z + margin))
+    spheres     h = ||p - c||^2 - r^2          [m^2]
 
-    box faces   h = p - box_min,  box_max - p   (the z_min face is max(box_min_z, table_z + margin))
-    spheres     h = ||p - c||^2 - r^2           [m^2]
+Each tick, with q the measured arm joints (n,) [rad] and u_ref the proposed targets (n,):
 
-the stage solves (OSQP, set up once, warm-started)
+    min_u ||u - u_ref||^2  s.t.
+      (cbf)    g_i(q) (u + off - q) >= -min(gamma h_i(q), h_i(q))     g_i = grad h_i(p_s(q)) J_s(q)
+      (target) h_i(c + off) + g_i(c + off) (u - c) >= 0
+      (box)    lb <= u <= ub: joint limits ∩ predicted PD torque |kp (u - q) + kd (dq_t - dq)
+               + tau_ff| <= tau_max ∩ rate box c ± dq_max dt (in that precedence where disjoint)
 
-    min_u ||u - u_ref||^2   s.t.   grad h_i(p_s(q)) . J_s(q) (u - q) >= -gamma h_i(p_s(q))
-                                   max(q_min, c - dq_max dt) <= u <= min(q_max, c + dq_max dt)
+J_s = 3 x n position Jacobian of site s (mj_jacSite on a private MjData). c = the last safe target
+(q on the first tick / after damping). off = (tau_ff - tau_g(q)) / kp is the steady-state offset of
+the command's PD law under gravity (``predict_sag``; 0 when off), so the constraints hold where
+the arm settles, not only where it is told to go. Reading of the rows: from inside the safe set
+the target approaches a boundary by at most gamma of the remaining margin per tick (the classic
+discrete CBF linearised at the measured q); from outside it goes straight back to the boundary;
+the target rows, linearised at most one rate step from u, keep the target itself in the set where
+the linearisation at q (up to ~0.2 rad away) is inexact; the torque box keeps the servo out of
+saturation, where position targets stop predicting the motion.
 
-J_s = the 3 x n position Jacobian of site s w.r.t. the arm joints (mj_jacSite, linearised at
-the measured q); c = the last safe target (or q on the first tick / after damping). So the
-predicted barrier at the target is h(q) + grad h J (u - q) >= (1 - gamma) h(q): the target
-stays in the safe set and approaches its boundary by at most a fraction gamma of the
-remaining distance per tick. An already-safe u_ref passes unchanged (no QP is solved).
-Infeasible QP or solver failure → HOLD (the command is left untouched).
-
-"Arm joints" are the robot's joints that move the end-effector body (``spec.ee_site``, else
-the first configured site): on arm6 every joint but the gripper. A site on the moving jaw is
+An already-safe u_ref passes unchanged (no QP solved). Infeasible QP or solver failure → HOLD,
+the command left untouched. "Arm joints": the robot's joints that move the end-effector body
+(``spec.ee_site``, else the first site): on arm6 all but the gripper. A site on the moving jaw is
 evaluated at the measured gripper angle (the gripper target is not constrained).
 """
 
@@ -52,10 +57,12 @@ class WorkspaceCBFConfig:
 
     Attributes:
         box_min, box_max: workspace box corners (x, y, z) [m], box_min < box_max.
-        table_z: table-top height [m]; table_margin: clearance kept above it [m] (≥ 0).
+        table_z: table-top height [m]; table_margin: clearance kept above it [m] (≥ 0); cover
+            what hangs below the sites (arm6 jaws: up to ~4 cm below "ee").
         spheres: keep-out spheres, each (x, y, z, radius) [m], radius > 0.
         gamma: CBF decay rate per tick, 0 < gamma ≤ 1 (1: may reach the boundary in one tick).
         sites: MJCF sites kept in the safe set (on the robot), e.g. ``[ee]``.
+        predict_sag: constrain the settled PD position (target + gravity offset) [default on].
     """
 
     box_min: tuple[float, float, float]
@@ -90,6 +97,13 @@ class WorkspaceCBFConfig:
         if not self.sites or len(set(self.sites)) != len(self.sites):
             raise ValueError(f"sites must be a non-empty list of distinct names, got "
                              f"{list(self.sites)}")
+
+
+def _meet(lo: np.ndarray, hi: np.ndarray, lo2: np.ndarray,
+          hi2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi] ∩ [lo2, hi2] per element; where empty, the point of [lo, hi] nearest to it."""
+    a = np.maximum(lo, np.minimum(lo2, hi))
+    return a, np.minimum(hi, np.maximum(hi2, a))
 
 
 def _ancestors(model: mujoco.MjModel, body: int) -> list[int]:
@@ -132,7 +146,7 @@ class WorkspaceCBF(Stage):
                              f"of robot '{spec.name}' is missing or not fixed to the world")
         names = [m.site(i).name for i in range(m.nsite)]
         self.site_ids = []
-        for s in cfg.sites:
+        for s in (*cfg.sites, spec.ee_site or cfg.sites[0]):
             sid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, s)
             if sid < 0:
                 raise ValueError(f"cbf_workspace: site '{s}' not found in {spec.mjcf.name}; "
@@ -141,27 +155,24 @@ class WorkspaceCBF(Stage):
                 raise ValueError(f"cbf_workspace: site '{s}' is not on robot '{spec.name}' "
                                  f"(not under body '{spec.base_body}')")
             self.site_ids.append(sid)
-        ee = spec.ee_site or cfg.sites[0]
-        ee_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, ee)
-        if ee_id < 0:
-            raise ValueError(f"cbf_workspace: end-effector site '{ee}' not in {spec.mjcf.name}")
-        chain = _ancestors(m, int(m.site_bodyid[ee_id]))
+        chain = _ancestors(m, int(m.site_bodyid[self.site_ids.pop()]))  # the end-effector's
         jids = [m.joint(j).id for j in spec.joint_names]
         self.arm = np.array([i for i, j in enumerate(jids) if m.jnt_bodyid[j] in chain])
         if self.arm.size == 0:
-            raise ValueError(f"cbf_workspace: no joint of '{spec.name}' moves site '{ee}'")
+            raise ValueError(f"cbf_workspace: no joint of robot '{spec.name}' moves its "
+                             "end-effector")
         self.qadr = np.array([m.jnt_qposadr[j] for j in jids])
         self.dofs = np.array([m.jnt_dofadr[jids[i]] for i in self.arm])
         self.q_min, self.q_max = spec.q_min[self.arm], spec.q_max[self.arm]
         self.step = spec.dq_max[self.arm] * control_dt
-        # barrier data: box faces (signs, offsets with the table merged into z_min), spheres
+        self.tau_max = spec.tau_max[self.arm]
         lo = np.array(cfg.box_min, float)
         lo[2] = max(lo[2], cfg.table_z + cfg.table_margin)
         hi = np.array(cfg.box_max, float)
         self._box_off = np.array([-lo[0], hi[0], -lo[1], hi[1], -lo[2], hi[2]])
         sph = np.array(cfg.spheres, float).reshape(-1, 4)
         self._c, self._r2 = sph[:, :3], sph[:, 3] ** 2
-        self.rows = 6 + len(sph)  # constraints per site
+        self.rows = 6 + len(sph)  # barriers per site
         self.labels = [f"site '{s}' {k}" for s in cfg.sites
                        for k in (*_BOX_NAMES, *(f"sphere {i}" for i in range(len(sph))))]
         mujoco.mj_kinematics(m, self.data)  # base pose: constant (fixed base)
@@ -171,10 +182,10 @@ class WorkspaceCBF(Stage):
         self.n, self.mc, nc = n, mc, 2 * mc
         self._jac, self._bias = np.zeros((3, m.nv)), np.zeros(m.nv)
         self.tau_g = np.zeros(n)  # gravity torque on the arm joints at q [N m]
-        # rows [0, mc): CBF at the measured q; [mc, 2 mc): target rows at the last target
-        self.G = np.zeros((nc, n))  # grad h_i J [m/rad or m^2/rad]
+        # rows [0, mc): cbf rows at the measured q; [mc, 2 mc): target rows
+        self.G = np.zeros((nc, n))  # g_i = grad h_i J [m/rad or m^2/rad]
         self.h = np.zeros(nc)  # barrier values [m or m^2]
-        self.lc = np.zeros(nc)  # lower bounds of G u
+        self.lc = np.zeros(nc)  # the constraints read G u >= lc
         self._l = np.zeros(nc + n)
         self._u = np.r_[np.full(nc, np.inf), np.zeros(n)]
         self._ax = np.ones((n, nc + 1))  # CSC values of A = [G; I], column by column
@@ -184,14 +195,13 @@ class WorkspaceCBF(Stage):
                                np.arange(0, n * (nc + 1) + 1, nc + 1)), shape=(nc + n, n))
         self._qp = osqp.OSQP()
         self._qp.setup(sparse.identity(n, format="csc"), np.zeros(n), a,
-                       np.r_[np.full(nc, -1.0), -np.ones(n)], np.r_[np.full(nc, np.inf),
-                                                                    np.ones(n)],
+                       np.r_[np.full(nc, -1.0), -np.ones(n)], np.r_[self._u[:nc], np.ones(n)],
                        eps_abs=1e-7, eps_rel=1e-7, polish=True, warm_starting=True,
                        max_iter=4000, verbose=False)
 
     def linearise(self, q: np.ndarray, r0: int = 0) -> None:
         """Barriers at joints ``q`` (n_joints,) [rad] into rows ``r0 ..`` of ``self.G``
-        (·, n) and ``self.h``; with r0 = 0 also the gravity torque ``self.tau_g`` (n,)."""
+        (2 mc, n) and ``self.h``; with r0 = 0 also the gravity torque ``self.tau_g`` (n,)."""
         m, d = self.model, self.data
         d.qpos[self.qadr] = q
         mujoco.mj_kinematics(m, d)
@@ -212,40 +222,45 @@ class WorkspaceCBF(Stage):
             self.tau_g[:] = self._bias[self.dofs]
 
     def constraints(self, cmd: JointCommand, ctx: TickContext) -> tuple[np.ndarray, np.ndarray]:
-        """Fill ``G`` (2 mc, n), ``h`` and ``lc`` (G u >= lc) for this tick; return the target
-        bounds (lb, ub), each (n,) [rad]. Needs a finite measured ``ctx.state.q``."""
-        q, arm, mc = ctx.state.q, self.arm, self.mc
-        self.linearise(q)
-        qa = q[arm]
-        off = np.zeros(self.n)  # settled PD position for target u: u + off
+        """Fill ``G`` (2 mc, n), ``h`` and ``lc`` (G u >= lc) for this tick and return the
+        bounds (lb, ub), each (n,) [rad]. Needs a finite measured state."""
+        st, arm, mc = ctx.state, self.arm, self.mc
+        self.linearise(st.q)
+        qa, kp = st.q[arm], cmd.kp[arm]
+        pos = kp > 0
+        off = np.zeros(self.n)  # settled PD position for target u: u + off [rad]
         if self.cfg.predict_sag:
-            kp = cmd.kp[arm]
-            np.divide(cmd.tau_ff[arm] - self.tau_g, kp, out=off, where=kp > 0)
+            np.divide(cmd.tau_ff[arm] - self.tau_g, kp, out=off, where=pos)
         last = ctx.last_safe
         center = (last.q_target[arm] if last is not None and last.kp.any()
-                  and last.q_target.shape == q.shape else qa)
-        qc = q.copy()
+                  and last.q_target.shape == st.q.shape else qa)
+        qc = st.q.copy()
         qc[arm] = center + off
         self.linearise(qc, mc)
         g, h = self.G, self.h
         self.lc[:mc] = g[:mc] @ (qa - off) - np.minimum(self.cfg.gamma * h[:mc], h[:mc])
         self.lc[mc:] = g[mc:] @ center - h[mc:]
-        return (np.maximum(self.q_min, center - self.step),
-                np.minimum(self.q_max, center + self.step))
+        rest = cmd.kd[arm] * (cmd.dq_target[arm] - st.dq[arm]) + cmd.tau_ff[arm]
+        kps = np.where(pos, kp, 1.0)
+        lo_t = np.where(pos, qa + (-self.tau_max - rest) / kps, -np.inf)
+        hi_t = np.where(pos, qa + (self.tau_max - rest) / kps, np.inf)
+        lb, ub = _meet(self.q_min, self.q_max, lo_t, hi_t)
+        return _meet(lb, ub, center - self.step, center + self.step)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        q, arm, nc = ctx.state.q, self.arm, 2 * self.mc
-        if q.shape != (self.spec.n_joints,) or not np.isfinite(q.sum()):
-            ctx.request(self.name, "measured joint positions are missing or non-finite",
+        st, arm, nc = ctx.state, self.arm, 2 * self.mc
+        n_j = self.spec.n_joints
+        if (st.q.shape != (n_j,) or st.dq.shape != (n_j,)
+                or not np.isfinite(st.q.sum() + st.dq.sum())):
+            ctx.request(self.name, "workspace CBF: measured joint state missing or non-finite",
                         Mode.HOLD)
             return
         lb, ub = self.constraints(cmd, ctx)
         u_ref = cmd.q_target[arm]
         if (self.G @ u_ref >= self.lc).all() and (u_ref >= lb).all() and (u_ref <= ub).all():
             return  # already safe: untouched
-        if not np.isfinite(u_ref.sum()) or (lb > ub).any():
-            ctx.request(self.name, "workspace CBF: non-finite target or no target within the "
-                        "joint and rate limits", Mode.HOLD)
+        if not np.isfinite(u_ref.sum() + self.lc.sum() + lb.sum() + ub.sum()):
+            ctx.request(self.name, "workspace CBF: non-finite target or command", Mode.HOLD)
             return
         self._l[:nc], self._l[nc:] = self.lc, lb
         self._u[nc:] = ub
@@ -262,13 +277,13 @@ class WorkspaceCBF(Stage):
             ctx.record(self.name, "target projected by the workspace CBF")
 
     def _failure(self, status: int, text: str) -> str:
-        """HOLD reason: the worst barrier and the solver status."""
+        """HOLD reason: solver outcome and the measured barrier nearest to violation."""
         i = int(np.argmin(self.h[:self.mc]))
         where = (f"{self.labels[i]} violated (h = {self.h[i]:.4g})" if self.h[i] < 0
                  else f"closest: {self.labels[i]} (h = {self.h[i]:.4g})")
         kind = "infeasible" if status in _INFEASIBLE else f"not solved ({text})"
-        return (f"workspace CBF QP {kind}: no target within the joint/rate limits keeps the "
-                f"sites in the workspace; {where}")
+        return (f"workspace CBF QP {kind}: no target within the joint/torque/rate limits keeps "
+                f"the sites in the workspace; {where}")
 
 
 def register(stages: dict[str, tuple[type[Stage], type[Any]]]) -> None:
