@@ -102,7 +102,7 @@ def closed_loop(robot: str, seconds: float) -> dict[str, Any]:
     phase = np.linspace(0, np.pi, s.n_joints)
 
     def policy(state: RobotState, t: float) -> JointCommand:
-        q = s.q0 + 0.15 * np.sin(2 * np.pi * 0.5 * t + phase)
+        q = s.q0 + 0.08 * np.sin(2 * np.pi * 0.5 * t + phase)
         return JointCommand(s.joint_names, q, np.zeros(s.n_joints), s.kp.copy(), s.kd.copy(),
                             np.zeros(s.n_joints))
 

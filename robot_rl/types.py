@@ -57,7 +57,7 @@ class RobotState:
     contacts: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class JointCommand:
     """Per-joint command for a PD-capable motor (MIT-protocol style).
 

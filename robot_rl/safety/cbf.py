@@ -46,6 +46,7 @@ from robot_rl.types import JointCommand
 
 _BOX_SIGN = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
 _BOX_NAMES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+_TOL = 1e-9  # [m, m^2, rad]: violations below this are not corrected
 _SOLVED = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
 _INFEASIBLE = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
                osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
@@ -257,8 +258,9 @@ class WorkspaceCBF(Stage):
             return
         lb, ub = self.constraints(cmd, ctx)
         u_ref = cmd.q_target[arm]
-        if (self.G @ u_ref >= self.lc).all() and (u_ref >= lb).all() and (u_ref <= ub).all():
-            return  # already safe: untouched
+        if ((self.G @ u_ref >= self.lc - _TOL).all() and (u_ref >= lb - _TOL).all()
+                and (u_ref <= ub + _TOL).all()):
+            return  # already safe (to 1e-9): untouched
         if not np.isfinite(u_ref.sum() + self.lc.sum() + lb.sum() + ub.sum()):
             ctx.request(self.name, "workspace CBF: non-finite target or command", Mode.HOLD)
             return

@@ -40,7 +40,7 @@ class SafetyEvent:
     mode: Mode
 
 
-@dataclass
+@dataclass(slots=True)
 class TickContext:
     """What a stage sees in one tick.
 
