@@ -3,8 +3,9 @@
 1. trains a PPO policy for ``arm6-reach`` in MuJoCo (2 worker processes, CPU),
 2. evaluates its deterministic (mean) action on held-out seeds against the zero and random
    policies, with a video of the trained policy,
-3. stands the quad12 quadruped under the joint PD controller as a physics sanity check,
-4. writes ``report.md``, ``summary.json`` and PNG plots under ``out_dir``.
+3. runs the trained policy behind the arm's safety chain in MuJoCo with injected faults,
+4. stands the quad12 quadruped under the joint PD controller as a physics sanity check,
+5. writes ``report.md``, ``summary.json`` and PNG plots under ``out_dir``.
 
 Later issues turn this into the full deployment (ONNX bundle → ROS 2 graph → reality proxy).
 """
@@ -37,7 +38,7 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
     cfg = load_config(TrainConfig, CONFIG_DIR / "algos" / f"ppo-{TASK}.yaml")
     if quick:
         cfg.iterations = 5
-    print(f"[1/4] training PPO on {TASK}: {cfg.iterations} iterations x {cfg.num_envs} envs x "
+    print(f"[1/5] training PPO on {TASK}: {cfg.iterations} iterations x {cfg.num_envs} envs x "
           f"{cfg.steps_per_env} steps ({cfg.num_workers} worker processes)", flush=True)
     runner = OnPolicyRunner(TASK, cfg, out / "train")
     try:
@@ -53,7 +54,7 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
             return policy(torch.as_tensor(obs).unsqueeze(0))[0].numpy()
 
     episodes = 5 if quick else 50
-    print(f"[2/4] evaluating on {episodes} held-out seeds (trained vs zero vs random)", flush=True)
+    print(f"[2/5] evaluating on {episodes} held-out seeds (trained vs zero vs random)", flush=True)
     rng = np.random.default_rng(0)
     eval_seed = 10_000
     results = {
@@ -64,9 +65,12 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
         "random": summarize(run_episodes(TASK, lambda o: rng.uniform(-1, 1, 6).astype(
             np.float32), episodes, eval_seed)),
     }
-    print("[3/4] quad12 standing under the joint PD controller (zero policy, 10 s)", flush=True)
+    print("[3/5] the trained policy behind the safety chain (500 Hz chain, 50 Hz policy), "
+          "with a NaN burst at 4 s and an e-stop at 6 s", flush=True)
+    deploy = _deploy_with_faults(trained, seconds=3.0 if quick else 8.0)
+    print("[4/5] quad12 standing under the joint PD controller (zero policy, 10 s)", flush=True)
     stand = rollout("quad12-walk", policy="zero", steps=100 if quick else 500, seed=0)
-    print("[4/4] writing the report", flush=True)
+    print("[5/5] writing the report", flush=True)
     plot_curves(history, out / "training_curve.png", title=f"PPO on {TASK}")
     summary: dict[str, Any] = {
         "demo": "arm6-reach PPO training + evaluation; quad12 PD standing check",
@@ -81,6 +85,7 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
                         if k in ("episodes", "success_mean", "r_mean", "r_std",
                                  "final_distance_mean", "final_distance_std")}
                  for name, res in results.items()},
+        "safety_deploy": deploy,
         "quad12_stand": {"falls": stand["episodes"], "sim_time_s": stand["sim_time_s"],
                          "finite": stand["finite"]},
         "report": str(out / "report.md"),
@@ -90,6 +95,48 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
     (out / "report.md").write_text(_report(summary))
     print((out / "report.md").read_text(), flush=True)
     return summary
+
+
+def _deploy_with_faults(act: Any, seconds: float) -> dict[str, Any]:
+    """Run the trained reach policy through `SafetyHarness` (chain + PD + MuJoCo) towards a
+    fixed goal, inject a NaN burst and an e-stop, and report what the chain did."""
+    from robot_rl.envs import make_env
+    from robot_rl.safety.core import Mode
+    from robot_rl.safety.harness import Fault, SafetyHarness
+    from robot_rl.types import JointCommand, RobotState
+
+    env = make_env(TASK, overrides={"obs_noise": False})
+    builder, spec = env.obs_builder, env.robot_spec
+    env.close()
+    goal = np.array([0.22, 0.08, 0.12])
+    h = SafetyHarness("arm6")
+    last_action = np.zeros(spec.n_joints)
+
+    def policy(state: RobotState, t: float) -> JointCommand:
+        state.command = goal
+        obs = builder.build(state, last_action)
+        a = np.clip(act(obs), -1.0, 1.0)
+        last_action[:] = a
+        q = spec.q0 + spec.action_scale * a
+        n = spec.n_joints
+        return JointCommand(spec.joint_names, q, np.zeros(n), spec.kp.copy(), spec.kd.copy(),
+                            np.zeros(n))
+
+    nan_t, estop_t = 0.5 * seconds, 0.75 * seconds
+    dist: list[float] = []
+    log = h.run(policy, seconds, [Fault("nan", nan_t, nan_t + 0.1), Fault("estop", estop_t)],
+                on_tick=lambda hh, t: dist.append(float(np.linalg.norm(
+                    hh.data.site_xpos[hh.robot.ee_site_id] - goal))))
+    k_nan, k_estop = int(round(nan_t / h.control_dt)), int(round(estop_t / h.control_dt))
+    return {"seconds": seconds, "goal": goal.tolist(),
+            "distance_before_nan_cm": round(100 * dist[k_nan - 1], 2),
+            "mode_at_nan": Mode(int(log.mode[k_nan])).name,
+            "mode_at_estop": Mode(int(log.mode[k_estop])).name,
+            "violations": len(log.violations),
+            "chain_p50_us": round(float(np.percentile(log.chain_us, 50)), 1),
+            "chain_p99_us": round(float(np.percentile(log.chain_us, 99)), 1),
+            "interventions": {k: v["count"]
+                              for k, v in h.chain.summary()["interventions"].items()}}
 
 
 def _report(s: dict[str, Any]) -> str:
@@ -118,7 +165,18 @@ Success = end-effector within 2 cm of the goal at the end of the 5 s episode.
 
 Video of the trained (deterministic) policy: `arm6_reach_trained.mp4`.
 
-## 3. quad12 standing check
+## 3. The policy behind the safety chain
+
+The trained policy (50 Hz) through the arm6 safety chain and PD (500 Hz) in MuJoCo, towards
+goal {s['safety_deploy']['goal']} for {s['safety_deploy']['seconds']} s: end-effector
+{s['safety_deploy']['distance_before_nan_cm']} cm from the goal before the faults. A NaN
+burst at 50 % of the run → mode {s['safety_deploy']['mode_at_nan']} in the same tick; an
+e-stop at 75 % → mode {s['safety_deploy']['mode_at_estop']} in the same tick. Violations:
+{s['safety_deploy']['violations']}. Chain cost per tick p50 / p99:
+{s['safety_deploy']['chain_p50_us']} / {s['safety_deploy']['chain_p99_us']} µs.
+Interventions: {s['safety_deploy']['interventions']}.
+
+## 4. quad12 standing check
 
 Zero action (default pose through the joint PD) for {s['quad12_stand']['sim_time_s']:.0f} s:
 {s['quad12_stand']['falls']} falls, finite state: {s['quad12_stand']['finite']}.

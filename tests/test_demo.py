@@ -19,5 +19,9 @@ def test_quick_demo_writes_report(tmp_path: Path) -> None:
     for res in saved["eval"].values():
         assert 0.0 <= res["success_mean"] <= 1.0 and res["final_distance_mean"] > 0.0
     assert saved["quad12_stand"] == {"falls": 0, "sim_time_s": 2.0, "finite": True}
+    dep = saved["safety_deploy"]
+    assert dep["mode_at_nan"] == "HOLD" and dep["mode_at_estop"] == "STOP"
+    assert dep["violations"] == 0 and dep["interventions"]["non_finite"] > 0
     report = (tmp_path / "report.md").read_text()
     assert "| trained |" in report and "quad12 standing check" in report
+    assert "behind the safety chain" in report
