@@ -197,7 +197,7 @@ class WorkspaceCBF(Stage):
         self._qp = osqp.OSQP()
         self._qp.setup(sparse.identity(n, format="csc"), np.zeros(n), a,
                        np.r_[np.full(nc, -1.0), -np.ones(n)], np.r_[self._u[:nc], np.ones(n)],
-                       eps_abs=1e-7, eps_rel=1e-7, polish=True, warm_starting=True,
+                       eps_abs=1e-7, eps_rel=1e-7, polishing=True, warm_starting=True,
                        max_iter=4000, verbose=False)
 
     def linearise(self, q: np.ndarray, r0: int = 0) -> None:

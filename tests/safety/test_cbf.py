@@ -72,11 +72,11 @@ def barriers(p: np.ndarray, jac: np.ndarray,
     return np.array(h), np.array(g)
 
 
-def violation(p: np.ndarray, cfg: WorkspaceCBFConfig = CFG) -> float:
-    """How far [m] the point p is outside the safe set (0 inside)."""
+def outside(p: np.ndarray, cfg: WorkspaceCBFConfig = CFG) -> float:
+    """Signed distance [m] of point p outside the safe set (< 0: that far inside)."""
     lo = np.array(cfg.box_min)
     lo[2] = max(lo[2], cfg.table_z + cfg.table_margin)
-    v = [*(lo - p), *(p - np.array(cfg.box_max)), 0.0]
+    v = [*(lo - p), *(p - np.array(cfg.box_max))]
     v += [r - np.linalg.norm(p - np.array([x, y, z])) for x, y, z, r in cfg.spheres]
     return float(max(v))
 
@@ -235,7 +235,7 @@ def closed_loop(q_start: np.ndarray, waypoints: list[np.ndarray],
             d.ctrl[:6] = pd.torque(last.q_target, d.qpos[:6], d.qvel[:6], last.dq_target,
                                    last.tau_ff)
             mujoco.mj_step(m, d)
-            v = violation(d.site_xpos[EE])
+            v = outside(d.site_xpos[EE])
             worst, closest = max(worst, v), min(closest, -v)
     return worst, closest, n_proj
 
@@ -259,7 +259,7 @@ def test_closed_loop_random_reference_stays_inside(seed: int) -> None:
     rng = np.random.default_rng(seed)
     while True:  # a start 1 cm inside the safe set, jaws half open
         q = np.r_[rng.uniform(ARM6.q_min[:N_ARM], ARM6.q_max[:N_ARM]), 0.8]
-        if violation(kin(q)[0]) <= -0.01:
+        if outside(kin(q)[0]) <= -0.01:
             break
     waypoints = [np.r_[rng.uniform(ARM6.q_min[:N_ARM], ARM6.q_max[:N_ARM]), 0.8]
                  for _ in range(3)]
