@@ -12,22 +12,18 @@ Each tick, with q the measured arm joints (n,) [rad] and u_ref the proposed targ
       (cbf)    g_i(q) (u + off - q) >= -min(gamma h_i(q), h_i(q))     g_i = grad h_i(p_s(q)) J_s(q)
       (target) h_i(c + off) + g_i(c + off) (u - c) >= 0
       (box)    lb <= u <= ub: joint limits ∩ predicted PD torque |kp (u - q) + kd (dq_t - dq)
-               + tau_ff| <= tau_max ∩ rate box c ± dq_max dt (in that precedence where disjoint)
+               + tau_ff| <= torque_scale tau_max ∩ rate box c ± dq_max dt, in that precedence
+               where disjoint (the joint_limits / rate_limit stages' boxes when they ran)
 
-J_s = 3 x n position Jacobian of site s (mj_jacSite on a private MjData). c = the last safe target
-(q on the first tick / after damping). off = (tau_ff - tau_g(q)) / kp is the steady-state offset of
-the command's PD law under gravity (``predict_sag``; 0 when off), so the constraints hold where
-the arm settles, not only where it is told to go. Reading of the rows: from inside the safe set
-the target approaches a boundary by at most gamma of the remaining margin per tick (the classic
-discrete CBF linearised at the measured q); from outside it goes straight back to the boundary;
-the target rows, linearised at most one rate step from u, keep the target itself in the set where
-the linearisation at q (up to ~0.2 rad away) is inexact; the torque box keeps the servo out of
-saturation, where position targets stop predicting the motion.
-
-An already-safe u_ref passes unchanged (no QP solved). Infeasible QP or solver failure → HOLD,
-the command left untouched. "Arm joints": the robot's joints that move the end-effector body
-(``spec.ee_site``, else the first site): on arm6 all but the gripper. A site on the moving jaw is
-evaluated at the measured gripper angle (the gripper target is not constrained).
+J_s = 3 x n position Jacobian of site s (mj_jacSite, private MjData); c = the last safe target
+(q on the first tick / after damping); off = (tau_ff - tau_g(q)) / kp, the gravity offset of the
+command's PD law (``predict_sag``), so the rows hold where the arm settles. From inside, the
+target nears a boundary by at most gamma of the margin per tick (discrete CBF linearised at q);
+from outside it goes straight back; the target rows (linearised one rate step from u) cover the
+linearisation error at q; the torque box keeps the servo unsaturated, where targets predict motion.
+An already-safe u_ref passes unchanged (no QP). Infeasible QP / solver failure → HOLD, command
+untouched. Arm joints = the joints moving the end-effector body (``spec.ee_site``, else the first
+site): on arm6 all but the gripper; sites on the moving jaw use the measured gripper angle.
 """
 
 from __future__ import annotations
@@ -64,6 +60,7 @@ class WorkspaceCBFConfig:
         gamma: CBF decay rate per tick, 0 < gamma ≤ 1 (1: may reach the boundary in one tick).
         sites: MJCF sites kept in the safe set (on the robot), e.g. ``[ee]``.
         predict_sag: constrain the settled PD position (target + gravity offset) [default on].
+        torque_scale: the torque box uses torque_scale x tau_max (match the torque_limit stage).
     """
 
     box_min: tuple[float, float, float]
@@ -74,6 +71,7 @@ class WorkspaceCBFConfig:
     gamma: float = 0.2
     sites: tuple[str, ...] = ("ee",)
     predict_sag: bool = True
+    torque_scale: float = 1.0
 
     def validate(self) -> None:
         lo, hi = np.asarray(self.box_min, float), np.asarray(self.box_max, float)
@@ -95,6 +93,8 @@ class WorkspaceCBFConfig:
                                  "finite values and radius > 0")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0 < self.torque_scale <= 1:
+            raise ValueError(f"torque_scale must be in (0, 1], got {self.torque_scale}")
         if not self.sites or len(set(self.sites)) != len(self.sites):
             raise ValueError(f"sites must be a non-empty list of distinct names, got "
                              f"{list(self.sites)}")
@@ -166,7 +166,7 @@ class WorkspaceCBF(Stage):
         self.dofs = np.array([m.jnt_dofadr[jids[i]] for i in self.arm])
         self.q_min, self.q_max = spec.q_min[self.arm], spec.q_max[self.arm]
         self.step = spec.dq_max[self.arm] * control_dt
-        self.tau_max = spec.tau_max[self.arm]
+        self.tau_max = spec.tau_max[self.arm] * cfg.torque_scale
         lo = np.array(cfg.box_min, float)
         lo[2] = max(lo[2], cfg.table_z + cfg.table_margin)
         hi = np.array(cfg.box_max, float)
@@ -245,8 +245,15 @@ class WorkspaceCBF(Stage):
         kps = np.where(pos, kp, 1.0)
         lo_t = np.where(pos, qa + (-self.tau_max - rest) / kps, -np.inf)
         hi_t = np.where(pos, qa + (self.tau_max - rest) / kps, np.inf)
-        lb, ub = _meet(self.q_min, self.q_max, lo_t, hi_t)
-        return _meet(lb, ub, center - self.step, center + self.step)
+        # the joint-limit / rate stages' boxes when they ran this tick, else the spec's
+        q_lo = self.q_min if ctx.q_lo is None else ctx.q_lo[arm]
+        q_hi = self.q_max if ctx.q_hi is None else ctx.q_hi[arm]
+        if ctx.r_lo is not None and ctx.r_hi is not None:
+            r_lo, r_hi = ctx.r_lo[arm], ctx.r_hi[arm]
+        else:
+            r_lo, r_hi = center - self.step, center + self.step
+        lb, ub = _meet(q_lo, q_hi, lo_t, hi_t)
+        return _meet(lb, ub, r_lo, r_hi)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         st, arm, nc = ctx.state, self.arm, 2 * self.mc

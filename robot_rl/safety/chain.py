@@ -160,6 +160,9 @@ class SafetyChain:
                         s.reset(state)
             for stage in self._shapers:
                 stage(work, ctx)
+                if ctx.mode != Mode.ACTIVE:  # a shaper escalated (e.g. an infeasible CBF QP)
+                    break
+        if ctx.mode == Mode.ACTIVE:
             out = work
         elif ctx.mode == Mode.HOLD:
             out = self._hold_command(state)

@@ -319,7 +319,9 @@ class RateLimit(Stage):
         self._neg_dq = -spec.dq_max
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        ref = ctx.last_safe.q_target if ctx.last_safe is not None else ctx.state.q
+        last = ctx.last_safe
+        # the step is measured from the last stiff target (after damping: from where we are)
+        ref = last.q_target if last is not None and last.kp.any() else ctx.state.q
         np.subtract(ref, self.step, out=self._lo)
         np.add(ref, self.step, out=self._hi)
         ctx.r_lo, ctx.r_hi = self._lo, self._hi

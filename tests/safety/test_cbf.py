@@ -11,7 +11,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from robot_rl.config import ConfigError
@@ -20,6 +20,7 @@ from robot_rl.robots.arm6 import ARM6
 from robot_rl.robots.quad12 import QUAD12
 from robot_rl.safety.cbf import WorkspaceCBF, WorkspaceCBFConfig, register
 from robot_rl.safety.chain import SafetyChain, SafetyConfig, build_stages
+from robot_rl.safety.check import violations
 from robot_rl.safety.core import Mode, Stage, TickContext
 from robot_rl.safety.stages import (
     STAGES,
@@ -36,10 +37,11 @@ register(STAGES)  # robot_rl/safety/__init__.py does not register the stage (yet
 
 DT = ARM6.policy_dt  # chain period [s]
 N_ARM = 5  # arm6: every joint but the gripper moves "ee"
-BOX = {"box_min": (0.05, -0.3, 0.0), "box_max": (0.45, 0.3, 0.4)}
+BOX_MIN, BOX_MAX = (0.05, -0.3, 0.0), (0.45, 0.3, 0.4)
+BOX = {"box_min": list(BOX_MIN), "box_max": list(BOX_MAX)}  # as in a YAML entry
 SPHERE = (0.25, 0.12, 0.15, 0.05)
 # 5 cm clearance: the jaws reach ~4 cm below "ee" and would otherwise touch the table
-CFG = WorkspaceCBFConfig(**BOX, table_margin=0.05, spheres=(SPHERE,), gamma=0.2)
+CFG = WorkspaceCBFConfig(BOX_MIN, BOX_MAX, table_margin=0.05, spheres=(SPHERE,), gamma=0.2)
 MODEL = mujoco.MjModel.from_xml_path(str(ARM6.mjcf))
 EE = MODEL.site("ee").id
 _DATA = mujoco.MjData(MODEL)
@@ -160,19 +162,25 @@ unit5 = st.lists(st.floats(0.0, 1.0), min_size=5, max_size=5)
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(qf=unit5, uf=st.lists(st.floats(0.0, 1.0), min_size=6, max_size=6),
-       dqf=unit5, lastf=st.none() | unit5)
-def test_output_satisfies_linearised_constraints_and_bounds(qf, uf, dqf, lastf) -> None:
+       dqf=unit5, lastf=st.none() | unit5, near=st.booleans())
+def test_output_satisfies_linearised_constraints_and_bounds(
+        qf: list[float], uf: list[float], dqf: list[float], lastf: list[float] | None,
+        near: bool) -> None:
     q = np.r_[_LO + np.array(qf) * (_HI - _LO), 0.8]
     p, jac, tau_g = kin(q)
     h, g = barriers(p, jac)
     assume(np.all(h >= 0))  # measured state inside the safe set
-    u_ref = ARM6.q_min + np.array(uf) * (ARM6.q_max - ARM6.q_min)  # anywhere in range
+    if near:  # a small step (often safe, so passed through untouched)
+        u_ref = q + (np.array(uf) - 0.5) * 0.1
+    else:  # anywhere in the joint range
+        u_ref = ARM6.q_min + np.array(uf) * (ARM6.q_max - ARM6.q_min)
     dq = np.r_[(np.array(dqf) - 0.5) * 2.0, 0.0]  # |dq| <= 1 rad/s
     last = None if lastf is None else command(q + np.r_[(np.array(lastf) - 0.5) * 0.1, 0])
     cmd = command(u_ref)
     before = copy(cmd)
     ctx = context(q, dq, last)
     stage()(cmd, ctx)
+    event(f"mode {ctx.mode.name}, {len(ctx.events)} event(s)")
     if ctx.mode == Mode.HOLD:  # allowed only with a reason and an untouched command
         assert ctx.events[-1].reason.startswith("workspace CBF QP") and same(cmd, before)
         return
@@ -194,9 +202,32 @@ def test_output_satisfies_linearised_constraints_and_bounds(qf, uf, dqf, lastf) 
     assert changed == bool(ctx.events)
 
 
+def test_chain_outputs_respect_the_other_stages_bounds() -> None:
+    """In a chain after joint_limits (margin), rate_limit (scale 0.5) and torque_limit (scale
+    0.8), the CBF's projections stay inside their boxes (`robot_rl.safety.check`)."""
+    entries = ({"type": "joint_limits", "margin": 0.05}, {"type": "rate_limit", "scale": 0.5},
+               {"type": "torque_limit", "scale": 0.8},
+               {"type": "cbf_workspace", **BOX, "table_margin": 0.05, "torque_scale": 0.8})
+    chain = SafetyChain.from_config(SafetyConfig(stages=entries), ARM6, DT)
+    rng = np.random.default_rng(0)
+    n_proj = 0
+    for k in range(300):
+        while True:
+            q = np.r_[rng.uniform(_LO, _HI), 0.8]
+            if outside(kin(q)[0]) < 0:
+                break
+        state = RobotState(k * DT, q, rng.uniform(-1.0, 1.0, 6))
+        prev = chain.last_safe
+        out = chain.step(command(rng.uniform(ARM6.q_min, ARM6.q_max)), state, k * DT)
+        if chain.mode == Mode.ACTIVE:
+            assert violations(chain, out, state, prev) == [], k
+        n_proj += any(e.stage == "cbf_workspace" for e in chain.last_events)
+    assert n_proj > 30
+
+
 # -- closed loop in MuJoCo ------------------------------------------------------------------------
 def _tick(stages: list[Stage], cmd: JointCommand, state: RobotState,
-          last: JointCommand | None, t: float) -> JointCommand:
+          last: JointCommand | None, t: float) -> tuple[JointCommand, TickContext]:
     """The shaping part of `SafetyChain.step`, honouring a HOLD requested by a shaping stage
     (hold the last safe target)."""
     ctx = TickContext(ARM6, state, t, t, t, DT, last)
@@ -205,8 +236,8 @@ def _tick(stages: list[Stage], cmd: JointCommand, state: RobotState,
         s(work, ctx)
         if ctx.mode != Mode.ACTIVE:
             q = last.q_target if last is not None else state.q
-            return JointCommand.hold(ARM6.joint_names, q, ARM6.kp, ARM6.kd)
-    return work
+            return JointCommand.hold(ARM6.joint_names, q, ARM6.kp, ARM6.kd), ctx
+    return work, ctx
 
 
 def closed_loop(q_start: np.ndarray, waypoints: list[np.ndarray],
@@ -229,8 +260,8 @@ def closed_loop(q_start: np.ndarray, waypoints: list[np.ndarray],
     decimation = round(DT / m.opt.timestep)
     for k in range(ticks_each * len(waypoints)):
         state = RobotState(d.time, d.qpos[:6].copy(), d.qvel[:6].copy())
-        last = _tick(stages, command(waypoints[k // ticks_each]), state, last, d.time)
-        n_proj += not np.array_equal(last.q_target, waypoints[k // ticks_each])
+        last, ctx = _tick(stages, command(waypoints[k // ticks_each]), state, last, d.time)
+        n_proj += any(e.stage == cbf.name for e in ctx.events)
         for _ in range(decimation):
             d.ctrl[:6] = pd.torque(last.q_target, d.qpos[:6], d.qvel[:6], last.dq_target,
                                    last.tau_ff)
@@ -291,9 +322,6 @@ def test_non_finite_state_requests_hold() -> None:
     assert ctx.mode == Mode.HOLD and same(cmd, before)
 
 
-@pytest.mark.xfail(reason="SafetyChain.step outputs the shaped command even when a shaping "
-                   "stage escalates to HOLD (fix: re-check ctx.mode after the shapers)",
-                   strict=False)
 def test_chain_outputs_hold_when_the_cbf_is_infeasible() -> None:
     cfg = WorkspaceCBFConfig(box_min=(0.3, 0.2, 0.25), box_max=(0.45, 0.3, 0.4))
     chain = SafetyChain(ARM6, [WorkspaceCBF(ARM6, cfg, DT)], DT)
@@ -303,7 +331,7 @@ def test_chain_outputs_hold_when_the_cbf_is_infeasible() -> None:
     np.testing.assert_array_equal(out.q_target, ARM6.q0)  # holds the measured pose
 
 
-# -- configuration ----------------------------------------------------------------------------------
+# -- configuration --
 def build(**options: object) -> list[Stage]:
     entry = {"type": "cbf_workspace", **BOX, **options}
     return build_stages(SafetyConfig(stages=(entry,)), ARM6, DT, "arm6.yaml")
@@ -320,6 +348,7 @@ def test_registered_and_built_from_yaml_entry() -> None:
     ({"spheres": [[0.2, 0.0, 0.1, 0.0]]}, ["spheres[0]", "radius > 0"]),
     ({"gamma": 0.0}, ["gamma", "(0, 1]"]),
     ({"gamma": 1.5}, ["gamma", "(0, 1]"]),
+    ({"torque_scale": 0.0}, ["torque_scale", "(0, 1]"]),
     ({"table_margin": 0.5}, ["table_margin", "empty"]),
     ({"table_margin": -0.01}, ["table_margin >= 0"]),
     ({"sites": ["jaw_tip"]}, ["site 'jaw_tip' not found", "available sites", "ee"]),
@@ -339,4 +368,4 @@ def test_bad_config_is_refused_with_a_clear_message(options: dict[str, object],
 
 def test_floating_base_robot_is_refused() -> None:
     with pytest.raises(ValueError, match="fixed-base arm.*quad12"):
-        WorkspaceCBF(QUAD12, WorkspaceCBFConfig(**BOX), DT)
+        WorkspaceCBF(QUAD12, WorkspaceCBFConfig(BOX_MIN, BOX_MAX), DT)
