@@ -35,16 +35,15 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         return ["output command has the wrong size"]
     if np.any(out.kp < 0) or np.any(out.kd < 0):
         found.append("negative gain in the output")
-    stages0 = {type(s): s for s in chain.stages}
-    tl0 = stages0.get(TorqueLimit)
-    if isinstance(tl0, TorqueLimit) and (np.any(out.kp > tl0.kp_max + EPS)
-                                         or np.any(out.kd > tl0.kd_max + EPS)):
+    stages = {type(s): s for s in chain.stages}
+    tl = stages.get(TorqueLimit)
+    if isinstance(tl, TorqueLimit) and (np.any(out.kp > tl.kp_max + EPS)
+                                        or np.any(out.kd > tl.kd_max + EPS)):
         found.append("gain above max_gain_ratio x the spec")
     if chain.mode >= Mode.DAMPING:
         if out.kp.any() or not np.allclose(out.kd, spec.damping_kd) or out.tau_ff.any():
             found.append(f"mode {chain.mode.name} but the output is not pure damping")
         return found
-    stages = {type(s): s for s in chain.stages}
     jl = stages.get(JointLimits)
     lo = jl.lo if isinstance(jl, JointLimits) else spec.q_min
     hi = jl.hi if isinstance(jl, JointLimits) else spec.q_max
@@ -53,7 +52,6 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         lo, hi = spec.q_min, spec.q_max
     if np.any((out.q_target[stiff] < lo[stiff] - EPS) | (out.q_target[stiff] > hi[stiff] + EPS)):
         found.append("position target outside the joint limits")
-    tl = stages.get(TorqueLimit)
     t_lo = t_hi = None
     if isinstance(tl, TorqueLimit) and chain.mode == Mode.ACTIVE:
         rest = out.kd * (out.dq_target - state.dq) + out.tau_ff

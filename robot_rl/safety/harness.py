@@ -22,7 +22,6 @@ from robot_rl.geometry import roll_pitch
 from robot_rl.robots.config import RobotConfig, load_robot_config, make_safety_chain
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.safety.check import violations
-from robot_rl.safety.core import Mode
 from robot_rl.types import JointCommand, RobotState
 
 Policy = Callable[[RobotState, float], JointCommand | None]
@@ -168,13 +167,4 @@ class SafetyHarness:
         return log
 
 
-def hold_policy(spec_q: np.ndarray, kp: np.ndarray, kd: np.ndarray,
-                names: tuple[str, ...]) -> Policy:
-    """A policy that always asks for the pose ``spec_q``."""
-    def act(state: RobotState, t: float) -> JointCommand:
-        n = len(names)
-        return JointCommand(names, spec_q.copy(), np.zeros(n), kp.copy(), kd.copy(), np.zeros(n))
-    return act
-
-
-__all__ = ["Fault", "Mode", "SafetyHarness", "TickLog", "hold_policy"]
+__all__ = ["Fault", "SafetyHarness", "TickLog"]
