@@ -16,6 +16,8 @@ from robot_rl.robots.spec import RobotSpec
 from robot_rl.safety.core import Mode, Stage, TickContext, clamp
 from robot_rl.types import JointCommand, RobotState
 
+_max = np.maximum.reduce
+
 
 # -- e-stop --
 @dataclass
@@ -209,9 +211,8 @@ class TrackingGuard(Stage):
             self.since = None
             return
         st = ctx.state
-        err = float(np.abs(st.q - last.q_target).max())
-        over = (st.tau is not None
-                and bool((np.abs(st.tau) > self.tau_trip).any()))
+        err = float(_max(np.abs(st.q - last.q_target)))
+        over = st.tau is not None and float(_max(np.abs(st.tau) - self.tau_trip)) > 0.0
         if err > self.cfg.max_error or over:
             if self.since is None:
                 self.since = ctx.t
