@@ -66,6 +66,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robot_rl.export import export_checkpoint
+    from robot_rl.runtime.policy import OnnxPolicy
+
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
+    try:
+        path = export_checkpoint(args.checkpoint, out)
+    except (ValueError, KeyError) as err:
+        raise UserError(f"cannot export {args.checkpoint}: {err}") from None
+    meta = OnnxPolicy(path).metadata  # re-load: the bundle must pass the runtime's checks
+    print(json.dumps({"bundle": str(path), "robot": meta["robot"], "obs_dim": meta["obs_dim"],
+                      "act_dim": meta["act_dim"], "config_hash": meta["config_hash"]}))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from robot_rl.runtime.policy import OnnxPolicy
+
+    pol = OnnxPolicy(args.bundle)
+    if args.robot:
+        pol.check_robot(args.robot)
+    meta = pol.metadata
+    if not args.json:
+        print(f"{args.bundle}: {meta['algorithm']} policy for {meta['robot']}, "
+              f"{meta['action_type']} x{meta['act_dim']} (scale {meta['action_scale']}), "
+              f"policy_dt {meta['policy_dt']} s")
+        for t in meta["obs_terms"]:
+            print(f"  {t['name']:24s} dim {t['dim']:3d}  scale {t.get('scale', 1.0)}")
+    print(json.dumps(meta))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_rl.demo import run_demo
 
@@ -110,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 
+    s = sub.add_parser("export", help="export a checkpoint to an ONNX policy bundle (JSON last)")
+    s.add_argument("checkpoint", help="training checkpoint (model.pt)")
+    s.add_argument("--out", help="bundle path (default: CHECKPOINT with .onnx)")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("inspect", help="show (and check) a policy bundle's metadata (JSON last)")
+    s.add_argument("bundle", help="policy bundle (.onnx)")
+    s.add_argument("--robot", help="also check the bundle is for this robot")
+    s.add_argument("--json", action="store_true", help="only the JSON line")
+    s.set_defaults(func=_cmd_inspect)
+
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
     s.add_argument("name", help="benchmark name, e.g. env-throughput")
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
@@ -144,9 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _is_user_error(err: BaseException) -> bool:
     from robot_rl.config import ConfigError
     from robot_rl.envs.registry import UnknownTaskError
+    from robot_rl.runtime.policy import BundleError
 
     user: tuple[type[BaseException], ...] = (UserError, ConfigError, UnknownTaskError,
-                                             FileNotFoundError)
+                                             BundleError, FileNotFoundError)
     return isinstance(err, user)
 
 

@@ -49,7 +49,8 @@ def test_the_checker_catches_an_import(tmp_path: Path) -> None:
     assert "rclpy" in _imports(bad)
 
 
-@pytest.mark.parametrize("module", ["robot_rl.runtime.obs", "robot_rl.control",
+@pytest.mark.parametrize("module", ["robot_rl.runtime.obs", "robot_rl.runtime.policy",
+                                    "robot_rl.control", "robot_rl.safety",
                                     "robot_rl.robots.mjstate", "robot_rl.envs"])
 def test_importing_core_loads_neither_rclpy_nor_torch(module: str) -> None:
     code = (f"import sys, {module}; "

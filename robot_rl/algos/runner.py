@@ -224,6 +224,7 @@ class OnPolicyRunner:
         torch.save({"policy": self.policy.state_dict(), "optimizer": optim,
                     "iteration": self.iteration, "env_steps": self.env_steps,
                     "learning_rate": self.ppo.learning_rate, "task": self.task,
+                    "algorithm": "ppo", "code_version": code_version(),
                     "train_config": to_dict(self.cfg), "task_config": json.dumps(
                         to_dict(self.factory.cfg) if self.factory is not None else {}),
                     "obs_layout": json.dumps(self.obs_layout())}, path)

@@ -109,3 +109,28 @@ def test_train_bad_input() -> None:
     assert proc.returncode == 2 and "unknown algorithm 'sac'; available: ppo" in proc.stderr
     proc = run("train", "arm7-reach", "--quiet")
     assert proc.returncode == 2 and "unknown task 'arm7-reach'" in proc.stderr
+
+
+def test_export_and_inspect_a_trained_checkpoint(tmp_path: Path) -> None:
+    cfg = tmp_path / "ppo.yaml"
+    cfg.write_text("num_envs: 2\nnum_workers: 0\nsteps_per_env: 8\niterations: 1\n"
+                   "save_interval: 0\npolicy: {actor_hidden: [16], critic_hidden: [16]}\n"
+                   "ppo: {num_mini_batches: 2, num_learning_epochs: 1}\n")
+    out = tmp_path / "run"
+    assert run("train", "arm6-reach", "--config", str(cfg), "--out", str(out),
+               "--quiet").returncode == 0
+    proc = run("export", str(out / "model.pt"), "--out", str(tmp_path / "reach.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    info = last_json(proc.stdout)
+    assert info["robot"] == "arm6" and info["obs_dim"] == 24 and info["act_dim"] == 6
+    proc = run("inspect", str(tmp_path / "reach.onnx"), "--robot", "arm6")
+    assert proc.returncode == 0 and "goal_rel" in proc.stdout
+    meta = last_json(proc.stdout)
+    assert meta["algorithm"] == "ppo" and str(meta["code_version"]).startswith("0.1.0")
+    proc = run("inspect", str(tmp_path / "reach.onnx"), "--robot", "quad12")
+    assert proc.returncode == 2 and "bundle is for robot 'arm6', not 'quad12'" in proc.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes((tmp_path / "reach.onnx").read_bytes()[:100])
+    proc = run("inspect", str(bad))
+    assert proc.returncode == 2 and "not a valid ONNX model" in proc.stderr
+    assert "Traceback" not in proc.stderr

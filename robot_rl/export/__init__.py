@@ -1,0 +1,13 @@
+"""Export trained policies to self-describing ONNX bundles (see DESIGN.md, "Policy bundle")."""
+
+from robot_rl.export.onnx_export import (
+    ACTION_TYPES,
+    FORMAT_VERSION,
+    METADATA_KEY,
+    config_hash,
+    export_actor,
+    export_checkpoint,
+)
+
+__all__ = ["ACTION_TYPES", "FORMAT_VERSION", "METADATA_KEY", "config_hash", "export_actor",
+           "export_checkpoint"]
