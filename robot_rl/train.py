@@ -19,7 +19,7 @@ from robot_rl.envs import get_task
 from robot_rl.envs.registry import CONFIG_DIR
 
 
-def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out: Path,
+def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out: Path | None,
          resume: str | None, progress: bool) -> dict[str, Any]:
     from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, code_version, command_line
 
@@ -28,6 +28,7 @@ def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out:
         cfg.iterations = iterations
     if seed is not None:
         cfg.seed = seed
+    out = out or Path("runs") / f"{task}-ppo-s{cfg.seed}"
     t0 = time.perf_counter()
     runner = OnPolicyRunner(task, cfg, out)
     try:
@@ -64,8 +65,7 @@ def train(task: str, algo: str = "ppo", config: str | None = None, iterations: i
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm '{algo}'; available: {', '.join(sorted(ALGOS))}")
     cfg_path = Path(config) if config else default_config(algo, task)
-    tag = seed if seed is not None else "cfg"
-    run_dir = Path(out) if out else Path("runs") / f"{task}-{algo}-s{tag}"
+    run_dir = Path(out) if out else None  # default: runs/TASK-ALGO-sSEED
     return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress)
 
 
