@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.env_throughput import run as env_throughput
+from benchmarks.policy_latency import run as policy_latency
 from benchmarks.safety import run as safety
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "env-throughput": env_throughput,
+    "policy-latency": policy_latency,
     "safety": safety,
 }

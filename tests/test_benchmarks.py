@@ -1,0 +1,37 @@
+"""Every `robot-rl bench NAME` runs (quick mode) and reports the keys its issue asks for.
+These check structure and correctness figures (violations, parity), never timings."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import BENCHMARKS
+
+
+def test_env_throughput_quick() -> None:
+    r = BENCHMARKS["env-throughput"](quick=True)
+    for key in ("quad12_steps_per_s", "ant_v5_steps_per_s", "ratio_vs_ant", "vector_speedup"):
+        assert r[key] > 0
+
+
+def test_safety_quick_has_no_violations() -> None:
+    r = BENCHMARKS["safety"](quick=True)
+    assert r["violations"] == 0
+    for robot in ("quad12", "arm6", "arm6_cbf_qp"):
+        done, total = map(int, r[robot]["estop_same_tick"].split("/"))
+        assert done == total >= 1
+        assert r[robot]["p50_us"] > 0 and r[robot]["p99_us"] >= r[robot]["p50_us"]
+
+
+def test_policy_latency_quick_parity() -> None:
+    r = BENCHMARKS["policy-latency"](quick=True)
+    assert r["mlp"]["max_abs_diff"] <= 1e-5
+    assert r["mlp"]["ort_p50_us"] > 0 and r["mlp"]["torch_p50_us"] > 0
+
+
+def test_unknown_benchmark_is_listed() -> None:
+    from robot_rl.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench"])  # missing NAME: argparse usage error
+    assert main(["bench", "nope"]) == 2
