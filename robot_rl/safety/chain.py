@@ -133,7 +133,7 @@ class SafetyChain:
         spec = self.spec
         ctx = TickContext(spec, state, t, state.t if state_t is None else state_t,
                           (t if command_t is None else command_t) if command is not None
-                          else None, self.control_dt, self.last_safe)
+                          else None, self.control_dt, self.last_safe, last_mode=self.mode)
         if command is None:
             work = self._hold_command(state)
         elif (getattr(command.q_target, "shape", None) == self._shape

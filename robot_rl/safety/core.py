@@ -50,6 +50,7 @@ class TickContext:
             produced [s] (None: no command received yet). dt: control period [s].
         last_safe: the previous tick's output command (None on the first tick).
         mode: the mode requested so far this tick (stages escalate it with `request`).
+        last_mode: the chain's mode on the previous tick.
         events: interventions recorded this tick.
         block: (5, n) array whose rows back the proposed command's arrays (set by the chain,
             so checks over the whole command are one vector operation).
@@ -68,6 +69,7 @@ class TickContext:
     last_safe: JointCommand | None
     mode: Mode = Mode.ACTIVE
     events: list[SafetyEvent] = field(default_factory=list)
+    last_mode: Mode = Mode.HOLD
     block: np.ndarray | None = None
     q_lo: np.ndarray | None = None
     q_hi: np.ndarray | None = None

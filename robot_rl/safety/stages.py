@@ -317,12 +317,14 @@ class RateLimit(Stage):
         self._b_hi = np.zeros((2, n))
         self._b_lo[1], self._b_hi[1] = -spec.dq_max, spec.dq_max
         self._blo, self._bhi = self._b_lo[0], self._b_hi[0]
+        self._b_lo_flat, self._b_hi_flat = self._b_lo.reshape(-1), self._b_hi.reshape(-1)
         self._neg_dq = -spec.dq_max
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         last = ctx.last_safe
         # the step is measured from the last stiff target (after damping: from where we are)
-        ref = last.q_target if last is not None and last.kp.any() else ctx.state.q
+        from_target = last is not None and bool(last.kp.any())
+        ref = last.q_target if from_target and last is not None else ctx.state.q
         np.subtract(ref, self.step, out=self._lo)
         np.add(ref, self.step, out=self._hi)
         ctx.r_lo, ctx.r_hi = self._lo, self._hi
@@ -332,14 +334,15 @@ class RateLimit(Stage):
         # rate box lies outside them (robot beyond a limit), go to the nearest bound
         lo = np.maximum(self._lo, q_lo, out=self._blo)
         hi = np.minimum(self._hi, q_hi, out=self._bhi)
-        if np.maximum.reduce(lo - hi) > 0.0:
+        # a previous ACTIVE target lies inside the position bounds, so the boxes intersect;
+        # otherwise (first tick, after hold / damping) check
+        if not (from_target and ctx.last_mode == Mode.ACTIVE) and _max(lo - hi) > 0.0:
             empty = lo > hi
             nearest = np.where(self._lo > q_hi, q_hi, q_lo)
             np.copyto(lo, nearest, where=empty)
             np.copyto(hi, nearest, where=empty)
         if ctx.block is not None:  # q_target and dq_target in one clamp
-            if clamp(ctx.block[:2].reshape(-1), self._b_lo.reshape(-1),
-                     self._b_hi.reshape(-1)):
+            if clamp(ctx.block[:2].reshape(-1), self._b_lo_flat, self._b_hi_flat):
                 ctx.record(self.name, "target step / velocity limited by the joint "
                            "velocity limits")
             return
