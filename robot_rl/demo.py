@@ -100,14 +100,16 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
 def _deploy_with_faults(act: Any, seconds: float) -> dict[str, Any]:
     """Run the trained reach policy through `SafetyHarness` (chain + PD + MuJoCo) towards a
     fixed goal, inject a NaN burst and an e-stop, and report what the chain did."""
-    from robot_rl.envs import make_env
+    from robot_rl.envs import load_task_config
+    from robot_rl.robots import get_robot
+    from robot_rl.runtime.obs import ObsBuilder
     from robot_rl.safety.core import Mode
     from robot_rl.safety.harness import Fault, SafetyHarness
     from robot_rl.types import JointCommand, RobotState
 
-    env = make_env(TASK, overrides={"obs_noise": False})
-    builder, spec = env.obs_builder, env.robot_spec
-    env.close()
+    cfg = load_task_config(TASK)
+    spec = get_robot(cfg.robot)
+    builder = ObsBuilder(spec, cfg.obs)
     goal = np.array([0.22, 0.08, 0.12])
     h = SafetyHarness("arm6")
     last_action = np.zeros(spec.n_joints)

@@ -27,6 +27,8 @@ from robot_rl.config import from_dict, to_dict
 from robot_rl.envs import EnvFactory, TaskConfig, get_task
 from robot_rl.envs.vector import SubprocVectorEnv
 from robot_rl.policies.mlp import ActorCritic
+from robot_rl.robots import get_robot
+from robot_rl.runtime.obs import ObsBuilder
 
 
 @dataclass
@@ -234,11 +236,9 @@ class OnPolicyRunner:
 
     def obs_layout(self) -> list[dict[str, Any]]:
         """The observation terms (from the task's builder), for checkpoints and bundles."""
-        if self.factory is not None:
-            env = self.factory()
-            layout = env.obs_builder.layout()
-            env.close()
-            return layout
+        if self.factory is not None:  # the builder alone: no MuJoCo model loaded per save
+            cfg = self.factory.cfg
+            return ObsBuilder(get_robot(cfg.robot), cfg.obs).layout()
         return [{"name": "obs", "dim": self.obs_dim, "scale": 1.0, "noise": 0.0}]
 
     def load(self, path: str | Path, load_optimizer: bool = True) -> None:

@@ -163,20 +163,16 @@ class Quad12WalkEnv(RobotEnv):
         if self.key_home < 0:
             raise ValueError(f"{self.scene_path()}: keyframe 'home' missing")
         self.terrain = HeightField(m) if cfg.terrain.kind == "rough" else None
-        floor = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        # per geom: 1 = trunk (ground contact ends the episode), 2 = thigh / calf (penalised)
         trunk = self.robot.base_id
-        body_names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(b)) or ""
-                      for b in m.geom_bodyid]
-        self._floor = floor
+        feet = set(self.robot.foot_geom_ids.tolist())
         self._geom_category = np.zeros(m.ngeom, dtype=np.int8)
-        # geoms whose ground contact ends the episode / is penalised
-        self._is_trunk = np.array([int(b) == trunk for b in m.geom_bodyid])
-        self._is_limb = np.array([("thigh" in n or "calf" in n)
-                                  and i not in set(self.robot.foot_geom_ids.tolist())
-                                  for i, n in enumerate(body_names)])
-        self._geom_category[self._is_trunk] = 1
-        self._geom_category[self._is_limb] = 2
-        self._geom_category[floor] = 0
+        for g, b in enumerate(m.geom_bodyid):
+            body = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(b)) or ""
+            if int(b) == trunk:
+                self._geom_category[g] = 1
+            elif ("thigh" in body or "calf" in body) and g not in feet:
+                self._geom_category[g] = 2
         mid = 0.5 * (self.robot_spec.q_min + self.robot_spec.q_max)
         half = 0.5 * (self.robot_spec.q_max - self.robot_spec.q_min) * 0.9
         self.soft_q_min, self.soft_q_max = mid - half, mid + half

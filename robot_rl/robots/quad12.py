@@ -34,11 +34,6 @@ def _per_leg(fr: tuple[float, float, float], fl: tuple[float, float, float],
     return np.array([*fr, *fl, *rr, *rl], dtype=np.float64)
 
 
-def _read_only(arr: np.ndarray) -> np.ndarray:
-    arr.setflags(write=False)
-    return arr
-
-
 QUAD12 = RobotSpec(
     name="quad12",
     mjcf=ASSETS / "quad12" / "scene_flat.xml",
@@ -62,7 +57,7 @@ QUAD12 = RobotSpec(
     feet=("FR_foot", "FL_foot", "RR_foot", "RL_foot"),
     cameras=("track",),
     mass_range=(12.0, 15.0),
-    damping_kd=_read_only(np.full(12, 2.0)),  # kd of the damping mode (kp = 0)
+    damping_kd=np.full(12, 2.0),  # kd of the damping mode (kp = 0)
 )
 
 __all__ = ["JOINT_NAMES", "QUAD12"]

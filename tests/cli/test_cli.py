@@ -82,13 +82,18 @@ def test_sim_writes_a_video(tmp_path: Path) -> None:
     assert frames == 40
 
 
-def test_train_writes_checkpoint_and_record(tmp_path: Path) -> None:
+def tiny_train(tmp_path: Path, head: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A seconds-long PPO run on arm6-reach; ``head`` sets the run-size keys of the config."""
     cfg = tmp_path / "ppo.yaml"
-    cfg.write_text("seed: 3\nnum_envs: 4\nnum_workers: 2\nsteps_per_env: 8\niterations: 2\n"
-                   "save_interval: 1\npolicy: {actor_hidden: [16], critic_hidden: [16]}\n"
+    cfg.write_text(head + "policy: {actor_hidden: [16], critic_hidden: [16]}\n"
                    "ppo: {num_mini_batches: 2, num_learning_epochs: 1}\n")
     out = tmp_path / "run"
-    proc = run("train", "arm6-reach", "--config", str(cfg), "--out", str(out), "--quiet")
+    return out, run("train", "arm6-reach", "--config", str(cfg), "--out", str(out), "--quiet")
+
+
+def test_train_writes_checkpoint_and_record(tmp_path: Path) -> None:
+    out, proc = tiny_train(tmp_path, "seed: 3\nnum_envs: 4\nnum_workers: 2\nsteps_per_env: 8\n"
+                                     "iterations: 2\nsave_interval: 1\n")
     assert proc.returncode == 0, proc.stderr
     record = last_json(proc.stdout)
     assert record["seed"] == 3 and record["iterations"] == 2
@@ -112,13 +117,9 @@ def test_train_bad_input() -> None:
 
 
 def test_export_and_inspect_a_trained_checkpoint(tmp_path: Path) -> None:
-    cfg = tmp_path / "ppo.yaml"
-    cfg.write_text("num_envs: 2\nnum_workers: 0\nsteps_per_env: 8\niterations: 1\n"
-                   "save_interval: 0\npolicy: {actor_hidden: [16], critic_hidden: [16]}\n"
-                   "ppo: {num_mini_batches: 2, num_learning_epochs: 1}\n")
-    out = tmp_path / "run"
-    assert run("train", "arm6-reach", "--config", str(cfg), "--out", str(out),
-               "--quiet").returncode == 0
+    out, proc = tiny_train(tmp_path, "num_envs: 2\nnum_workers: 0\nsteps_per_env: 8\n"
+                                     "iterations: 1\nsave_interval: 0\n")
+    assert proc.returncode == 0, proc.stderr
     proc = run("export", str(out / "model.pt"), "--out", str(tmp_path / "reach.onnx"))
     assert proc.returncode == 0, proc.stderr
     info = last_json(proc.stdout)
