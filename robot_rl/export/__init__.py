@@ -7,7 +7,10 @@ from robot_rl.export.onnx_export import (
     config_hash,
     export_actor,
     export_checkpoint,
+    export_diffusion,
+    export_residual,
+    file_sha256,
 )
 
 __all__ = ["ACTION_TYPES", "FORMAT_VERSION", "METADATA_KEY", "config_hash", "export_actor",
-           "export_checkpoint"]
+           "export_checkpoint", "export_diffusion", "export_residual", "file_sha256"]

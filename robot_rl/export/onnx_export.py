@@ -1,8 +1,8 @@
-"""Export the deterministic actor of an `ActorCritic` to a single-file ONNX policy bundle.
+"""Export torch policies to single-file ONNX policy bundles, one exporter per policy kind.
 
-The bundle's graph maps raw observations ``obs`` (float32, shape [B, obs_dim]) to actions
-``action`` (float32, shape [B, act_dim]); the observation normaliser is baked into the graph.
-``metadata_props`` holds one key, ``"robot_rl"``, whose value is a JSON object::
+Every bundle maps raw observations ``obs`` (float32 [B, obs_dim]) to ``action``; the
+normalisers are baked into the graph. ``metadata_props`` holds one key, ``"robot_rl"``,
+whose value is a JSON object::
 
     {"format_version": 1, "robot": "quad12",
      "obs_terms": [{"name": "base_ang_vel", "dim": 3, "scale": 0.25, "noise": 0.2}, ...],
@@ -10,7 +10,19 @@ The bundle's graph maps raw observations ``obs`` (float32, shape [B, obs_dim]) t
      "policy_dt": 0.02, "horizon": 1, "algorithm": "ppo", "config_hash": "...",
      "code_version": "0.1.0+g1234abc", "extra": {...}}
 
-The torch-free reader is `robot_rl.runtime.policy.OnnxPolicy`.
+Kinds:
+- Gaussian MLP actor (`export_actor`): ``obs`` → ``action`` [B, act_dim] (the mean).
+- Diffusion chunk sampler (`export_diffusion`): inputs ``obs`` and ``noise`` [B, H, act_dim]
+  (the sampler's initial noise, so the graph is deterministic) → ``action`` [B, H, act_dim],
+  the K DDIM steps unrolled. ``action_type`` is ``"chunk"``, ``horizon`` is H, and
+  ``"chunk": {"action_type": per-step type, "n_exec": steps to execute per chunk,
+  "sample_steps": K, "denoiser": "mlp"|"unet"}``.
+- Residual composite (`export_residual`): with an embedded base, ``obs`` → base + residual
+  in one graph; with an external base, inputs ``obs`` and ``base_action`` [B, act_dim].
+  ``"residual": {"scale": s, "base": "embedded" | {"file": NAME, "sha256": HEX}}`` (an
+  external base bundle is found next to the residual bundle and checked by hash).
+
+The torch-free readers are in `robot_rl.runtime` (`OnnxPolicy`, `ChunkPolicy`, `ResidualStack`).
 """
 
 from __future__ import annotations
@@ -29,7 +41,9 @@ import onnx
 import torch
 from torch import nn
 
+from robot_rl.policies.diffusion import DiffusionChunkPolicy
 from robot_rl.policies.mlp import ActorCritic
+from robot_rl.policies.residual import ResidualPolicy
 
 METADATA_KEY = "robot_rl"
 FORMAT_VERSION = 1
@@ -69,6 +83,64 @@ def _terms(obs_layout: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return terms
 
 
+def _metadata(*, robot: str, obs_layout: Sequence[Mapping[str, Any]], obs_dim: int,
+              act_dim: int, action_type: str, action_scale: float, policy_dt: float,
+              algorithm: str, horizon: int = 1, config_hash: str = "", code_version: str = "",
+              extra: dict[str, Any] | None = None, **kind: Any) -> dict[str, Any]:
+    """Validated bundle metadata (ValueError naming the inconsistent argument)."""
+    terms = _terms(obs_layout)
+    if sum(t["dim"] for t in terms) != obs_dim:
+        raise ValueError(f"obs_layout dims sum to {sum(t['dim'] for t in terms)}, but the "
+                         f"policy takes {obs_dim} observations")
+    if action_type not in ACTION_TYPES:
+        raise ValueError(f"unknown action_type '{action_type}'; use one of {ACTION_TYPES}")
+    if not robot:
+        raise ValueError("robot name is empty")
+    if not (math.isfinite(policy_dt) and policy_dt > 0):
+        raise ValueError(f"policy_dt must be > 0, got {policy_dt}")
+    if not math.isfinite(action_scale):
+        raise ValueError(f"action_scale must be finite, got {action_scale}")
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION, "robot": robot, "obs_terms": terms,
+        "obs_dim": int(obs_dim), "act_dim": int(act_dim), "action_type": action_type,
+        "action_scale": float(action_scale), "policy_dt": float(policy_dt),
+        "horizon": int(horizon), "algorithm": algorithm, "config_hash": config_hash,
+        "code_version": code_version, **kind, "extra": dict(extra or {}),
+    }
+    json.dumps(meta)  # fails early on non-JSON-able extra
+    return meta
+
+
+def _write_bundle(module: nn.Module, example: tuple[torch.Tensor, ...],
+                  input_names: list[str], meta: dict[str, Any], path: str | Path) -> Path:
+    """Trace ``module`` (float32, CPU, eval) to ONNX with a dynamic batch axis on every
+    input and on ``action``, attach ``meta`` and check the model."""
+    module = module.eval()
+    axes = {name: {0: "batch"} for name in [*input_names, "action"]}
+    with (tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad()):
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation / tracer notices
+        raw = Path(tmp) / "policy.onnx"
+        torch.onnx.export(module, example, raw, dynamo=False, input_names=input_names,
+                          output_names=["action"], dynamic_axes=axes, opset_version=OPSET,
+                          do_constant_folding=True, external_data=False)
+        model = onnx.load(str(raw))
+    del model.metadata_props[:]
+    prop = model.metadata_props.add()
+    prop.key, prop.value = METADATA_KEY, json.dumps(meta)
+    model.producer_name = "robot_rl"
+    model.doc_string = (f"robot_rl {meta['algorithm']} policy for {meta['robot']}: "
+                        f"obs[{meta['obs_dim']}] -> {meta['action_type']}")
+    onnx.checker.check_model(model, full_check=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(path))
+    return path
+
+
+def _cpu_copy(module: nn.Module) -> nn.Module:
+    return copy.deepcopy(module).cpu().float().eval()
+
+
 def export_actor(policy: ActorCritic, path: str | Path, *, robot: str,
                  obs_layout: Sequence[Mapping[str, Any]], action_type: str,
                  action_scale: float, policy_dt: float, algorithm: str,
@@ -89,62 +161,142 @@ def export_actor(policy: ActorCritic, path: str | Path, *, robot: str,
     Graph: input ``obs`` float32 [B, obs_dim] → output ``action`` float32 [B, act_dim],
     dynamic batch axis B. Raises ValueError on inconsistent arguments.
     """
-    terms = _terms(obs_layout)
     obs_dim, act_dim = int(policy.obs_dim), int(policy.act_dim)
-    if sum(t["dim"] for t in terms) != obs_dim:
-        raise ValueError(f"obs_layout dims sum to {sum(t['dim'] for t in terms)}, but the "
-                         f"policy takes {obs_dim} observations")
-    if action_type not in ACTION_TYPES:
-        raise ValueError(f"unknown action_type '{action_type}'; use one of {ACTION_TYPES}")
-    if not robot:
-        raise ValueError("robot name is empty")
-    if not (math.isfinite(policy_dt) and policy_dt > 0):
-        raise ValueError(f"policy_dt must be > 0, got {policy_dt}")
-    if not math.isfinite(action_scale):
-        raise ValueError(f"action_scale must be finite, got {action_scale}")
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "robot": robot, "obs_terms": terms,
-        "obs_dim": obs_dim, "act_dim": act_dim, "action_type": action_type,
-        "action_scale": float(action_scale), "policy_dt": float(policy_dt), "horizon": 1,
-        "algorithm": algorithm, "config_hash": config_hash, "code_version": code_version,
-        "extra": dict(extra or {}),
-    }
-    meta_json = json.dumps(meta)  # fails early on non-JSON-able extra
+    meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=obs_dim, act_dim=act_dim,
+                     action_type=action_type, action_scale=action_scale, policy_dt=policy_dt,
+                     algorithm=algorithm, config_hash=config_hash, code_version=code_version,
+                     extra=extra)
+    actor = _Actor(_cpu_copy(policy))  # type: ignore[arg-type]
+    return _write_bundle(actor, (torch.zeros(1, obs_dim),), ["obs"], meta, path)
 
-    actor = _Actor(copy.deepcopy(policy).cpu().float()).eval()
-    with (tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad()):
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        raw = Path(tmp) / "actor.onnx"
-        torch.onnx.export(actor, (torch.zeros(1, obs_dim),), raw, dynamo=False,
-                          input_names=["obs"], output_names=["action"],
-                          dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
-                          opset_version=OPSET, do_constant_folding=True, external_data=False)
-        model = onnx.load(str(raw))
-    del model.metadata_props[:]
-    prop = model.metadata_props.add()
-    prop.key, prop.value = METADATA_KEY, meta_json
-    model.producer_name = "robot_rl"
-    model.doc_string = f"robot_rl {algorithm} policy for {robot}: obs[{obs_dim}] -> {action_type}"
-    onnx.checker.check_model(model, full_check=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(path))
-    return path
+
+def export_diffusion(policy: DiffusionChunkPolicy, path: str | Path, *, robot: str,
+                     obs_layout: Sequence[Mapping[str, Any]], chunk_action_type: str,
+                     action_scale: float, policy_dt: float, algorithm: str = "diffusion",
+                     n_exec: int | None = None, config_hash: str = "", code_version: str = "",
+                     extra: dict[str, Any] | None = None) -> Path:
+    """Write ``policy``'s K-step DDIM sampler (eta = 0, unrolled) as an ONNX bundle.
+
+    Graph: inputs ``obs`` [B, obs_dim] and ``noise`` [B, H, A] (standard normal, the
+    sampler's initial noise) → ``action`` [B, H, A] in raw action units. ``chunk_action_type``
+    is the type of each step (e.g. ``joint_pos``); ``n_exec`` the steps to execute per chunk
+    (default H); chunk step k is the action for ``t_chunk + k * policy_dt``.
+    """
+    h, a = policy.horizon, policy.act_dim
+    n_exec = h if n_exec is None else int(n_exec)
+    if not 1 <= n_exec <= h:
+        raise ValueError(f"n_exec must be in [1, horizon={h}], got {n_exec}")
+    if chunk_action_type not in ACTION_TYPES or chunk_action_type == "chunk":
+        raise ValueError(f"chunk_action_type must be a per-step type in "
+                         f"{[t for t in ACTION_TYPES if t != 'chunk']}, got '{chunk_action_type}'")
+    chunk = {"action_type": chunk_action_type, "n_exec": n_exec,
+             "sample_steps": policy.cfg.sample_steps, "denoiser": policy.cfg.denoiser}
+    meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=policy.obs_dim, act_dim=a,
+                     action_type="chunk", action_scale=action_scale, policy_dt=policy_dt,
+                     algorithm=algorithm, horizon=h, config_hash=config_hash,
+                     code_version=code_version, extra=extra, chunk=chunk)
+    example = (torch.zeros(1, policy.obs_dim), torch.zeros(1, h, a))
+    return _write_bundle(_cpu_copy(policy), example, ["obs", "noise"], meta, path)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _ExternalResidual(nn.Module):
+    def __init__(self, policy: ResidualPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor, base_action: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.policy(obs, base_action)
+        return out
+
+
+def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
+                    obs_layout: Sequence[Mapping[str, Any]], action_type: str,
+                    action_scale: float, policy_dt: float, algorithm: str = "residual_ppo",
+                    base_bundle: str | Path | None = None, config_hash: str = "",
+                    code_version: str = "", extra: dict[str, Any] | None = None) -> Path:
+    """Write a residual composite as an ONNX bundle.
+
+    Embedded base (``policy.base`` set): one graph ``obs`` → ``a_base + scale * r``.
+    External base: ``base_bundle`` (an existing bundle, which must sit in the same folder as
+    ``path``) is declared by file name and SHA-256; the graph takes ``obs`` and
+    ``base_action`` [B, A] and returns the composed action.
+    """
+    a, o = policy.act_dim, policy.obs_dim
+    if policy.embedded_base:
+        if base_bundle is not None:
+            raise ValueError("the residual policy embeds its base; do not pass base_bundle")
+        base: Any = "embedded"
+        module: nn.Module = _cpu_copy(policy)
+        example: tuple[torch.Tensor, ...] = (torch.zeros(1, o),)
+        names = ["obs"]
+    else:
+        if base_bundle is None:
+            raise ValueError("the residual policy has an external base: pass base_bundle "
+                             "(the base's .onnx bundle)")
+        base_bundle = Path(base_bundle)
+        if not base_bundle.is_file():
+            raise FileNotFoundError(f"base bundle not found: {base_bundle}")
+        if base_bundle.resolve().parent != Path(path).resolve().parent:
+            raise ValueError(f"the base bundle {base_bundle} must be in the same folder as the "
+                             f"residual bundle {path} (it is found by file name)")
+        base = {"file": base_bundle.name, "sha256": file_sha256(base_bundle)}
+        module = _ExternalResidual(_cpu_copy(policy))  # type: ignore[arg-type]
+        example, names = (torch.zeros(1, o), torch.zeros(1, a)), ["obs", "base_action"]
+    meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=o, act_dim=a,
+                     action_type=action_type, action_scale=action_scale, policy_dt=policy_dt,
+                     algorithm=algorithm, config_hash=config_hash, code_version=code_version,
+                     extra=extra, residual={"scale": policy.scale, "base": base})
+    return _write_bundle(module, example, names, meta, path)
+
+
+def _export_saved(policy: nn.Module, deploy: dict[str, Any], out: Path) -> Path:
+    """Export a `robot_rl.policies.checkpoint` policy with the exporter of its kind."""
+    common = {"robot": deploy["robot"], "obs_layout": deploy["obs_layout"],
+              "action_scale": deploy["action_scale"], "policy_dt": deploy["policy_dt"],
+              "algorithm": deploy["algorithm"], "config_hash": deploy.get("config_hash", ""),
+              "code_version": deploy.get("code_version", ""),
+              "extra": {"task": deploy.get("task", ""), **deploy.get("extra", {})}}
+    if isinstance(policy, DiffusionChunkPolicy):
+        return export_diffusion(policy, out, chunk_action_type=deploy["action_type"],
+                                n_exec=deploy.get("n_exec"), **common)
+    if isinstance(policy, ResidualPolicy):
+        base = deploy.get("base_bundle")
+        return export_residual(policy, out, action_type=deploy["action_type"],
+                               base_bundle=None if base is None else out.parent / base, **common)
+    if isinstance(policy, ActorCritic):
+        return export_actor(policy, out, action_type=deploy["action_type"], **common)
+    raise ValueError(f"no exporter for {type(policy).__name__}")
 
 
 def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
-    """Export a training checkpoint (``OnPolicyRunner.save``) as an ONNX bundle.
+    """Export a checkpoint as an ONNX bundle: a policy checkpoint of any kind
+    (`robot_rl.policies.checkpoint.save_policy`) or a PPO training checkpoint
+    (``OnPolicyRunner.save``).
 
-    The robot comes from the checkpoint's task config; action scale and policy_dt from the
-    robot's `RobotSpec`; the observation terms from the checkpoint's ``obs_layout``.
-    Raises FileNotFoundError / ValueError with the cause.
+    For a PPO training checkpoint, the robot comes from its task config; action scale and
+    policy_dt from the robot's `RobotSpec`; the observation terms from its ``obs_layout``.
+    An external residual base is looked up next to ``out_path``. Raises FileNotFoundError /
+    ValueError with the cause.
     """
     from robot_rl.algos.runner import code_version, load_policy
+    from robot_rl.policies.checkpoint import FORMAT, load_policy_checkpoint
     from robot_rl.robots import get_robot
 
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
+    head = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+    if isinstance(head, dict) and head.get("format") == FORMAT:
+        saved, deploy, _ = load_policy_checkpoint(ckpt_path)
+        return _export_saved(saved, deploy, Path(out_path))
     policy, ckpt = load_policy(ckpt_path)
     task_cfg = json.loads(ckpt.get("task_config") or "{}")
     robot = task_cfg.get("robot") if isinstance(task_cfg, dict) else None

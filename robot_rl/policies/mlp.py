@@ -88,6 +88,10 @@ class ActorCritic(nn.Module):
                  init_noise_std: float = 1.0, critic_obs_dim: int | None = None) -> None:
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        # constructor arguments, JSON-able: checkpoints rebuild the network from them
+        self.arch = {"obs_dim": obs_dim, "act_dim": act_dim, "actor_hidden": list(actor_hidden),
+                     "critic_hidden": list(critic_hidden), "activation": activation,
+                     "init_noise_std": float(init_noise_std), "critic_obs_dim": critic_obs_dim}
         self.critic_obs_dim = critic_obs_dim or obs_dim
         self.obs_normalizer = EmpiricalNormalization(obs_dim)
         self.critic_obs_normalizer = (self.obs_normalizer if critic_obs_dim is None

@@ -1,9 +1,12 @@
 """Torch-free ONNX policy runtime: load a policy bundle, check it fits the robot, act.
 
 Only numpy, onnxruntime and json are used: importing this module or acting never imports
-torch. A bundle is one ``.onnx`` file written by ``robot_rl.export.export_actor``: input
-``obs`` float32 [B, obs_dim], output ``action`` float32 [B, act_dim], JSON metadata under
-the ``metadata_props`` key ``"robot_rl"`` (schema in ``robot_rl/export/onnx_export.py``).
+torch. A bundle is one ``.onnx`` file written by ``robot_rl.export``: input ``obs`` float32
+[B, obs_dim] (plus ``noise`` [B, H, A] for a diffusion chunk sampler, or ``base_action``
+[B, A] for a residual with an external base), output ``action`` float32 [B, A] or
+[B, H, A] for chunks, JSON metadata under the ``metadata_props`` key ``"robot_rl"``
+(schema in ``robot_rl/export/onnx_export.py``). `OnnxPolicy` runs one bundle;
+``robot_rl.runtime.chunked`` and ``robot_rl.runtime.residual`` compose them over time.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def parse_metadata(raw: str | None, source: str = "bundle") -> dict[str, Any]:
         raise BundleError(f"{source}: metadata obs_dim/act_dim/horizon must be >= 1")
     if not (math.isfinite(meta["policy_dt"]) and meta["policy_dt"] > 0):
         raise BundleError(f"{source}: metadata policy_dt must be > 0, got {meta['policy_dt']}")
+    _check_kind(meta, source)
     total = 0
     for i, term in enumerate(meta["obs_terms"]):
         if not isinstance(term, dict):
@@ -80,18 +84,49 @@ def parse_metadata(raw: str | None, source: str = "bundle") -> dict[str, Any]:
     return meta
 
 
+def _check_kind(meta: dict[str, Any], source: str) -> None:
+    """The ``chunk`` / ``residual`` sections, where the bundle kind needs them."""
+    if meta["action_type"] == "chunk":
+        chunk = meta.get("chunk")
+        if not isinstance(chunk, dict):
+            raise BundleError(f"{source}: a 'chunk' bundle needs a 'chunk' metadata section; "
+                              f"{REEXPORT}")
+        step_type, n_exec = chunk.get("action_type"), chunk.get("n_exec")
+        if step_type not in ACTION_TYPES or step_type == "chunk":
+            raise BundleError(f"{source}: metadata chunk.action_type {step_type!r} is not a "
+                              f"per-step action type")
+        if not isinstance(n_exec, int) or not 1 <= n_exec <= meta["horizon"]:
+            raise BundleError(f"{source}: metadata chunk.n_exec {n_exec!r} must be an integer "
+                              f"in [1, horizon={meta['horizon']}]")
+    elif meta["horizon"] != 1:
+        raise BundleError(f"{source}: horizon {meta['horizon']} with action_type "
+                          f"'{meta['action_type']}' (only chunk bundles have a horizon)")
+    res = meta.get("residual")
+    if res is not None:
+        if not isinstance(res, dict) or not isinstance(res.get("scale"), int | float):
+            raise BundleError(f"{source}: metadata 'residual' must hold a numeric 'scale'")
+        base = res.get("base")
+        if base != "embedded" and not (isinstance(base, dict) and isinstance(
+                base.get("file"), str) and isinstance(base.get("sha256"), str)):
+            raise BundleError(f"{source}: metadata residual.base must be 'embedded' or "
+                              f"{{'file': NAME, 'sha256': HEX}}, got {base!r}")
+
+
 class OnnxPolicy:
     """A policy bundle loaded with onnxruntime (CPU).
 
     Args:
         path: the ``.onnx`` bundle.
         intra_op_threads: onnxruntime intra-op threads (default 1: predictable latency).
+        seed: seed of the generator that draws a chunk sampler's noise when `act` is given
+            none (None: fresh entropy).
 
     Raises BundleError for a missing file, a file onnxruntime cannot load, or missing /
     malformed metadata, or a graph whose input/output shapes disagree with the metadata.
     """
 
-    def __init__(self, path: str | Path, intra_op_threads: int = 1) -> None:
+    def __init__(self, path: str | Path, intra_op_threads: int = 1, seed: int | None = 0
+                 ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise BundleError(f"policy bundle not found: {self.path}")
@@ -110,19 +145,33 @@ class OnnxPolicy:
         self._meta = parse_metadata(custom.get(METADATA_KEY), str(self.path))
         self._check_graph()
         self._obs_dim, self._act_dim = int(self._meta["obs_dim"]), int(self._meta["act_dim"])
+        self._rng = np.random.default_rng(seed)
 
     def _check_graph(self) -> None:
+        m = self._meta
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = {o.name: o for o in self._session.get_outputs()}
-        if "obs" not in inputs or "action" not in outputs:
-            raise BundleError(f"{self.path}: graph must have input 'obs' and output 'action', "
-                              f"has inputs {sorted(inputs)} and outputs {sorted(outputs)}")
-        for what, node, key in (("input 'obs'", inputs["obs"], "obs_dim"),
-                                ("output 'action'", outputs["action"], "act_dim")):
-            dim = node.shape[-1] if node.shape else None
-            if isinstance(dim, int) and dim != self._meta[key]:
-                raise BundleError(f"{self.path}: graph {what} has size {dim}, but metadata "
-                                  f"{key} is {self._meta[key]}")
+        want = ["obs"]
+        if m["action_type"] == "chunk":
+            want.append("noise")
+        if isinstance(m.get("residual"), dict) and m["residual"]["base"] != "embedded":
+            want.append("base_action")
+        if sorted(inputs) != sorted(want) or "action" not in outputs:
+            raise BundleError(f"{self.path}: a {m['action_type']} bundle's graph must have "
+                              f"inputs {want} and output 'action', has inputs {sorted(inputs)} "
+                              f"and outputs {sorted(outputs)}")
+        step = [m["horizon"], m["act_dim"]] if m["action_type"] == "chunk" else [m["act_dim"]]
+        shapes = {"obs": [m["obs_dim"]], "noise": step, "base_action": [m["act_dim"]]}
+        for name, node in [*inputs.items(), ("action", outputs["action"])]:
+            expect = shapes.get(name, step)
+            got = list(node.shape[1:]) if node.shape else []
+            if len(got) != len(expect) or any(isinstance(g, int) and g != e
+                                              for g, e in zip(got, expect)):
+                raise BundleError(f"{self.path}: graph {name} has shape [B, "
+                                  f"{', '.join(map(str, got))}], but the metadata says "
+                                  f"[B, {', '.join(map(str, expect))}]")
+        self._extra_inputs = want[1:]
+        self._step_shape = tuple(step)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -153,10 +202,12 @@ class OnnxPolicy:
         if name != self._meta["robot"]:
             raise BundleError(f"{self.path}: bundle is for robot '{self._meta['robot']}', not "
                               f"'{name}'")
-        joint_action = self._meta["action_type"] in ("joint_pos_offset", "joint_pos")
+        m = self._meta
+        step_type = m["chunk"]["action_type"] if m["action_type"] == "chunk" else m["action_type"]
+        joint_action = step_type in ("joint_pos_offset", "joint_pos")
         if not isinstance(robot, str) and joint_action and robot.n_joints != self._act_dim:
             raise BundleError(f"{self.path}: bundle outputs {self._act_dim} "
-                              f"{self._meta['action_type']} actions, but robot '{name}' has "
+                              f"{step_type} actions, but robot '{name}' has "
                               f"{robot.n_joints} joints")
         if obs_layout is not None:
             self._check_layout(obs_layout)
@@ -181,14 +232,45 @@ class OnnxPolicy:
             raise BundleError(f"{self.path}: bundle has {len(want)} observation terms, the "
                               f"observation builder has {len(got)}")
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    @property
+    def kind(self) -> str:
+        """``"chunk"`` (diffusion sampler), ``"residual"`` (external base), or ``"single"``."""
+        if self._meta["action_type"] == "chunk":
+            return "chunk"
+        return "residual" if "base_action" in self._extra_inputs else "single"
+
+    @property
+    def horizon(self) -> int:
+        return int(self._meta["horizon"])
+
+    def _batch(self, x: Any, name: str, shape: tuple[int, ...], n: int | None) -> np.ndarray:
+        arr = np.asarray(x, dtype=np.float32)
+        single = arr.ndim == len(shape)
+        if arr.shape[arr.ndim - len(shape):] != shape or arr.ndim not in (len(shape),
+                                                                          len(shape) + 1):
+            dims = ", ".join(map(str, shape))
+            raise BundleError(f"{name} shape {arr.shape} does not fit the bundle: expected "
+                              f"[{dims}] or [B, {dims}]")
+        arr = arr[None] if single else arr
+        if n is not None and arr.shape[0] != n:
+            raise BundleError(f"{name} batch size {arr.shape[0]} != the observation batch {n}")
+        if not np.isfinite(arr).all():
+            raise BundleError(f"{name} has non-finite values (NaN/inf); refusing to act")
+        return np.ascontiguousarray(arr)
+
+    def act(self, obs: np.ndarray, noise: np.ndarray | None = None,
+            base_action: np.ndarray | None = None) -> np.ndarray:
         """Deterministic action(s) from raw observation(s).
 
         Args:
             obs: shape [obs_dim] (one observation) or [B, obs_dim] (a batch); cast to float32.
+            noise: chunk bundles only: the sampler's initial noise, [H, A] or [B, H, A]
+                (standard normal); None draws it from the policy's seeded generator.
+            base_action: residual bundles with an external base only: [A] or [B, A].
         Returns:
-            float32 action, shape [act_dim] or [B, act_dim] matching the input.
-        Raises BundleError if the shape is wrong or an observation is not finite.
+            float32 action, shape [act_dim] (chunks: [H, act_dim]), with a leading batch axis
+            if ``obs`` has one.
+        Raises BundleError if a shape is wrong or an input is not finite.
         """
         x = np.asarray(obs, dtype=np.float32)
         single = x.ndim == 1
@@ -202,11 +284,48 @@ class OnnxPolicy:
             raise BundleError(f"observation has non-finite values (NaN/inf) at indices "
                               f"{bad.tolist()[:10]}; refusing to act")
         batch = np.ascontiguousarray(x[None] if single else x)
-        out = self._session.run(["action"], {"obs": batch})[0]
+        feeds = {"obs": batch}
+        n = batch.shape[0]
+        if "noise" in self._extra_inputs:
+            if noise is None:
+                noise = self._rng.standard_normal((n, *self._step_shape), dtype=np.float32)
+            feeds["noise"] = self._batch(noise, "noise", self._step_shape, n)
+        elif noise is not None:
+            raise BundleError(f"{self.path}: this {self.kind} bundle takes no noise input")
+        if "base_action" in self._extra_inputs:
+            if base_action is None:
+                raise BundleError(f"{self.path}: this residual bundle needs base_action (its "
+                                  f"base is {self._meta['residual']['base']['file']})")
+            feeds["base_action"] = self._batch(base_action, "base_action", (self._act_dim,), n)
+        elif base_action is not None:
+            raise BundleError(f"{self.path}: this {self.kind} bundle takes no base_action")
+        out = self._session.run(["action"], feeds)[0]
         action = np.asarray(out, dtype=np.float32)
         return action[0] if single else action
+
+    def step(self, obs: np.ndarray, t: float) -> np.ndarray:
+        """One policy tick (the interface `ChunkPolicy` and `ResidualStack` share)."""
+        return self.act(obs)
+
+    def reset(self, initial: np.ndarray | None = None) -> None:
+        """Nothing to forget (a single-step policy has no queue)."""
 
     def __repr__(self) -> str:
         m = self._meta
         return (f"OnnxPolicy({str(self.path)!r}, robot={m['robot']!r}, obs_dim={self._obs_dim}, "
                 f"act_dim={self._act_dim}, action_type={m['action_type']!r})")
+
+
+def open_policy(path: str | Path, **options: Any) -> Any:
+    """Load any bundle for deployment: `OnnxPolicy` (single-step or embedded-base residual),
+    `ChunkPolicy` (diffusion chunks, ``options`` → its constructor) or `ResidualStack`
+    (residual over its declared base). All have ``step(obs, t)``, ``reset()``, ``metadata``."""
+    from robot_rl.runtime.chunked import ChunkPolicy
+    from robot_rl.runtime.residual import ResidualStack
+
+    policy = OnnxPolicy(path)
+    if policy.kind == "chunk":
+        return ChunkPolicy(policy, **options)
+    if policy.kind == "residual":
+        return ResidualStack.from_bundle(path, **options)
+    return policy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -64,10 +65,16 @@ def test_parity_with_torch(tmp_path: Path, obs_dim: int, hidden: list[int],
     obs = torch.cat([near, far, wide]).float()
     with torch.no_grad():
         ref = policy(obs).numpy()
+        ref64 = copy.deepcopy(policy).double()(obs.double()).numpy()
     out = pol.act(obs.numpy())
     assert out.shape == (1000, act_dim) and out.dtype == np.float32
     assert np.abs(ref).max() > 1.0  # non-trivial actions
-    assert np.abs(out - ref).max() <= 1e-5
+    # in-distribution observations (actions of order 1): 1e-5 absolute
+    assert np.abs(out[:500] - ref[:500]).max() <= 1e-5
+    # far / wide inputs drive hidden activations and actions to 10-30, where 1e-5 is a few
+    # float32 ulps and torch float32 itself is ~1.5e-5 off float64: there, ORT must be as
+    # close to the float64 result as torch float32 is
+    assert np.abs(out - ref64).max() <= 2.0 * np.abs(ref - ref64).max() + 1e-6
     single = pol.act(obs[0].numpy().astype(np.float64))
     assert single.shape == (act_dim,)
     np.testing.assert_allclose(single, ref[0], atol=1e-5)

@@ -160,7 +160,7 @@ def test_truncated_or_corrupted_file(bundle: tuple[Path, np.ndarray, np.ndarray]
     ({**base_meta(), "obs_terms": LAYOUT[:-1]}, "dims sum to 18, but obs_dim is 24"),
     ({**base_meta(), "obs_terms": [{"name": "obs"}]}, r"obs_terms\[0\] lacks key 'dim'"),
     ({**base_meta(), "obs_dim": 25, "obs_terms": [*LAYOUT, {"name": "x", "dim": 1}]},
-     "input 'obs' has size 24, but metadata obs_dim is 25"),
+     r"graph obs has shape \[B, 24\], but the metadata says \[B, 25\]"),
 ])
 def test_bad_metadata(tmp_path: Path, meta: dict[str, Any] | str, message: str) -> None:
     path = make_bundle(tmp_path / "b.onnx", meta)[0]
