@@ -16,7 +16,8 @@ linear one. Sampling (DDIM, Song et al. 2021) over K of the T steps with "leadin
 Diffusion Policy, Chi et al. 2023), from ``x = noise``::
 
     eps   = eps_theta(x, tau_k, obs)
-    x0    = clip((x - sqrt(1 - abar) eps) / sqrt(abar), -1, 1);  eps = (x - sqrt(abar) x0) / sqrt(1 - abar)
+    x0    = clip((x - sqrt(1 - abar) eps) / sqrt(abar), -1, 1)
+    eps   = (x - sqrt(abar) x0) / sqrt(1 - abar)          (consistent with the clipped x0)
     sigma = eta sqrt((1 - abar_prev) / (1 - abar)) sqrt(1 - abar / abar_prev)
     x     = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z
 
@@ -31,6 +32,7 @@ MLP) and ``unet`` (a 1-D temporal UNet with FiLM conditioning, as in Chi et al. 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -88,7 +90,7 @@ class DiffusionConfig:
 
 # -- noise schedules: T → abar_t (float64, decreasing) --
 def _squaredcos(T: int) -> torch.Tensor:
-    f = lambda s: math.cos((s / T + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    f = lambda s: math.cos((s / T + 0.008) / 1.008 * math.pi / 2) ** 2
     betas = torch.tensor([min(1 - f(i + 1) / f(i), 0.999) for i in range(T)], dtype=torch.float64)
     return torch.cumprod(1 - betas, 0)
 
@@ -143,7 +145,7 @@ class MLPDenoiser(nn.Module):
         self.time = _TimeMLP(cfg.time_dim)
         dims = [cfg.horizon * cfg.act_dim + cfg.obs_dim + cfg.time_dim, *cfg.hidden]
         layers: list[nn.Module] = []
-        for i, o in zip(dims[:-1], dims[1:]):
+        for i, o in itertools.pairwise(dims):
             layers += [nn.Linear(i, o), nn.Mish()]
         layers.append(nn.Linear(dims[-1], cfg.horizon * cfg.act_dim))
         self.net = nn.Sequential(*layers)
@@ -185,7 +187,7 @@ class UNet1DDenoiser(nn.Module):
         cond = cfg.time_dim + cfg.obs_dim
         self.time = _TimeMLP(cfg.time_dim)
         chans = [cfg.act_dim, *cfg.unet_channels]
-        levels = list(zip(chans[:-1], chans[1:]))
+        levels = list(itertools.pairwise(chans))
         self.down = nn.ModuleList()
         for i, (ci, co) in enumerate(levels):
             last = i == len(levels) - 1
@@ -206,7 +208,9 @@ class UNet1DDenoiser(nn.Module):
         c = torch.cat([self.time(t, x.shape[0]), cond], dim=-1)
         h = x.transpose(1, 2)  # [B, A, H]
         skips = []
-        for r0, r1, down in self.down:  # type: ignore[misc]
+        for level in self.down:
+            assert isinstance(level, nn.ModuleList)
+            r0, r1, down = level[0], level[1], level[2]
             h = r1(r0(h, c), c)
             skips.append(h)
             h = down(h)
@@ -214,7 +218,9 @@ class UNet1DDenoiser(nn.Module):
             h = r(h, c)
         # as in Chi et al.: up level i joins the skip of down level L-1-i (the shallowest
         # skip is unused: the last up-sampling returns to full length without it)
-        for r0, r1, up in self.up:  # type: ignore[misc]
+        for level in self.up:
+            assert isinstance(level, nn.ModuleList)
+            r0, r1, up = level[0], level[1], level[2]
             h = r1(r0(torch.cat([h, skips.pop()], dim=1), c), c)
             h = up(h)
         return self.out(h).transpose(1, 2)

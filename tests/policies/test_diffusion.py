@@ -24,7 +24,7 @@ def test_ddim_timesteps_leading_spacing() -> None:
 
 def test_squaredcos_schedule_hand_worked() -> None:
     p = DiffusionChunkPolicy(DiffusionConfig(obs_dim=3, act_dim=2, horizon=4, train_steps=100))
-    f = lambda s: math.cos((s / 100 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    f = lambda s: math.cos((s / 100 + 0.008) / 1.008 * math.pi / 2) ** 2
     # abar_t = prod_{i<=t} (1 - beta_i) with beta_i = 1 - f(i+1)/f(i) (uncapped here) = f(t+1)/f(0)
     for t in (0, 20, 60, 80):
         assert p._abar64[t] == pytest.approx(f(t + 1) / f(0), rel=1e-9)
@@ -147,7 +147,7 @@ def test_unet_fits_a_fixed_batch() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0], (losses[0], losses[-1])
 
 
