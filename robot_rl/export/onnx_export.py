@@ -44,6 +44,7 @@ from torch import nn
 from robot_rl.policies.diffusion import DiffusionChunkPolicy
 from robot_rl.policies.mlp import ActorCritic
 from robot_rl.policies.residual import ResidualPolicy
+from robot_rl.runtime.policy import file_sha256
 
 METADATA_KEY = "robot_rl"
 FORMAT_VERSION = 1
@@ -197,14 +198,6 @@ def export_diffusion(policy: DiffusionChunkPolicy, path: str | Path, *, robot: s
                      code_version=code_version, extra=extra, chunk=chunk)
     example = (torch.zeros(1, policy.obs_dim), torch.zeros(1, h, a))
     return _write_bundle(_cpu_copy(policy), example, ["obs", "noise"], meta, path)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _ExternalResidual(nn.Module):

@@ -11,6 +11,7 @@ torch. A bundle is one ``.onnx`` file written by ``robot_rl.export``: input ``ob
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,15 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "action_type": str, "action_scale": (int, float), "policy_dt": (int, float),
     "horizon": int, "algorithm": str, "config_hash": str, "code_version": str,
 }
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (how a residual bundle names its base bundle)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class BundleError(ValueError):

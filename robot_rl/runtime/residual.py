@@ -8,22 +8,13 @@ with an embedded base are plain `OnnxPolicy` bundles. Torch-free.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robot_rl.runtime.chunked import ChunkPolicy
-from robot_rl.runtime.policy import BundleError, OnnxPolicy
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from robot_rl.runtime.policy import BundleError, OnnxPolicy, file_sha256
 
 
 class ResidualStack:
@@ -51,7 +42,7 @@ class ResidualStack:
         if not base_path.is_file():
             raise BundleError(f"{path}: its base bundle {base_path} is missing; copy "
                               f"{ref['file']} next to the residual bundle")
-        if _sha256(base_path) != ref["sha256"]:
+        if file_sha256(base_path) != ref["sha256"]:
             raise BundleError(f"{path}: base bundle {base_path} is not the one this residual "
                               f"was trained on (SHA-256 differs); use the matching base")
         base = OnnxPolicy(base_path)

@@ -16,6 +16,7 @@ import numpy as np
 
 from robot_rl.config import ConfigError, from_dict
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.safety import _kernels as K
 from robot_rl.safety.core import Mode, SafetyEvent, Stage, TickContext
 from robot_rl.safety.stages import STAGES, EStop, SoftStart
 from robot_rl.types import JointCommand, RobotState
@@ -134,22 +135,11 @@ class SafetyChain:
         ctx = TickContext(spec, state, t, state.t if state_t is None else state_t,
                           (t if command_t is None else command_t) if command is not None
                           else None, self.control_dt, self.last_safe, last_mode=self.mode)
-        if command is None:
-            work = self._hold_command(state)
-        elif (getattr(command.q_target, "shape", None) == self._shape
-              and getattr(command.dq_target, "shape", None) == self._shape
-              and getattr(command.kp, "shape", None) == self._shape
-              and getattr(command.kd, "shape", None) == self._shape
-              and getattr(command.tau_ff, "shape", None) == self._shape):
-            block = np.empty((5, self._shape[0]))
-            block[0], block[1], block[2] = command.q_target, command.dq_target, command.kp
-            block[3], block[4] = command.kd, command.tau_ff
-            ctx.block = block
-            work = JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
-                                block[4])
-        else:
-            ctx.request("chain", f"command arrays must all have shape ({spec.n_joints},)",
-                        Mode.HOLD)
+        work = None if command is None else self._working_copy(command)
+        if work is None:
+            if command is not None:
+                ctx.request("chain", f"command arrays must all be numeric with shape "
+                            f"({spec.n_joints},)", Mode.HOLD)
             work = self._hold_command(state)
         for stage in self._monitors:
             stage(work, ctx)
@@ -177,6 +167,24 @@ class SafetyChain:
             rep.last_reason = ev.reason
         self.ticks += 1
         return out
+
+    def _working_copy(self, command: JointCommand) -> JointCommand | None:
+        """The proposed command copied into one fresh (5, n) float64 block (the stages edit it
+        in place; the caller's arrays are never touched); None if an array has another shape
+        or is not numeric."""
+        block = np.empty((5, self._shape[0]))
+        arrays = (command.q_target, command.dq_target, command.kp, command.kd, command.tau_ff)
+        if not K.pack(block, *arrays):  # not all float64 (n,) vectors: convert and check
+            try:
+                for row, a in zip(block, arrays):
+                    arr = np.asarray(a, dtype=np.float64)
+                    if arr.shape != self._shape:
+                        return None
+                    row[:] = arr
+            except (TypeError, ValueError):
+                return None
+        return JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
+                            block[4])
 
     def _hold_command(self, state: RobotState) -> JointCommand:
         spec = self.spec

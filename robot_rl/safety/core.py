@@ -52,8 +52,6 @@ class TickContext:
         mode: the mode requested so far this tick (stages escalate it with `request`).
         last_mode: the chain's mode on the previous tick.
         events: interventions recorded this tick.
-        block: (5, n) array whose rows back the proposed command's arrays (set by the chain,
-            so checks over the whole command are one vector operation).
         q_lo, q_hi: position bounds the target must respect (set by the joint-limit stage;
             None = the spec's limits). r_lo, r_hi: this tick's rate-limit box (None = none).
             Later stages (torque limit, CBF) keep their corrections inside these boxes
@@ -70,7 +68,6 @@ class TickContext:
     mode: Mode = Mode.ACTIVE
     events: list[SafetyEvent] = field(default_factory=list)
     last_mode: Mode = Mode.HOLD
-    block: np.ndarray | None = None
     q_lo: np.ndarray | None = None
     q_hi: np.ndarray | None = None
     r_lo: np.ndarray | None = None
@@ -104,19 +101,3 @@ class Stage:
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         raise NotImplementedError
-
-
-_max = np.maximum.reduce
-
-
-def clamp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-    """Clamp ``x`` into [lo, hi] in place; True if anything changed.
-
-    Detection uses two max-reductions of differences (no overflow for finite bounds of
-    moderate size, cheaper than element-wise comparisons plus any()).
-    """
-    if _max(lo - x) > 0.0 or _max(x - hi) > 0.0:
-        np.maximum(x, lo, out=x)
-        np.minimum(x, hi, out=x)
-        return True
-    return False

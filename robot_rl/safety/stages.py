@@ -1,7 +1,10 @@
 """The safety stages (ROS-free, torch-free). Each has a config dataclass (YAML ``safety.stages``
 entries, ``type: <name>``) and a `Stage` subclass; `STAGES` maps names to both.
 
-Hand-worked behaviour of each stage is in tests/safety/test_stages.py.
+The per-joint arithmetic of each stage is one call into `robot_rl.safety._kernels` (C):
+with 6-12 joints, numpy's per-call overhead, not the arithmetic, was the cost of a tick.
+Hand-worked behaviour of each stage is in tests/safety/test_stages.py; the kernels are checked
+against numpy formulations of the same rules in tests/safety/test_kernels.py.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ import numpy as np
 
 from robot_rl.geometry import roll_pitch
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety.core import Mode, Stage, TickContext, clamp
+from robot_rl.safety import _kernels as K
+from robot_rl.safety.core import Mode, Stage, TickContext
 from robot_rl.types import JointCommand, RobotState
-
-_max = np.maximum.reduce
 
 
 # -- e-stop --
@@ -123,12 +125,7 @@ class NonFinite(Stage):
         self.faulted = False
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        if ctx.block is not None:
-            finite = bool(np.isfinite(ctx.block).all())
-        else:
-            finite = all(bool(np.isfinite(a).all()) for a in (
-                cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff))
-        if not finite:
+        if not K.all_finite(cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff):
             self.faulted = self.cfg.latch
             ctx.request(self.name, "non-finite value in the command", Mode.HOLD)
         elif self.faulted:
@@ -162,7 +159,10 @@ class FallDetect(Stage):
             ctx.request(self.name, "latched after a fall", Mode.DAMPING)
             return
         st = ctx.state
-        roll, pitch = roll_pitch(st.imu_quat)
+        try:
+            roll, pitch = K.roll_pitch(st.imu_quat)
+        except TypeError:  # not a float64 vector
+            roll, pitch = roll_pitch(np.asarray(st.imu_quat, dtype=np.float64))
         reason = ""
         if abs(roll) > self.cfg.max_roll:
             reason = f"roll {roll:.2f} rad beyond {self.cfg.max_roll}"
@@ -207,12 +207,13 @@ class TrackingGuard(Stage):
             ctx.request(self.name, self.stopped, Mode.STOP)
             return
         last = ctx.last_safe
-        if last is None or last.kp.sum() == 0.0:  # nothing tracked in damping
+        if last is None:
             self.since = None
             return
-        st = ctx.state
-        err = float(_max(np.abs(st.q - last.q_target)))
-        over = st.tau is not None and float(_max(np.abs(st.tau) - self.tau_trip)) > 0.0
+        err, over = K.tracking(ctx.state.q, last.q_target, last.kp, ctx.state.tau, self.tau_trip)
+        if err < 0.0:  # nothing tracked in damping (kp all zero)
+            self.since = None
+            return
         if err > self.cfg.max_error or over:
             if self.since is None:
                 self.since = ctx.t
@@ -252,12 +253,7 @@ class SoftStart(Stage):
             self.t0 = ctx.t
         alpha = (ctx.t - self.t0) / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
         if alpha < 1.0:
-            q0 = self.q_start
-            cmd.q_target -= q0
-            cmd.q_target *= alpha
-            cmd.q_target += q0
-            cmd.dq_target *= alpha
-            cmd.tau_ff *= alpha
+            K.ramp(cmd.q_target, cmd.dq_target, cmd.tau_ff, self.q_start, alpha)
             ctx.record(self.name, "ramp")
 
 
@@ -287,7 +283,7 @@ class JointLimits(Stage):
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         ctx.q_lo, ctx.q_hi = self.lo, self.hi
-        if clamp(cmd.q_target, self.lo, self.hi):
+        if K.clamp(cmd.q_target, self.lo, self.hi):
             ctx.record(self.name, "position target clamped to the joint limits")
 
 
@@ -310,46 +306,21 @@ class RateLimit(Stage):
     def __init__(self, spec: RobotSpec, cfg: RateLimitConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
         self.step = spec.dq_max * cfg.scale * control_dt
-        self._lo = np.zeros(spec.n_joints)
+        self._lo = np.zeros(spec.n_joints)  # this tick's rate box (ctx.r_lo / r_hi)
         self._hi = np.zeros(spec.n_joints)
-        n = spec.n_joints
-        self._b_lo = np.zeros((2, n))  # rows: q_target bounds, dq_target bounds
-        self._b_hi = np.zeros((2, n))
-        self._b_lo[1], self._b_hi[1] = -spec.dq_max, spec.dq_max
-        self._blo, self._bhi = self._b_lo[0], self._b_hi[0]
-        self._b_lo_flat, self._b_hi_flat = self._b_lo.reshape(-1), self._b_hi.reshape(-1)
-        self._neg_dq = -spec.dq_max
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         last = ctx.last_safe
-        # the step is measured from the last stiff target (after damping: from where we are)
-        from_target = last is not None and bool(last.kp.any())
-        ref = last.q_target if from_target and last is not None else ctx.state.q
-        np.subtract(ref, self.step, out=self._lo)
-        np.add(ref, self.step, out=self._hi)
-        ctx.r_lo, ctx.r_hi = self._lo, self._hi
+        # the step is measured from the last stiff target (after damping: from where we are).
+        # Position bounds have priority: the step is limited inside them, and where the whole
+        # rate box lies outside them (robot beyond a limit) the target goes to the nearest one
         q_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
         q_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
-        # position bounds have priority: limit the step only inside them, and where the whole
-        # rate box lies outside them (robot beyond a limit), go to the nearest bound
-        lo = np.maximum(self._lo, q_lo, out=self._blo)
-        hi = np.minimum(self._hi, q_hi, out=self._bhi)
-        # a previous ACTIVE target lies inside the position bounds, so the boxes intersect;
-        # otherwise (first tick, after hold / damping) check
-        if not (from_target and ctx.last_mode == Mode.ACTIVE) and _max(lo - hi) > 0.0:
-            empty = lo > hi
-            nearest = np.where(self._lo > q_hi, q_hi, q_lo)
-            np.copyto(lo, nearest, where=empty)
-            np.copyto(hi, nearest, where=empty)
-        if ctx.block is not None:  # q_target and dq_target in one clamp
-            if clamp(ctx.block[:2].reshape(-1), self._b_lo_flat, self._b_hi_flat):
-                ctx.record(self.name, "target step / velocity limited by the joint "
-                           "velocity limits")
-            return
-        if clamp(cmd.q_target, lo, hi):
-            ctx.record(self.name, "target step limited by the joint velocity limits")
-        if clamp(cmd.dq_target, self._neg_dq, self.spec.dq_max):
-            ctx.record(self.name, "velocity target clamped")
+        if K.rate_limit(cmd.q_target, cmd.dq_target, None if last is None else last.q_target,
+                        None if last is None else last.kp, ctx.state.q, self.step, q_lo, q_hi,
+                        self.spec.dq_max, self._lo, self._hi):
+            ctx.record(self.name, "target step / velocity limited by the joint velocity limits")
+        ctx.r_lo, ctx.r_hi = self._lo, self._hi
 
 
 @dataclass
@@ -377,80 +348,25 @@ class TorqueLimit(Stage):
     def __init__(self, spec: RobotSpec, cfg: TorqueLimitConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
         self.lim = spec.tau_max * cfg.scale
-        self._neg = -self.lim
         self.kp_max = spec.kp * cfg.max_gain_ratio
         self.kd_max = np.maximum(spec.kd, spec.damping_kd) * cfg.max_gain_ratio
-        self._zero = np.zeros(spec.n_joints)
-        self._buf = np.zeros((8, spec.n_joints))
-        self._stiff = np.zeros(spec.n_joints, dtype=bool)
-        # bounds of block rows 2-4 (kp, kd, tau_ff) for one fused clamp
-        self._g_lo = np.concatenate([self._zero, self._zero, self._neg])
-        self._g_hi = np.concatenate([self.kp_max, self.kd_max, self.lim])
-        n = spec.n_joints
-        self._tau = np.zeros(n)
-        self._rest = np.zeros(n)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        # torque-feasible targets q + (±lim - rest) / kp are kept inside the position bounds
+        # always, and inside the rate box whenever all three intersect (see _kernels.c)
         st = ctx.state
-        if ctx.block is not None:
-            if clamp(ctx.block[2:].reshape(-1), self._g_lo, self._g_hi):
-                ctx.record(self.name, "gains / feed-forward clamped to their ranges")
-        else:
-            if clamp(cmd.kp, self._zero, self.kp_max) | clamp(cmd.kd, self._zero, self.kd_max):
+        flags = K.torque_limit(
+            cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff, st.q, st.dq, self.lim,
+            self.kp_max, self.kd_max, self.spec.q_min if ctx.q_lo is None else ctx.q_lo,
+            self.spec.q_max if ctx.q_hi is None else ctx.q_hi, ctx.r_lo, ctx.r_hi)
+        if flags:
+            if flags & 1:
                 ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
-            if clamp(cmd.tau_ff, self._neg, self.lim):
+            if flags & 2:
                 ctx.record(self.name, "feed-forward torque clamped")
-        # rest = kd (dq_t - dq) + tau_ff ; tau = kp (q_t - q) + rest
-        rest = self._rest
-        np.subtract(cmd.dq_target, st.dq, out=rest)
-        rest *= cmd.kd
-        rest += cmd.tau_ff
-        tau = self._tau
-        np.subtract(cmd.q_target, st.q, out=tau)
-        tau *= cmd.kp
-        tau += rest
-        b = self._buf
-        mag = np.abs(tau, out=b[5])
-        if np.maximum.reduce(mag - self.lim) <= 0.0:
-            return
-        bad = mag > self.lim
-        kp, q = cmd.kp, st.q
-        stiff = np.greater(kp, 1e-6, out=self._stiff)
-        inv = b[0]
-        inv[:] = 0.0
-        np.divide(1.0, kp, out=inv, where=stiff)
-        # torque-feasible targets q + (±lim - rest) / kp; keep the target inside the position
-        # bounds always, and inside the rate box whenever all three intersect
-        t_lo, t_hi, lo, hi = b[1], b[2], b[3], b[4]
-        np.subtract(self._neg, rest, out=t_lo)
-        np.multiply(t_lo, inv, out=t_lo)
-        np.add(t_lo, q, out=t_lo)
-        np.subtract(self.lim, rest, out=t_hi)
-        np.multiply(t_hi, inv, out=t_hi)
-        np.add(t_hi, q, out=t_hi)
-        p_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
-        p_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
-        np.maximum(t_lo, p_lo, out=lo)
-        np.minimum(t_hi, p_hi, out=hi)
-        if ctx.r_lo is not None and ctx.r_hi is not None:
-            r_lo, r_hi = np.maximum(lo, ctx.r_lo, out=b[6]), np.minimum(hi, ctx.r_hi, out=b[0])
-            ok = r_lo <= r_hi
-            np.copyto(lo, r_lo, where=ok)
-            np.copyto(hi, r_hi, where=ok)
-        x = b[7]
-        np.maximum(cmd.q_target, lo, out=x)
-        np.minimum(x, hi, out=x)
-        empty = lo > hi  # torque box outside the position bounds: position wins
-        if empty.any():
-            np.copyto(x, np.where(t_lo > p_hi, p_hi, p_lo), where=empty)
-        if stiff.all():
-            np.copyto(cmd.q_target, x, where=bad)
-        else:
-            np.copyto(cmd.q_target, x, where=bad & stiff)
-            soft = bad & ~stiff
-            if soft.any():  # no stiffness to work with: remove the damping torque instead
-                np.copyto(cmd.dq_target, st.dq, where=soft)
-        ctx.record(self.name, "position target moved to keep the PD torque within limits")
+            if flags & 4:
+                ctx.record(self.name, "position target moved to keep the PD torque within "
+                           "limits")
 
 
 STAGES: dict[str, tuple[type[Stage], type[Any]]] = {
