@@ -2,8 +2,11 @@
 2-worker vector env's speed-up over the single env.
 
 Each env is stepped with uniform random actions (pre-sampled, so sampling is not timed) and
-auto-reset on termination / truncation, in interleaved rounds; medians are compared.
-Goals (issue #3): ``ratio_vs_ant`` ≥ 0.8 and ``vector_speedup`` ≥ 1.6.
+auto-reset on termination / truncation, in many short interleaved rounds (about a second
+each): the machines are shared and their speed drifts by tens of percent over tens of
+seconds, so each ratio is taken within a round (single env vs Ant, single env vs vector
+env, measured back to back) and the reported ratio is the median over rounds, with its
+spread. Goals (issue #3): ``ratio_vs_ant`` ≥ 0.8 and ``vector_speedup`` ≥ 1.6.
 
 The vector env runs 32 envs per worker (64 in all, a typical PPO batch): a vector step waits
 for the slower worker, and per-step work varies with contacts and resets, so more envs per
@@ -48,10 +51,10 @@ def _vector_rate(venv: SubprocVectorEnv, steps: int, seed: int) -> float:
 
 
 def run(quick: bool = False, task: str = "quad12-walk", num_workers: int = 2,
-        envs_per_worker: int = 32, rounds: int = 5) -> dict[str, Any]:
-    steps = 300 if quick else 3000
+        envs_per_worker: int = 32, rounds: int = 15) -> dict[str, Any]:
+    steps = 200 if quick else 1000
     rounds = 2 if quick else rounds
-    vec_steps = max(20, steps // envs_per_worker)
+    vec_steps = max(4, steps // envs_per_worker)
     quad = make_env(task)
     ant = gym.make("Ant-v5")
     venv = SubprocVectorEnv(EnvFactory(task), num_envs=num_workers * envs_per_worker,
@@ -73,25 +76,33 @@ def run(quick: bool = False, task: str = "quad12-walk", num_workers: int = 2,
         small.close()
         quad.close()
         ant.close()
-    q, a, v, s = (statistics.median(x) for x in (q_rates, a_rates, v_rates, s_rates))
+    q_a, a_a, v_a, s_a = (np.array(x) for x in (q_rates, a_rates, v_rates, s_rates))
+    vs_ant, speedup, speedup8 = q_a / a_a, v_a / q_a, s_a / q_a
+    med = statistics.median
+
+    def spread(x: np.ndarray) -> list[float]:
+        return [round(float(np.percentile(x, 25)), 3), round(float(np.percentile(x, 75)), 3)]
+
+    ratio, vec = med(vs_ant.tolist()), med(speedup.tolist())
     return {
         "benchmark": "env-throughput",
         "task": task,
-        "quad12_steps_per_s": round(q, 1),
-        "ant_v5_steps_per_s": round(a, 1),
-        "ratio_vs_ant": round(q / a, 3),
-        "vector_steps_per_s": round(v, 1),
-        "vector_speedup": round(v / q, 3),
+        "quad12_steps_per_s": round(med(q_rates), 1),
+        "ant_v5_steps_per_s": round(med(a_rates), 1),
+        "ratio_vs_ant": round(ratio, 3),
+        "vector_steps_per_s": round(med(v_rates), 1),
+        "vector_speedup": round(vec, 3),
         "vector_workers": num_workers,
         "vector_envs": num_workers * envs_per_worker,
-        "vector_speedup_8_envs_per_worker": round(s / q, 3),
+        "vector_speedup_8_envs_per_worker": round(med(speedup8.tolist()), 3),
         "rounds": rounds,
         "steps_per_round": steps,
         "spread": {"quad12_min_max": [round(min(q_rates)), round(max(q_rates))],
                    "ant_min_max": [round(min(a_rates)), round(max(a_rates))],
-                   "vector_min_max": [round(min(v_rates)), round(max(v_rates))]},
+                   "vector_min_max": [round(min(v_rates)), round(max(v_rates))],
+                   "ratio_vs_ant_iqr": spread(vs_ant), "vector_speedup_iqr": spread(speedup)},
         "goals": {"ratio_vs_ant": 0.8, "vector_speedup": 1.6},
-        "pass": bool(q / a >= 0.8 and v / q >= 1.6),
+        "pass": bool(ratio >= 0.8 and vec >= 1.6),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
