@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.control.pd import JointPDController
+from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
@@ -53,6 +54,7 @@ class TaskConfig:
     obs_noise: bool = True
     images: ImageObsConfig = field(default_factory=ImageObsConfig)
     rewards: dict[str, float] = field(default_factory=dict)
+    domain_rand: DomainRandConfig = field(default_factory=DomainRandConfig)
 
     def validate(self) -> None:
         from robot_rl.robots import ROBOTS
@@ -66,6 +68,11 @@ class TaskConfig:
             raise ValueError(f"action_clip must be > 0, got {self.action_clip}")
         self.obs.validate()
         self.images.validate()
+        self.domain_rand.validate()
+        decimation = ROBOTS[self.robot].decimation
+        if self.domain_rand.action_latency_ticks[1] > decimation:
+            raise ValueError(f"domain_rand.action_latency_ticks: at most one policy period "
+                             f"({decimation} physics steps) on {self.robot}")
 
 
 RewardFn = Callable[[Any, RobotState, np.ndarray], float]
@@ -99,6 +106,13 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.data = mujoco.MjData(self.model)
         self.robot = MjRobot(self.robot_spec, self.model, self.data, objects=self.objects)
         self.pd = JointPDController(self.robot_spec.kp, self.robot_spec.kd, self.robot_spec.tau_max)
+        floating = self.robot_spec.floating_base
+        self.dr = DomainRandomizer(cfg.domain_rand, self.model,
+                                   self.robot.base_id if floating else -1,
+                                   self.robot_spec.n_joints)
+        if cfg.domain_rand.pushes and not floating:
+            raise ValueError(f"domain_rand pushes need a floating base; {cfg.robot} is fixed")
+        self.external_force = np.zeros(3)  # world-frame force on the base [N] (set_external_force)
         self.obs_builder = ObsBuilder(self.robot_spec, cfg.obs)
         self.decimation = self.robot_spec.decimation
         self.dt = self.robot_spec.policy_dt
@@ -131,6 +145,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._obs_renderer: mujoco.Renderer | None = None
         self._tau = np.zeros(n)
         self.q_target = self.robot_spec.q0.copy()
+        self._prev_target = self.robot_spec.q0.copy()
+        self._push_every = (max(1, int(round(cfg.domain_rand.push_interval_s / self.dt)))
+                            if cfg.domain_rand.pushes else 0)
         self.action = np.zeros(n)
         self.last_action = np.zeros(n)
         self.command = np.zeros(0)
@@ -176,6 +193,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.action[:] = 0.0
         self.last_action[:] = 0.0
         self.q_target = self.robot_spec.q0.copy()
+        self._prev_target[:] = self.q_target
+        self.dr.sample(self.np_random)
+        self.set_external_force(None)
         self.episode_sums = {k: 0.0 for k in self._weights}
         self.episode_sums["total"] = 0.0
         self._reset_task()
@@ -183,6 +203,18 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.state = self.robot.read_state(self.command)
         self._compute(self.state)
         return self._observe(self.state), {}
+
+    def set_external_force(self, force: np.ndarray | None) -> None:
+        """Apply a constant world-frame force [N] (3,) to the base from the next step on, until
+        changed or the episode ends (None: remove it). Disturbers and evaluations use it."""
+        self.external_force[:] = 0.0 if force is None else force
+        self.data.xfrc_applied[self.robot.base_id, :3] = self.external_force
+
+    def push(self, dv_xy: np.ndarray) -> None:
+        """Change the floating base's horizontal velocity by ``dv_xy`` [m/s] (world frame)."""
+        if not self.robot_spec.floating_base:
+            raise ValueError(f"push needs a floating base; {self.robot_spec.name} is fixed")
+        self.data.qvel[0:2] += dv_xy
 
     def decode_action(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets [rad] for a (clipped) action."""
@@ -197,11 +229,20 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
                              "safety chain holds the last safe command instead)")
         self.last_action[:] = self.action
         np.clip(a, -self.cfg.action_clip, self.cfg.action_clip, out=self.action)
+        self._prev_target[:] = self.q_target
         self.q_target = self.decode_action(self.action)
+        if self._push_every and self.step_count and self.step_count % self._push_every == 0:
+            v = self.cfg.domain_rand.push_vel
+            self.push(self.np_random.uniform(-v, v, 2))
         self._pre_physics()
         robot, pd, model, data, tau = self.robot, self.pd, self.model, self.data, self._tau
-        for _ in range(self.decimation):
-            pd.torque(self.q_target, robot.q, robot.dq, out=tau)
+        dr = self.dr
+        strength = dr.strength if dr.scales_torque else None
+        for i in range(self.decimation):
+            target = self._prev_target if i < dr.latency else self.q_target
+            pd.torque(target, robot.q, robot.dq, out=tau)
+            if strength is not None:
+                tau *= strength
             robot.set_torque(tau)
             mujoco.mj_step(model, data)
         self.step_count += 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -30,9 +30,9 @@ class Mode(IntEnum):
     STOP = 3
 
 
-@dataclass(frozen=True)
-class SafetyEvent:
-    """One intervention: which stage, why, and the mode it asked for (ACTIVE = only clipped)."""
+class SafetyEvent(NamedTuple):
+    """One intervention: which stage, why, and the mode it asked for (ACTIVE = only clipped).
+    Immutable; a NamedTuple because one is made per intervention inside the control tick."""
 
     t: float
     stage: str
@@ -76,7 +76,8 @@ class TickContext:
 
     def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
         self.events.append(SafetyEvent(self.t, stage, reason, mode))
-        self.mode = max(self.mode, mode)
+        if mode > self.mode:
+            self.mode = mode
 
     def request(self, stage: str, reason: str, mode: Mode) -> None:
         """Escalate to ``mode`` (never de-escalates within a tick)."""

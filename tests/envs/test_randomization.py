@@ -1,0 +1,120 @@
+"""Domain randomisation: per-episode physics parameters, latency, motor strength, pushes,
+external forces, and config validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from robot_rl.config import ConfigError
+from robot_rl.envs import make_env
+
+OFF: dict[str, Any] = {"friction": [1.0, 1.0], "added_base_mass": [0.0, 0.0],
+                       "motor_strength": [1.0, 1.0], "action_latency_ticks": [0, 0],
+                       "push_interval_s": 0.0, "push_vel": 0.0}
+
+
+def walk(**dr: Any) -> Any:
+    return make_env("quad12-walk", overrides={"domain_rand": {**OFF, **dr}})
+
+
+def test_episode_parameters_are_sampled_seeded_and_applied() -> None:
+    env = walk(friction=[0.5, 1.25], added_base_mass=[-1.0, 2.0])
+    base = env.robot.base_id
+    nominal_f, nominal_m = env.dr.nominal_friction.copy(), env.dr.nominal_mass
+    seen = []
+    for seed in range(4):
+        env.reset(seed=seed)
+        p = env.dr.params()
+        assert 0.5 <= p["friction_scale"] <= 1.25 and -1.0 <= p["added_base_mass"] <= 2.0
+        np.testing.assert_allclose(env.model.geom_friction[:, 0], nominal_f * p["friction_scale"])
+        assert env.model.body_mass[base] == pytest.approx(nominal_m + p["added_base_mass"])
+        seen.append(p["friction_scale"])
+    assert len(set(seen)) == 4
+    env.reset(seed=2)
+    assert env.dr.params()["friction_scale"] == seen[2]  # same seed, same episode
+
+
+def _record_targets(env: Any) -> list[np.ndarray]:
+    log: list[np.ndarray] = []
+    inner = env.pd.torque
+
+    def torque(q_target: np.ndarray, *a: Any, **k: Any) -> np.ndarray:
+        log.append(np.array(q_target))
+        return inner(q_target, *a, **k)
+
+    env.pd.torque = torque
+    return log
+
+
+def test_action_latency_delays_new_targets_by_whole_physics_steps() -> None:
+    env = walk(action_latency_ticks=[2, 2])
+    env.reset(seed=0)
+    log = _record_targets(env)
+    a = np.full(12, 0.8, np.float32)
+    env.step(a)
+    q0, new = env.robot_spec.q0, env.robot_spec.q0 + env.robot_spec.action_scale * 0.8
+    assert len(log) == env.decimation == 4
+    for k in range(2):
+        np.testing.assert_allclose(log[k], q0)  # previous targets while the new ones travel
+    for k in range(2, 4):
+        np.testing.assert_allclose(log[k], new)
+    with pytest.raises(ConfigError, match="at most one policy period"):
+        walk(action_latency_ticks=[0, 5])
+
+
+def test_motor_strength_scales_the_applied_torque() -> None:
+    env = walk(motor_strength=[0.5, 0.9])
+    env.reset(seed=3)
+    s = env.dr.strength.copy()
+    assert np.all((s >= 0.5) & (s <= 0.9)) and len(set(s.tolist())) == 12
+    applied: list[np.ndarray] = []
+    inner = env.robot.set_torque
+    env.robot.set_torque = lambda tau: (applied.append(np.array(tau)), inner(tau))
+    pd_out: list[np.ndarray] = []
+    pd_inner = env.pd.torque
+    env.pd.torque = lambda *a, **k: (r := pd_inner(*a, **k), pd_out.append(np.array(r)))[0]
+    env.step(np.full(12, 1.0, np.float32))
+    for tau, raw in zip(applied, pd_out):
+        np.testing.assert_allclose(tau, raw * s)
+
+
+def test_pushes_change_the_base_velocity_on_schedule() -> None:
+    env = walk(push_interval_s=0.1, push_vel=1.0)  # every 5 policy steps
+    env.reset(seed=0)
+    pushes = []
+    inner = env.push
+    env.push = lambda dv: (pushes.append((env.step_count, np.array(dv))), inner(dv))
+    for _ in range(11):
+        env.step(np.zeros(12, np.float32))
+    assert [k for k, _ in pushes] == [5, 10]
+    assert all(np.all(np.abs(dv) <= 1.0) for _, dv in pushes)
+    arm = make_env("arm6-reach")
+    with pytest.raises(ValueError, match="floating base"):
+        arm.push(np.zeros(2))
+
+
+def test_external_force_is_applied_to_the_base_until_the_episode_ends() -> None:
+    env = walk()
+    env.reset(seed=0)
+    env.set_external_force(np.array([30.0, -10.0, 0.0]))
+    env.step(np.zeros(12, np.float32))
+    np.testing.assert_allclose(env.data.xfrc_applied[env.robot.base_id], [30, -10, 0, 0, 0, 0])
+    v = env.data.qvel[0]
+    for _ in range(10):
+        env.step(np.zeros(12, np.float32))
+    assert env.data.qvel[0] > v + 0.1  # 30 N on 15 kg for 0.2 s
+    env.reset(seed=1)
+    assert not env.data.xfrc_applied.any()
+
+
+@pytest.mark.parametrize(("dr", "message"), [
+    ({"friction": [1.2, 0.8]}, "friction: low 1.2 above high 0.8"),
+    ({"motor_strength": [0.0, 1.0]}, "must be > 0"),
+    ({"push_vel": -1.0}, "must be >= 0"),
+])
+def test_bad_domain_rand_configs_are_refused(dr: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        walk(**dr)
