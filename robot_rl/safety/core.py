@@ -76,8 +76,7 @@ class TickContext:
 
     def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
         self.events.append(SafetyEvent(self.t, stage, reason, mode))
-        if mode > self.mode:
-            self.mode = mode
+        self.mode = max(self.mode, mode)
 
     def request(self, stage: str, reason: str, mode: Mode) -> None:
         """Escalate to ``mode`` (never de-escalates within a tick)."""
