@@ -8,6 +8,7 @@ training record is made of.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -19,18 +20,30 @@ from robot_rl.envs import get_task
 from robot_rl.envs.registry import CONFIG_DIR
 
 
-def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out: Path | None,
-         resume: str | None, progress: bool) -> dict[str, Any]:
-    from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, code_version, command_line
+def _runner(algo: str) -> tuple[type, type]:
+    """(runner class, config class) of an on-policy algorithm."""
+    if algo == "hinf":
+        from robot_rl.algos.hinf import HInfRunner, HInfTrainConfig
 
-    cfg = load_config(TrainConfig, config)
+        return HInfRunner, HInfTrainConfig
+    from robot_rl.algos.runner import OnPolicyRunner, TrainConfig
+
+    return OnPolicyRunner, TrainConfig
+
+
+def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed: int | None,
+               out: Path | None, resume: str | None, progress: bool) -> dict[str, Any]:
+    from robot_rl.algos.runner import code_version, command_line
+
+    runner_cls, cfg_cls = _runner(algo)
+    cfg: Any = load_config(cfg_cls, config)
     if iterations is not None:
         cfg.iterations = iterations
     if seed is not None:
         cfg.seed = seed
-    out = out or Path("runs") / f"{task}-ppo-s{cfg.seed}"
+    out = out or Path("runs") / f"{task}-{algo}-s{cfg.seed}"
     t0 = time.perf_counter()
-    runner = OnPolicyRunner(task, cfg, out)
+    runner = runner_cls(task, cfg, out)
     try:
         if resume:
             runner.load(resume)
@@ -38,9 +51,9 @@ def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out:
         model = runner.save(out / "model.pt")
     finally:
         runner.close()
-    plot_curves(history, out / "curves.png", title=f"PPO {task} seed {cfg.seed}")
+    plot_curves(history, out / "curves.png", title=f"{algo} {task} seed {cfg.seed}")
     last = history[-1] if history else {}
-    record = {"task": task, "algo": "ppo", "command": command_line(), "seed": cfg.seed,
+    record = {"task": task, "algo": algo, "command": command_line(), "seed": cfg.seed,
               "code_version": code_version(), "config_file": str(config),
               "train_config": to_dict(cfg), "iterations": runner.iteration,
               "env_steps": runner.env_steps, "wall_s": round(time.perf_counter() - t0, 1),
@@ -50,7 +63,10 @@ def _ppo(task: str, config: Path, iterations: int | None, seed: int | None, out:
     return record
 
 
-ALGOS: dict[str, Callable[..., dict[str, Any]]] = {"ppo": _ppo}
+ALGOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ppo": functools.partial(_on_policy, "ppo"),
+    "hinf": functools.partial(_on_policy, "hinf"),
+}
 
 
 def default_config(algo: str, task: str) -> Path:

@@ -7,6 +7,7 @@ arbitrary objects); the configs travel as JSON-able dicts inside them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -95,6 +96,10 @@ def episode_infos(infos: dict[str, Any]) -> list[dict[str, float]]:
 class OnPolicyRunner:
     """PPO on a registered task.
 
+    Subclasses (e.g. the H-infinity runner) change ``algorithm``, `make_factory` (how envs
+    are built), ``scalars`` (per-step env scalars, see `SubprocVectorEnv`), `policy_act_dim`,
+    `collect`, `update` and `extra_state` / `load_extra_state`.
+
     Args:
         task: task name. cfg: training config. log_dir: where TensorBoard events, the history
             and checkpoints go (None: no files). task_config: the task's config (default: its
@@ -111,15 +116,16 @@ class OnPolicyRunner:
         self.factory: EnvFactory | None = None
         if env_fn is None:
             get_task(task)
-            self.factory = EnvFactory(task, task_config)
+            self.factory = self.make_factory(task, task_config)
             env_fn = self.factory
-        self.venv = SubprocVectorEnv(env_fn, num_envs=cfg.num_envs, num_workers=cfg.num_workers)
+        self.venv = SubprocVectorEnv(env_fn, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
+                                     scalars=self.scalars)
         obs_space = self.venv.single_observation_space
         act_space = self.venv.single_action_space
         if len(obs_space.shape or ()) != 1:
             raise ValueError(f"task {task}: PPO needs flat state observations; disable images")
         self.obs_dim = int(obs_space.shape[0])  # type: ignore[index]
-        self.act_dim = int(act_space.shape[0])  # type: ignore[index]
+        self.act_dim = self.policy_act_dim(int(act_space.shape[0]))  # type: ignore[index]
         p = cfg.policy
         self.policy = ActorCritic(self.obs_dim, self.act_dim, p.actor_hidden, p.critic_hidden,
                                   p.activation, p.init_noise_std)
@@ -140,6 +146,17 @@ class OnPolicyRunner:
         obs, _ = self.venv.reset(seed=cfg.seed)
         self.obs = torch.as_tensor(obs, dtype=torch.float32)
         self._recent: list[dict[str, float]] = []
+
+    algorithm: str = "ppo"
+    scalars: int = 0
+
+    def make_factory(self, task: str, task_config: TaskConfig | None) -> EnvFactory:
+        """How the envs are built (subclasses may wrap them)."""
+        return EnvFactory(task, task_config)
+
+    def policy_act_dim(self, env_act_dim: int) -> int:
+        """The actor's action size given the env's (subclasses may append other actions)."""
+        return env_act_dim
 
     # -- training ------------------------------------------------------------------------
     @torch.no_grad()
@@ -183,13 +200,14 @@ class OnPolicyRunner:
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
         """Run ``iterations`` (default: the config's) PPO iterations."""
         n = self.cfg.iterations if iterations is None else iterations
-        bar = tqdm(range(n), disable=not progress, desc=f"ppo {self.task}", unit="it")
+        bar = tqdm(range(n), disable=not progress, desc=f"{self.algorithm} {self.task}",
+                   unit="it")
         t_start = time.perf_counter()
         for _ in bar:
             stats = self.collect()
             t0 = time.perf_counter()
             self.policy.train()
-            losses = self.ppo.update(self.storage, self.generator)
+            losses = self.update()
             self.storage.clear()
             self.iteration += 1
             stats.update(losses)
@@ -210,6 +228,17 @@ class OnPolicyRunner:
                 self.save(self.log_dir / f"model_{self.iteration}.pt")
         return self.history
 
+    def update(self) -> dict[str, float]:
+        """The learning step after `collect` (PPO on the filled storage)."""
+        return self.ppo.update(self.storage, self.generator)
+
+    def extra_state(self) -> dict[str, Any]:
+        """More checkpoint entries (subclasses: other networks, multipliers, curricula)."""
+        return {}
+
+    def load_extra_state(self, ckpt: dict[str, Any]) -> None:
+        """Restore what `extra_state` saved."""
+
     def _log(self, stats: dict[str, float]) -> None:
         if self.writer is None:
             return
@@ -226,10 +255,10 @@ class OnPolicyRunner:
         torch.save({"policy": self.policy.state_dict(), "optimizer": optim,
                     "iteration": self.iteration, "env_steps": self.env_steps,
                     "learning_rate": self.ppo.learning_rate, "task": self.task,
-                    "algorithm": "ppo", "code_version": code_version(),
+                    "algorithm": self.algorithm, "code_version": code_version(),
                     "train_config": to_dict(self.cfg), "task_config": json.dumps(
                         to_dict(self.factory.cfg) if self.factory is not None else {}),
-                    "obs_layout": json.dumps(self.obs_layout())}, path)
+                    "obs_layout": json.dumps(self.obs_layout()), **self.extra_state()}, path)
         if self.log_dir is not None:
             (self.log_dir / "history.json").write_text(json.dumps(self.history))
         return path
@@ -252,6 +281,7 @@ class OnPolicyRunner:
             self.ppo.learning_rate = float(ckpt["learning_rate"])
         self.iteration = int(ckpt["iteration"])
         self.env_steps = int(ckpt["env_steps"])
+        self.load_extra_state(ckpt)
 
     def close(self) -> None:
         self.venv.close()
@@ -262,7 +292,9 @@ class OnPolicyRunner:
 def load_policy(path: str | Path) -> tuple[ActorCritic, dict[str, Any]]:
     """Rebuild the actor-critic of a checkpoint (eval mode) and return it with the checkpoint."""
     ckpt = torch.load(Path(path), weights_only=True)
-    cfg = from_dict(TrainConfig, ckpt["train_config"], f"{path}:train_config")
+    base = {k: v for k, v in ckpt["train_config"].items()
+            if k in {f.name for f in dataclasses.fields(TrainConfig)}}  # subclass configs too
+    cfg = from_dict(TrainConfig, base, f"{path}:train_config")
     obs_dim = sum(int(t["dim"]) for t in json.loads(ckpt["obs_layout"]))
     act_dim = ckpt["policy"]["log_std"].shape[0]
     p = cfg.policy

@@ -44,7 +44,8 @@ _ALIGN = 64
 _Specs = list[tuple[str, tuple[int, ...], str]]  # (array name, shape, dtype string)
 
 
-def _array_specs(obs_space: gym.Space, act_space: gym.Space, n: int) -> _Specs:
+def _array_specs(obs_space: gym.Space, act_space: gym.Space, n: int,
+                 scalars: int = 0) -> _Specs:
     """Names, shapes and dtypes of the shared arrays for ``n`` envs."""
     boxes: dict[str, Any] = {"obs": obs_space}
     if isinstance(obs_space, spaces.Dict):
@@ -55,7 +56,8 @@ def _array_specs(obs_space: gym.Space, act_space: gym.Space, n: int) -> _Specs:
         raise TypeError(f"action space must be a Box, got {act_space}")
     boxes["act"] = act_space
     specs: _Specs = [(k, (n, *s.shape), np.dtype(s.dtype).str) for k, s in boxes.items()]
-    return [*specs, ("rew", (n,), "<f8"), ("term", (n,), "|b1"), ("trunc", (n,), "|b1")]
+    specs += [("rew", (n,), "<f8"), ("term", (n,), "|b1"), ("trunc", (n,), "|b1")]
+    return [*specs, ("scal", (n, scalars), "<f8")] if scalars else specs
 
 
 def _layout(specs: _Specs) -> tuple[list[int], int]:
@@ -127,11 +129,14 @@ class _EnvBatch:
         """
         a = self.a
         act, rew, term, trunc = a["act"], a["rew"], a["term"], a["trunc"]
+        scal = a.get("scal")
         entries = None
         for j, env in enumerate(self.envs):
             self.current = self.start + j
             obs, r, te, tr, info = env.step(act[j].copy())
             rew[j], term[j], trunc[j] = r, te, tr
+            if scal is not None:  # per-step numbers beside the reward (before any reset)
+                scal[j] = env.step_scalars  # type: ignore[attr-defined]
             final = None
             if te or tr:
                 final_obs = {k: np.array(obs[k]) for k in obs} if self.obs_keys else np.array(obs)
@@ -263,6 +268,9 @@ class SubprocVectorEnv(VectorEnv):
             workers are detected immediately either way).
         spin_us: how long an idle worker busy-waits for the next command before sleeping
             (lower step latency); 0, or more workers than CPUs, disables it.
+        scalars: k > 0: every env has a ``step_scalars`` attribute, float (k,), set by its
+            ``step`` (e.g. reward parts an algorithm needs besides the reward); after each
+            vector step `last_scalars` holds them, ``[N, k]``, without per-step infos.
 
     Spaces: ``single_observation_space`` is a Box or a Dict of Boxes, ``single_action_space``
     a Box; the batched spaces come from `gymnasium.vector.utils.batch_space`.
@@ -274,7 +282,8 @@ class SubprocVectorEnv(VectorEnv):
 
     def __init__(self, env_fn: Callable[[int], gym.Env], num_envs: int, num_workers: int = 2,
                  context: str | None = None, *, copy: bool = True,
-                 timeout: float | None = 300.0, spin_us: float = 150.0) -> None:
+                 timeout: float | None = 300.0, spin_us: float = 150.0,
+                 scalars: int = 0) -> None:
         self.closed = True  # until fully built (close() / __del__ of a half-built env are no-ops)
         self._procs: list[Any] = []
         self._conns: list[Any] = []
@@ -303,7 +312,7 @@ class SubprocVectorEnv(VectorEnv):
             self.single_observation_space, self.single_action_space = obs_space, act_space
             self.observation_space = batch_space(obs_space, num_envs)
             self.action_space = batch_space(act_space, num_envs)
-            self._alloc(_array_specs(obs_space, act_space, num_envs))
+            self._alloc(_array_specs(obs_space, act_space, num_envs, scalars))
         except BaseException:
             self.close()
             raise
@@ -358,6 +367,7 @@ class SubprocVectorEnv(VectorEnv):
                 os.unlink(path)  # memory lives on in the maps; nothing to leak after this
         a = self._arrays
         self._act, self._rew, self._term, self._trunc = a["act"], a["rew"], a["term"], a["trunc"]
+        self._scal = a.get("scal")
         self._obs_keys = [k[4:] for k in a if k.startswith("obs/")]
 
     # ---- messaging ----------------------------------------------------------------------
@@ -517,6 +527,13 @@ class SubprocVectorEnv(VectorEnv):
                   f"setting {name!r}")
 
     @property
+    def last_scalars(self) -> np.ndarray:
+        """The envs' ``step_scalars`` of the last step, ``[N, k]`` (a copy)."""
+        if self._scal is None:
+            raise RuntimeError("this vector env was built without scalars=k")
+        return self._scal.copy()
+
+    @property
     def worker_pids(self) -> tuple[int, ...]:
         """Process ids of the workers (empty in-process)."""
         return tuple(p.pid for p in self._procs)
@@ -542,7 +559,7 @@ class SubprocVectorEnv(VectorEnv):
         for conn in self._conns:
             conn.close()
         self._arrays = {}  # drop every view of the map before closing it
-        for name in ("_act", "_rew", "_term", "_trunc"):
+        for name in ("_act", "_rew", "_term", "_trunc", "_scal"):
             self.__dict__.pop(name, None)
         if self._local is not None:
             self._local.a = {}

@@ -1,0 +1,261 @@
+"""H-infinity locomotion (Long et al. 2024, "Learning H-Infinity Locomotion Control"):
+an actor trained with PPO against a learned disturber, under an H-infinity constraint.
+
+Per step t, with the disturber's force d_t on the base (``ForceDisturbanceEnv``):
+
+    task reward   r^task_t = sum of the tracking terms (weighted, x dt)
+    cost          c_t = r^task_max - r^task_t            (>= 0; the "oracle" is r^task_max)
+    normalised    c~_t = c_t / r^task_max,   d~_t = ||d_t|| / (m g)   (m: robot mass)
+
+Actor (PPO):  max E[sum gamma^t r_t]  s.t.  E[c~] <= eta E[d~]    (the H-infinity bound: the
+    cost per unit of disturbance stays below eta). Lagrangian relaxation with multiplier
+    lambda >= 0: the actor's advantage is A = A_r - lambda A_c, where A_r and A_c are GAE
+    advantages of the reward and of the cost from two value functions (a reward critic and a
+    cost critic on the same normalised observation), then normalised over the batch as in
+    PPO.
+Dual ascent after every iteration:
+    lambda <- clip(lambda + lambda_lr (mean c~ - eta mean d~), 0, lambda_max)
+Disturber (PPO, its own Gaussian actor-critic on the actor's observation): reward
+    c~_t - eta d~_t, i.e. it looks for forces whose cost exceeds the bound the actor must
+    keep. Its action u (3,) is scaled by the current bound F_k: d = F_k u, projected onto the
+    ball ||d|| <= F_k by the env.
+Warm-up: for the first ``warmup_iterations`` the bound stays 0 and lambda at lambda_init
+    (the actor first learns to walk; the cost of an untrained actor says nothing about
+    disturbances). Force curriculum: from then on F starts at force_init; after each
+    iteration, F += force_step if the recent fall rate is below ``curriculum_fall_rate``,
+    F -= force_step if above twice that; F in [0, force_max].
+
+Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_rl.algos.ppo import PPO, PPOConfig, RolloutStorage
+from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, episode_infos
+from robot_rl.envs.disturbance import TASK_TERMS, DisturbedEnvFactory
+from robot_rl.policies.mlp import ActorCritic, mlp
+
+
+@dataclass
+class HInfConfig:
+    """H-infinity constants (YAML ``hinf`` section); module docstring for their roles."""
+
+    eta: float = 1.0
+    lambda_init: float = 0.0
+    lambda_lr: float = 0.2
+    lambda_max: float = 10.0
+    force_init: float = 0.0
+    force_step: float = 0.5
+    force_max: float = 60.0
+    curriculum_fall_rate: float = 0.1
+    task_terms: tuple[str, ...] = TASK_TERMS
+    disturber_hidden: tuple[int, ...] = (128, 64)
+    disturber_init_std: float = 0.5
+    cost_value_lr: float = 1e-3
+    cost_value_epochs: int = 5
+    warmup_iterations: int = 0
+
+    def validate(self) -> None:
+        if self.eta <= 0 or self.lambda_lr < 0 or self.lambda_max < self.lambda_init < 0:
+            raise ValueError("need eta > 0, lambda_lr >= 0, 0 <= lambda_init <= lambda_max")
+        if not 0 <= self.force_init <= self.force_max or self.force_step < 0:
+            raise ValueError("need 0 <= force_init <= force_max and force_step >= 0")
+        if not 0 < self.curriculum_fall_rate < 1:
+            raise ValueError("curriculum_fall_rate must be in (0, 1)")
+        if not self.task_terms:
+            raise ValueError("task_terms is empty")
+        if self.warmup_iterations < 0:
+            raise ValueError("warmup_iterations must be >= 0")
+
+
+@dataclass
+class HInfTrainConfig(TrainConfig):
+    """YAML schema of ``configs/algos/hinf*.yaml``: PPO's settings for the actor plus
+    ``hinf`` and the disturber's PPO settings."""
+
+    hinf: HInfConfig = field(default_factory=HInfConfig)
+    disturber_ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def validate(self) -> None:
+        super().validate()
+        self.hinf.validate()
+        self.disturber_ppo.validate()
+
+
+def dual_ascent(lam: float, mean_cost: float, mean_force: float, cfg: HInfConfig) -> float:
+    """One multiplier step: ``clip(lam + lr (mean c~ - eta mean d~), 0, lambda_max)``."""
+    return float(np.clip(lam + cfg.lambda_lr * (mean_cost - cfg.eta * mean_force), 0.0,
+                         cfg.lambda_max))
+
+
+def next_force_bound(bound: float, fall_rate: float | None, cfg: HInfConfig) -> float:
+    """The curriculum step (module docstring); no episode ended yet → unchanged."""
+    if fall_rate is None:
+        return bound
+    if fall_rate < cfg.curriculum_fall_rate:
+        bound += cfg.force_step
+    elif fall_rate > 2 * cfg.curriculum_fall_rate:
+        bound -= cfg.force_step
+    return float(np.clip(bound, 0.0, cfg.force_max))
+
+
+class HInfRunner(OnPolicyRunner):
+    """Actor + cost critic + disturber on ``ForceDisturbanceEnv`` envs (module docstring)."""
+
+    algorithm = "hinf"
+    scalars = 2
+    cfg: HInfTrainConfig
+
+    def make_factory(self, task: str, task_config: Any) -> DisturbedEnvFactory:
+        return DisturbedEnvFactory(task, task_config, task_terms=self.cfg.hinf.task_terms)
+
+    def __init__(self, task: str, cfg: HInfTrainConfig, log_dir: Any = None,
+                 task_config: Any = None) -> None:
+        super().__init__(task, cfg, log_dir, task_config)
+        h = cfg.hinf
+        self.force_bound = 0.0 if h.warmup_iterations else h.force_init
+        self.venv.set_attr("force_bound", self.force_bound)
+        self.lam = h.lambda_init
+        p = cfg.policy
+        self.cost_critic = mlp(self.obs_dim, p.critic_hidden, 1, p.activation)
+        self.cost_optimizer = torch.optim.Adam(self.cost_critic.parameters(), lr=h.cost_value_lr)
+        self.disturber = ActorCritic(self.obs_dim, 3, h.disturber_hidden, h.disturber_hidden,
+                                     p.activation, h.disturber_init_std)
+        self.disturber_ppo = PPO(self.disturber, cfg.disturber_ppo)
+        t, n = cfg.steps_per_env, cfg.num_envs
+        self.cost_storage = RolloutStorage(t, n, self.obs_dim, self.obs_dim, 3)
+        self.dist_storage = RolloutStorage(t, n, self.obs_dim, self.obs_dim, 3)
+        r_max = self.venv.get_attr("task_reward_max")[0]
+        self.task_reward_max = float(r_max)
+        self.weight = float(self.venv.get_attr("robot_weight")[0])  # d~ = |d| / (m g)
+
+    def policy_act_dim(self, env_act_dim: int) -> int:
+        return env_act_dim - 3  # the env's last three action entries are the force
+
+    def cost_value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.cost_critic(self.policy.obs_normalizer(obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def collect(self) -> dict[str, float]:
+        import time
+
+        policy, dist_ac, gamma = self.policy, self.disturber, self.cfg.ppo.gamma
+        policy.train()
+        dist_ac.train()
+        t0 = time.perf_counter()
+        episodes: list[dict[str, float]] = []
+        costs, forces = [], []
+        for _ in range(self.cfg.steps_per_env):
+            obs = self.obs
+            policy.update_normalizers(obs)
+            dist_ac.update_normalizers(obs)
+            da = policy.distribution(obs)
+            actions = da.sample()
+            dd = dist_ac.distribution(obs)
+            u = dd.sample()
+            env_action = torch.cat([actions, self.force_bound * u], dim=-1)
+            next_obs, rew, term, trunc, infos = self.venv.step(env_action.numpy())
+            scal = self.venv.last_scalars
+            cost = torch.as_tensor(self.task_reward_max - scal[:, 0], dtype=torch.float32)
+            c_norm = cost / self.task_reward_max
+            d_norm = torch.as_tensor(scal[:, 1] / self.weight, dtype=torch.float32)
+            costs.append(c_norm)
+            forces.append(d_norm)
+            rewards = torch.as_tensor(rew, dtype=torch.float32)
+            d_rewards = c_norm - self.cfg.hinf.eta * d_norm
+            timeout = np.flatnonzero(trunc & ~term)
+            if timeout.size:  # bootstrap time-outs with each critic's value of the final obs
+                final = torch.as_tensor(np.stack([infos["final_obs"][i] for i in timeout])
+                                        .astype(np.float32))
+                rewards[timeout] += gamma * policy.value(final)
+                cost[timeout] += gamma * self.cost_value(final)
+                d_rewards[timeout] += self.cfg.disturber_ppo.gamma * dist_ac.value(final)
+            dones = torch.as_tensor(term | trunc, dtype=torch.float32)
+            self.storage.add(obs, obs, actions, da.log_prob(actions).sum(-1), da.mean,
+                             da.stddev, policy.value(obs), rewards, dones)
+            self.cost_storage.add(obs, obs, u, torch.zeros(len(u)), dd.mean, dd.stddev,
+                                  self.cost_value(obs), cost, dones)
+            self.dist_storage.add(obs, obs, u, dd.log_prob(u).sum(-1), dd.mean, dd.stddev,
+                                  dist_ac.value(obs), d_rewards, dones)
+            episodes += episode_infos(infos)
+            self.obs = torch.as_tensor(next_obs, dtype=torch.float32)
+        p = self.cfg.ppo
+        self.storage.compute_returns(policy.value(self.obs), gamma, p.lam)
+        self.cost_storage.compute_returns(self.cost_value(self.obs), gamma, p.lam)
+        dp = self.cfg.disturber_ppo
+        self.dist_storage.compute_returns(dist_ac.value(self.obs), dp.gamma, dp.lam)
+        # the actor's advantage: reward advantage minus lambda x cost advantage
+        self.storage.advantages = self.storage.advantages - self.lam * self.cost_storage.advantages
+        self.env_steps += self.cfg.steps_per_env * self.cfg.num_envs
+        self._recent = (self._recent + episodes)[-200:]
+        mean_c = float(torch.stack(costs).mean())
+        mean_d = float(torch.stack(forces).mean())
+        stats = {"collect_s": time.perf_counter() - t0, "episodes": float(len(episodes)),
+                 "hinf/cost": mean_c, "hinf/force": mean_d, "hinf/lambda": self.lam,
+                 "hinf/force_bound": self.force_bound}
+        if self._recent:
+            for key in self._recent[-1]:
+                vals = [e[key] for e in self._recent if key in e]
+                stats[f"episode/{key}"] = float(np.mean(vals))
+        # dual ascent and curriculum (they apply from the next iteration on)
+        h = self.cfg.hinf
+        if self.iteration + 1 < h.warmup_iterations:
+            pass
+        elif self.iteration + 1 == h.warmup_iterations:
+            self.force_bound = h.force_init
+        else:
+            self.lam = dual_ascent(self.lam, mean_c, mean_d, h)
+            fall = float(np.mean([e["fell"] for e in episodes])) if episodes else None
+            self.force_bound = next_force_bound(self.force_bound, fall, h)
+        self.venv.set_attr("force_bound", self.force_bound)
+        return stats
+
+    def update(self) -> dict[str, float]:
+        out = super().update()
+        # cost critic: regression on the cost returns
+        s = self.cost_storage
+        n = s.steps * s.num_envs
+        obs, ret = s.obs.reshape(n, -1), s.returns.reshape(n)
+        losses = []
+        for _ in range(self.cfg.hinf.cost_value_epochs):
+            for idx in torch.randperm(n, generator=self.generator).chunk(
+                    self.cfg.ppo.num_mini_batches):
+                loss = (self.cost_value(obs[idx]) - ret[idx]).pow(2).mean()
+                self.cost_optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.cost_critic.parameters(), self.cfg.ppo.max_grad_norm)
+                self.cost_optimizer.step()
+                losses.append(loss.item())
+        out["cost_value"] = float(np.mean(losses))
+        self.disturber.train()
+        dist = self.disturber_ppo.update(self.dist_storage, self.generator)
+        out.update({f"disturber/{k}": v for k, v in dist.items()})
+        s.clear()
+        self.dist_storage.clear()
+        return out
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"cost_critic": self.cost_critic.state_dict(),
+                "disturber": self.disturber.state_dict(),
+                "disturber_optimizer": self.disturber_ppo.optimizer.state_dict(),
+                "cost_optimizer": self.cost_optimizer.state_dict(),
+                "hinf_state": {"lambda": self.lam, "force_bound": self.force_bound}}
+
+    def load_extra_state(self, ckpt: dict[str, Any]) -> None:
+        self.cost_critic.load_state_dict(ckpt["cost_critic"])
+        self.disturber.load_state_dict(ckpt["disturber"])
+        self.disturber_ppo.optimizer.load_state_dict(ckpt["disturber_optimizer"])
+        self.cost_optimizer.load_state_dict(ckpt["cost_optimizer"])
+        self.lam = float(ckpt["hinf_state"]["lambda"])
+        self.force_bound = float(ckpt["hinf_state"]["force_bound"])
+        self.venv.set_attr("force_bound", self.force_bound)
+
+
+__all__ = ["HInfConfig", "HInfRunner", "HInfTrainConfig", "dual_ascent", "next_force_bound"]

@@ -1,0 +1,135 @@
+"""H-infinity locomotion: the force bound, the cost signal, dual ascent, the curriculum, and a
+tiny training run (multiplier and bound follow their rules; checkpoint, resume, export)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.algos.hinf import (
+    HInfConfig,
+    HInfRunner,
+    HInfTrainConfig,
+    dual_ascent,
+    next_force_bound,
+)
+from robot_rl.algos.ppo import PPOConfig
+from robot_rl.algos.runner import PolicyConfig, load_policy
+from robot_rl.envs import make_env
+from robot_rl.envs.disturbance import DisturbedEnvFactory, ForceDisturbanceEnv
+from robot_rl.export import export_checkpoint
+from robot_rl.runtime.policy import OnnxPolicy
+
+
+def test_force_bound_is_respected_and_applied() -> None:
+    env = ForceDisturbanceEnv(make_env("quad12-walk"), force_bound=20.0)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    base = env.unwrapped.robot.base_id  # type: ignore[attr-defined]
+    for k in range(40):
+        force = rng.normal(0, 30.0, 3) * (k % 3)  # zero, moderate and large requests
+        a = np.concatenate([np.zeros(12), force]).astype(np.float32)
+        env.step(a)
+        applied = env.unwrapped.data.xfrc_applied[base, :3]  # type: ignore[attr-defined]
+        assert np.linalg.norm(applied) <= 20.0 + 1e-9
+        want = force if np.linalg.norm(force) <= 20.0 else force * 20.0 / np.linalg.norm(force)
+        np.testing.assert_allclose(applied, want, rtol=1e-6, atol=1e-6)  # direction kept
+        assert env.step_scalars[1] == pytest.approx(np.linalg.norm(want), rel=1e-6, abs=1e-9)
+    env.force_bound = 0.0
+    env.step(np.concatenate([np.zeros(12), [100.0, 0, 0]]).astype(np.float32))
+    assert not env.unwrapped.data.xfrc_applied.any()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="NaN or inf"):
+        env.step(np.concatenate([np.zeros(12), [np.nan, 0, 0]]).astype(np.float32))
+    with pytest.raises(ValueError, match="floating base"):
+        ForceDisturbanceEnv(make_env("arm6-reach"))
+
+
+def test_task_reward_and_its_maximum() -> None:
+    env = ForceDisturbanceEnv(make_env("quad12-walk"))
+    inner = env.unwrapped
+    w = inner._weights  # type: ignore[attr-defined]
+    assert env.task_reward_max == pytest.approx(w["tracking_lin_vel"] + w["tracking_ang_vel"])
+    assert env.task_reward_max == pytest.approx((1.0 + 0.5) * 0.02)
+    env.reset(seed=1)
+    for _ in range(5):
+        env.step(np.zeros(15, np.float32))
+        terms = inner.last_terms  # type: ignore[attr-defined]
+        assert env.step_scalars[0] == pytest.approx(terms["tracking_lin_vel"]
+                                                    + terms["tracking_ang_vel"])
+        assert 0.0 <= env.step_scalars[0] <= env.task_reward_max + 1e-12
+    assert env.robot_weight == pytest.approx(14.6 * 9.81, rel=0.05)
+
+
+def test_dual_ascent_and_curriculum_hand_worked() -> None:
+    cfg = HInfConfig(eta=2.0, lambda_lr=0.5, lambda_max=3.0, force_step=1.0, force_max=5.0,
+                     curriculum_fall_rate=0.1)
+    # cost 0.4 above the bound 2 x 0.1 = 0.2: lambda grows by 0.5 x 0.2
+    assert dual_ascent(1.0, 0.4, 0.1, cfg) == pytest.approx(1.1)
+    assert dual_ascent(1.0, 0.1, 0.3, cfg) == pytest.approx(0.75)  # slack: lambda shrinks
+    assert dual_ascent(0.1, 0.0, 1.0, cfg) == 0.0  # clipped at 0
+    assert dual_ascent(2.9, 10.0, 0.0, cfg) == 3.0  # and at lambda_max
+    assert next_force_bound(2.0, 0.05, cfg) == 3.0
+    assert next_force_bound(2.0, 0.15, cfg) == 2.0  # between the thresholds: hold
+    assert next_force_bound(2.0, 0.25, cfg) == 1.0
+    assert next_force_bound(4.5, 0.0, cfg) == 5.0 and next_force_bound(0.5, 1.0, cfg) == 0.0
+    assert next_force_bound(2.0, None, cfg) == 2.0
+    with pytest.raises(ValueError, match="eta > 0"):
+        HInfConfig(eta=0.0).validate()
+
+
+def tiny_cfg(iterations: int, warmup: int = 0) -> HInfTrainConfig:
+    ppo = PPOConfig(num_mini_batches=2, num_learning_epochs=2)
+    return HInfTrainConfig(
+        seed=0, num_envs=4, num_workers=0, steps_per_env=16, iterations=iterations,
+        save_interval=0, policy=PolicyConfig((32,), (32,)), ppo=ppo,
+        hinf=HInfConfig(force_init=10.0, force_step=5.0, disturber_hidden=(16,),
+                        warmup_iterations=warmup),
+        disturber_ppo=PPOConfig(num_mini_batches=2, num_learning_epochs=2))
+
+
+def test_tiny_run_follows_the_multiplier_and_curriculum_rules(tmp_path: Path) -> None:
+    runner = HInfRunner("quad12-walk", tiny_cfg(4, warmup=2), tmp_path)
+    try:
+        assert runner.act_dim == 12 and runner.venv.single_action_space.shape == (15,)
+        hist = runner.learn(progress=False)
+        h = runner.cfg.hinf
+        # warm-up: no force and lambda frozen for 2 iterations, then the bound starts
+        assert [x["hinf/force_bound"] for x in hist[:3]] == [0.0, 0.0, 10.0]
+        assert hist[0]["hinf/force"] == 0.0 and hist[2]["hinf/force"] > 0.0
+        assert hist[0]["hinf/lambda"] == hist[2]["hinf/lambda"] == 0.0
+        lam = dual_ascent(0.0, hist[2]["hinf/cost"], hist[2]["hinf/force"], h)
+        assert hist[3]["hinf/lambda"] == pytest.approx(lam)
+        assert all(0.0 <= x["hinf/cost"] <= 1.0 for x in hist)
+        assert all(np.isfinite(x["disturber/surrogate"]) for x in hist)
+        path = runner.save(tmp_path / "model.pt")
+        state = (runner.lam, runner.force_bound)
+    finally:
+        runner.close()
+    resumed = HInfRunner("quad12-walk", tiny_cfg(1), None)
+    try:
+        resumed.load(path)
+        assert (resumed.lam, resumed.force_bound) == state
+        assert resumed.venv.get_attr("force_bound")[0] == state[1]
+    finally:
+        resumed.close()
+    policy, ckpt = load_policy(path)
+    assert ckpt["algorithm"] == "hinf" and policy.act_dim == 12
+    bundle = OnnxPolicy(export_checkpoint(path, tmp_path / "hinf.onnx"))
+    assert bundle.metadata["algorithm"] == "hinf" and bundle.act_dim == 12
+    obs = torch.randn(8, bundle.obs_dim)
+    with torch.no_grad():
+        np.testing.assert_allclose(bundle.act(obs.numpy()), policy(obs).numpy(), atol=1e-5)
+
+
+def test_disturbed_factory_is_picklable_and_names_bad_terms() -> None:
+    import pickle
+
+    f = pickle.loads(pickle.dumps(DisturbedEnvFactory("quad12-walk")))
+    assert isinstance(f(0), ForceDisturbanceEnv)
+    with pytest.raises(ValueError, match="not active"):
+        DisturbedEnvFactory("quad12-walk", task_terms=("feet_slip",))(0)
+    assert json.dumps(HInfConfig().task_terms)
