@@ -12,9 +12,11 @@ from typing import Any
 from benchmarks.env_throughput import run as env_throughput
 from benchmarks.policy_latency import run as policy_latency
 from benchmarks.safety import run as safety
+from benchmarks.train_throughput import run as train_throughput
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "env-throughput": env_throughput,
     "policy-latency": policy_latency,
     "safety": safety,
+    "train-throughput": train_throughput,
 }

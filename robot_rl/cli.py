@@ -100,6 +100,20 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from robot_rl.evaluation import EvalConfig, evaluate
+
+    suites = tuple(args.suite.split(",")) if args.suite != "all" else (
+        "nominal", "push", "force", "terrain")
+    cfg = EvalConfig(episodes=args.episodes, seconds=args.seconds, seed=args.seed)
+    try:
+        summary = evaluate(args.policy, args.task, suites, cfg, args.out)
+    except ValueError as err:  # bad suite / settings, or a bundle that does not fit
+        raise UserError(str(err)) from None
+    print(json.dumps(summary))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_rl.demo import run_demo
 
@@ -154,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--robot", help="also check the bundle is for this robot")
     s.add_argument("--json", action="store_true", help="only the JSON line")
     s.set_defaults(func=_cmd_inspect)
+
+    s = sub.add_parser("eval", help="evaluate a policy bundle in sim: tracking, pushes, forces, "
+                       "terrain (JSON summary last)")
+    s.add_argument("policy", help="policy bundle (.onnx)")
+    s.add_argument("--task", default="quad12-walk", help="task (default quad12-walk)")
+    s.add_argument("--suite", default="nominal", help="nominal, push, force, terrain, a "
+                   "comma-separated list, or all (default nominal)")
+    s.add_argument("--episodes", type=int, default=10, help="episodes per condition")
+    s.add_argument("--seconds", type=float, default=20.0, help="episode length [s]")
+    s.add_argument("--seed", type=int, default=1000, help="first episode seed")
+    s.add_argument("--out", help="write eval.json and eval.png here")
+    s.set_defaults(func=_cmd_eval)
 
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
     s.add_argument("name", help="benchmark name, e.g. env-throughput")

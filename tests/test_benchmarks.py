@@ -27,6 +27,17 @@ def test_policy_latency_quick_parity() -> None:
     r = BENCHMARKS["policy-latency"](quick=True)
     assert r["mlp"]["max_abs_diff"] <= 1e-5
     assert r["mlp"]["ort_p50_us"] > 0 and r["mlp"]["torch_p50_us"] > 0
+    for row in ("diffusion", "diffusion_unet"):
+        assert r[row]["max_abs_diff"] <= 1e-5 and r[row]["ddim_steps"] == 5
+        assert r[row]["chunk"] == "8x7" and r[row]["ort_p50_us"] > 0
+
+
+def test_train_throughput_quick() -> None:
+    r = BENCHMARKS["train-throughput"](quick=True)
+    for algo in ("ppo", "hinf"):
+        assert r[algo]["steps_per_iteration"] == 64
+        assert r[algo]["collect_steps_per_s"] > 0 and r[algo]["learner_updates_per_s"] > 0
+    assert "time_to_walk" in r
 
 
 def test_unknown_benchmark_is_listed() -> None:
