@@ -1,0 +1,163 @@
+"""`SimPlant`: a robot's MuJoCo model stepped in real time in its own thread — the physical
+robot behind the virtual devices (servo bus, CAN adapter) and, later, the reality proxy.
+
+Motor emulators do not write torques directly: each joint has a *motor law* evaluated at
+every physics step with that step's joint state, like the inner loop of a real servo or
+motor driver (an STS3215's position loop, an MIT driver's PD at tens of kHz):
+
+- `PositionServoLaw`: torque enabled → ``tau = clip(kp (goal - q) - kd dq, ±tau_max)``;
+  disabled → 0 (limp);
+- `MitLaw`: motor mode → ``tau = clip(kp (p_des - q) + kd (v_des - dq) + t_ff, ±tau_max)``;
+  otherwise 0.
+
+Emulators update the laws' set-points (thread-safe, under ``plant.lock``) and read joint
+states with `joint_state`. ``realtime`` = simulated seconds per wall second (1.0 = real time;
+0 = as fast as possible, for tests that need no clock).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from robot_rl.robots import get_robot
+from robot_rl.robots.mjstate import MjRobot
+from robot_rl.types import RobotState
+
+
+@dataclass
+class PositionServoLaw:
+    """A position-controlled servo's inner loop (gains in N m / rad, N m s / rad)."""
+
+    kp: float
+    kd: float
+    tau_max: float
+    goal: float = 0.0
+    enabled: bool = False
+
+    def torque(self, q: float, dq: float) -> float:
+        if not self.enabled:
+            return 0.0
+        tau = self.kp * (self.goal - q) - self.kd * dq
+        return max(-self.tau_max, min(self.tau_max, tau))
+
+
+@dataclass
+class MitLaw:
+    """An MIT-protocol driver's PD loop on the last command."""
+
+    tau_max: float
+    p_des: float = 0.0
+    v_des: float = 0.0
+    kp: float = 0.0
+    kd: float = 0.0
+    t_ff: float = 0.0
+    enabled: bool = False
+
+    def torque(self, q: float, dq: float) -> float:
+        if not self.enabled:
+            return 0.0
+        tau = self.kp * (self.p_des - q) + self.kd * (self.v_des - dq) + self.t_ff
+        return max(-self.tau_max, min(self.tau_max, tau))
+
+
+MotorLaw = PositionServoLaw | MitLaw
+
+
+class SimPlant:
+    """Args: robot: registry name; scene: MJCF path (default the robot's own / flat scene);
+    realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe."""
+
+    def __init__(self, robot: str, scene: str | Path | None = None, realtime: float = 1.0,
+                 keyframe: str = "home") -> None:
+        self.spec = get_robot(robot)
+        path = Path(scene) if scene else self._default_scene()
+        self.model = mujoco.MjModel.from_xml_path(str(path))
+        self.model.opt.timestep = self.spec.physics_dt
+        self.data = mujoco.MjData(self.model)
+        key = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_KEY, keyframe)
+        if key >= 0:
+            mujoco.mj_resetDataKeyframe(self.model, self.data, key)
+        mujoco.mj_forward(self.model, self.data)
+        self.robot = MjRobot(self.spec, self.model, self.data)
+        self.realtime = realtime
+        self.lock = threading.RLock()
+        n = self.spec.n_joints
+        self.laws: list[MotorLaw | None] = [None] * n
+        self._tau = np.zeros(n)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.steps = 0
+
+    def _default_scene(self) -> Path:
+        flat = self.spec.mjcf.parent / "scene_flat.xml"
+        return flat if self.spec.floating_base and flat.is_file() else self.spec.mjcf
+
+    # -- motor side --------------------------------------------------------------------------
+    def set_law(self, joint: int, law: MotorLaw) -> None:
+        with self.lock:
+            self.laws[joint] = law
+
+    def joint_state(self, joint: int) -> tuple[float, float, float]:
+        """(q [rad], dq [rad/s], tau [N m]) of one joint, as its motor measures them."""
+        with self.lock:
+            r = self.robot
+            return float(r.q[joint]), float(r.dq[joint]), float(self._tau[joint])
+
+    def state(self) -> RobotState:
+        with self.lock:
+            return self.robot.read_state()
+
+    # -- physics -------------------------------------------------------------------------------
+    def step(self, n: int = 1) -> None:
+        """``n`` physics steps with the motor laws evaluated at each."""
+        with self.lock:
+            r, tau = self.robot, self._tau
+            for _ in range(n):
+                q, dq = r.q, r.dq
+                for j, law in enumerate(self.laws):
+                    tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
+                r.set_torque(tau)
+                mujoco.mj_step(self.model, self.data)
+                self.steps += 1
+
+    def start(self) -> SimPlant:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="sim-plant", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        dt = self.spec.physics_dt
+        t0 = time.monotonic()
+        sim0 = self.steps
+        while not self._stop.is_set():
+            self.step()
+            if self.realtime > 0:
+                due = t0 + (self.steps - sim0) * dt / self.realtime
+                lag = due - time.monotonic()
+                if lag > 0:
+                    time.sleep(lag)
+                elif lag < -0.1:  # fell behind (slow machine): do not try to catch up
+                    t0, sim0 = time.monotonic(), self.steps
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        self._thread = None
+
+    def __enter__(self) -> SimPlant:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["MitLaw", "MotorLaw", "PositionServoLaw", "SimPlant"]
