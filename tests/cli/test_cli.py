@@ -111,7 +111,7 @@ def test_train_writes_checkpoint_and_record(tmp_path: Path) -> None:
 
 def test_train_bad_input() -> None:
     proc = run("train", "arm6-reach", "--algo", "sac", "--quiet")
-    assert proc.returncode == 2 and "unknown algorithm 'sac'; available: ppo" in proc.stderr
+    assert proc.returncode == 2 and "unknown algorithm 'sac'; available: hinf, ppo" in proc.stderr
     proc = run("train", "arm7-reach", "--quiet")
     assert proc.returncode == 2 and "unknown task 'arm7-reach'" in proc.stderr
 
