@@ -113,6 +113,16 @@ class SimPlant:
         with self.lock:
             return self.robot.read_state()
 
+    def imu(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """An IMU on the plant (the `hardware.robot.ImuSource` protocol): (t [monotonic s],
+        quat (w, x, y, z), gyro [rad/s], acc [m/s^2]) from the MJCF's IMU sensors."""
+        with self.lock:
+            r = self.robot
+            t = time.monotonic()
+            return (t, r.sensor("imu_quat").copy(), r.sensor("imu_gyro").copy(),
+                    r.sensor("imu_acc").copy())
+
+
     # -- physics -------------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
         """``n`` physics steps with the motor laws evaluated at each."""
@@ -160,4 +170,14 @@ class SimPlant:
         self.stop()
 
 
-__all__ = ["MitLaw", "MotorLaw", "PositionServoLaw", "SimPlant"]
+class PlantImu:
+    """`SimPlant.imu` as an `ImuSource` object."""
+
+    def __init__(self, plant: SimPlant) -> None:
+        self.plant = plant
+
+    def read(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        return self.plant.imu()
+
+
+__all__ = ["MitLaw", "MotorLaw", "PlantImu", "PositionServoLaw", "SimPlant"]

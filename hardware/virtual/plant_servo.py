@@ -1,0 +1,81 @@
+"""arm6's servos emulated on a virtual bus, driving a `SimPlant`.
+
+Each motor id is one joint (ids 1..6 in RobotSpec order). The servo's own position loop runs
+in the plant at the physics rate (`PositionServoLaw`: the spec's kp / kd, saturated at the
+motor's torque); ticks <-> radians through the virtual arm's calibration (4096 ticks/rev,
+2048 = 0 rad, direction +1), the same conversion the driver side uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from hardware.servo.calibration import JointCalibration, RobotCalibration
+from hardware.sim_plant import PositionServoLaw, SimPlant
+from hardware.virtual.servo_bus import VirtualServoBus
+
+MODELS = {"feetech": "sts3215", "dynamixel": "xl430-w250"}
+
+
+def identity_calibration(plant: SimPlant) -> RobotCalibration:
+    """The virtual arm's calibration: motor id j+1, zero at 2048, range = the joint limits."""
+    spec = plant.spec
+    joints = {}
+    for j, name in enumerate(spec.joint_names):
+        lo = int(math.floor(2048 + spec.q_min[j] * 4096 / (2 * math.pi)))
+        hi = int(math.ceil(2048 + spec.q_max[j] * 4096 / (2 * math.pi)))
+        joints[name] = JointCalibration(motor_id=j + 1, range_min=max(0, lo),
+                                        range_max=min(4095, hi))
+    return RobotCalibration(spec.name, joints)
+
+
+class PlantServoBackend:
+    """`ServoBackend` over a plant: goals and torque switches go to the joints' servo laws."""
+
+    def __init__(self, plant: SimPlant, calibration: RobotCalibration) -> None:
+        self.plant, self.cal = plant, calibration
+        spec = plant.spec
+        self.joint_of: dict[int, int] = {}
+        self.laws: dict[int, PositionServoLaw] = {}
+        for j, name in enumerate(spec.joint_names):
+            mid = calibration[name].motor_id
+            self.joint_of[mid] = j
+            law = PositionServoLaw(kp=float(spec.kp[j]), kd=float(spec.kd[j]),
+                                   tau_max=float(spec.tau_max[j]), goal=float(spec.q0[j]))
+            self.laws[mid] = law
+            plant.set_law(j, law)
+        self._names = {calibration[n].motor_id: n for n in spec.joint_names}
+
+    def read_positions(self) -> dict[int, int]:
+        out = {}
+        for mid, j in self.joint_of.items():
+            q = self.plant.joint_state(j)[0]
+            out[mid] = int(round(float(self.cal[self._names[mid]].rad_to_ticks(q, clip=False))))
+        return out
+
+    def read_velocities(self) -> dict[int, float]:
+        scale = 4096 / (2 * math.pi)
+        return {mid: self.plant.joint_state(j)[1] * scale for mid, j in self.joint_of.items()}
+
+    def write_goals(self, goals: Mapping[int, int]) -> None:
+        with self.plant.lock:
+            for mid, ticks in goals.items():
+                self.laws[mid].goal = float(self.cal[self._names[mid]].ticks_to_rad(ticks))
+
+    def set_torque(self, motor_id: int, on: bool) -> None:
+        with self.plant.lock:
+            self.laws[motor_id].enabled = on
+
+
+def arm6_virtual_bus(plant: SimPlant, protocol: str = "feetech") -> VirtualServoBus:
+    """A virtual servo chain (ids 1..6) whose servos drive ``plant``."""
+    if protocol not in MODELS:
+        raise ValueError(f"unknown servo protocol '{protocol}'; use one of {sorted(MODELS)}")
+    cal = identity_calibration(plant)
+    backend = PlantServoBackend(plant, cal)
+    return VirtualServoBus(protocol, {cal[n].motor_id: MODELS[protocol]
+                                      for n in plant.spec.joint_names}, backend)
+
+
+__all__ = ["MODELS", "PlantServoBackend", "arm6_virtual_bus", "identity_calibration"]
