@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.bus import run as bus
 from benchmarks.env_throughput import run as env_throughput
 from benchmarks.policy_latency import run as policy_latency
 from benchmarks.safety import run as safety
 from benchmarks.train_throughput import run as train_throughput
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "bus": bus,
     "env-throughput": env_throughput,
     "policy-latency": policy_latency,
     "safety": safety,

@@ -23,12 +23,9 @@ from hardware.can.bus import MotorReading
 from hardware.can.link import CanBusError
 from hardware.can.mit import MitCommand, MitLimits, pack_command, unpack_command
 from hardware.can.multi import MultiCanBus
+from hardware.errors import HardwareError
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import JointCommand, RobotState
-
-
-class HardwareError(RuntimeError):
-    """The robot cannot be reached or configured; the message says what and what to try."""
 
 
 class ImuSource(Protocol):

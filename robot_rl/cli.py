@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
     s.set_defaults(func=_cmd_bench)
 
+    from hardware.cli import add_parser as add_hardware
+
+    add_hardware(sub)  # `robot-rl hardware ...` (hardware/cli.py; imports nothing heavy)
+
     s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")
     s.add_argument("--out", default="out/demo", help="report directory (default out/demo)")
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
@@ -219,6 +223,14 @@ def _is_user_error(err: BaseException) -> bool:
 
     user: tuple[type[BaseException], ...] = (UserError, ConfigError, UnknownTaskError,
                                              BundleError, FileNotFoundError)
+    if type(err).__module__.startswith("hardware."):  # device errors: the message says what
+        from hardware.camera import CameraError  # is wrong and what to try
+        from hardware.can.link import CanBusError
+        from hardware.errors import HardwareError
+        from hardware.servo.bus import BusError
+        from hardware.servo.calibration import CalibrationError
+
+        user += (CameraError, CanBusError, HardwareError, BusError, CalibrationError)
     return isinstance(err, user)
 
 

@@ -40,6 +40,13 @@ def test_train_throughput_quick() -> None:
     assert "time_to_walk" in r
 
 
+def test_bus_quick() -> None:
+    r = BENCHMARKS["bus"](quick=True)
+    for key in ("arm6_feetech", "arm6_dynamixel", "quad12_can"):
+        assert r[key]["cycles"] == 100 and r[key]["p99_ms"] >= r[key]["p50_ms"] > 0
+    assert r["arm6_feetech"]["timeouts"] == 0 and r["quad12_can"]["motors"] == 12
+
+
 def test_unknown_benchmark_is_listed() -> None:
     from robot_rl.cli import main
 

@@ -1,0 +1,169 @@
+"""`robot-rl hardware ...`: virtual devices, bus scans and arm calibration.
+
+- ``virtual-bus --robot arm6 --protocol feetech|dynamixel``: a virtual servo chain on a pty in
+  front of the arm's real-time MuJoCo plant; the first line of output is the device path.
+- ``virtual-can --robot quad12``: four emulated slcan adapters (one per leg) with the 12 MIT
+  motors of the quadruped's plant; the first line is the four device paths.
+- ``scan --port PORT [--protocol P] [--baud B ...]``: which servo ids answer at which baud.
+- ``calibrate --robot arm6 --port PORT``: record each joint's zero and range into a JSON file.
+
+Both virtual devices serve until SIGINT / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from hardware.errors import HardwareError
+
+PROTOCOLS = ("feetech", "dynamixel")
+
+
+def _serve_until_signalled(close: Any) -> int:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        done.wait()
+    finally:
+        close()
+    return 0
+
+
+def virtual_bus(args: argparse.Namespace) -> int:
+    from hardware.sim_plant import SimPlant
+    from hardware.virtual.plant_servo import arm6_virtual_bus
+
+    if args.robot != "arm6":
+        raise HardwareError(f"virtual-bus emulates arm6's servo chain; for '{args.robot}' use "
+                         "virtual-can (quad12)")
+    plant = SimPlant(args.robot, realtime=args.realtime).start()
+    bus = arm6_virtual_bus(plant, args.protocol).start()
+    print(bus.port, flush=True)
+
+    def close() -> None:
+        bus.close()
+        plant.stop()
+
+    return _serve_until_signalled(close)
+
+
+def virtual_can(args: argparse.Namespace) -> int:
+    from hardware.sim_plant import SimPlant
+    from hardware.virtual.plant_can import quad12_adapters
+
+    if args.robot != "quad12":
+        raise HardwareError(f"virtual-can emulates quad12's CAN motors; for '{args.robot}' use "
+                         "virtual-bus (arm6)")
+    plant = SimPlant(args.robot, realtime=args.realtime).start()
+    adapters = [a.start() for a in quad12_adapters(plant)]
+    print(" ".join(a.port for a in adapters), flush=True)
+
+    def close() -> None:
+        for a in adapters:
+            a.close()
+        plant.stop()
+
+    return _serve_until_signalled(close)
+
+
+def scan(args: argparse.Namespace) -> int:
+    from hardware.servo import BUSES
+
+    protocols = [args.protocol] if args.protocol else list(PROTOCOLS)
+    found: dict[str, Any] = {}
+    for proto in protocols:
+        res = BUSES[proto].scan_port(args.port, args.baud or None, range(args.max_id + 1))
+        if res:
+            found[proto] = {str(b): {str(i): m for i, m in ids.items()} for b, ids in res.items()}
+    if not found:
+        raise HardwareError(f"no servo answered on {args.port} ({', '.join(protocols)}, ids "
+                         f"0..{args.max_id}); check the bus power and cable, the protocol "
+                         "(--protocol) and the baud rate (--baud)")
+    for proto, per_baud in found.items():
+        for baud, ids in per_baud.items():
+            print(f"{proto} @ {baud} baud: ids {', '.join(ids)} (model numbers "
+                  f"{', '.join(str(m) for m in ids.values())})")
+    print(json.dumps({"port": args.port, "found": found}))
+    return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    """Zero = the pose the arm is in when asked (the middle of every joint's range); range =
+    the extremes seen while the user moves each joint by hand (torque off), or with --yes the
+    robot spec's joint limits around that zero."""
+    import time
+
+    from hardware.servo import BUSES
+    from hardware.servo.calibration import JointCalibration, RobotCalibration
+    from hardware.virtual.plant_servo import MODELS
+    from robot_rl.robots import get_robot
+
+    spec = get_robot(args.robot)
+    motors = {n: (j + 1, MODELS[args.protocol]) for j, n in enumerate(spec.joint_names)}
+    bus = BUSES[args.protocol](motors, args.port)
+    with bus:
+        bus.open()
+        bus.torque_enable(on=False)
+        if not args.yes:
+            input("Move every joint to the middle of its range, then press Enter... ")
+        zero = bus.sync_read("Present_Position")
+        lo, hi = dict(zero), dict(zero)
+        if args.yes:
+            for j, n in enumerate(spec.joint_names):
+                lo[n] = zero[n] + int(spec.q_min[j] * 4096 / (2 * 3.141592653589793))
+                hi[n] = zero[n] + int(spec.q_max[j] * 4096 / (2 * 3.141592653589793))
+        else:
+            print("Move each joint through its whole range; press Ctrl-C when done.")
+            try:
+                while True:
+                    pos = bus.sync_read("Present_Position")
+                    for n, p in pos.items():
+                        lo[n], hi[n] = min(lo[n], p), max(hi[n], p)
+                    time.sleep(0.02)
+            except KeyboardInterrupt:
+                pass
+    joints = {n: JointCalibration(motor_id=motors[n][0], homing_offset=int(zero[n]) - 2048,
+                                  range_min=max(0, int(lo[n])), range_max=min(4095, int(hi[n])))
+              for n in spec.joint_names}
+    out = Path(args.out or f"calibration/{args.robot}.json")
+    RobotCalibration(args.robot, joints).save(out)
+    print(json.dumps({"calibration": str(out), "joints": {n: j.to_dict()
+                                                          for n, j in joints.items()}}))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("hardware", help="virtual devices, bus scans, arm calibration")
+    hw = p.add_subparsers(dest="hardware_command", metavar="ACTION", required=True)
+    s = hw.add_parser("virtual-bus", help="virtual servo chain (arm6) on a pty; prints its path")
+    s.add_argument("--robot", default="arm6")
+    s.add_argument("--protocol", choices=PROTOCOLS, default="feetech")
+    s.add_argument("--realtime", type=float, default=1.0, help="sim s per wall s (1 = real)")
+    s.set_defaults(func=virtual_bus)
+    s = hw.add_parser("virtual-can", help="4 emulated slcan adapters with quad12's MIT motors")
+    s.add_argument("--robot", default="quad12")
+    s.add_argument("--realtime", type=float, default=1.0)
+    s.set_defaults(func=virtual_can)
+    s = hw.add_parser("scan", help="find the servo ids on a serial bus")
+    s.add_argument("--port", required=True)
+    s.add_argument("--protocol", choices=PROTOCOLS)
+    s.add_argument("--baud", type=int, nargs="*", help="baud rates to try (default: common)")
+    s.add_argument("--max-id", type=int, default=20, help="highest id to ping (default 20)")
+    s.set_defaults(func=scan)
+    s = hw.add_parser("calibrate", help="record an arm's joint zeros and ranges (JSON)")
+    s.add_argument("--robot", default="arm6")
+    s.add_argument("--port", required=True)
+    s.add_argument("--protocol", choices=PROTOCOLS, default="feetech")
+    s.add_argument("--out", help="JSON path (default calibration/ROBOT.json)")
+    s.add_argument("--yes", action="store_true", help="no prompts: the current pose is the "
+                   "zero, the spec's limits the range")
+    s.set_defaults(func=calibrate)
+
+
+__all__ = ["add_parser"]
