@@ -194,16 +194,11 @@ class HInfRunner(OnPolicyRunner):
         # the actor's advantage: reward advantage minus lambda x cost advantage
         self.storage.advantages = self.storage.advantages - self.lam * self.cost_storage.advantages
         self.env_steps += self.cfg.steps_per_env * self.cfg.num_envs
-        self._recent = (self._recent + episodes)[-200:]
         mean_c = float(torch.stack(costs).mean())
         mean_d = float(torch.stack(forces).mean())
-        stats = {"collect_s": time.perf_counter() - t0, "episodes": float(len(episodes)),
-                 "hinf/cost": mean_c, "hinf/force": mean_d, "hinf/lambda": self.lam,
-                 "hinf/force_bound": self.force_bound}
-        if self._recent:
-            for key in self._recent[-1]:
-                vals = [e[key] for e in self._recent if key in e]
-                stats[f"episode/{key}"] = float(np.mean(vals))
+        stats = {"collect_s": time.perf_counter() - t0, "hinf/cost": mean_c,
+                 "hinf/force": mean_d, "hinf/lambda": self.lam,
+                 "hinf/force_bound": self.force_bound, **self.episode_stats(episodes)}
         # dual ascent and curriculum (they apply from the next iteration on)
         h = self.cfg.hinf
         if self.iteration + 1 < h.warmup_iterations:

@@ -188,8 +188,13 @@ class OnPolicyRunner:
         self.storage.compute_returns(last_values, gamma, self.cfg.ppo.lam)
         steps = self.cfg.steps_per_env * self.cfg.num_envs
         self.env_steps += steps
+        stats = {"collect_s": time.perf_counter() - t0, **self.episode_stats(episodes)}
+        return stats
+
+    def episode_stats(self, episodes: list[dict[str, float]]) -> dict[str, float]:
+        """Fold this iteration's finished episodes into the recent window (200); their means."""
         self._recent = (self._recent + episodes)[-200:]
-        stats = {"collect_s": time.perf_counter() - t0, "episodes": float(len(episodes))}
+        stats = {"episodes": float(len(episodes))}
         if self._recent:
             for key in self._recent[-1]:
                 vals = [e[key] for e in self._recent if key in e]
