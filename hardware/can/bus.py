@@ -377,6 +377,10 @@ class CanMotorBus:
         for n in names:
             self._owed.pop(n, None)
 
+    def has_buffered(self) -> bool:
+        """Whether the transport holds received frames not yet taken (no fd readiness)."""
+        return bool(getattr(self._bus, "pending", False))
+
     def _receive(self, timeout: float) -> MotorReading | None:
         """Next reply as a fresh reading; None on timeout or for bad / late / foreign frames."""
         bus = self._bus

@@ -94,7 +94,15 @@ def open_can_bus(config: CanBusConfig) -> tuple[can.BusABC, int | None]:
         if "://" not in path:
             lock_fd = _lock_port(path)
     kwargs.update(config.options)
+    use_line = (config.interface == "slcan" and lock_fd is not None
+                and kwargs.pop("driver", "line") == "line")
     try:
+        if use_line:  # our buffered transport on the locked port (see slcan_line.py)
+            from hardware.can.slcan_line import SlcanLineBus
+
+            assert lock_fd is not None
+            return SlcanLineBus(lock_fd, config.bitrate, config.channel), lock_fd
+        kwargs.pop("driver", None)
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs), lock_fd
     except Exception as e:
         if lock_fd is not None:

@@ -154,11 +154,16 @@ class MultiCanBus:
                     active = [b for b, cyc in cycles.items() if not cyc.done]
                     if not active:
                         break
-                    wait = max(0.0, min(cycles[b].deadline for b in active) - time.monotonic())
+                    # a buffering transport may hold frames already read off its fd
+                    buffered = {b for b in active if b.has_buffered()}
+                    wait = 0.0 if buffered else max(
+                        0.0, min(cycles[b].deadline for b in active) - time.monotonic())
                     ready, _, _ = select.select([fds[b] for b in active], [], [], wait)
                     for b in active:
-                        if fds[b] in ready:
+                        if fds[b] in ready or b in buffered:
                             b._take(cycles[b], b._receive(0.0))
+                            while b.has_buffered() and not cycles[b].done:
+                                b._take(cycles[b], b._receive(0.0))
             finally:  # also on errors: book unanswered frames as owed
                 results = {b: b._end(cyc) for b, cyc in cycles.items()}
             return results
