@@ -42,7 +42,7 @@ def virtual_bus(args: argparse.Namespace) -> int:
     if args.robot != "arm6":
         raise HardwareError(f"virtual-bus emulates arm6's servo chain; for '{args.robot}' use "
                          "virtual-can (quad12)")
-    plant = SimPlant(args.robot, realtime=args.realtime).start()
+    plant = SimPlant(args.robot, realtime=args.realtime, proxy_seed=args.proxy_seed).start()
     bus = arm6_virtual_bus(plant, args.protocol).start()
     print(bus.port, flush=True)
 
@@ -60,7 +60,7 @@ def virtual_can(args: argparse.Namespace) -> int:
     if args.robot != "quad12":
         raise HardwareError(f"virtual-can emulates quad12's CAN motors; for '{args.robot}' use "
                          "virtual-bus (arm6)")
-    plant = SimPlant(args.robot, realtime=args.realtime).start()
+    plant = SimPlant(args.robot, realtime=args.realtime, proxy_seed=args.proxy_seed).start()
     adapters = [a.start() for a in quad12_adapters(plant)]
     print(" ".join(a.port for a in adapters), flush=True)
 
@@ -145,10 +145,13 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--robot", default="arm6")
     s.add_argument("--protocol", choices=PROTOCOLS, default="feetech")
     s.add_argument("--realtime", type=float, default=1.0, help="sim s per wall s (1 = real)")
+    s.add_argument("--proxy-seed", type=int, help="serve the reality proxy of this seed "
+                   "(sim2real/proxy.py) instead of the nominal model")
     s.set_defaults(func=virtual_bus)
     s = hw.add_parser("virtual-can", help="4 emulated slcan adapters with quad12's MIT motors")
     s.add_argument("--robot", default="quad12")
     s.add_argument("--realtime", type=float, default=1.0)
+    s.add_argument("--proxy-seed", type=int, help="serve the reality proxy of this seed")
     s.set_defaults(func=virtual_can)
     s = hw.add_parser("scan", help="find the servo ids on a serial bus")
     s.add_argument("--port", required=True)

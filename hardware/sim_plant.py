@@ -13,6 +13,10 @@ motor driver (an STS3215's position loop, an MIT driver's PD at tens of kHz):
 Emulators update the laws' set-points (thread-safe, under ``plant.lock``) and read joint
 states with `joint_state`. ``realtime`` = simulated seconds per wall second (1.0 = real time;
 0 = as fast as possible, for tests that need no clock).
+
+``proxy_seed``: make the plant the reality proxy of that seed (`sim2real.proxy`): perturbed
+masses, friction, joint damping / armature, motor strength, a 1 ms implicit-fast integrator,
+joint and gyro sensor errors, and an actuation latency of 0-2 physics steps.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.types import RobotState
+from sim2real.proxy import ProxyParams, SensorModel
 
 
 @dataclass
@@ -74,11 +79,18 @@ class SimPlant:
     realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe."""
 
     def __init__(self, robot: str, scene: str | Path | None = None, realtime: float = 1.0,
-                 keyframe: str = "home") -> None:
+                 keyframe: str = "home", proxy_seed: int | None = None) -> None:
         self.spec = get_robot(robot)
         path = Path(scene) if scene else self._default_scene()
         self.model = mujoco.MjModel.from_xml_path(str(path))
         self.model.opt.timestep = self.spec.physics_dt
+        self.proxy: ProxyParams | None = None
+        self.sensors: SensorModel | None = None
+        if proxy_seed is not None:
+            self.proxy = ProxyParams.sample(proxy_seed, self.model)
+            self.proxy.apply(self.model)
+            self.sensors = SensorModel(self.proxy)
+        self.dt = float(self.model.opt.timestep)
         self.data = mujoco.MjData(self.model)
         key = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_KEY, keyframe)
         if key >= 0:
@@ -90,6 +102,8 @@ class SimPlant:
         n = self.spec.n_joints
         self.laws: list[MotorLaw | None] = [None] * n
         self._tau = np.zeros(n)
+        latency = self.proxy.latency_ticks if self.proxy is not None else 0
+        self._queue: list[np.ndarray] = [np.zeros(n) for _ in range(latency)]
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.steps = 0
@@ -107,7 +121,10 @@ class SimPlant:
         """(q [rad], dq [rad/s], tau [N m]) of one joint, as its motor measures them."""
         with self.lock:
             r = self.robot
-            return float(r.q[joint]), float(r.dq[joint]), float(self._tau[joint])
+            q, dq = float(r.q[joint]), float(r.dq[joint])
+            if self.sensors is not None:
+                q, dq = self.sensors.joints(q, dq)
+            return q, dq, float(self.data.actuator_force[r.act_ids[joint]])
 
     def state(self) -> RobotState:
         with self.lock:
@@ -119,8 +136,10 @@ class SimPlant:
         with self.lock:
             r = self.robot
             t = time.monotonic()
-            return (t, r.sensor("imu_quat").copy(), r.sensor("imu_gyro").copy(),
-                    r.sensor("imu_acc").copy())
+            gyro = r.sensor("imu_gyro").copy()
+            if self.sensors is not None:
+                gyro = self.sensors.gyro(gyro)
+            return (t, r.sensor("imu_quat").copy(), gyro, r.sensor("imu_acc").copy())
 
 
     # -- physics -------------------------------------------------------------------------------
@@ -132,7 +151,11 @@ class SimPlant:
                 q, dq = r.q, r.dq
                 for j, law in enumerate(self.laws):
                     tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
-                r.set_torque(tau)
+                if self._queue:  # actuation latency: apply the torque of k steps ago
+                    self._queue.append(tau.copy())
+                    r.set_torque(self._queue.pop(0))
+                else:
+                    r.set_torque(tau)
                 mujoco.mj_step(self.model, self.data)
                 self.steps += 1
 
@@ -144,7 +167,7 @@ class SimPlant:
         return self
 
     def _run(self) -> None:
-        dt = self.spec.physics_dt
+        dt = self.dt
         t0 = time.monotonic()
         sim0 = self.steps
         while not self._stop.is_set():
