@@ -28,6 +28,13 @@ static void release(Bufs *bs) {
     bs->count = 0;
 }
 
+/* Whether a buffer holds float64 items (native or little-endian "d" format). */
+static int is_f64(const Py_buffer *b) {
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    return b->itemsize == 8 && strcmp(f, "d") == 0;
+}
+
 /* Acquire args[i] as a float64 vector of the common length; NULL (error set) on failure. */
 static double *get(Bufs *bs, PyObject *o, int writable, const char *name) {
     Py_buffer *b = &bs->b[bs->count];
@@ -39,9 +46,7 @@ static double *get(Bufs *bs, PyObject *o, int writable, const char *name) {
         return NULL;
     }
     bs->count++;
-    const char *f = b->format ? b->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    if (b->itemsize != 8 || strcmp(f, "d") != 0) {
+    if (!is_f64(b)) {
         PyErr_Format(PyExc_TypeError, "%s must be float64 (got format '%s')", name,
                      b->format ? b->format : "?");
         return NULL;
@@ -108,44 +113,6 @@ static PyObject *clamp(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     }
     release(&bs);
     return PyBool_FromLong(changed);
-fail:
-    release(&bs);
-    return NULL;
-}
-
-/* max_abs_diff(a, b) -> float: max |a - b| (-inf for empty arrays; NaN propagates). */
-static PyObject *max_abs_diff(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Bufs bs = {.count = 0, .n = -1};
-    NARGS(2, "max_abs_diff");
-    GET(a, 0, 0, "a");
-    GET(b, 1, 0, "b");
-    double m = -INFINITY;
-    for (Py_ssize_t i = 0; i < bs.n; i++) {
-        double d = fabs(a[i] - b[i]);
-        if (d > m || isnan(d)) m = d;
-        if (isnan(m)) break;
-    }
-    release(&bs);
-    return PyFloat_FromDouble(m);
-fail:
-    release(&bs);
-    return NULL;
-}
-
-/* max_abs_excess(x, bound) -> float: max (|x| - bound). */
-static PyObject *max_abs_excess(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Bufs bs = {.count = 0, .n = -1};
-    NARGS(2, "max_abs_excess");
-    GET(x, 0, 0, "x");
-    GET(bound, 1, 0, "bound");
-    double m = -INFINITY;
-    for (Py_ssize_t i = 0; i < bs.n; i++) {
-        double d = fabs(x[i]) - bound[i];
-        if (d > m || isnan(d)) m = d;
-        if (isnan(m)) break;
-    }
-    release(&bs);
-    return PyFloat_FromDouble(m);
 fail:
     release(&bs);
     return NULL;
@@ -358,9 +325,7 @@ static PyObject *pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             break;
         }
         bs.count++;
-        const char *f = b->format ? b->format : "B";
-        if (*f == '<' || *f == '=' || *f == '@') f++;
-        if (b->itemsize != 8 || strcmp(f, "d") != 0 || b->len != n * 8 || b->ndim != 1) {
+        if (!is_f64(b) || b->len != n * 8 || b->ndim != 1) {
             ok = 0;
             break;
         }
@@ -395,8 +360,7 @@ fail:
 
 #define FAST(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, NULL}
 static PyMethodDef methods[] = {
-    FAST(all_finite), FAST(clamp), FAST(max_abs_diff), FAST(max_abs_excess), FAST(tracking),
-    FAST(ramp),
+    FAST(all_finite), FAST(clamp), FAST(tracking), FAST(ramp),
     FAST(rate_limit), FAST(torque_limit), FAST(pack), FAST(roll_pitch),
     {NULL, NULL, 0, NULL}};
 
