@@ -16,10 +16,6 @@ from hardware.can.mit import (
     GO2_THIGH,
     MitCommand,
     MitLimits,
-    MitSpecial,
-    pack_reply,
-    parse_special,
-    unpack_command,
 )
 from hardware.sim_plant import MitLaw, SimPlant
 from hardware.virtual.slcan import EmulatedMitMotor, VirtualSlcanAdapter
@@ -44,51 +40,39 @@ def quad12_layout(n_joints: int = 12) -> list[MotorSlot]:
 
 
 class _PlantBackend:
-    """MotorBackend over the plant (used for the state; torques come from the laws)."""
+    """MotorBackend over the plant: the joints' measured state (torques come from the laws)."""
 
     def __init__(self, plant: SimPlant, joints: dict[int, int]) -> None:
         self.plant, self.joints = plant, joints
 
-    def apply(self, can_id: int, tau: float) -> None:  # only ever 0 (mode changes)
-        law = self.plant.laws[self.joints[can_id]]
-        if isinstance(law, MitLaw) and tau == 0.0:
-            law.enabled = False
+    def apply(self, can_id: int, tau: float) -> None:
+        raise NotImplementedError("plant motors drive their MitLaw, not a held torque")
 
     def state(self, can_id: int) -> tuple[float, float, float]:
         return self.plant.joint_state(self.joints[can_id])
 
 
 class PlantMitMotor(EmulatedMitMotor):
-    """An emulated MIT motor whose PD loop runs in the plant at the physics rate."""
+    """An emulated MIT motor whose PD loop runs in the plant at the physics rate: the
+    firmware model (modes, zero offset, replies) is `EmulatedMitMotor`'s; only what the
+    driver does to the joint differs."""
 
     def __init__(self, slot: MotorSlot, plant: SimPlant, backend: _PlantBackend) -> None:
         super().__init__(slot.can_id, slot.limits, backend)
-        self.plant, self.slot = plant, slot
+        self.plant = plant
         self.law = MitLaw(tau_max=min(slot.limits.t_max, float(plant.spec.tau_max[slot.joint])))
         plant.set_law(slot.joint, self.law)
 
-    def handle(self, data: bytes) -> bytes | None:
-        if len(data) != 8:
-            return None
-        self.frames += 1
-        special = parse_special(data)
-        p_raw, v, _ = self.plant.joint_state(self.slot.joint)
+    def set_mode(self, motor_mode: bool) -> None:
         with self.plant.lock:
-            if special is MitSpecial.ENTER_MOTOR_MODE:
-                self.motor_mode, self.command = True, MitCommand()
-                self.law.kp = self.law.kd = self.law.t_ff = 0.0
-                self.law.enabled = True
-            elif special is MitSpecial.EXIT_MOTOR_MODE:
-                self.motor_mode = self.law.enabled = False
-            elif special is MitSpecial.SET_ZERO:
-                self.offset = p_raw
-            elif self.motor_mode:
-                c = self.command = unpack_command(data, self.limits)
-                law = self.law
-                law.p_des, law.v_des = c.p_des + self.offset, c.v_des
-                law.kp, law.kd, law.t_ff = c.kp, c.kd, c.t_ff
-        p_raw, v, tau = self.plant.joint_state(self.slot.joint)
-        return pack_reply(self.can_id, p_raw - self.offset, v, tau, self.limits)
+            self.law.kp = self.law.kd = self.law.t_ff = 0.0
+            self.law.enabled = motor_mode
+
+    def drive(self, c: MitCommand) -> None:
+        with self.plant.lock:
+            law = self.law
+            law.p_des, law.v_des = c.p_des + self.offset, c.v_des
+            law.kp, law.kd, law.t_ff = c.kp, c.kd, c.t_ff
 
 
 def quad12_adapters(plant: SimPlant) -> list[VirtualSlcanAdapter]:

@@ -138,21 +138,30 @@ class EmulatedMitMotor:
             return None
         self.frames += 1
         special = parse_special(data)
-        p_raw, v, _ = self.backend.state(self.can_id)
         if special is MitSpecial.ENTER_MOTOR_MODE:
             self.motor_mode, self.command = True, MitCommand()
-            self.backend.apply(self.can_id, 0.0)
+            self.set_mode(True)
         elif special is MitSpecial.EXIT_MOTOR_MODE:
             self.motor_mode = False
-            self.backend.apply(self.can_id, 0.0)
+            self.set_mode(False)
         elif special is MitSpecial.SET_ZERO:
-            self.offset = p_raw
+            self.offset = self.backend.state(self.can_id)[0]
         elif self.motor_mode:
-            c = self.command = unpack_command(data, self.limits)
-            tau = c.kp * (c.p_des - (p_raw - self.offset)) + c.kd * (c.v_des - v) + c.t_ff
-            self.backend.apply(self.can_id, min(max(tau, -self.limits.t_max), self.limits.t_max))
+            self.command = unpack_command(data, self.limits)
+            self.drive(self.command)
         p_raw, v, tau_now = self.backend.state(self.can_id)
         return pack_reply(self.can_id, p_raw - self.offset, v, tau_now, self.limits)
+
+    # -- what the driver does to the joint (a plant-backed motor overrides these) ----------
+    def set_mode(self, motor_mode: bool) -> None:
+        """Entering or leaving motor mode: no torque until the first command."""
+        self.backend.apply(self.can_id, 0.0)
+
+    def drive(self, c: MitCommand) -> None:
+        """The PD law on this command, evaluated once and held until the next frame."""
+        p_raw, v, _ = self.backend.state(self.can_id)
+        tau = c.kp * (c.p_des - (p_raw - self.offset)) + c.kd * (c.v_des - v) + c.t_ff
+        self.backend.apply(self.can_id, min(max(tau, -self.limits.t_max), self.limits.t_max))
 
 
 @dataclass
