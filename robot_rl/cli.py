@@ -101,10 +101,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from robot_rl.evaluation import EvalConfig, evaluate
+    from robot_rl.evaluation import SUITES, EvalConfig, evaluate
 
-    suites = tuple(args.suite.split(",")) if args.suite != "all" else (
-        "nominal", "push", "force", "terrain")
+    suites = tuple(SUITES) if args.suite == "all" else tuple(args.suite.split(","))
     cfg = EvalConfig(episodes=args.episodes, seconds=args.seconds, seed=args.seed)
     try:
         summary = evaluate(args.policy, args.task, suites, cfg, args.out)

@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.config import to_dict
 from robot_rl.envs import make_env
 from robot_rl.envs.base import RobotEnv
+from robot_rl.envs.randomization import DomainRandConfig
 from robot_rl.runtime.policy import OnnxPolicy
 
-DR_OFF: dict[str, Any] = {"friction": [1.0, 1.0], "added_base_mass": [0.0, 0.0],
-                          "motor_strength": [1.0, 1.0], "action_latency_ticks": [0, 0],
-                          "push_interval_s": 0.0, "push_vel": 0.0}
+DR_OFF: dict[str, Any] = to_dict(DomainRandConfig())  # the defaults switch everything off
 
 
 @dataclass

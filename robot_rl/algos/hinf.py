@@ -30,6 +30,7 @@ Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,8 +145,6 @@ class HInfRunner(OnPolicyRunner):
 
     @torch.no_grad()
     def collect(self) -> dict[str, float]:
-        import time
-
         policy, dist_ac, gamma = self.policy, self.disturber, self.cfg.ppo.gamma
         policy.train()
         dist_ac.train()

@@ -49,9 +49,9 @@ class ForceDisturbanceEnv(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
         self.task_terms = tuple(task_terms)
         self.task_reward_max = float(sum(weights[k] for k in self.task_terms))
         self.force_bound = float(force_bound)
-        self.n_robot = int(env.action_space.shape[0])  # type: ignore[index]
         space = env.action_space
         assert isinstance(space, gym.spaces.Box)
+        self.n_robot = int(space.shape[0])
         low = np.concatenate([space.low, np.full(3, -np.inf, np.float32)])
         high = np.concatenate([space.high, np.full(3, np.inf, np.float32)])
         self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -61,26 +61,29 @@ class ForceDisturbanceEnv(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
         self.step_scalars = np.zeros(2)
         self.force = np.zeros(3)
 
-    def bounded(self, force: np.ndarray) -> np.ndarray:
-        """``force`` scaled onto the ball of radius ``force_bound`` if it lies outside."""
+    def bounded(self, force: np.ndarray) -> tuple[np.ndarray, float]:
+        """``force`` scaled onto the ball of radius ``force_bound`` if it lies outside, and
+        the norm of the result [N]."""
         f = np.asarray(force, dtype=np.float64)
         norm = float(np.linalg.norm(f))
         if not np.isfinite(norm):
             raise ValueError("disturbance force contains NaN or inf")
-        return f * (self.force_bound / norm) if norm > self.force_bound else f.copy()
+        if norm > self.force_bound:
+            return f * (self.force_bound / norm), self.force_bound
+        return f.copy(), norm
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         a = np.asarray(action)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} "
                              f"(robot action + 3 force components)")
-        self.force = self.bounded(a[self.n_robot:])
+        self.force, norm = self.bounded(a[self.n_robot:])
         env: RobotEnv = self.env  # type: ignore[assignment]
         env.set_external_force(self.force)
         obs, reward, term, trunc, info = env.step(a[: self.n_robot])
         task = sum(env.last_terms[k] for k in self.task_terms)
         self.step_scalars[0] = task
-        self.step_scalars[1] = float(np.linalg.norm(self.force))
+        self.step_scalars[1] = norm
         return obs, reward, term, trunc, info
 
 

@@ -10,10 +10,9 @@ import pytest
 
 from robot_rl.config import ConfigError
 from robot_rl.envs import make_env
+from robot_rl.evaluation import DR_OFF
 
-OFF: dict[str, Any] = {"friction": [1.0, 1.0], "added_base_mass": [0.0, 0.0],
-                       "motor_strength": [1.0, 1.0], "action_latency_ticks": [0, 0],
-                       "push_interval_s": 0.0, "push_vel": 0.0}
+OFF: dict[str, Any] = DR_OFF
 
 
 def walk(**dr: Any) -> Any:
