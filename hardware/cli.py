@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import threading
 from pathlib import Path
@@ -116,8 +117,8 @@ def calibrate(args: argparse.Namespace) -> int:
         lo, hi = dict(zero), dict(zero)
         if args.yes:
             for j, n in enumerate(spec.joint_names):
-                lo[n] = zero[n] + int(spec.q_min[j] * 4096 / (2 * 3.141592653589793))
-                hi[n] = zero[n] + int(spec.q_max[j] * 4096 / (2 * 3.141592653589793))
+                lo[n] = zero[n] + int(spec.q_min[j] * 4096 / (2 * math.pi))
+                hi[n] = zero[n] + int(spec.q_max[j] * 4096 / (2 * math.pi))
         else:
             print("Move each joint through its whole range; press Ctrl-C when done.")
             try:

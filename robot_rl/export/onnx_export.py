@@ -280,7 +280,7 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
     ValueError with the cause.
     """
     from robot_rl.algos.runner import code_version, load_policy
-    from robot_rl.policies.checkpoint import FORMAT, load_policy_checkpoint
+    from robot_rl.policies.checkpoint import FORMAT, policy_from_checkpoint
     from robot_rl.robots import get_robot
 
     ckpt_path = Path(ckpt_path)
@@ -288,7 +288,7 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
     head = torch.load(ckpt_path, weights_only=True, map_location="cpu")
     if isinstance(head, dict) and head.get("format") == FORMAT:
-        saved, deploy, _ = load_policy_checkpoint(ckpt_path)
+        saved, deploy, _ = policy_from_checkpoint(head, str(ckpt_path))
         return _export_saved(saved, deploy, Path(out_path))
     policy, ckpt = load_policy(ckpt_path)
     task_cfg = json.loads(ckpt.get("task_config") or "{}")

@@ -115,9 +115,14 @@ def save_policy(path: str | Path, policy: nn.Module, *, robot: str,
 
 def load_policy_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any], str]:
     """Rebuild a checkpoint's policy (eval mode): (policy, deploy info, kind)."""
-    ckpt = torch.load(Path(path), weights_only=True)
+    return policy_from_checkpoint(torch.load(Path(path), weights_only=True), str(path))
+
+
+def policy_from_checkpoint(ckpt: Any, source: str = "checkpoint"
+                           ) -> tuple[nn.Module, dict[str, Any], str]:
+    """`load_policy_checkpoint` on an already loaded checkpoint dict."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a robot_rl policy checkpoint (no format "
+        raise ValueError(f"{source} is not a robot_rl policy checkpoint (no format "
                          f"'{FORMAT}')")
     kind = str(ckpt["kind"])
     policy = build(kind, json.loads(ckpt["arch"]))
@@ -126,4 +131,5 @@ def load_policy_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any],
     return policy, json.loads(ckpt["deploy"]), kind
 
 
-__all__ = ["FORMAT", "KINDS", "build", "kind_of", "load_policy_checkpoint", "save_policy"]
+__all__ = ["FORMAT", "KINDS", "build", "kind_of", "load_policy_checkpoint",
+           "policy_from_checkpoint", "save_policy"]
