@@ -13,7 +13,7 @@ demo: bootstrap
 	$(VENV)/robot-rl demo --out out/demo
 
 lint: bootstrap
-	$(VENV)/ruff check robot_rl sim2real hardware benchmarks tests
+	$(VENV)/ruff check robot_rl sim2real hardware benchmarks tests ros_ws
 
 typecheck: bootstrap
 	$(VENV)/mypy

@@ -46,6 +46,30 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+ROS_INSTALL = ("pip install ros-jazzy-rclpy ros-jazzy-rmw-fastrtps-cpp ros-jazzy-lifecycle-msgs "
+               "ros-jazzy-sensor-msgs ros-jazzy-std-msgs ros-jazzy-std-srvs "
+               "ros-jazzy-geometry-msgs ros-jazzy-trajectory-msgs ros-jazzy-diagnostic-msgs")
+
+
+def _ros_bringup() -> Any:
+    """The ROS 2 bring-up module (ros_ws/src/robot_rl_ros), or a UserError saying what to
+    install."""
+    try:
+        from robot_rl_ros import bringup
+    except ImportError as e:
+        raise UserError(f"the ROS 2 graph needs rclpy and the robot_rl_ros package ({e}); "
+                        f"run `make bootstrap`, or install the wheels: {ROS_INSTALL}") from None
+    return bringup
+
+
+def _cmd_bringup(args: argparse.Namespace) -> int:
+    ros = _ros_bringup()
+    summary = ros.bringup(args.config, processes=args.processes, duration=args.duration,
+                          out=args.out, policy_path=args.policy)
+    print(json.dumps(summary))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks import BENCHMARKS
 
@@ -180,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write eval.json and eval.png here")
     s.set_defaults(func=_cmd_eval)
 
+    s = sub.add_parser("bringup", help="start the ROS 2 deploy graph of a deploy config, run "
+                       "its command script, report (JSON last)")
+    s.add_argument("config", help="deploy config, e.g. configs/deploy/quad12_proxy.yaml")
+    s.add_argument("--processes", action="store_true", help="one process per node")
+    s.add_argument("--duration", type=float, help="seconds to run (default: the config's run_s)")
+    s.add_argument("--policy", help="override the config's policy_path")
+    s.add_argument("--out", default="out/bringup", help="report directory")
+    s.set_defaults(func=_cmd_bringup)
+
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
     s.add_argument("name", help="benchmark name, e.g. env-throughput")
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
@@ -218,10 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _is_user_error(err: BaseException) -> bool:
     from robot_rl.config import ConfigError
     from robot_rl.envs.registry import UnknownTaskError
+    from robot_rl.runtime.deploy import DeployError
     from robot_rl.runtime.policy import BundleError
 
     user: tuple[type[BaseException], ...] = (UserError, ConfigError, UnknownTaskError,
-                                             BundleError, FileNotFoundError)
+                                             BundleError, FileNotFoundError, DeployError)
     if type(err).__module__.startswith("hardware."):  # device errors: the message says what
         from hardware.camera import CameraError  # is wrong and what to try
         from hardware.can.link import CanBusError

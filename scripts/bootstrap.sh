@@ -62,3 +62,11 @@ if [ -z "$so" ] || [ robot_rl/safety/_kernels.c -nt "$so" ]; then
     exit 2
   fi
 fi
+
+# the ROS 2 nodes (ros_ws/src/robot_rl_ros, an ament_python package) on the venv's path, so
+# `robot-rl bringup` and the per-node processes find them without a colcon build
+site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+ros_pkg="$PWD/ros_ws/src/robot_rl_ros"
+if [ "$(cat "$site/robot_rl_ros.pth" 2>/dev/null)" != "$ros_pkg" ]; then
+  echo "$ros_pkg" > "$site/robot_rl_ros.pth"
+fi

@@ -269,6 +269,17 @@ def _export_saved(policy: nn.Module, deploy: dict[str, Any], out: Path) -> Path:
     raise ValueError(f"no exporter for {type(policy).__name__}")
 
 
+def _task_limits(task_cfg: dict[str, Any]) -> dict[str, float]:
+    """The task's action clip and observation clip, which the deploy path must apply too."""
+    out = {}
+    if isinstance(task_cfg.get("action_clip"), int | float):
+        out["action_clip"] = float(task_cfg["action_clip"])
+    obs = task_cfg.get("obs")
+    if isinstance(obs, dict) and isinstance(obs.get("clip"), int | float):
+        out["obs_clip"] = float(obs["clip"])
+    return out
+
+
 def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
     """Export a checkpoint as an ONNX bundle: a policy checkpoint of any kind
     (`robot_rl.policies.checkpoint.save_policy`) or a PPO training checkpoint
@@ -306,4 +317,5 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
         config_hash=config_hash(ckpt.get("task"), train_cfg, task_cfg),
         code_version=str(ckpt.get("code_version") or code_version()),
         extra={"task": ckpt.get("task"), "iteration": int(ckpt.get("iteration", 0)),
+               **_task_limits(task_cfg),
                "env_steps": int(ckpt.get("env_steps", 0)), "checkpoint": ckpt_path.name})

@@ -122,6 +122,24 @@ def _check_kind(meta: dict[str, Any], source: str) -> None:
                               f"{{'file': NAME, 'sha256': HEX}}, got {base!r}")
 
 
+def bundle_metadata(path: str | Path) -> dict[str, Any]:
+    """A bundle's validated metadata without creating an inference session (cheap: what a
+    node needs to know a policy's rate, or to vet a hot-swap candidate). Raises BundleError
+    for a missing, unreadable or malformed file."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"policy bundle not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise BundleError(f"{path} is not a valid ONNX model (truncated or corrupted?): "
+                          f"{str(e).strip()[:300]}; {REEXPORT}") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    return parse_metadata(props.get(METADATA_KEY), str(path))
+
+
 class OnnxPolicy:
     """A policy bundle loaded with onnxruntime (CPU).
 

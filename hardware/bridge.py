@@ -1,0 +1,317 @@
+"""`HardwareBridge`: the robot side of the deploy graph (what the `hardware_bridge` lifecycle
+node wraps), ROS-free.
+
+A fast loop in its own thread, on its own monotonic clock (not an executor timer: see
+DESIGN.md's timing facts), at ``rate_hz``: read the state → hand it to ``on_state`` (the node
+publishes it) every ``publish_every`` ticks → write the command in force → repeat.
+
+Lifecycle (ros2 managed-node states):
+- ``configure``: build the backend and connect; the loop starts and the robot is *passive*
+  (damping: kp = 0, the robot's damping kd; servo arms go limp).
+- ``activate``: torque on with a soft start: until the first safe command arrives, the pose
+  at activation is held with gains ramping from 0 to the robot's over ``soft_start_s``; safe
+  commands (`submit`) are followed as they come (the safety chain's own soft start ramps
+  their targets in from the measured pose, at full gains, so the robot does not sag).
+- ``deactivate``: hold the pose at that moment with the robot's gains (stiff, indefinitely).
+- ``cleanup``: damp ``shutdown_damp_s``, stop the loop, disconnect. ``shutdown``: same from
+  any state.
+
+While active, a safe command is held at most ``command_timeout_s`` after it arrived; then the
+bridge damps (``timeouts`` counts it) until a new one arrives. An invalid command (wrong size,
+non-finite) is refused and the robot damped at once.
+
+Timing: every tick's lateness against its schedule (a *late tick* is more than one period
+late) and every command's latency from the state it was computed from (``stamp``) to its
+arrival here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from hardware.errors import HardwareError
+from hardware.robot import Robot
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.types import JointCommand, RobotState
+
+
+class Lifecycle(Enum):
+    UNCONFIGURED = "unconfigured"
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    FINALIZED = "finalized"
+
+
+def percentiles(values: Any, digits: int = 1) -> dict[str, float]:
+    """p50 / p99 / max of ``values`` (empty: NaN)."""
+    a = np.asarray(list(values), dtype=np.float64)
+    if not a.size:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
+    return {"p50": round(float(np.percentile(a, 50)), digits),
+            "p99": round(float(np.percentile(a, 99)), digits),
+            "max": round(float(a.max()), digits), "n": int(a.size)}
+
+
+class HardwareBridge:
+    """Args:
+        spec: the robot (effective spec: gains, damping kd).
+        make_robot: builds the (unconnected) `Robot` backend, called by `configure`.
+        rate_hz, publish_every, command_timeout_s, soft_start_s, shutdown_damp_s: see
+            `robot_rl.runtime.deploy_config.BridgeConfig`.
+        on_state: called with (state, tick) from the loop thread every ``publish_every``.
+        command_period_s: the expected period of safe commands (the policy period), for
+            counting late and missing commands.
+        history: how many ticks / commands of timing to keep.
+    """
+
+    def __init__(self, spec: RobotSpec, make_robot: Callable[[], Robot], *, rate_hz: float = 500.0,
+                 publish_every: int = 1, command_timeout_s: float = 0.1,
+                 soft_start_s: float = 1.0, shutdown_damp_s: float = 1.0,
+                 on_state: Callable[[RobotState, int], None] | None = None,
+                 on_tick: Callable[[HardwareBridge, RobotState], None] | None = None,
+                 command_period_s: float | None = None, history: int = 200_000) -> None:
+        self.spec, self.make_robot = spec, make_robot
+        self.period = 1.0 / rate_hz
+        self.publish_every = publish_every
+        self.command_timeout_s, self.soft_start_s = command_timeout_s, soft_start_s
+        self.shutdown_damp_s = shutdown_damp_s
+        self.on_state, self.on_tick = on_state, on_tick
+        self.command_period_s = command_period_s
+        self.state = Lifecycle.UNCONFIGURED
+        self.robot: Robot | None = None
+        self.fault: str | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._cmd: JointCommand | None = None
+        self._cmd_arrival = -np.inf
+        self._cmd_stamp = -np.inf
+        self._hold: np.ndarray | None = None
+        self.active_since = -np.inf
+        self._mode = "passive"
+        self.ticks = 0
+        self.timeouts = 0
+        self.refused = 0
+        self.commands = 0
+        self.last_state: RobotState | None = None
+        self.last_sent: JointCommand | None = None
+        self.lateness_us: deque[float] = deque(maxlen=history)
+        self.tick_us: deque[float] = deque(maxlen=history)
+        self.latency_us: deque[float] = deque(maxlen=history)
+        self.command_gaps = 0
+        self.loop_cpu_s = 0.0
+        self.modes: deque[tuple[float, str]] = deque(maxlen=10_000)
+        n = spec.n_joints
+        self._damping = JointCommand.damping(spec.joint_names, spec.damping_kd)
+        self._zeros = np.zeros(n)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def configure(self) -> None:
+        if self.state != Lifecycle.UNCONFIGURED:
+            raise HardwareError(f"configure: bridge is {self.state.value}, not unconfigured")
+        try:
+            robot = self.make_robot()
+            robot.connect()
+        except HardwareError:
+            raise
+        except (OSError, ValueError) as e:
+            raise HardwareError(f"cannot connect to the robot: {e}") from None
+        if robot.spec.joint_names != self.spec.joint_names:
+            robot.disconnect()
+            raise HardwareError(f"the backend drives joints {robot.spec.joint_names}, the "
+                                f"deployment expects {self.spec.joint_names}")
+        self.robot = robot
+        self.last_state = robot.read_state()
+        self._set_mode("passive")
+        self.state = Lifecycle.INACTIVE
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="bridge-loop", daemon=True)
+        self._thread.start()
+
+    def activate(self) -> None:
+        if self.state != Lifecycle.INACTIVE:
+            raise HardwareError(f"activate: bridge is {self.state.value}, not inactive")
+        if self.robot is not None and self.robot.fault:
+            raise HardwareError(f"activate refused: {self.robot.fault}")
+        with self._lock:
+            st = self.last_state
+            self._hold = None if st is None else np.clip(st.q, self.spec.q_min, self.spec.q_max)
+            self._cmd = None
+            self.active_since = time.monotonic()
+            self.state = Lifecycle.ACTIVE
+        self._set_mode("soft_start")
+
+    def deactivate(self) -> None:
+        if self.state != Lifecycle.ACTIVE:
+            raise HardwareError(f"deactivate: bridge is {self.state.value}, not active")
+        with self._lock:
+            st = self.last_state
+            self._hold = None if st is None else np.clip(st.q, self.spec.q_min, self.spec.q_max)
+            self.state = Lifecycle.INACTIVE
+        self._set_mode("hold")
+
+    def damp(self) -> None:
+        """Stop following commands and damp now (the first step of an orderly shutdown)."""
+        with self._lock:
+            if self.state == Lifecycle.ACTIVE:
+                self.state = Lifecycle.INACTIVE
+            self._hold = None
+        self._set_mode("passive")
+
+    def cleanup(self) -> None:
+        if self.state == Lifecycle.UNCONFIGURED:
+            return
+        with self._lock:
+            self.state = Lifecycle.INACTIVE
+            self._hold = None
+        self._set_mode("passive")  # damping while the robot settles
+        if self.shutdown_damp_s > 0 and self._thread is not None:
+            time.sleep(self.shutdown_damp_s)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        self._thread = None
+        if self.robot is not None:
+            self.robot.disconnect()
+        self.robot = None
+        self.state = Lifecycle.UNCONFIGURED
+
+    def shutdown(self) -> None:
+        self.cleanup()
+        self.state = Lifecycle.FINALIZED
+
+    # -- commands ----------------------------------------------------------------------------
+    def submit(self, cmd: JointCommand, stamp: float, now: float | None = None) -> bool:
+        """A safe command computed from the state read at ``stamp`` (monotonic s). Refused
+        (False; the robot is damped at once) if its arrays are not n finite values."""
+        now = time.monotonic() if now is None else now
+        n = self.spec.n_joints
+        arrays = (cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff)
+        ok = all(np.shape(a) == (n,) for a in arrays) and all(
+            np.isfinite(a).all() for a in arrays)
+        if not ok:
+            self.refuse("refused a command with wrong sizes or non-finite values")
+            return False
+        with self._lock:
+            if (self.command_period_s and np.isfinite(self._cmd_stamp)
+                    and stamp - self._cmd_stamp > 1.5 * self.command_period_s
+                    and self.state == Lifecycle.ACTIVE):
+                self.command_gaps += 1
+            if stamp != self._cmd_stamp:
+                self.latency_us.append((now - stamp) * 1e6)
+            self._cmd, self._cmd_arrival, self._cmd_stamp = cmd, now, stamp
+            self.commands += 1
+        return True
+
+    def refuse(self, reason: str) -> None:
+        """An invalid command arrived: forget the current one, so the robot damps now."""
+        with self._lock:
+            self.refused += 1
+            self._cmd, self._cmd_arrival = None, -np.inf
+            self.fault = reason
+
+    def _select(self, now: float, st: RobotState) -> JointCommand:
+        spec = self.spec
+        with self._lock:
+            if self.state != Lifecycle.ACTIVE:
+                if self._hold is None:
+                    return self._damping
+                return JointCommand.hold(spec.joint_names, self._hold, spec.kp, spec.kd)
+            ramp = 1.0 if self.soft_start_s <= 0 else min(
+                1.0, (now - self.active_since) / self.soft_start_s)
+            cmd, arrival = self._cmd, self._cmd_arrival
+        fresh = cmd is not None and now - arrival <= self.command_timeout_s
+        if not fresh:
+            if ramp < 1.0 and self._hold is not None:  # soft start, no command yet
+                self._set_mode("soft_start")
+                return JointCommand.hold(spec.joint_names, self._hold, spec.kp * ramp, spec.kd)
+            if self._mode != "timeout":
+                self.timeouts += 1
+                self._set_mode("timeout")
+            return self._damping
+        assert cmd is not None
+        self._set_mode("following")  # the safety chain ramps its targets in from the pose
+        return cmd
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self._mode:
+            self._mode = mode
+            self.modes.append((time.monotonic(), mode))
+
+    @property
+    def mode(self) -> str:
+        """passive | soft_start | following | timeout | hold."""
+        return self._mode
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        period = self.period
+        t0 = time.monotonic()
+        k = 0
+        robot = self.robot
+        assert robot is not None
+        while not self._stop.is_set():
+            due = t0 + k * period
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+                now = time.monotonic()
+            late = now - due
+            if late > 0.1:  # stalled (debugger, suspend): restart the schedule, count once
+                self.lateness_us.append(late * 1e6)
+                t0, k = now, 0
+                due = now
+            else:
+                self.lateness_us.append(late * 1e6)
+            try:
+                st = robot.read_state()
+                self.last_state = st
+                if self.on_state is not None and self.ticks % self.publish_every == 0:
+                    self.on_state(st, self.ticks)
+                sent = robot.write_command(self._select(now, st))
+                self.last_sent = sent
+                if self.on_tick is not None:
+                    self.on_tick(self, st)
+                self.fault = robot.fault
+            except Exception as e:  # keep the loop alive: the robot must keep a safe command
+                self.fault = f"bridge tick failed: {type(e).__name__}: {e}"
+                try:
+                    robot.write_command(self._damping)
+                except Exception:
+                    pass
+            self.tick_us.append((time.monotonic() - now) * 1e6)
+            self.ticks += 1
+            k += 1
+            if not self.ticks % 50:
+                self.loop_cpu_s = time.thread_time()
+        self.loop_cpu_s = time.thread_time()  # CPU of the loop thread (all its ticks)
+
+    # -- report ------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Tick lateness and duration, command latency, late ticks and late/missing commands."""
+        late = np.asarray(self.lateness_us)
+        lat = np.asarray(self.latency_us)
+        period_us = self.period * 1e6
+        out: dict[str, Any] = {
+            "state": self.state.value, "mode": self._mode, "ticks": self.ticks,
+            "rate_hz": round(1.0 / self.period, 1),
+            "tick_lateness_us": percentiles(late), "tick_us": percentiles(self.tick_us),
+            "late_ticks": int((late > period_us).sum()),
+            "commands": self.commands, "refused": self.refused, "timeouts": self.timeouts,
+            "command_latency_us": percentiles(lat), "fault": self.fault,
+            "loop_cpu_s": round(self.loop_cpu_s, 3),
+        }
+        if self.command_period_s:
+            out["late_commands"] = int((lat > self.command_period_s * 1e6).sum())
+            out["command_gaps"] = self.command_gaps
+        return out
+
+
+__all__ = ["HardwareBridge", "Lifecycle", "percentiles"]

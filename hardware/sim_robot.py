@@ -1,0 +1,84 @@
+"""`SimRobot`: the `Robot` interface straight onto a `SimPlant` (no bus in between).
+
+Each joint gets an MIT-style motor law (``tau = clip(kp (q* - q) + kd (dq* - dq) + tau_ff)``
+evaluated by the plant at every physics step), so a `JointCommand` means on the sim exactly
+what it means on the CAN motors. With ``SimPlant(proxy_seed=...)`` this is the reality proxy
+(`sim2real.proxy`): perturbed physics, sensor errors and actuation latency behind the same
+interface as the hardware.
+
+The state comes from the plant's sensors: joints (with the proxy's sensor errors), the IMU,
+foot contacts; ``base_lin_vel`` and ``base_pos`` are *not* reported, as a real robot without
+an estimator would not have them (`read_truth` gives the simulator's full state for
+evaluation only).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from hardware.robot import Robot
+from hardware.sim_plant import MitLaw, SimPlant
+from robot_rl.types import JointCommand, RobotState
+
+
+class SimRobot(Robot):
+    """Args: plant: a `SimPlant` (started by `connect` if its thread is not running)."""
+
+    def __init__(self, plant: SimPlant) -> None:
+        self.plant, self.spec = plant, plant.spec
+        self.laws = [MitLaw(tau_max=float(t)) for t in self.spec.tau_max]
+        self.fault = None
+        self.connected = False
+        self._started_plant = False
+
+    def connect(self) -> None:
+        for j, law in enumerate(self.laws):
+            self.plant.set_law(j, law)
+        if self.plant._thread is None:
+            self.plant.start()
+            self._started_plant = True
+        self.connected = True
+
+    def read_state(self) -> RobotState:
+        plant = self.plant
+        with plant.lock:
+            n = self.spec.n_joints
+            q, dq, tau = np.empty(n), np.empty(n), np.empty(n)
+            for j in range(n):
+                q[j], dq[j], tau[j] = plant.joint_state(j)
+            st = RobotState(t=time.monotonic(), q=q, dq=dq, tau=tau)
+            if self.spec.imu_site:
+                _, st.imu_quat, st.imu_gyro, st.imu_acc = plant.imu()
+            if plant.robot.touch_adr:
+                st.contacts = plant.robot.foot_contacts().copy()
+        return st
+
+    def read_truth(self) -> RobotState:
+        """The simulator's own full state (base velocity and position included): for
+        evaluation and reports, never for the policy."""
+        st = self.plant.state()
+        st.t = time.monotonic()
+        return st
+
+    def write_command(self, cmd: JointCommand) -> JointCommand:
+        with self.plant.lock:
+            for j, law in enumerate(self.laws):
+                law.p_des, law.v_des = float(cmd.q_target[j]), float(cmd.dq_target[j])
+                law.kp, law.kd, law.t_ff = float(cmd.kp[j]), float(cmd.kd[j]), float(
+                    cmd.tau_ff[j])
+                law.enabled = True
+        return cmd
+
+    def disconnect(self) -> None:
+        with self.plant.lock:
+            for law in self.laws:
+                law.enabled = False
+        if self._started_plant:
+            self.plant.stop()
+            self._started_plant = False
+        self.connected = False
+
+
+__all__ = ["SimRobot"]

@@ -1,0 +1,193 @@
+"""Deployment configuration (``configs/deploy/*.yaml``): which robot, which backend, which
+policy bundle, and the rates and timeouts of the deploy graph.
+
+One file describes one deployment; `robot-rl bringup CONFIG` starts the ROS 2 graph from it
+and `DeployLoop` runs the same pieces without ROS. Mistakes (an unknown robot or backend, a
+backend that cannot drive this robot, rates that do not divide) are refused at load time with
+the file, key and reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robot_rl.config import load_config
+from robot_rl.robots import ROBOTS
+
+REPO = Path(__file__).resolve().parents[2]
+
+# backend kind -> the robots it can drive ("*": any)
+BACKEND_ROBOTS: dict[str, tuple[str, ...]] = {
+    "sim": ("*",),            # the nominal MuJoCo model, real time, no bus
+    "proxy": ("*",),          # the reality proxy of `proxy_seed` (sim2real/proxy.py), no bus
+    "virtual_can": ("quad12",),   # 4 emulated slcan adapters on ptys + python-can + MIT motors
+    "virtual_bus": ("arm6",),     # emulated servo chain on a pty + pyserial
+    "can": ("quad12",),           # real CAN adapters (slcan / socketcan channels)
+    "serial": ("arm6",),          # a real servo bus on a serial port
+}
+
+
+@dataclass
+class BackendConfig:
+    """Where the bridge's `Robot` comes from.
+
+    Attributes:
+        kind: one of ``BACKEND_ROBOTS``.
+        proxy_seed: the reality proxy behind ``proxy`` (and, if set, behind the virtual
+            devices); None = the nominal model.
+        realtime: sim seconds per wall second of the simulated robot (1 = real time).
+        protocol: servo protocol of ``virtual_bus`` / ``serial`` (feetech | dynamixel).
+        port: serial port of ``serial``; channels: CAN channels of ``can`` (one per leg).
+        can_interface: python-can interface of ``can`` (slcan | socketcan).
+        calibration: JSON calibration file of ``serial`` (`robot-rl hardware calibrate`).
+    """
+
+    kind: str = "sim"
+    proxy_seed: int | None = None
+    realtime: float = 1.0
+    protocol: str = "feetech"
+    port: str = ""
+    channels: tuple[str, ...] = ()
+    can_interface: str = "slcan"
+    calibration: str = ""
+
+    def validate(self) -> None:
+        if self.kind not in BACKEND_ROBOTS:
+            raise ValueError(f"backend.kind: unknown backend '{self.kind}'; available: "
+                             f"{', '.join(BACKEND_ROBOTS)}")
+        if self.kind == "proxy" and self.proxy_seed is None:
+            raise ValueError("backend.proxy_seed is required for backend 'proxy'")
+        if not self.realtime > 0:
+            raise ValueError(f"backend.realtime must be > 0, got {self.realtime}")
+        if self.protocol not in ("feetech", "dynamixel"):
+            raise ValueError(f"backend.protocol must be feetech or dynamixel, got "
+                             f"'{self.protocol}'")
+        if self.kind == "serial" and not (self.port and self.calibration):
+            raise ValueError("backend 'serial' needs backend.port (e.g. /dev/ttyACM0) and "
+                             "backend.calibration (from `robot-rl hardware calibrate`)")
+        if self.kind == "can" and not self.channels:
+            raise ValueError("backend 'can' needs backend.channels (one CAN channel per leg)")
+
+
+@dataclass
+class BridgeConfig:
+    """The hardware bridge's fast loop.
+
+    Attributes:
+        rate_hz: loop rate (read state, publish, write the latest safe command).
+        publish_every: publish joint states / IMU every N-th tick.
+        command_timeout_s: a safe command is held at most this long after it arrived, then
+            the bridge damps until a new one arrives.
+        soft_start_s: on activation the gains ramp from 0 to the commanded ones over this.
+        shutdown_damp_s: on shutdown the robot is damped this long before disconnecting.
+    """
+
+    rate_hz: float = 500.0
+    publish_every: int = 1
+    command_timeout_s: float = 0.1
+    soft_start_s: float = 1.0
+    shutdown_damp_s: float = 1.0
+
+    def validate(self) -> None:
+        if not 1.0 <= self.rate_hz <= 2000.0:
+            raise ValueError(f"bridge.rate_hz must be in [1, 2000], got {self.rate_hz}")
+        if self.publish_every < 1:
+            raise ValueError("bridge.publish_every must be >= 1")
+        if not self.command_timeout_s > 0 or self.soft_start_s < 0 or self.shutdown_damp_s < 0:
+            raise ValueError("bridge.command_timeout_s must be > 0; soft_start_s and "
+                             "shutdown_damp_s >= 0")
+
+
+@dataclass
+class PolicyNodeConfig:
+    """Attributes: command: initial task command (vx, vy, yaw rate for the quadruped; a goal
+    position for the arm); threads: onnxruntime intra-op threads."""
+
+    command: tuple[float, ...] = ()
+    threads: int = 1
+
+    def validate(self) -> None:
+        if self.threads < 1:
+            raise ValueError("policy.threads must be >= 1")
+
+
+@dataclass
+class ScriptStep:
+    """From ``t`` [s] after activation on, command ``cmd`` (a /cmd_vel twist: vx, vy, yaw
+    rate; or an arm goal)."""
+
+    t: float = 0.0
+    cmd: tuple[float, ...] = ()
+
+
+@dataclass
+class DeployConfig:
+    """YAML schema of ``configs/deploy/*.yaml``.
+
+    Attributes:
+        robot: robot name. robot_config: its deployment config (limits, safety chain);
+            default ``configs/robots/<robot>.yaml``.
+        policy_path: the policy bundle (relative paths are relative to the repository).
+        backend, bridge, policy: see their classes.
+        watchdog_hz: the safety node re-runs its chain at this rate whenever no policy
+            command arrived for a policy period (stale policy → hold → damping).
+        script: the scripted command sequence of a demo run; run_s its length [s].
+    """
+
+    robot: str = ""
+    robot_config: str = ""
+    policy_path: str = ""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    policy: PolicyNodeConfig = field(default_factory=PolicyNodeConfig)
+    watchdog_hz: float = 25.0
+    script: tuple[ScriptStep, ...] = ()
+    run_s: float = 20.0
+
+    def validate(self) -> None:
+        if self.robot not in ROBOTS:
+            raise ValueError(f"robot: unknown robot '{self.robot}'; available: "
+                             f"{', '.join(sorted(ROBOTS))}")
+        allowed = BACKEND_ROBOTS[self.backend.kind]
+        if "*" not in allowed and self.robot not in allowed:
+            raise ValueError(f"backend '{self.backend.kind}' drives {', '.join(allowed)}, not "
+                             f"'{self.robot}'")
+        if not 1.0 <= self.watchdog_hz <= 1000.0:
+            raise ValueError(f"watchdog_hz must be in [1, 1000], got {self.watchdog_hz}")
+        if self.run_s <= 0:
+            raise ValueError("run_s must be > 0")
+        times = [s.t for s in self.script]
+        if times != sorted(times):
+            raise ValueError("script: steps must be in increasing time order")
+
+    def robot_config_path(self) -> Path:
+        return resolve(self.robot_config or f"configs/robots/{self.robot}.yaml")
+
+    def policy_file(self) -> Path | None:
+        return resolve(self.policy_path) if self.policy_path else None
+
+    def command_at(self, t: float) -> tuple[float, ...] | None:
+        """The scripted command in force ``t`` s after activation (None before the first)."""
+        cmd = None
+        for s in self.script:
+            if s.t <= t:
+                cmd = s.cmd
+        return cmd
+
+
+def resolve(path: str | Path) -> Path:
+    """A config path: absolute, or relative to the working directory if it exists there,
+    else relative to the repository."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return REPO / p
+
+
+def load_deploy_config(path: str | Path) -> DeployConfig:
+    return load_config(DeployConfig, resolve(path))
+
+
+__all__ = ["BACKEND_ROBOTS", "BackendConfig", "BridgeConfig", "DeployConfig", "PolicyNodeConfig",
+           "ScriptStep", "load_deploy_config", "resolve"]

@@ -1,0 +1,142 @@
+"""What a deployment run did, measured on the simulator's own state (`TruthRecorder`) and the
+nodes' own timing: distance, velocity tracking against the scripted command, falls, safety
+interventions, loop latency and deadline misses; `write_report` adds a PNG plot.
+
+Ground truth (base position and velocity) exists only for simulated backends (sim, proxy,
+the virtual devices); it is recorded for the report, never given to the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.geometry import roll_pitch
+from robot_rl.runtime.deploy_config import DeployConfig
+
+FALL_HEIGHT = 0.15   # m: the training task's termination height (quad12-walk)
+FALL_TILT = 1.0      # rad: the training task's termination tilt
+
+
+class TruthRecorder:
+    """Samples ``truth()`` every ``every`` bridge ticks while the bridge is active (as its
+    ``on_tick`` hook).
+
+    Rows: t [s, monotonic], x, y, z [m], vx, vy [m/s, body], yaw rate [rad/s], roll, pitch
+    [rad], mean |tau| [N m], mechanical power sum |tau dq| [W]."""
+
+    def __init__(self, truth: Any, every: int) -> None:
+        self.truth, self.every = truth, max(1, every)
+        self.rows: list[tuple[float, ...]] = []
+        self.t_active: float | None = None
+        self._k = 0
+
+    def __call__(self, bridge: Any, state: Any) -> None:
+        self._k += 1
+        if self._k % self.every:
+            return
+        if bridge.state.value != "active":  # only the deployed phase (not the sit-down)
+            return
+        if self.t_active is None:
+            self.t_active = bridge.active_since
+        st = self.truth()
+        pos = st.base_pos if st.base_pos is not None else np.zeros(3)
+        v = st.base_lin_vel if st.base_lin_vel is not None else np.zeros(3)
+        rp = roll_pitch(st.imu_quat)
+        tau = st.tau if st.tau is not None else np.zeros_like(st.q)
+        self.rows.append((time.monotonic(), float(pos[0]), float(pos[1]), float(pos[2]),
+                          float(v[0]), float(v[1]), float(st.imu_gyro[2]), float(rp[0]),
+                          float(rp[1]), float(np.abs(tau).mean()),
+                          float(np.abs(tau * st.dq).sum())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t_active": self.t_active, "rows": self.rows}
+
+
+def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0
+                       ) -> dict[str, Any]:
+    """Distance, tracking error against the script, falls (from truth samples)."""
+    rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
+    t0 = truth.get("t_active")
+    if rows.size == 0 or t0 is None:
+        return {"samples": 0}
+    rows = rows[rows[:, 0] >= t0]
+    t = rows[:, 0] - t0
+    xy = rows[:, 1:3]
+    dist = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) if len(xy) > 1 else 0.0
+    fallen = (rows[:, 3] < FALL_HEIGHT) | (np.abs(rows[:, 7]) > FALL_TILT) | (
+        np.abs(rows[:, 8]) > FALL_TILT)
+    falls = int(np.sum(fallen[1:] & ~fallen[:-1]) + (1 if fallen[:1].any() else 0))
+    v_err, w_err = [], []
+    starts = [s.t for s in cfg.script]
+    for i, ti in enumerate(t):
+        cmd = cfg.command_at(float(ti))
+        if cmd is None or len(cmd) < 3 or fallen[i]:
+            continue
+        since = ti - max([s for s in starts if s <= ti], default=0.0)
+        if since < settle_s:
+            continue
+        v_err.append(math.hypot(rows[i, 4] - cmd[0], rows[i, 5] - cmd[1]))
+        w_err.append(abs(rows[i, 6] - cmd[2]))
+    return {"samples": int(len(rows)), "duration_s": round(float(t[-1]), 2),
+            "distance_m": round(dist, 3), "net_displacement_m": round(float(
+                np.linalg.norm(xy[-1] - xy[0])), 3),
+            "falls": falls, "fallen_at_end": bool(fallen[-1]),
+            "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
+            "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
+            "mean_abs_torque_nm": round(float(rows[:, 9].mean()), 2),
+            "mean_power_w": round(float(rows[:, 10].mean()), 1),
+            "min_height_m": round(float(rows[:, 3].min()), 3)}
+
+
+def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], path: Path
+             ) -> Path | None:
+    """Velocity vs command, base height, and the latency histogram, as one PNG."""
+    rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
+    if rows.size == 0 or truth.get("t_active") is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = rows[:, 0] - truth["t_active"]
+    cmd = np.array([cfg.command_at(float(x)) or (0.0, 0.0, 0.0) for x in t], dtype=np.float64)
+    fig, ax = plt.subplots(3, 1, figsize=(9, 9))
+    ax[0].plot(t, rows[:, 4], label="vx (truth)")
+    ax[0].plot(t, rows[:, 5], label="vy (truth)")
+    ax[0].plot(t, rows[:, 6], label="yaw rate (truth)", alpha=0.7)
+    if cmd.shape[1] >= 3:
+        ax[0].plot(t, cmd[:, 0], "k--", label="vx cmd")
+        ax[0].plot(t, cmd[:, 1], "k:", label="vy cmd")
+        ax[0].plot(t, cmd[:, 2], "k-.", label="yaw cmd", alpha=0.6)
+    ax[0].set_ylabel("m/s, rad/s")
+    ax[0].legend(fontsize=7, ncol=3)
+    ax[0].set_title("base velocity vs /cmd_vel")
+    ax[1].plot(t, rows[:, 3])
+    ax[1].axhline(FALL_HEIGHT, color="r", ls="--", label="fall height")
+    ax[1].set_ylabel("base height [m]")
+    ax[1].set_xlabel("time since activation [s]")
+    ax[1].legend(fontsize=7)
+    if latency_us:
+        ax[2].hist(np.asarray(latency_us) / 1e3, bins=60)
+    ax[2].set_xlabel("state -> /command latency [ms]")
+    ax[2].set_ylabel("commands")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str))
+
+
+__all__ = ["TruthRecorder", "locomotion_metrics", "plot_run", "write_json"]

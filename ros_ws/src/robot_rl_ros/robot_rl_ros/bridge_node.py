@@ -1,0 +1,130 @@
+"""``hardware_bridge``: a lifecycle node over `hardware.bridge.HardwareBridge`.
+
+configure = build the backend and connect (the robot is passive: damped); activate = torque
+on + soft start; deactivate = hold; cleanup = damp, disconnect. Publishes ``/joint_states``
+and ``/imu/data`` from the bridge's own loop thread (not an executor timer) and takes
+``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`). A failed transition
+returns FAILURE with the reason in the log and in ``last_error``; the robot stays damped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Imu, JointState
+
+from robot_rl.runtime.deploy import load_robot, make_bridge
+from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.runtime.deploy_report import TruthRecorder
+from robot_rl.types import RobotState
+from robot_rl_ros.convert import StateMessages, msg_to_command
+from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.timing import NodeClock
+
+
+class HardwareBridgeNode(LifecycleNode):
+    def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "hardware_bridge",
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
+        super().__init__(name, **kwargs)
+        self.cfg, self.policy_dt = cfg, policy_dt
+        _, self.spec = load_robot(cfg)
+        self.msgs = StateMessages(self.spec)
+        self.pub_joints = publisher(self, JointState, "/joint_states", STATE_QOS)
+        self.pub_imu = publisher(self, Imu, "/imu/data", STATE_QOS)
+        subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+        self.backend: Any = None
+        self.bridge: Any = None
+        self.recorder: TruthRecorder | None = None
+        self.last_error = ""
+        self.bad_commands = 0
+        self.clock_cpu = NodeClock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _fail(self, what: str, err: Exception) -> TransitionCallbackReturn:
+        self.last_error = f"{what}: {err}"
+        self.get_logger().error(self.last_error)
+        return TransitionCallbackReturn.FAILURE
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from hardware.backends import open_backend
+
+        try:
+            self.backend = open_backend(self.cfg.robot, self.cfg.backend)
+            if self.backend.truth is not None:
+                self.recorder = TruthRecorder(self.backend.truth, round(
+                    self.policy_dt * self.cfg.bridge.rate_hz))
+            self.bridge = make_bridge(self.cfg, self.spec, self.backend, self.policy_dt,
+                                      on_state=self._publish, on_tick=self.recorder)
+            self.bridge.configure()
+        except Exception as e:  # a missing device, a wrong robot: refuse, say why
+            if self.backend is not None:
+                self.backend.close()
+            self.backend = self.bridge = None
+            return self._fail("configure failed", e)
+        self.get_logger().info(f"connected ({self.cfg.backend.kind}); robot passive (damped)")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.bridge.activate()
+        except Exception as e:
+            return self._fail("activate refused", e)
+        self.get_logger().info("active: torque on, soft start")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.bridge.deactivate()
+        except Exception as e:
+            return self._fail("deactivate failed", e)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _close(self) -> None:
+        if self.bridge is not None:
+            self.bridge.cleanup()
+        if self.backend is not None:
+            self.backend.close()
+        self.backend = None
+
+    # -- topics ------------------------------------------------------------------------------
+    def _publish(self, st: RobotState, tick: int) -> None:
+        t0 = time.thread_time()
+        js, imu = self.msgs.fill(st)
+        self.pub_imu.publish(imu)  # IMU first: the policy reads it with the joint state
+        self.pub_joints.publish(js)
+        self.clock_cpu.add(time.thread_time() - t0)
+
+    def _on_command(self, msg: JointState) -> None:
+        t0 = time.thread_time()
+        if self.bridge is None:
+            return
+        try:
+            cmd, _, stamp = msg_to_command(self.spec, msg)
+        except ValueError as e:
+            self.bad_commands += 1
+            self.get_logger().error(f"refused /command: {e}; damping", throttle_duration_sec=1.0)
+            self.bridge.refuse(f"refused /command: {e}")
+            return
+        self.bridge.submit(cmd, stamp)
+        self.clock_cpu.add(time.thread_time() - t0)
+
+    def stats(self) -> dict[str, Any]:
+        out = self.bridge.stats() if self.bridge is not None else {"state": "unconfigured"}
+        out["bad_commands"] = self.bad_commands
+        out["latency_samples_us"] = list(self.bridge.latency_us) if self.bridge else []
+        out["truth"] = self.recorder.to_dict() if self.recorder is not None else None
+        out["modes"] = [m for _, m in self.bridge.modes] if self.bridge else []
+        out["cpu_s"] = round(self.clock_cpu.total, 3)
+        return out
+

@@ -1,0 +1,140 @@
+"""Standard ROS 2 messages <-> the core's `RobotState` / `JointCommand`.
+
+- ``/joint_states`` (sensor_msgs/JointState): position, velocity, effort (measured torque).
+- ``/imu/data`` (sensor_msgs/Imu): orientation (ROS order x, y, z, w; the core uses MuJoCo's
+  w, x, y, z), angular velocity, linear acceleration (specific force).
+- ``/policy/command``, ``/teleop/command`` and ``/command`` (sensor_msgs/JointState): position =
+  target [rad], velocity = target velocity [rad/s], effort = feed-forward torque [N m];
+  ``header.frame_id`` carries the safety mode of ``/command`` (``active``, ``hold``,
+  ``damping``, ``stop``). Gains are not in the message (JointState has no field for them):
+  ``active`` / ``hold`` use the robot's configured kp / kd, ``damping`` / ``stop`` kp = 0 and
+  the robot's damping kd, so a command can never carry gains the robot config did not allow.
+- Stamps: ``header.stamp`` is the wall-clock time of the *state reading* a command was computed
+  from, carried unchanged from the bridge through policy and safety back to the bridge: its
+  arrival there minus the stamp is the state → command latency. Each process maps stamps to
+  its monotonic clock with one offset (both clocks are system-wide on one machine).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Imu, JointState
+
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.types import JointCommand, RobotState
+
+MODES = ("active", "hold", "damping", "stop")
+_OFFSET = time.time() - time.monotonic()
+
+
+def to_stamp(mono: float) -> Time:
+    wall = mono + _OFFSET
+    sec = int(wall)
+    return Time(sec=sec, nanosec=int((wall - sec) * 1e9))
+
+
+def from_stamp(stamp: Time) -> float:
+    """A header stamp on this process's monotonic clock [s]."""
+    return stamp.sec + stamp.nanosec * 1e-9 - _OFFSET
+
+
+class StateMessages:
+    """Reusable JointState + Imu for one robot (the bridge publishes both every tick)."""
+
+    def __init__(self, spec: RobotSpec) -> None:
+        self.spec = spec
+        self.joints = JointState()
+        self.joints.name = list(spec.joint_names)
+        self.imu = Imu()
+        self.imu.header.frame_id = "imu"
+        self.joints.header.frame_id = "base"
+
+    def fill(self, st: RobotState) -> tuple[JointState, Imu]:
+        stamp = to_stamp(st.t)
+        js, imu = self.joints, self.imu
+        js.header.stamp = stamp
+        js.position = st.q.tolist()
+        js.velocity = st.dq.tolist()
+        js.effort = [] if st.tau is None else st.tau.tolist()
+        imu.header.stamp = stamp
+        q = st.imu_quat
+        o = imu.orientation
+        o.w, o.x, o.y, o.z = float(q[0]), float(q[1]), float(q[2]), float(q[3])
+        g, a = st.imu_gyro, st.imu_acc
+        imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z = (
+            float(g[0]), float(g[1]), float(g[2]))
+        imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = (
+            float(a[0]), float(a[1]), float(a[2]))
+        return js, imu
+
+
+def _order(spec: RobotSpec, names: list[str]) -> list[int] | None:
+    """Indices of the spec's joints in ``names`` (None: same order, the fast path)."""
+    if list(names) == list(spec.joint_names):
+        return None
+    try:
+        return [list(names).index(n) for n in spec.joint_names]
+    except ValueError:
+        missing = [n for n in spec.joint_names if n not in names]
+        raise ValueError(f"message lacks joints {missing}") from None
+
+
+def _arr(values: object, idx: list[int] | None, n: int, what: str) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if idx is not None and a.size:
+        a = a[idx]
+    if a.shape != (n,):
+        raise ValueError(f"{what} has {a.size} values for {n} joints")
+    return a
+
+
+def joint_state_to_state(spec: RobotSpec, js: JointState, imu: Imu | None) -> RobotState:
+    """A `RobotState` (t on the local monotonic clock) from the latest messages."""
+    idx = _order(spec, js.name)
+    n = spec.n_joints
+    st = RobotState(t=from_stamp(js.header.stamp), q=_arr(js.position, idx, n, "position"),
+                    dq=_arr(js.velocity, idx, n, "velocity"),
+                    tau=_arr(js.effort, idx, n, "effort") if len(js.effort) else None)
+    if imu is not None:
+        o, w, a = imu.orientation, imu.angular_velocity, imu.linear_acceleration
+        st.imu_quat = np.array([o.w, o.x, o.y, o.z])
+        st.imu_gyro = np.array([w.x, w.y, w.z])
+        st.imu_acc = np.array([a.x, a.y, a.z])
+    return st
+
+
+def command_to_msg(cmd: JointCommand, stamp_mono: float, mode: str = "active",
+                   msg: JointState | None = None) -> JointState:
+    msg = JointState() if msg is None else msg
+    msg.header.stamp = to_stamp(stamp_mono)
+    msg.header.frame_id = mode
+    msg.name = list(cmd.joint_names)
+    msg.position = np.asarray(cmd.q_target, dtype=np.float64).tolist()
+    msg.velocity = np.asarray(cmd.dq_target, dtype=np.float64).tolist()
+    msg.effort = np.asarray(cmd.tau_ff, dtype=np.float64).tolist()
+    return msg
+
+
+def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str, float]:
+    """(command with the robot's gains for its mode, mode, stamp on the local clock). Raises
+    ValueError for an unknown mode, missing joints or wrong sizes."""
+    mode = msg.header.frame_id or "active"
+    if mode not in MODES:
+        raise ValueError(f"unknown command mode '{mode}' (expected one of {MODES})")
+    idx = _order(spec, msg.name)
+    n = spec.n_joints
+    q = _arr(msg.position, idx, n, "position")
+    dq = _arr(msg.velocity, idx, n, "velocity") if len(msg.velocity) else np.zeros(n)
+    tau = _arr(msg.effort, idx, n, "effort") if len(msg.effort) else np.zeros(n)
+    if mode in ("damping", "stop"):
+        cmd = JointCommand.damping(spec.joint_names, spec.damping_kd)
+    else:
+        cmd = JointCommand(spec.joint_names, q, dq, spec.kp.copy(), spec.kd.copy(), tau)
+    return cmd, mode, from_stamp(msg.header.stamp)
+
+
+__all__ = ["MODES", "StateMessages", "command_to_msg", "from_stamp", "joint_state_to_state",
+           "msg_to_command", "to_stamp"]

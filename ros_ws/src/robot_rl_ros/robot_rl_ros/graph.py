@@ -1,0 +1,358 @@
+"""Bring the deploy graph up: all nodes in one process with one executor (`InProcessGraph`),
+or one process per node (`ProcessGraph`), driven by an operator node that runs the lifecycle
+transitions and the scripted ``/cmd_vel`` (or ``/goal``) sequence.
+
+Order on the way up: the policy node first (it loads and checks the bundle: a refusal stops
+the bring-up before the robot is touched), the safety node, the bridge (configure = connect,
+the robot passive), then activate. On the way down (end of run, Ctrl-C, an error): the policy
+node goes, the bridge damps for ``shutdown_damp_s`` and disconnects, then the rest.
+
+Discovery stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from geometry_msgs.msg import PointStamped, Twist
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from robot_rl.runtime.deploy import DeployError
+from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl_ros.qos import EVENT_QOS, publisher
+
+SWITCH_INTERVAL_S = 0.0001  # GIL hand-over: 5 ms by default, far too long for a 2 ms loop
+
+
+def ros_environment(domain_id: int | None = None) -> None:
+    """Localhost-only discovery; an explicit domain id if given."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if domain_id is not None:
+        os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+
+
+def make_executor(context: Context) -> Any:
+    """The single-threaded executor. (rclpy's experimental EventsExecutor starved the other
+    threads of the GIL in this rclpy 7.1 build: the bring-up stalled in configure.)"""
+    return SingleThreadedExecutor(context=context)
+
+
+def memory_mb() -> dict[str, float]:
+    """Resident memory of this process: now and peak [MB]."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, val = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = round(int(val.split()[0]) / 1024,
+                                                                        1)
+    return out
+
+
+def process_info() -> dict[str, Any]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {**memory_mb(), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+            "torch_loaded": "torch" in sys.modules, "pid": os.getpid()}
+
+
+class Operator(Node):
+    """The bring-up's own node: publishes the task command, e-stop and reset requests."""
+
+    def __init__(self, cfg: DeployConfig, **kwargs: Any) -> None:
+        super().__init__("deploy_operator", start_parameter_services=False, **kwargs)
+        from robot_rl.robots import get_robot
+
+        self.cfg = cfg
+        self.quadruped = get_robot(cfg.robot).floating_base
+        self.pub_twist = publisher(self, Twist, "/cmd_vel", EVENT_QOS)
+        self.pub_goal = publisher(self, PointStamped, "/goal", EVENT_QOS)
+        self.pub_estop = publisher(self, Bool, "/estop", EVENT_QOS)
+        self.reset_client = self.create_client(Trigger, "/safety_node/reset")
+        self.lifecycle = self.create_client(ChangeState, "/hardware_bridge/change_state")
+
+    def send_command(self, cmd: tuple[float, ...] | list[float]) -> None:
+        if self.quadruped:
+            m = Twist()
+            m.linear.x, m.linear.y, m.angular.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
+            self.pub_twist.publish(m)
+        else:
+            g = PointStamped()
+            g.point.x, g.point.y, g.point.z = (float(c) for c in cmd[:3])
+            self.pub_goal.publish(g)
+
+    def estop(self, on: bool = True) -> None:
+        self.pub_estop.publish(Bool(data=on))
+
+    def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise DeployError(f"service {client.srv_name} not available after {timeout} s")
+        fut = client.call_async(request)
+        t_end = time.monotonic() + timeout
+        while not fut.done() and time.monotonic() < t_end:
+            time.sleep(0.005)
+        if not fut.done():
+            raise DeployError(f"service {client.srv_name} did not answer in {timeout} s")
+        return fut.result()
+
+    def reset(self) -> tuple[bool, str]:
+        res = self.call(self.reset_client, Trigger.Request())
+        return bool(res.success), str(res.message)
+
+    def transition(self, transition_id: int) -> bool:
+        req = ChangeState.Request()
+        req.transition.id = transition_id
+        return bool(self.call(self.lifecycle, req).success)
+
+
+class _GraphBase:
+    """What both bring-ups share: the operator, the script, the run loop."""
+
+    cfg: DeployConfig
+    operator: Operator
+    t_active: float | None = None
+
+    def run(self, seconds: float, script: bool = True,
+            until: threading.Event | None = None) -> None:
+        """Drive the scripted command for ``seconds`` (10 Hz), or until ``until`` is set."""
+        t_end = time.monotonic() + seconds
+        last = None
+        while time.monotonic() < t_end and not (until is not None and until.is_set()):
+            if script and self.t_active is not None:
+                cmd = self.cfg.command_at(time.monotonic() - self.t_active)
+                if cmd is not None and (cmd != last or int(time.monotonic() * 10) % 10 == 0):
+                    self.operator.send_command(cmd)
+                    last = cmd
+            time.sleep(0.1)
+
+    def estop(self) -> None:
+        self.operator.estop(True)
+
+    def reset(self) -> tuple[bool, str]:
+        return self.operator.reset()
+
+
+class InProcessGraph(_GraphBase):
+    """bridge, policy and safety nodes + the operator in this process, one executor thread."""
+
+    def __init__(self, cfg: DeployConfig) -> None:
+        self.cfg = cfg
+        self.context = Context()
+        self.nodes: dict[str, Any] = {}
+        self.executors: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+        self.final: dict[str, Any] = {}
+
+    def start(self) -> InProcessGraph:
+        from robot_rl_ros.bridge_node import HardwareBridgeNode
+        from robot_rl_ros.policy_node import PolicyNode
+        from robot_rl_ros.safety_node import SafetyNode
+
+        ros_environment()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            policy = PolicyNode(self.cfg, context=self.context)
+            self.nodes["policy_node"] = policy
+            self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, context=self.context)
+            self.nodes["hardware_bridge"] = HardwareBridgeNode(self.cfg, policy.dt,
+                                                               context=self.context)
+            self.operator = Operator(self.cfg, context=self.context)
+            self.nodes["deploy_operator"] = self.operator
+            # one executor thread for all nodes: a command hop between two nodes is then
+            # handled by the same thread without another wake-up (wake-ups cost ~1 ms on
+            # these VMs; several executors would pay one per hop)
+            ex = make_executor(self.context)
+            for name, n in self.nodes.items():
+                ex.add_node(n)
+                self.executors[name] = ex
+            th = threading.Thread(target=self._spin, args=(ex,), daemon=True, name="executor")
+            th.start()
+            self._threads.append(th)
+            bridge = self.nodes["hardware_bridge"]
+            if bridge.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise DeployError(f"hardware_bridge: {bridge.last_error or 'configure failed'}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @staticmethod
+    def _spin(executor: Any) -> None:
+        try:
+            executor.spin()
+        except Exception:  # shutting down
+            pass
+
+    @property
+    def bridge(self) -> Any:
+        return self.nodes["hardware_bridge"]
+
+    @property
+    def policy(self) -> Any:
+        return self.nodes.get("policy_node")
+
+    @property
+    def safety(self) -> Any:
+        return self.nodes.get("safety_node")
+
+    def activate(self) -> None:
+        if self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise DeployError(f"hardware_bridge: {self.bridge.last_error or 'activate failed'}")
+        self.t_active = time.monotonic()
+
+    def set_policy(self, path: str | Path) -> Any:
+        """Set the policy node's ``policy_path`` (a hot swap): the SetParametersResult."""
+        return self.policy.set_parameters([Parameter("policy_path", value=str(path))])[0]
+
+    def kill(self, name: str) -> None:
+        """Take a node out of the graph abruptly (as if its process died)."""
+        node = self.nodes.pop(name)
+        stats = getattr(node, "stats", None)
+        if stats is not None:
+            self.final[name] = stats()
+        ex = self.executors.pop(name, None)
+        if ex is not None:
+            ex.remove_node(node)
+            if not self.executors:
+                ex.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+
+    def stop(self) -> dict[str, Any]:
+        """Shut down in order: the bridge damps at once, the policy goes, the bridge
+        disconnects after its damping time, then the rest."""
+        bridge = self.nodes.get("hardware_bridge")
+        if bridge is not None and bridge.bridge is not None:
+            bridge.bridge.damp()
+        if "policy_node" in self.nodes:
+            self.kill("policy_node")
+        if bridge is not None:
+            try:
+                bridge.trigger_shutdown()
+            except Exception:
+                bridge._close()
+        for name in list(self.nodes):
+            self.kill(name)
+        for th in self._threads:
+            th.join(2.0)
+        if self.context.ok():
+            rclpy.shutdown(context=self.context)
+        self.final["process"] = process_info()
+        return self.final
+
+
+class ProcessGraph(_GraphBase):
+    """One process per node (``python -m robot_rl_ros.run_node NODE``); this process runs the
+    operator. Each node writes its stats JSON into ``work_dir`` when it exits."""
+
+    NODES = ("policy_node", "safety_node", "hardware_bridge")
+
+    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path) -> None:
+        self.cfg_path, self.cfg = str(cfg_path), cfg
+        self.work = Path(work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.context = Context()
+        self.executor: Any = None
+        self._thread: threading.Thread | None = None
+
+    def _spawn(self, name: str) -> None:
+        for suffix in (".ready", ".error", ".json"):
+            (self.work / f"{name}{suffix}").unlink(missing_ok=True)
+        log = open(self.work / f"{name}.log", "wb")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "robot_rl_ros.run_node", name, self.cfg_path,
+             "--work-dir", str(self.work)], stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ))
+
+    def _wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if (self.work / f"{name}.ready").exists():
+                return
+            err = self.work / f"{name}.error"
+            if err.exists() or self.procs[name].poll() is not None:
+                msg = err.read_text() if err.exists() else (
+                    self.work / f"{name}.log").read_text()[-800:]
+                raise DeployError(f"{name} did not start: {msg.strip()}")
+            time.sleep(0.05)
+        raise DeployError(f"{name} did not start within {timeout} s; see "
+                          f"{self.work / (name + '.log')}")
+
+    def start(self) -> ProcessGraph:
+        ros_environment()
+        try:
+            for name in self.NODES:  # the policy first: a refused bundle stops it all here
+                self._spawn(name)
+                self._wait_ready(name)
+            rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+            self.operator = Operator(self.cfg, context=self.context)
+            self.executor = make_executor(self.context)
+            self.executor.add_node(self.operator)
+            self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+            self._thread.start()
+            if not self.operator.transition(Transition.TRANSITION_CONFIGURE):
+                raise DeployError("hardware_bridge refused to configure: " + self._log_tail(
+                    "hardware_bridge"))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _log_tail(self, name: str) -> str:
+        p = self.work / f"{name}.log"
+        return p.read_text()[-600:].strip() if p.exists() else "(no log)"
+
+    def activate(self) -> None:
+        if not self.operator.transition(Transition.TRANSITION_ACTIVATE):
+            raise DeployError("hardware_bridge refused to activate: " + self._log_tail(
+                "hardware_bridge"))
+        self.t_active = time.monotonic()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs.get(name)
+        if p is not None and p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(15.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop(self) -> dict[str, Any]:
+        """The bridge first (it damps at once, then disconnects), then policy and safety."""
+        for name in ("hardware_bridge", "policy_node", "safety_node"):
+            self.kill(name, signal.SIGINT)
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=1.0)
+        if self.context.ok():
+            rclpy.shutdown(context=self.context)
+        out: dict[str, Any] = {}
+        for name in self.NODES:
+            p = self.work / f"{name}.json"
+            if p.exists():
+                out[name] = json.loads(p.read_text())
+        out["operator_process"] = process_info()
+        return out
+
+
+__all__ = ["InProcessGraph", "Operator", "ProcessGraph", "memory_mb", "process_info",
+           "ros_environment"]

@@ -1,0 +1,165 @@
+"""``policy_node``: the ONNX policy at the policy rate, over
+`robot_rl.runtime.controller.PolicyController`.
+
+Triggered by the state stream, not a timer: the first ``/joint_states`` message at or after
+the next policy time runs one step (observation from that message and the latest
+``/imu/data``, task command from ``/cmd_vel`` or ``/goal``) and publishes
+``/policy/command`` stamped with that state's stamp. An observation that cannot be built or is
+not finite publishes nothing: the safety node's command watchdog then holds, then damps.
+
+Hot swap: setting the ``policy_path`` parameter checks the new bundle's metadata at once
+(refused: the parameter is not changed, the reason is returned), then loads it in a
+background thread (onnxruntime session creation must not stall the policy ticks) and switches
+between two steps; if the full load fails, the old policy keeps running and the parameter is
+set back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from geometry_msgs.msg import PointStamped, Twist
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Imu, JointState
+
+from robot_rl.runtime.deploy import load_robot, make_controller
+from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.timing import NodeClock
+
+
+def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | None:
+    """Fast checks of a candidate bundle (file, metadata, robot, rate): the reason it is
+    refused, or None."""
+    from robot_rl.runtime.policy import BundleError, bundle_metadata
+
+    try:
+        meta = bundle_metadata(path)
+    except BundleError as e:
+        return str(e)
+    if meta["robot"] != robot:
+        return f"{path}: bundle is for robot '{meta['robot']}', not '{robot}'"
+    if abs(float(meta["policy_dt"]) - policy_dt) > 1e-9:
+        return (f"{path}: policy_dt {meta['policy_dt']} s differs from the running policy's "
+                f"{policy_dt} s")
+    return None
+
+
+class PolicyNode(Node):
+    def __init__(self, cfg: DeployConfig, name: str = "policy_node", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.cfg = cfg
+        _, self.spec = load_robot(cfg)
+        self.controller = make_controller(cfg, self.spec)  # DeployError: refuse to start
+        self.dt = self.controller.policy_dt
+        self.tol = 0.5 / cfg.bridge.rate_hz
+        self.declare_parameter("policy_path", str(self.controller.path))
+        self.add_on_set_parameters_callback(self._on_params)
+        self.pub = publisher(self, JointState, "/policy/command", COMMAND_QOS)
+        subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
+        subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+        subscribe(self, Twist, "/cmd_vel", self._on_cmd_vel, EVENT_QOS)
+        subscribe(self, PointStamped, "/goal", self._on_goal, EVENT_QOS)
+        self._imu: Imu | None = None
+        self._next_t = -float("inf")
+        self._pending: Any = None
+        self._loading = False
+        self.swap_log: list[dict[str, Any]] = []
+        self.errors = 0
+        self.published = 0
+        self.step_us: list[float] = []
+        self.cpu = NodeClock()
+        self._msg = JointState()
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _on_imu(self, msg: Imu) -> None:
+        self._imu = msg
+
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        self.controller.set_command([msg.linear.x, msg.linear.y, msg.angular.z])
+
+    def _on_goal(self, msg: PointStamped) -> None:
+        self.controller.set_command([msg.point.x, msg.point.y, msg.point.z])
+
+    def _on_joints(self, msg: JointState) -> None:
+        c0 = time.thread_time()
+        t = from_stamp(msg.header.stamp)
+        if t < self._next_t - self.tol:
+            self.cpu.add(time.thread_time() - c0)
+            return
+        # keep to the schedule (aligned with the bridge's ticks); re-anchor after a gap
+        self._next_t = self._next_t + self.dt if t - self._next_t < self.dt else t + self.dt
+        if self._pending is not None:
+            self._swap_in()
+        t0 = time.perf_counter()
+        try:
+            st = joint_state_to_state(self.spec, msg, self._imu)
+            cmd = self.controller.step(st, t)
+        except ValueError as e:  # bad observation: publish nothing, the chain holds
+            self.errors += 1
+            self.get_logger().error(f"policy step failed: {e}", throttle_duration_sec=1.0)
+            self.cpu.add(time.thread_time() - c0)
+            return
+        self.pub.publish(command_to_msg(cmd, t, "active", self._msg))
+        self.published += 1
+        self.step_us.append((time.perf_counter() - t0) * 1e6)
+        self.cpu.add(time.thread_time() - c0)
+
+    # -- hot swap ----------------------------------------------------------------------------
+    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name != "policy_path":
+                continue
+            path = Path(str(p.value))
+            if path == self.controller.path:
+                continue
+            if self._loading:
+                return SetParametersResult(successful=False,
+                                           reason="a policy swap is already loading")
+            reason = check_bundle_metadata(path, self.spec.name, self.dt)
+            if reason is not None:
+                self._log_swap(path, False, reason)
+                return SetParametersResult(successful=False, reason=reason)
+            self._loading = True
+            threading.Thread(target=self._load, args=(path, self.controller.path),
+                             daemon=True, name="policy-load").start()
+        return SetParametersResult(successful=True)
+
+    def _load(self, path: Path, old: Path) -> None:
+        from robot_rl.runtime.controller import _Loaded
+
+        try:
+            self._pending = _Loaded(self.spec, path, self.cfg.policy.threads)
+        except Exception as e:  # refused: the old policy keeps running, the parameter reverts
+            self._log_swap(path, False, str(e))
+            self._loading = False
+            self.set_parameters([Parameter("policy_path", value=str(old))])
+
+    def _swap_in(self) -> None:
+        new, self._pending = self._pending, None
+        try:
+            self.controller.install(new)
+            self._log_swap(new.path, True, "swapped")
+        except ValueError as e:
+            self._log_swap(new.path, False, str(e))
+        self._loading = False
+
+    def _log_swap(self, path: Path, ok: bool, reason: str) -> None:
+        self.swap_log.append({"t": time.monotonic(), "path": str(path), "ok": ok,
+                              "reason": reason})
+        log = self.get_logger()
+        (log.info if ok else log.error)(f"policy swap {'done' if ok else 'refused'}: {path}: "
+                                        f"{reason}")
+
+    def stats(self) -> dict[str, Any]:
+        from hardware.bridge import percentiles
+
+        return {"published": self.published, "errors": self.errors,
+                "step_us": percentiles(self.step_us), "swaps": self.swap_log,
+                "policy": str(self.controller.path), "cpu_s": round(self.cpu.total, 3)}

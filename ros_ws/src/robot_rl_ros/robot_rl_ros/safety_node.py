@@ -1,0 +1,170 @@
+"""``safety_node``: the safety chain, the teleop/policy mux and the e-stop latch, over
+`robot_rl.safety.supervisor.SafetySupervisor`.
+
+One chain tick per ``/policy/command`` (or ``/teleop/command`` while ``/teleop/intervention``
+is true), published at once on ``/command`` with the stamp of the state the command came
+from; a watchdog timer at ``watchdog_hz`` ticks whenever no command arrived for 1.5 policy
+periods, so a dead policy node turns into hold, then damping. ``/estop`` (std_msgs/Bool,
+true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset``
+(std_srvs/Trigger) releases it, refused while the robot moves. ``/diagnostics`` at 2 Hz: mode,
+source, interventions per stage with their last reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from robot_rl.runtime.deploy import load_robot, make_supervisor
+from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.safety.core import Mode
+from robot_rl_ros.convert import command_to_msg, joint_state_to_state, msg_to_command
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.timing import NodeClock
+
+_MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
+              Mode.STOP: "stop"}
+
+
+class SafetyNode(Node):
+    def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "safety_node",
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
+        super().__init__(name, **kwargs)
+        self.cfg, self.policy_dt = cfg, policy_dt
+        rcfg, self.spec = load_robot(cfg)
+        self.sup = make_supervisor(rcfg, self.spec, policy_dt)
+        self.pub = publisher(self, JointState, "/command", COMMAND_QOS)
+        self.pub_diag = publisher(self, DiagnosticArray, "/diagnostics", EVENT_QOS)
+        subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
+        subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+        subscribe(self, JointState, "/policy/command", self._on_policy, COMMAND_QOS)
+        subscribe(self, JointState, "/teleop/command", self._on_teleop, COMMAND_QOS)
+        subscribe(self, Bool, "/teleop/intervention", self._on_intervention, EVENT_QOS)
+        subscribe(self, Bool, "/estop", self._on_estop, EVENT_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
+        self.create_timer(0.5, self._publish_diagnostics)
+        self._js: JointState | None = None
+        self._imu: Imu | None = None
+        self._state_stamp = -float("inf")
+        self._last_tick = -float("inf")
+        self._msg = JointState()
+        self.bad_inputs = 0
+        self.watchdog_ticks = 0
+        self.modes: list[tuple[float, str]] = []
+        self.cpu = NodeClock()
+
+    # -- state -------------------------------------------------------------------------------
+    def _on_imu(self, msg: Imu) -> None:
+        self._imu = msg
+
+    def _on_joints(self, msg: JointState) -> None:
+        self._js = msg
+
+    def _refresh_state(self) -> bool:
+        if self._js is None:
+            return False
+        try:
+            st = joint_state_to_state(self.spec, self._js, self._imu)
+        except ValueError as e:
+            self.bad_inputs += 1
+            self.get_logger().error(f"bad /joint_states: {e}", throttle_duration_sec=1.0)
+            return False
+        self.sup.update_state(st)
+        self._state_stamp = st.t
+        return True
+
+    # -- commands ----------------------------------------------------------------------------
+    def _command(self, msg: JointState) -> Any:
+        try:
+            cmd, _, stamp = msg_to_command(self.spec, msg)
+        except ValueError as e:
+            self.bad_inputs += 1
+            self.get_logger().error(f"refused a command: {e}", throttle_duration_sec=1.0)
+            return None, None
+        return cmd, stamp
+
+    def _on_policy(self, msg: JointState) -> None:
+        c0 = time.thread_time()
+        cmd, stamp = self._command(msg)
+        if cmd is not None:
+            self.sup.submit_policy(cmd, time.monotonic())
+            if not self.sup.intervention:
+                self._tick(stamp)
+        self.cpu.add(time.thread_time() - c0)
+
+    def _on_teleop(self, msg: JointState) -> None:
+        cmd, stamp = self._command(msg)
+        if cmd is not None:
+            self.sup.submit_teleop(cmd, time.monotonic())
+            if self.sup.intervention:
+                self._tick(stamp)
+
+    def _on_intervention(self, msg: Bool) -> None:
+        self.sup.set_intervention(bool(msg.data))
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data:
+            self.sup.engage_estop("e-stop from /estop")
+            self.get_logger().warning("E-STOP engaged (latched until ~/reset)")
+            self._tick(None)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        self._refresh_state()
+        response.success, response.message = self.sup.reset()
+        (self.get_logger().info if response.success else self.get_logger().warning)(
+            response.message)
+        return response
+
+    def _on_watchdog(self) -> None:
+        if time.monotonic() - self._last_tick > 1.5 * self.policy_dt:
+            c0 = time.thread_time()
+            self.watchdog_ticks += 1
+            self._tick(None)
+            self.cpu.add(time.thread_time() - c0)
+
+    def _tick(self, stamp: float | None) -> None:
+        now = time.monotonic()
+        if not self._refresh_state():
+            return
+        out = self.sup.tick(now)
+        if out is None:
+            return
+        self._last_tick = now
+        mode = _MODE_WORD[self.sup.mode]
+        if not self.modes or self.modes[-1][1] != mode:
+            self.modes.append((now, mode))
+        self.pub.publish(command_to_msg(out, self._state_stamp if stamp is None else stamp,
+                                        mode, self._msg))
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        d = self.sup.diagnostics()
+        status = DiagnosticStatus(name="safety_node", hardware_id=self.spec.name)
+        status.level = {"ACTIVE": DiagnosticStatus.OK, "HOLD": DiagnosticStatus.WARN}.get(
+            d["mode"], DiagnosticStatus.ERROR)
+        status.message = f"mode {d['mode']} (source {d['source']})"
+        status.values = [KeyValue(key="mode", value=d["mode"]),
+                         KeyValue(key="estop", value=str(d["estop"]))] + [
+            KeyValue(key=f"{k}.count", value=str(v["count"]))
+            for k, v in d["interventions"].items()] + [
+            KeyValue(key=f"{k}.last_reason", value=v["last_reason"])
+            for k, v in d["interventions"].items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [status]
+        self.pub_diag.publish(arr)
+
+    def stats(self) -> dict[str, Any]:
+        d = self.sup.diagnostics()
+        d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
+                 modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
+        return d

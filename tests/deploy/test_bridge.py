@@ -1,0 +1,130 @@
+"""The hardware bridge's lifecycle and fault behaviour on the real-time sim robot, and the
+ROS-free deploy loop (policy → chain → bridge) on quad12: it stands, a NaN policy holds, a
+missing device is refused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hardware.backends import open_backend
+from hardware.bridge import HardwareBridge, Lifecycle
+from hardware.errors import HardwareError
+from robot_rl.config import from_dict
+from robot_rl.runtime.deploy import DeployLoop
+from robot_rl.runtime.deploy_config import BackendConfig, DeployConfig
+from robot_rl.types import JointCommand
+
+
+def _wait(cond, timeout: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_bridge_lifecycle_timeout_and_refusal() -> None:
+    backend = open_backend("quad12", BackendConfig(kind="sim"))
+    spec = backend.plant.spec
+    states = []
+    bridge = HardwareBridge(spec, backend.make_robot, rate_hz=200, command_timeout_s=0.1,
+                            soft_start_s=0.5, shutdown_damp_s=0.0,
+                            on_state=lambda st, k: states.append(st.t))
+    try:
+        with pytest.raises(HardwareError, match="not inactive"):
+            bridge.activate()
+        bridge.configure()
+        assert _wait(lambda: bridge.last_sent is not None)
+        assert bridge.mode == "passive" and not bridge.last_sent.kp.any()  # damped
+        bridge.activate()  # soft start: the activation pose held with ramping gains
+        time.sleep(0.1)
+        kp_early = bridge.last_sent.kp.copy()
+        assert 0 < kp_early.max() < spec.kp.max()
+        n = spec.n_joints
+        cmd = JointCommand(spec.joint_names, spec.q0.copy(), np.zeros(n), spec.kp.copy(),
+                           spec.kd.copy(), np.zeros(n))
+        t_sent = time.monotonic()
+        assert bridge.submit(cmd, time.monotonic())
+        assert _wait(lambda: bridge.mode == "following")
+        np.testing.assert_allclose(bridge.last_sent.kp, spec.kp)  # full gains once commanded
+        assert _wait(lambda: bridge.mode == "timeout", 1.0)  # no new command: damping
+        assert time.monotonic() - t_sent >= 0.1 and not bridge.last_sent.kp.any()
+        assert bridge.timeouts == 1
+        assert bridge.submit(cmd, time.monotonic())  # a new command: followed again
+        assert _wait(lambda: bridge.mode == "following")
+        nan = JointCommand(spec.joint_names, np.full(n, np.nan), np.zeros(n), spec.kp.copy(),
+                           spec.kd.copy(), np.zeros(n))
+        assert not bridge.submit(nan, time.monotonic())  # refused, robot damped at once
+        assert _wait(lambda: not bridge.last_sent.kp.any(), 0.05)
+        assert bridge.refused == 1
+        bridge.submit(cmd, time.monotonic())
+        bridge.deactivate()  # hold: stiff, no timeout
+        time.sleep(0.3)
+        assert bridge.mode == "hold" and bridge.last_sent.kp.any()
+        assert len(states) > 50 and np.all(np.diff(states) > 0)  # published every tick
+    finally:
+        bridge.shutdown()
+        backend.close()
+    assert bridge.state == Lifecycle.FINALIZED and bridge.robot is None
+
+
+def _cfg(policy: Path, **over) -> DeployConfig:  # type: ignore[no-untyped-def]
+    data = {"robot": "quad12", "policy_path": str(policy), "backend": {"kind": "sim"},
+            "bridge": {"rate_hz": 250, "soft_start_s": 0.2, "shutdown_damp_s": 0.0}}
+    for k, v in over.items():
+        data[k] = v
+    return from_dict(DeployConfig, data)
+
+
+def test_deploy_loop_stands_the_quadruped(bundles: dict[str, Path]) -> None:
+    loop = DeployLoop(_cfg(bundles["quad12_stand"])).start()
+    try:
+        loop.run(2.5)
+        truth = loop.backend.truth()
+        s = loop.stats()
+    finally:
+        loop.stop()
+    assert truth.base_pos[2] > 0.22  # standing (start 0.32, nominal stance ~0.27)
+    b = s["bridge"]
+    assert b["refused"] == 0 and b["timeouts"] == 0 and b["commands"] > 50
+    assert s["safety"]["mode"] == "ACTIVE", s["safety"]
+    assert s["safety"]["interventions"]["soft_start"]["count"] > 0
+
+
+def test_deploy_loop_holds_on_nan_policy_output(bundles: dict[str, Path]) -> None:
+    loop = DeployLoop(_cfg(bundles["quad12_nan"])).start()
+    try:
+        loop.run(1.0)
+        s = loop.stats()
+        sent = loop.bridge.last_sent
+    finally:
+        loop.stop()
+    assert s["safety"]["mode"] == "HOLD"
+    assert s["safety"]["interventions"]["non_finite"]["count"] > 0
+    assert np.isfinite(sent.q_target).all() and sent.kp.any()  # a finite, stiff hold
+
+
+def test_missing_device_is_refused_and_nothing_is_commanded(bundles: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    cal = tmp_path / "arm6.json"
+    cfg = from_dict(DeployConfig, {
+        "robot": "arm6", "policy_path": str(bundles["arm6_hold"]),
+        "backend": {"kind": "serial", "port": "/dev/ttyNOPE0", "calibration": str(cal)}})
+    loop = DeployLoop(cfg)
+    with pytest.raises(HardwareError, match="calibration file .* not found"):
+        loop.start()
+    loop.stop()
+    from hardware.sim_plant import SimPlant
+    from hardware.virtual.plant_servo import identity_calibration
+
+    identity_calibration(SimPlant("arm6", realtime=0)).save(cal)
+    loop = DeployLoop(cfg)
+    with pytest.raises(HardwareError, match="ttyNOPE0"):
+        loop.start()
+    loop.stop()
+    assert loop.bridge.state == Lifecycle.FINALIZED or loop.bridge.robot is None
