@@ -4,6 +4,7 @@ holds home), one with random weights, one whose output is NaN (a broken policy).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ from robot_rl.export.onnx_export import export_actor
 from robot_rl.policies.mlp import ActorCritic
 from robot_rl.robots import get_robot
 from robot_rl.runtime.obs import ObsBuilder
+
+# ROS 2 graphs of these tests: their own DDS domain, discovery on this machine only
+os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 
 def export_task_bundle(task: str, path: Path, *, kind: str = "stand", seed: int = 0) -> Path:

@@ -21,6 +21,7 @@ from robot_rl.runtime.deploy_report import TruthRecorder
 from robot_rl.types import RobotState
 from robot_rl_ros.convert import StateMessages, msg_to_command
 from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.log import NodeLog
 from robot_rl_ros.timing import NodeClock
 
 
@@ -29,6 +30,7 @@ class HardwareBridgeNode(LifecycleNode):
                  **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
+        self.log = NodeLog(name)
         self.cfg, self.policy_dt = cfg, policy_dt
         _, self.spec = load_robot(cfg)
         self.msgs = StateMessages(self.spec)
@@ -45,7 +47,7 @@ class HardwareBridgeNode(LifecycleNode):
     # -- lifecycle ---------------------------------------------------------------------------
     def _fail(self, what: str, err: Exception) -> TransitionCallbackReturn:
         self.last_error = f"{what}: {err}"
-        self.get_logger().error(self.last_error)
+        self.log.error(self.last_error)
         return TransitionCallbackReturn.FAILURE
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -64,7 +66,7 @@ class HardwareBridgeNode(LifecycleNode):
                 self.backend.close()
             self.backend = self.bridge = None
             return self._fail("configure failed", e)
-        self.get_logger().info(f"connected ({self.cfg.backend.kind}); robot passive (damped)")
+        self.log.info(f"connected ({self.cfg.backend.kind}); robot passive (damped)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -72,7 +74,7 @@ class HardwareBridgeNode(LifecycleNode):
             self.bridge.activate()
         except Exception as e:
             return self._fail("activate refused", e)
-        self.get_logger().info("active: torque on, soft start")
+        self.log.info("active: torque on, soft start")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -113,7 +115,7 @@ class HardwareBridgeNode(LifecycleNode):
             cmd, _, stamp = msg_to_command(self.spec, msg)
         except ValueError as e:
             self.bad_commands += 1
-            self.get_logger().error(f"refused /command: {e}; damping", throttle_duration_sec=1.0)
+            self.log.error(f"refused /command: {e}; damping", throttle_s=1.0)
             self.bridge.refuse(f"refused /command: {e}")
             return
         self.bridge.submit(cmd, stamp)

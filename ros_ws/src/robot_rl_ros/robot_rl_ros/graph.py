@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import rclpy
 from geometry_msgs.msg import PointStamped, Twist
@@ -309,6 +309,7 @@ class ProcessGraph(_GraphBase):
             self.executor.add_node(self.operator)
             self._thread = threading.Thread(target=self.executor.spin, daemon=True)
             self._thread.start()
+            self._wait_connected()
             if not self.operator.transition(Transition.TRANSITION_CONFIGURE):
                 raise DeployError("hardware_bridge refused to configure: " + self._log_tail(
                     "hardware_bridge"))
@@ -316,6 +317,24 @@ class ProcessGraph(_GraphBase):
             self.stop()
             raise
         return self
+
+    # topic -> (publishers, subscribers) the running graph has once discovery is complete
+    WIRING: ClassVar[dict[str, tuple[int, int]]] = {
+        "/joint_states": (1, 2), "/imu/data": (1, 2), "/policy/command": (1, 1),
+        "/command": (1, 1)}
+
+    def _wait_connected(self, timeout: float = 30.0) -> None:
+        """Until every node's endpoints are discovered (DDS discovery between processes
+        takes a second or two): commands then flow from the first policy period on."""
+        op = self.operator
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if all(op.count_publishers(t) >= p and op.count_subscribers(t) >= s
+                   for t, (p, s) in self.WIRING.items()):
+                return
+            time.sleep(0.05)
+        raise DeployError(f"the nodes did not discover each other within {timeout} s (DDS "
+                          "discovery: ROS_DOMAIN_ID / ROS_AUTOMATIC_DISCOVERY_RANGE differ?)")
 
     def _log_tail(self, name: str) -> str:
         p = self.work / f"{name}.log"

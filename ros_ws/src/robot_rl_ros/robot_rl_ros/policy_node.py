@@ -31,6 +31,7 @@ from robot_rl.runtime.deploy import load_robot, make_controller
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.log import NodeLog
 from robot_rl_ros.timing import NodeClock
 
 
@@ -54,6 +55,7 @@ def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | Non
 class PolicyNode(Node):
     def __init__(self, cfg: DeployConfig, name: str = "policy_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
+        self.log = NodeLog(name)
         self.cfg = cfg
         _, self.spec = load_robot(cfg)
         self.controller = make_controller(cfg, self.spec)  # DeployError: refuse to start
@@ -73,6 +75,7 @@ class PolicyNode(Node):
         self.swap_log: list[dict[str, Any]] = []
         self.errors = 0
         self.published = 0
+        self.states_received = 0
         self.step_us: list[float] = []
         self.cpu = NodeClock()
         self._msg = JointState()
@@ -89,6 +92,7 @@ class PolicyNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         c0 = time.thread_time()
+        self.states_received += 1
         t = from_stamp(msg.header.stamp)
         if t < self._next_t - self.tol:
             self.cpu.add(time.thread_time() - c0)
@@ -103,7 +107,7 @@ class PolicyNode(Node):
             cmd = self.controller.step(st, t)
         except ValueError as e:  # bad observation: publish nothing, the chain holds
             self.errors += 1
-            self.get_logger().error(f"policy step failed: {e}", throttle_duration_sec=1.0)
+            self.log.error(f"policy step failed: {e}", throttle_s=1.0)
             self.cpu.add(time.thread_time() - c0)
             return
         self.pub.publish(command_to_msg(cmd, t, "active", self._msg))
@@ -153,7 +157,7 @@ class PolicyNode(Node):
     def _log_swap(self, path: Path, ok: bool, reason: str) -> None:
         self.swap_log.append({"t": time.monotonic(), "path": str(path), "ok": ok,
                               "reason": reason})
-        log = self.get_logger()
+        log = self.log
         (log.info if ok else log.error)(f"policy swap {'done' if ok else 'refused'}: {path}: "
                                         f"{reason}")
 
@@ -161,5 +165,6 @@ class PolicyNode(Node):
         from hardware.bridge import percentiles
 
         return {"published": self.published, "errors": self.errors,
+                "states_received": self.states_received,
                 "step_us": percentiles(self.step_us), "swaps": self.swap_log,
                 "policy": str(self.controller.path), "cpu_s": round(self.cpu.total, 3)}

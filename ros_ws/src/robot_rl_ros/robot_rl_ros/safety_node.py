@@ -26,6 +26,7 @@ from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.safety.core import Mode
 from robot_rl_ros.convert import command_to_msg, joint_state_to_state, msg_to_command
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.log import NodeLog
 from robot_rl_ros.timing import NodeClock
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
@@ -37,6 +38,7 @@ class SafetyNode(Node):
                  **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
+        self.log = NodeLog(name)
         self.cfg, self.policy_dt = cfg, policy_dt
         rcfg, self.spec = load_robot(cfg)
         self.sup = make_supervisor(rcfg, self.spec, policy_dt)
@@ -75,7 +77,7 @@ class SafetyNode(Node):
             st = joint_state_to_state(self.spec, self._js, self._imu)
         except ValueError as e:
             self.bad_inputs += 1
-            self.get_logger().error(f"bad /joint_states: {e}", throttle_duration_sec=1.0)
+            self.log.error(f"bad /joint_states: {e}", throttle_s=1.0)
             return False
         self.sup.update_state(st)
         self._state_stamp = st.t
@@ -87,7 +89,7 @@ class SafetyNode(Node):
             cmd, _, stamp = msg_to_command(self.spec, msg)
         except ValueError as e:
             self.bad_inputs += 1
-            self.get_logger().error(f"refused a command: {e}", throttle_duration_sec=1.0)
+            self.log.error(f"refused a command: {e}", throttle_s=1.0)
             return None, None
         return cmd, stamp
 
@@ -113,14 +115,14 @@ class SafetyNode(Node):
     def _on_estop(self, msg: Bool) -> None:
         if msg.data:
             self.sup.engage_estop("e-stop from /estop")
-            self.get_logger().warning("E-STOP engaged (latched until ~/reset)")
+            self.log.warning("E-STOP engaged (latched until ~/reset)")
             self._tick(None)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:
         self._refresh_state()
         response.success, response.message = self.sup.reset()
-        (self.get_logger().info if response.success else self.get_logger().warning)(
+        (self.log.info if response.success else self.log.warning)(
             response.message)
         return response
 

@@ -1,0 +1,189 @@
+"""The ROS 2 graph end to end (rclpy over FastDDS on localhost): quad12 on the sim and arm6
+over its virtual serial bus; rates, e-stop and reset, a dead policy or safety node, a hot
+swap, refused bundles / configs / devices, and the graph in one process per node."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from robot_rl.config import from_dict
+from robot_rl.runtime.deploy import DeployError
+from robot_rl.runtime.deploy_config import DeployConfig
+
+rclpy_graph = pytest.importorskip("robot_rl_ros.graph")
+InProcessGraph, ProcessGraph = rclpy_graph.InProcessGraph, rclpy_graph.ProcessGraph
+
+
+def quad_cfg(policy: Path, **over: Any) -> DeployConfig:
+    data: dict[str, Any] = {
+        "robot": "quad12", "policy_path": str(policy), "backend": {"kind": "sim"},
+        "bridge": {"rate_hz": 500, "publish_every": 5, "soft_start_s": 0.2,
+                   "shutdown_damp_s": 0.2}, "run_s": 5.0,
+        "script": [{"t": 0.0, "cmd": [0.0, 0.0, 0.0]}]}
+    data.update(over)
+    return from_dict(DeployConfig, data)
+
+
+def wait_for(cond: Any, timeout: float) -> bool:
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path]) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        g.activate()
+        g.run(1.0)
+        pol, br = g.policy, g.bridge.bridge
+        n0, p0, c0, t0 = pol.states_received, pol.published, br.commands, time.monotonic()
+        g.run(2.0)
+        dt = time.monotonic() - t0
+        assert (pol.states_received - n0) / dt == pytest.approx(100.0, rel=0.2)  # 500 Hz / 5
+        assert (pol.published - p0) / dt == pytest.approx(50.0, rel=0.2)  # policy rate
+        assert (br.commands - c0) / dt == pytest.approx(50.0, rel=0.2)  # safe commands
+        assert br.mode == "following" and g.safety.sup.mode.name == "ACTIVE"
+        assert g.bridge.backend.truth().base_pos[2] > 0.22  # standing
+        g.estop()
+        assert wait_for(lambda: g.safety.sup.mode.name == "STOP", 0.5)
+        assert wait_for(lambda: not br.last_sent.kp.any(), 0.2)  # damped
+        time.sleep(0.5)
+        assert g.safety.sup.mode.name == "STOP" and not br.last_sent.kp.any()  # latched
+        ok, msg = False, ""
+        for _ in range(20):  # refused while the robot still sinks; then released
+            ok, msg = g.reset()
+            if ok:
+                break
+            assert "moves" in msg
+            time.sleep(0.25)
+        assert ok, msg
+        assert wait_for(lambda: g.safety.sup.mode.name == "ACTIVE", 1.0)
+        assert wait_for(lambda: br.last_sent.kp.any(), 0.5)  # stiff again (soft start)
+    finally:
+        stats = g.stop()
+    assert stats["hardware_bridge"]["refused"] == 0
+
+
+def test_dead_policy_node_holds_then_damps_and_dead_safety_node_damps(
+        bundles: dict[str, Path]) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        g.activate()
+        g.run(1.0)
+        br = g.bridge.bridge
+        g.kill("policy_node")
+        t_kill = time.monotonic()
+        # the safety chain's command watchdog: hold after 0.1 s, damping after 0.5 s
+        assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
+        assert time.monotonic() - t_kill >= 0.09 and br.last_sent.kp.any()
+        assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
+        assert time.monotonic() - t_kill < 0.5 + 0.3
+        assert wait_for(lambda: not br.last_sent.kp.any(), 0.3)
+        g.kill("safety_node")  # nobody sends /command now: the bridge's own timeout damps
+        assert wait_for(lambda: br.mode == "timeout", 0.5)
+        assert not br.last_sent.kp.any()
+    finally:
+        g.stop()
+
+
+def test_hot_swap_keeps_the_deadlines_and_a_bad_bundle_is_refused(
+        bundles: dict[str, Path], tmp_path: Path) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        g.activate()
+        g.run(1.0)
+        pol, br = g.policy, g.bridge.bridge
+        corrupt = tmp_path / "corrupt.onnx"
+        corrupt.write_bytes(b"\x08\x07" + bundles["quad12_stand"].read_bytes()[50:400])
+        for bad, why in [(corrupt, "not a valid ONNX model"),
+                         (bundles["arm6_hold"], "for robot 'arm6', not 'quad12'"),
+                         (tmp_path / "missing.onnx", "not found")]:
+            res = g.set_policy(bad)
+            assert not res.successful and why in res.reason
+            assert pol.get_parameter("policy_path").value == str(bundles["quad12_stand"])
+        published, gaps = pol.published, br.command_gaps
+        late0 = int((np.asarray(br.latency_us) > 20_000).sum())
+        res = g.set_policy(bundles["quad12_random"])
+        assert res.successful
+        assert wait_for(lambda: any(s["ok"] for s in pol.swap_log), 2.0)
+        g.run(0.5)
+        assert pol.controller.path == bundles["quad12_random"]
+        assert pol.published - published > 20  # kept publishing through the swap
+        assert br.command_gaps == gaps  # no policy period without a command
+        late = int((np.asarray(br.latency_us) > 20_000).sum()) - late0
+        assert late == 0, f"{late} commands later than the 20 ms period during the swap"
+    finally:
+        g.stop()
+
+
+def test_arm6_graph_over_the_virtual_serial_bus(bundles: dict[str, Path]) -> None:
+    cfg = from_dict(DeployConfig, {
+        "robot": "arm6", "policy_path": str(bundles["arm6_hold"]),
+        "backend": {"kind": "virtual_bus", "protocol": "feetech"},
+        "bridge": {"rate_hz": 100, "soft_start_s": 0.3, "shutdown_damp_s": 0.2},
+        "script": [{"t": 0.0, "cmd": [0.22, 0.08, 0.12]}]})
+    g = InProcessGraph(cfg).start()
+    try:
+        plant = g.bridge.backend.plant
+        spec = plant.spec
+        with plant.lock:  # start away from home: the chain ramps in from the measured pose
+            plant.data.qpos[plant.robot.qpos_adr[1]] += 0.4
+        g.activate()
+        g.run(3.0)
+        q = plant.state().q
+        assert abs(q[1] - spec.q0[1]) < 0.08  # servo goals sent over the bus were followed
+        b = g.bridge.stats()
+        assert b["commands"] > 100 and b["refused"] == 0 and b["fault"] is None
+    finally:
+        g.stop()
+
+
+def test_bad_bundle_config_or_device_refuses_to_activate(bundles: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match="for robot 'arm6', not 'quad12'"):
+        InProcessGraph(quad_cfg(bundles["arm6_hold"])).start()
+    wrong = quad_cfg(bundles["quad12_stand"], robot_config="configs/robots/arm6.yaml")
+    with pytest.raises(DeployError, match="configures robot 'arm6'"):
+        InProcessGraph(wrong).start()
+    cal = tmp_path / "arm6.json"
+    from hardware.sim_plant import SimPlant
+    from hardware.virtual.plant_servo import identity_calibration
+
+    identity_calibration(SimPlant("arm6", realtime=0)).save(cal)
+    missing = from_dict(DeployConfig, {
+        "robot": "arm6", "policy_path": str(bundles["arm6_hold"]),
+        "backend": {"kind": "serial", "port": "/dev/ttyNOPE0", "calibration": str(cal)}})
+    with pytest.raises(DeployError, match="configure failed.*ttyNOPE0"):
+        InProcessGraph(missing).start()
+
+
+def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Path) -> None:
+    import yaml
+
+    cfg_path = tmp_path / "quad12_sim.yaml"
+    cfg = quad_cfg(bundles["quad12_stand"])
+    from robot_rl.config import to_dict
+
+    cfg_path.write_text(yaml.safe_dump(to_dict(cfg)))
+    g = ProcessGraph(cfg_path, cfg, tmp_path / "nodes").start()
+    try:
+        g.activate()
+        g.run(2.5)
+        g.kill("policy_node")  # SIGKILL: the process dies without a word
+        time.sleep(1.0)
+    finally:
+        stats = g.stop()
+    b, s = stats["hardware_bridge"], stats["safety_node"]
+    assert b["commands"] > 80 and b["refused"] == 0, {k: b[k] for k in ("commands", "command_latency_us", "late_ticks", "ticks", "modes")}
+    assert "hold" in s["modes"] and "damping" in s["modes"]  # dead policy: hold, then damp
+    for name in ("hardware_bridge", "safety_node"):
+        proc = stats[name]["process"]
+        assert proc["torch_loaded"] is False and proc["peak_rss_mb"] < 150
