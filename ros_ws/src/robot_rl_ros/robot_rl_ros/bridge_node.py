@@ -20,8 +20,8 @@ from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.runtime.deploy_report import TruthRecorder
 from robot_rl.types import RobotState
 from robot_rl_ros.convert import StateMessages, msg_to_command
-from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.log import NodeLog
+from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
 
 

@@ -30,8 +30,8 @@ from sensor_msgs.msg import Imu, JointState
 from robot_rl.runtime.deploy import load_robot, make_controller
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
-from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.log import NodeLog
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
 
 

@@ -25,8 +25,8 @@ from robot_rl.runtime.deploy import load_robot, make_supervisor
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.safety.core import Mode
 from robot_rl_ros.convert import command_to_msg, joint_state_to_state, msg_to_command
-from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.log import NodeLog
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
