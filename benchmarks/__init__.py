@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.bus import run as bus
+from benchmarks.deploy import run as deploy
 from benchmarks.env_throughput import run as env_throughput
 from benchmarks.policy_latency import run as policy_latency
 from benchmarks.safety import run as safety
@@ -17,6 +18,7 @@ from benchmarks.train_throughput import run as train_throughput
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "bus": bus,
+    "deploy": deploy,
     "env-throughput": env_throughput,
     "policy-latency": policy_latency,
     "safety": safety,

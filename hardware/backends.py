@@ -60,7 +60,7 @@ def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Rob
     """`CanRobot` over the buses ``specs`` ((CanBusConfig, motors) per bus)."""
     from hardware.can.link import CanBusError
     from hardware.can.multi import MultiCanBus
-    from hardware.robot import CanRobot
+    from hardware.can_robot import CanRobot
     from robot_rl.robots import get_robot
 
     try:

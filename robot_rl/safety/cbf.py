@@ -33,8 +33,6 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
-import osqp
-from scipy import sparse
 
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.safety.core import Mode, Stage, TickContext
@@ -43,9 +41,6 @@ from robot_rl.types import JointCommand
 _BOX_SIGN = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
 _BOX_NAMES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 _TOL = 1e-9  # [m, m^2, rad]: violations below this are not corrected
-_SOLVED = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
-_INFEASIBLE = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
-               osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
 
 
 @dataclass
@@ -192,6 +187,12 @@ class WorkspaceCBF(Stage):
         self._ax = np.ones((n, nc + 1))  # CSC values of A = [G; I], column by column
         indices = np.tile(np.arange(nc + 1), (n, 1))
         indices[:, nc] = nc + np.arange(n)
+        import osqp  # here, not at import: a robot without the CBF stage never loads
+        from scipy import sparse  # osqp + scipy (~60 MB resident)
+
+        self._solved = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
+        self._infeasible = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
+                            osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
         a = sparse.csc_matrix((self._ax.ravel().copy(), indices.ravel(),
                                np.arange(0, n * (nc + 1) + 1, nc + 1)), shape=(nc + n, n))
         self._qp = osqp.OSQP()
@@ -277,7 +278,7 @@ class WorkspaceCBF(Stage):
         self._qp.update(q=-u_ref, l=self._l, u=self._u, Ax=self._ax.ravel())
         res = self._qp.solve(raise_error=False)
         status = res.info.status_val
-        x = np.clip(res.x, lb, ub) if status in _SOLVED else None
+        x = np.clip(res.x, lb, ub) if status in self._solved else None
         if x is None or not (self.G @ x >= self.lc - 1e-6).all():
             ctx.request(self.name, self._failure(status, res.info.status), Mode.HOLD)
             return
@@ -290,7 +291,7 @@ class WorkspaceCBF(Stage):
         i = int(np.argmin(self.h[:self.mc]))
         where = (f"{self.labels[i]} violated (h = {self.h[i]:.4g})" if self.h[i] < 0
                  else f"closest: {self.labels[i]} (h = {self.h[i]:.4g})")
-        kind = "infeasible" if status in _INFEASIBLE else f"not solved ({text})"
+        kind = "infeasible" if status in self._infeasible else f"not solved ({text})"
         return (f"workspace CBF QP {kind}: no target within the joint/torque/rate limits keeps "
                 f"the sites in the workspace; {where}")
 

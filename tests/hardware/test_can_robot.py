@@ -11,7 +11,7 @@ import pytest
 
 from hardware.can.link import CanBusConfig
 from hardware.can.multi import MultiCanBus
-from hardware.robot import CanRobot
+from hardware.can_robot import CanRobot
 from hardware.sim_plant import PlantImu, SimPlant
 from hardware.virtual.plant_can import quad12_adapters, quad12_layout
 from robot_rl.robots.config import load_robot_config, make_safety_chain

@@ -1,0 +1,163 @@
+"""deploy: state → /command latency and deadline misses of the deploy chain on quad12 (sim
+backend, 500 Hz bridge, 50 Hz policy), three ways in one run:
+
+- ``ros_free``: `DeployLoop` (policy and safety chain inside the bridge's loop thread);
+- ``in_process``: the ROS 2 graph in one process (`InProcessGraph`, one executor);
+- ``processes``: one process per node (`ProcessGraph`).
+
+Each runs in a fresh child process (``python -m benchmarks.deploy child MODE ...``), so its
+memory is its own and torch is never loaded there. Latency: from the state reading a command
+was computed from to the command's arrival at the bridge. Deadline misses: commands later
+than the 20 ms policy period, policy periods without a command, bridge ticks more than one
+period (2 ms) late. CPU per node (thread CPU in one process; process CPU otherwise) and
+resident memory. Goals (issue #9): in-process p99 ≤ 1 ms, 0 deadline misses, the deploy
+process ≤ 150 MB resident with torch not loaded.
+
+The policy: ``pretrained/quad12_walk_ppo.onnx`` if it exists, else a standing policy exported
+for the task's observation layout (timing does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("ros_free", "in_process", "processes")
+
+
+def _config(policy: Path, seconds: float) -> dict[str, Any]:
+    return {"robot": "quad12", "policy_path": str(policy), "backend": {"kind": "sim"},
+            "bridge": {"rate_hz": 500.0, "publish_every": 5, "soft_start_s": 0.2,
+                       "shutdown_damp_s": 0.2}, "run_s": seconds,
+            "script": [{"t": 0.0, "cmd": [0.0, 0.0, 0.0]}]}
+
+
+def _policy(tmp: Path) -> Path:
+    shipped = REPO / "pretrained" / "quad12_walk_ppo.onnx"
+    if shipped.is_file():
+        return shipped
+    import torch
+
+    from robot_rl.envs import load_task_config
+    from robot_rl.export.onnx_export import export_actor
+    from robot_rl.policies.mlp import ActorCritic
+    from robot_rl.robots import get_robot
+    from robot_rl.runtime.obs import ObsBuilder
+
+    cfg = load_task_config("quad12-walk")
+    spec = get_robot("quad12")
+    layout = ObsBuilder(spec, cfg.obs).layout()
+    net = ActorCritic(ObsBuilder(spec, cfg.obs).dim, spec.n_joints)
+    last = net.actor[-1]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        last.weight.zero_()
+    return export_actor(net, tmp / "quad12_stand.onnx", robot="quad12", obs_layout=layout,
+                        action_type="joint_pos_offset", action_scale=spec.action_scale,
+                        policy_dt=spec.policy_dt, algorithm="stand",
+                        extra={"action_clip": cfg.action_clip})
+
+
+def _slim(b: dict[str, Any]) -> dict[str, Any]:
+    keys = ("command_latency_us", "late_commands", "command_gaps", "late_ticks", "ticks",
+            "tick_lateness_us", "commands", "timeouts", "refused")
+    return {k: b.get(k) for k in keys}
+
+
+def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]:
+    """One mode in this process (torch-free); its figures."""
+    from robot_rl.runtime.deploy_config import load_deploy_config
+
+    cfg = load_deploy_config(cfg_path)
+    out: dict[str, Any] = {"mode": mode, "seconds": seconds}
+    if mode == "ros_free":
+        sys.setswitchinterval(0.0001)
+        from robot_rl_ros.graph import process_info
+
+        from robot_rl.runtime.deploy import DeployLoop
+
+        loop = DeployLoop(cfg).start()
+        try:
+            loop.run(seconds)
+        finally:
+            s = loop.stats()
+            loop.stop()
+        out["bridge"] = _slim(s["bridge"])
+        out["cpu_s"] = {"deploy_loop (bridge + policy + safety)": s["bridge"]["loop_cpu_s"]}
+        out["process"] = process_info()
+        return out
+    from robot_rl_ros.bringup import summarize
+    from robot_rl_ros.graph import InProcessGraph, ProcessGraph
+
+    graph: Any = (InProcessGraph(cfg) if mode == "in_process"
+                  else ProcessGraph(cfg_path, cfg, Path(work) / "nodes"))
+    graph.start()
+    try:
+        graph.activate()
+        graph.run(seconds)
+    finally:
+        stats = graph.stop()
+    summary = summarize(cfg, stats, mode)
+    out["bridge"] = _slim(stats["hardware_bridge"])
+    out["cpu_s"] = summary["cpu_s"]
+    out["process"] = summary["processes"]
+    if mode == "processes":
+        out["cpu_s"] = {k: v.get("cpu_s") for k, v in summary["processes"].items() if v}
+    return out
+
+
+def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
+    seconds = (5.0 if quick else 60.0) if seconds is None else seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        cfg_path = t / "quad12_sim.yaml"
+        cfg_path.write_text(yaml.safe_dump(_config(_policy(t), seconds)))
+        results: dict[str, Any] = {}
+        for mode in MODES:
+            t0 = time.monotonic()
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.deploy", "child", mode, str(cfg_path),
+                 str(seconds), str(t / mode)], cwd=REPO, capture_output=True, text=True,
+                timeout=seconds * 3 + 120)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            if proc.returncode != 0 or not lines:
+                raise RuntimeError(f"deploy bench mode {mode} failed: "
+                                   f"{(proc.stderr or proc.stdout)[-1500:]}")
+            results[mode] = json.loads(lines[-1])
+            results[mode]["wall_s"] = round(time.monotonic() - t0, 1)
+    lat = {m: results[m]["bridge"]["command_latency_us"] for m in MODES}
+    misses = {m: {"late_commands": results[m]["bridge"]["late_commands"],
+                  "missing_policy_periods": results[m]["bridge"]["command_gaps"],
+                  "late_bridge_ticks": results[m]["bridge"]["late_ticks"]} for m in MODES}
+    ip = results["in_process"]
+    rss = ip["process"].get("graph", {}) if isinstance(ip["process"], dict) else {}
+    return {
+        "benchmark": "deploy", "robot": "quad12", "bridge_hz": 500, "policy_hz": 50,
+        "seconds_per_mode": seconds,
+        "latency_us": lat,
+        "deadline_misses": misses,
+        "cpu_s": {m: results[m]["cpu_s"] for m in MODES},
+        "memory": {m: results[m]["process"] for m in MODES},
+        "goals": {"in_process_p99_le_1ms": bool(lat["in_process"]["p99"] <= 1000.0),
+                  "zero_deadline_misses": all(v == 0 for m in MODES
+                                              for v in misses[m].values()),
+                  "deploy_rss_le_150mb_no_torch": bool(
+                      rss.get("peak_rss_mb", 1e9) <= 150.0 and not rss.get("torch_loaded"))},
+        "modes": results,
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 6 and sys.argv[1] == "child":
+        print(json.dumps(child(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]),
+                         default=str))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv)))
