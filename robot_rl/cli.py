@@ -64,8 +64,16 @@ def _ros_bringup() -> Any:
 
 def _cmd_bringup(args: argparse.Namespace) -> int:
     ros = _ros_bringup()
+    events = []
+    for spec in args.event or []:
+        at, _, kind = spec.partition(":")
+        try:
+            events.append((float(at), kind))
+        except ValueError:
+            raise UserError(f"--event {spec!r}: expected SECONDS:KIND, e.g. 7.5:estop") from None
     summary = ros.bringup(args.config, processes=args.processes, duration=args.duration,
-                          out=args.out, policy_path=args.policy)
+                          out=args.out, policy_path=args.policy, events=events,
+                          note=args.note or "")
     print(json.dumps(summary))
     return 0
 
@@ -211,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, help="seconds to run (default: the config's run_s)")
     s.add_argument("--policy", help="override the config's policy_path")
     s.add_argument("--out", default="out/bringup", help="report directory")
+    s.add_argument("--event", action="append", metavar="SECONDS:KIND",
+                   help="inject an event after activation: estop, reset or kill_policy "
+                        "(repeatable), e.g. --event 7:estop --event 8.5:reset")
+    s.add_argument("--note", help="a line for the report (e.g. what the policy is)")
     s.set_defaults(func=_cmd_bringup)
 
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")

@@ -1,4 +1,5 @@
-"""`robot-rl demo --quick`: the demo runs end to end and writes its report."""
+"""`robot-rl demo --quick`: both deployments run through the ROS 2 graph end to end (each as
+`robot-rl bringup` in its own process) and the report says what happened."""
 
 from __future__ import annotations
 
@@ -8,20 +9,25 @@ from pathlib import Path
 from robot_rl.demo import run_demo
 
 
-def test_quick_demo_writes_report(tmp_path: Path) -> None:
+def test_quick_demo_deploys_both_robots_and_reports(tmp_path: Path) -> None:
     summary = run_demo(out_dir=tmp_path, quick=True)
-    for name in ("report.md", "summary.json", "training_curve.png", "arm6_reach_trained.mp4",
-                 "train/model.pt"):
+    for name in ("report.md", "summary.json", "quad12_proxy/report.md", "quad12_proxy/run.png",
+                 "arm6_virtual_bus/report.md", "arm6_virtual_bus/run.png"):
         assert (tmp_path / name).is_file(), name
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["train"]["env_steps"] == summary["train"]["env_steps"] > 0
-    assert set(saved["eval"]) == {"trained", "zero", "random"}
-    for res in saved["eval"].values():
-        assert 0.0 <= res["success_mean"] <= 1.0 and res["final_distance_mean"] > 0.0
-    assert saved["quad12_stand"] == {"falls": 0, "sim_time_s": 2.0, "finite": True}
-    dep = saved["safety_deploy"]
-    assert dep["mode_at_nan"] == "HOLD" and dep["mode_at_estop"] == "STOP"
-    assert dep["violations"] == 0 and dep["interventions"]["non_finite"] > 0
+    quad, arm = saved["quad12_proxy"], saved["arm6_virtual_bus"]
+    assert quad["backend"] == "proxy" and arm["backend"] == "virtual_bus"
+    for run in (quad, arm):
+        assert run["policy_commands"] > 100 and run["refused_commands"] == 0
+        assert run["latency_us"]["n"] > 100
+        for proc in run["processes"].values():
+            assert proc["torch_loaded"] is False  # the deploy process never loads torch
+        estop = next(e for e in run["events"] if e["event"] == "estop")
+        assert estop["bridge_output_next_0.3s"][-1] == "damped"
+    reset = next(e for e in arm["events"] if e["event"] == "reset")
+    assert reset["ok"], reset
+    assert "STOP" in quad["safety_mode_final"]  # the e-stop stays latched to the end
+    assert quad["motion"]["samples"] > 100 and arm["reach"]["of"] >= 1
     report = (tmp_path / "report.md").read_text()
-    assert "| trained |" in report and "quad12 standing check" in report
-    assert "behind the safety chain" in report
+    assert "reality proxy" in report and "virtual Feetech bus" in report
+    assert summary["wall_s"] > 0

@@ -28,7 +28,8 @@ class TruthRecorder:
     ``on_tick`` hook).
 
     Rows: t [s, monotonic], x, y, z [m], vx, vy [m/s, body], yaw rate [rad/s], roll, pitch
-    [rad], mean |tau| [N m], mechanical power sum |tau dq| [W]."""
+    [rad], mean |tau| [N m], mechanical power sum |tau dq| [W], end effector x, y, z [m, base
+    frame] (zeros without one)."""
 
     def __init__(self, truth: Any, every: int) -> None:
         self.truth, self.every = truth, max(1, every)
@@ -49,23 +50,29 @@ class TruthRecorder:
         v = st.base_lin_vel if st.base_lin_vel is not None else np.zeros(3)
         rp = roll_pitch(st.imu_quat)
         tau = st.tau if st.tau is not None else np.zeros_like(st.q)
+        ee = st.ee_pos if st.ee_pos is not None else np.zeros(3)
         self.rows.append((time.monotonic(), float(pos[0]), float(pos[1]), float(pos[2]),
                           float(v[0]), float(v[1]), float(st.imu_gyro[2]), float(rp[0]),
                           float(rp[1]), float(np.abs(tau).mean()),
-                          float(np.abs(tau * st.dq).sum())))
+                          float(np.abs(tau * st.dq).sum()), float(ee[0]), float(ee[1]),
+                          float(ee[2])))
 
     def to_dict(self) -> dict[str, Any]:
         return {"t_active": self.t_active, "rows": self.rows}
 
 
-def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0
-                       ) -> dict[str, Any]:
-    """Distance, tracking error against the script, falls (from truth samples)."""
+def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0,
+                       until: float | None = None) -> dict[str, Any]:
+    """Distance, tracking error against the script, falls (from truth samples), over the
+    run from activation to ``until`` s after it (e.g. an e-stop) or the end."""
     rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
     t0 = truth.get("t_active")
     if rows.size == 0 or t0 is None:
         return {"samples": 0}
-    rows = rows[rows[:, 0] >= t0]
+    end = np.inf if until is None else t0 + until
+    rows = rows[(rows[:, 0] >= t0) & (rows[:, 0] < end)]
+    if rows.size == 0:
+        return {"samples": 0}
     t = rows[:, 0] - t0
     xy = rows[:, 1:3]
     dist = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) if len(xy) > 1 else 0.0
@@ -94,9 +101,34 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
             "min_height_m": round(float(rows[:, 3].min()), 3)}
 
 
-def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], path: Path
-             ) -> Path | None:
-    """Velocity vs command, base height, and the latency histogram, as one PNG."""
+def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02
+                  ) -> dict[str, Any]:
+    """Per scripted goal: the end effector's distance to it at the end of its segment, and
+    whether it got within ``tol_m`` (the reach task's success radius)."""
+    rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
+    t0 = truth.get("t_active")
+    if rows.size == 0 or t0 is None:
+        return {"samples": 0}
+    t = rows[:, 0] - t0
+    goals = []
+    bounds = [s.t for s in cfg.script] + [float(t[-1]) + 1e-9]
+    for k, step in enumerate(cfg.script):
+        seg = (t >= bounds[k]) & (t < bounds[k + 1])
+        if not seg.any() or len(step.cmd) < 3:
+            continue
+        d = np.linalg.norm(rows[seg, 11:14] - np.asarray(step.cmd[:3]), axis=1)
+        goals.append({"goal": list(step.cmd[:3]), "final_distance_cm": round(100 * float(
+            d[-1]), 2), "min_distance_cm": round(100 * float(d.min()), 2),
+            "reached": bool(d[-1] <= tol_m)})
+    return {"samples": int(len(rows)), "goals": goals,
+            "reached": int(sum(g["reached"] for g in goals)), "of": len(goals)}
+
+
+def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], path: Path,
+             events: list[dict[str, Any]] | None = None) -> Path | None:
+    """One PNG: velocity vs command and base height (quadruped) or the end effector's
+    distance to the scripted goal (arm), and the latency histogram; events as vertical
+    lines."""
     rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
     if rows.size == 0 or truth.get("t_active") is None:
         return None
@@ -105,24 +137,41 @@ def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from robot_rl.robots import get_robot
+
     t = rows[:, 0] - truth["t_active"]
-    cmd = np.array([cfg.command_at(float(x)) or (0.0, 0.0, 0.0) for x in t], dtype=np.float64)
+    cmd = [cfg.command_at(float(x)) or (0.0, 0.0, 0.0) for x in t]
+    c = np.array([list(v[:3]) + [0.0] * (3 - len(v[:3])) for v in cmd], dtype=np.float64)
     fig, ax = plt.subplots(3, 1, figsize=(9, 9))
-    ax[0].plot(t, rows[:, 4], label="vx (truth)")
-    ax[0].plot(t, rows[:, 5], label="vy (truth)")
-    ax[0].plot(t, rows[:, 6], label="yaw rate (truth)", alpha=0.7)
-    if cmd.shape[1] >= 3:
-        ax[0].plot(t, cmd[:, 0], "k--", label="vx cmd")
-        ax[0].plot(t, cmd[:, 1], "k:", label="vy cmd")
-        ax[0].plot(t, cmd[:, 2], "k-.", label="yaw cmd", alpha=0.6)
-    ax[0].set_ylabel("m/s, rad/s")
+    if get_robot(cfg.robot).floating_base:
+        ax[0].plot(t, rows[:, 4], label="vx (truth)")
+        ax[0].plot(t, rows[:, 5], label="vy (truth)")
+        ax[0].plot(t, rows[:, 6], label="yaw rate (truth)", alpha=0.7)
+        ax[0].plot(t, c[:, 0], "k--", label="vx cmd")
+        ax[0].plot(t, c[:, 1], "k:", label="vy cmd")
+        ax[0].plot(t, c[:, 2], "k-.", label="yaw cmd", alpha=0.6)
+        ax[0].set_ylabel("m/s, rad/s")
+        ax[0].set_title("base velocity vs /cmd_vel")
+        ax[1].plot(t, rows[:, 3])
+        ax[1].axhline(FALL_HEIGHT, color="r", ls="--", label="fall height")
+        ax[1].set_ylabel("base height [m]")
+    else:
+        dist = np.linalg.norm(rows[:, 11:14] - c, axis=1) * 100
+        ax[0].plot(t, dist, label="|ee - goal|")
+        ax[0].axhline(2.0, color="g", ls="--", label="2 cm (success)")
+        ax[0].set_ylabel("distance [cm]")
+        ax[0].set_title("end effector to the /goal")
+        for k, name in enumerate("xyz"):
+            ax[1].plot(t, rows[:, 11 + k], label=f"ee {name}")
+            ax[1].plot(t, c[:, k], "k--", alpha=0.5)
+        ax[1].set_ylabel("ee position [m]")
+    for e in events or []:
+        for a in ax[:2]:
+            a.axvline(e["t"], color="m", alpha=0.5)
+        ax[0].text(e["t"], ax[0].get_ylim()[1], e["event"], fontsize=7, color="m", va="top")
     ax[0].legend(fontsize=7, ncol=3)
-    ax[0].set_title("base velocity vs /cmd_vel")
-    ax[1].plot(t, rows[:, 3])
-    ax[1].axhline(FALL_HEIGHT, color="r", ls="--", label="fall height")
-    ax[1].set_ylabel("base height [m]")
-    ax[1].set_xlabel("time since activation [s]")
     ax[1].legend(fontsize=7)
+    ax[1].set_xlabel("time since activation [s]")
     if latency_us:
         ax[2].hist(np.asarray(latency_us) / 1e3, bins=60)
     ax[2].set_xlabel("state -> /command latency [ms]")
@@ -139,4 +188,4 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str))
 
 
-__all__ = ["TruthRecorder", "locomotion_metrics", "plot_run", "write_json"]
+__all__ = ["TruthRecorder", "locomotion_metrics", "plot_run", "reach_metrics", "write_json"]

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig, load_deploy_config, resolve
-from robot_rl.runtime.deploy_report import locomotion_metrics, plot_run, write_json
+from robot_rl.runtime.deploy_report import locomotion_metrics, plot_run, reach_metrics, write_json
 from robot_rl_ros.graph import InProcessGraph, ProcessGraph
 
 
-def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str) -> dict[str, Any]:
-    """The report's figures from the nodes' stats."""
+def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str,
+              until: float | None = None) -> dict[str, Any]:
+    """The report's figures from the nodes' stats; motion is measured up to ``until`` s after
+    activation (the first e-stop or killed node), if given."""
     b = stats.get("hardware_bridge", {})
     s = stats.get("safety_node", {})
     p = stats.get("policy_node", {})
@@ -41,7 +45,13 @@ def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str) -> dict[str, 
             "safety_node": s.get("cpu_s")},
     }
     if b.get("truth"):
-        out["motion"] = locomotion_metrics(cfg, b["truth"])
+        from robot_rl.robots import get_robot
+
+        if get_robot(cfg.robot).floating_base:
+            out["motion"] = locomotion_metrics(cfg, b["truth"], until=until)
+            out["motion"]["until_s"] = until
+        else:
+            out["reach"] = reach_metrics(cfg, b["truth"])
     procs = {k: v.get("process") for k, v in stats.items() if isinstance(v, dict)
              and v.get("process")}
     if "process" in stats:
@@ -52,20 +62,11 @@ def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str) -> dict[str, 
     return out
 
 
-def report_markdown(s: dict[str, Any], note: str = "") -> str:
-    m = s.get("motion") or {}
-    lat = s.get("latency_us") or {}
-    dm = s.get("deadline_misses") or {}
-    rows = "\n".join(f"| {k} | {v} |" for k, v in (s.get("interventions") or {}).items())
-    mem = "; ".join(f"{k}: {v.get('rss_mb')} MB (torch loaded: {v.get('torch_loaded')})"
-                    for k, v in (s.get("processes") or {}).items() if v)
-    return f"""# Deployment report: {s['robot']} on `{s['backend']}`{
-        f" (proxy seed {s['proxy_seed']})" if s.get('proxy_seed') is not None else ''}
-
-Policy `{s['policy']}`, ROS 2 graph `{s['graph']}`, bridge {s['bridge_rate_hz']} Hz.
-{note}
-
-## Motion (simulator ground truth, after activation)
+def _motion_section(s: dict[str, Any]) -> str:
+    if s.get("motion"):
+        m = s["motion"]
+        span = f"up to t = {m['until_s']} s" if m.get("until_s") is not None else "to the end"
+        return f"""## Motion (simulator ground truth, from activation {span})
 
 | distance [m] | net [m] | vel. error [m/s] | yaw error [rad/s] | falls | min height [m] \
 | power [W] |
@@ -73,31 +74,108 @@ Policy `{s['policy']}`, ROS 2 graph `{s['graph']}`, bridge {s['bridge_rate_hz']}
 | {m.get('distance_m')} | {m.get('net_displacement_m')} | {m.get('vel_error_mps')} \
 | {m.get('yaw_error_rps')} | {m.get('falls')} | {m.get('min_height_m')} \
 | {m.get('mean_power_w')} |
+"""
+    if s.get("reach"):
+        r = s["reach"]
+        rows = "\n".join(f"| {g['goal']} | {g['final_distance_cm']} | {g['min_distance_cm']} | "
+                         f"{'yes' if g['reached'] else 'no'} |" for g in r.get("goals", []))
+        return f"""## Reaching (simulator ground truth)
 
+Goals reached (end effector within 2 cm at the end of the goal's segment): {r.get('reached')}
+of {r.get('of')}.
+
+| goal [m] | final distance [cm] | closest [cm] | reached |
+|---|---|---|---|
+{rows}
+"""
+    return "## Motion\n\nNo ground truth on this backend (a real robot).\n"
+
+
+def report_markdown(s: dict[str, Any], note: str = "") -> str:
+    lat = s.get("latency_us") or {}
+    dm = s.get("deadline_misses") or {}
+    rows = "\n".join(f"| {k} | {v} |" for k, v in (s.get("interventions") or {}).items())
+    mem = "; ".join(f"{k}: {v.get('rss_mb')} MB (torch loaded: {v.get('torch_loaded')})"
+                    for k, v in (s.get("processes") or {}).items() if v)
+    events = "\n".join(f"- t = {e['t']} s, {e['event']}: {e['result']}; bridge output in the "
+                       f"next 0.3 s: {' -> '.join(e.get('bridge_output_next_0.3s') or [])}"
+                       for e in s.get("events") or [])
+    seed = f" (proxy seed {s['proxy_seed']})" if s.get("proxy_seed") is not None else ""
+    return f"""# Deployment report: {s['robot']} on `{s['backend']}`{seed}
+
+Policy `{s['policy']}`, ROS 2 graph `{s['graph']}`, bridge {s['bridge_rate_hz']} Hz.
+{note}
+
+{_motion_section(s)}
 ## Timing
 
 State → `/command` latency p50 / p99 / max: {lat.get('p50')} / {lat.get('p99')} /
-{lat.get('max')} µs over {lat.get('n')} commands. Deadline misses: {dm.get('late_commands')}
-commands later than the policy period, {dm.get('command_gaps')} missing policy periods,
-{dm.get('late_bridge_ticks')} of {dm.get('bridge_ticks')} bridge ticks more than one period
-late. CPU [s]: {s.get('cpu_s')}. Memory: {mem}.
+{lat.get('max')} µs over {lat.get('n')} commands. Deadline misses:
+{dm.get('late_commands')} commands later than the policy period, {dm.get('command_gaps')}
+missing policy periods, {dm.get('late_bridge_ticks')} of {dm.get('bridge_ticks')} bridge
+ticks more than one period late. CPU [s]: {s.get('cpu_s')}. Memory: {mem}.
 
 ## Safety
 
 Final mode {s.get('safety_mode_final')}; modes in order: {s.get('safety_modes')}.
 
+{events or "No injected events."}
+
 | stage | interventions |
 |---|---|
 {rows}
 
-Plot: `run.png` (velocity vs command, base height, latency histogram).
+Plot: `run.png`.
 """
+
+
+EVENTS = ("estop", "reset", "kill_policy")
+
+
+def _event(graph: Any, kind: str) -> dict[str, Any]:
+    """Apply one scripted fault / operator action; what happened."""
+    if kind == "estop":
+        graph.estop()
+        return {"result": "e-stop published"}
+    if kind == "reset":
+        ok, msg = False, ""
+        t_end = time.monotonic() + 3.0
+        while time.monotonic() < t_end:  # refused while the robot still moves
+            ok, msg = graph.reset()
+            if ok:
+                break
+            time.sleep(0.2)
+        return {"result": msg, "ok": ok}
+    if kind == "kill_policy":
+        graph.kill("policy_node")
+        return {"result": "policy node killed"}
+    raise ValueError(f"unknown event '{kind}' (estop, reset, kill_policy)")
+
+
+def _observe(graph: Any, seconds: float) -> list[str]:
+    """The bridge's mode over the next ``seconds`` (in-process graphs only)."""
+    bridge = getattr(getattr(graph, "nodes", {}).get("hardware_bridge"), "bridge", None)
+    seen: list[str] = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        if bridge is not None and bridge.last_sent is not None:
+            m = "damped" if not bridge.last_sent.kp.any() else "stiff"
+            if not seen or seen[-1] != m:
+                seen.append(m)
+        time.sleep(0.005)
+    return seen
 
 
 def bringup(config: str | Path, processes: bool = False, duration: float | None = None,
             out: str | Path | None = "out/bringup", note: str = "",
-            policy_path: str | None = None) -> dict[str, Any]:
-    """Run the graph of ``config``; the summary dict (also written under ``out``)."""
+            policy_path: str | None = None,
+            events: list[tuple[float, str]] | None = None) -> dict[str, Any]:
+    """Run the graph of ``config``; the summary dict (also written under ``out``).
+
+    ``events``: (seconds after activation, ``estop`` | ``reset`` | ``kill_policy``)."""
+    for _, kind in events or []:
+        if kind not in EVENTS:
+            raise DeployError(f"unknown event '{kind}'; events: {', '.join(EVENTS)}")
     cfg_path = resolve(config)
     cfg = load_deploy_config(cfg_path)
     if policy_path:
@@ -108,6 +186,7 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
                   if processes else InProcessGraph(cfg))
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log: list[dict[str, Any]] = []
     try:
         print(f"bringup: {cfg.robot} on {cfg.backend.kind}, policy {cfg.policy_path}, "
               f"{'one process per node' if processes else 'one process'}", flush=True)
@@ -115,15 +194,27 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
         graph.activate()
         print(f"bringup: active; running {seconds:g} s (Ctrl-C stops, robot damped)",
               flush=True)
-        graph.run(seconds, until=stop)
+        t0 = time.monotonic()
+        for at, kind in sorted(events or []):
+            graph.run(max(0.0, at - (time.monotonic() - t0)), until=stop)
+            if stop.is_set():
+                break
+            entry = {"t": round(time.monotonic() - t0, 2), "event": kind, **_event(graph, kind)}
+            entry["bridge_output_next_0.3s"] = _observe(graph, 0.3)
+            print(f"bringup: t={entry['t']} s {kind}: {entry['result']}", flush=True)
+            log.append(entry)
+        graph.run(max(0.0, seconds - (time.monotonic() - t0)), until=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
         stats = graph.stop()
-    summary = summarize(cfg, stats, "processes" if processes else "in-process")
+    stops = [e["t"] for e in log if e["event"] in ("estop", "kill_policy")]
+    summary = summarize(cfg, stats, "processes" if processes else "in-process",
+                        until=min(stops) if stops else None)
+    summary["events"] = log
     if out_dir is not None:
         b = stats.get("hardware_bridge", {})
         png = plot_run(cfg, b.get("truth") or {}, b.get("latency_samples_us") or [],
-                       out_dir / "run.png")
+                       out_dir / "run.png", log)
         summary["plot"] = str(png) if png else None
         write_json(out_dir / "summary.json", summary)
         (out_dir / "report.md").write_text(report_markdown(summary, note))
