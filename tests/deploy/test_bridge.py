@@ -128,3 +128,18 @@ def test_missing_device_is_refused_and_nothing_is_commanded(bundles: dict[str, P
         loop.start()
     loop.stop()
     assert loop.bridge.state == Lifecycle.FINALIZED or loop.bridge.robot is None
+
+
+def test_deploy_loop_over_the_virtual_can_path_on_the_proxy(bundles: dict[str, Path]) -> None:
+    """CanRobot → python-can slcan → 4 emulated adapters on ptys → MIT motors → the proxy."""
+    cfg = _cfg(bundles["quad12_stand"], backend={"kind": "virtual_can", "proxy_seed": 3},
+               bridge={"rate_hz": 200, "soft_start_s": 0.2, "shutdown_damp_s": 0.0})
+    loop = DeployLoop(cfg).start()
+    try:
+        loop.run(2.5)
+        truth = loop.backend.truth()
+        s = loop.stats()
+    finally:
+        loop.stop()
+    assert truth.base_pos[2] > 0.22 and s["safety"]["mode"] == "ACTIVE"
+    assert s["bridge"]["fault"] is None and s["bridge"]["commands"] > 40
