@@ -110,7 +110,7 @@ def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02
     if rows.size == 0 or t0 is None:
         return {"samples": 0}
     t = rows[:, 0] - t0
-    goals = []
+    goals: list[dict[str, Any]] = []
     bounds = [s.t for s in cfg.script] + [float(t[-1]) + 1e-9]
     for k, step in enumerate(cfg.script):
         seg = (t >= bounds[k]) & (t < bounds[k + 1])
@@ -121,7 +121,7 @@ def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02
             d[-1]), 2), "min_distance_cm": round(100 * float(d.min()), 2),
             "reached": bool(d[-1] <= tol_m)})
     return {"samples": int(len(rows)), "goals": goals,
-            "reached": int(sum(g["reached"] for g in goals)), "of": len(goals)}
+            "reached": int(sum(bool(g["reached"]) for g in goals)), "of": len(goals)}
 
 
 def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], path: Path,
