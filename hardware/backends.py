@@ -71,17 +71,13 @@ def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Rob
 
 
 def _virtual_can(robot: str, cfg: BackendConfig) -> Backend:
-    from hardware.can.link import CanBusConfig
     from hardware.sim_plant import PlantImu
-    from hardware.virtual.plant_can import quad12_adapters, quad12_layout
+    from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
 
     plant = _plant(robot, cfg).start()
     adapters = [a.start() for a in quad12_adapters(plant)]
     slots = quad12_layout()
-    names = plant.spec.joint_names
-    specs = [(CanBusConfig("slcan", a.port), {names[s.joint]: (s.can_id, s.limits)
-                                             for s in slots if s.bus == b})
-             for b, a in enumerate(adapters)]
+    specs = quad12_bus_specs(adapters, plant.spec.joint_names)
     closers: list[Callable[[], None]] = [plant.stop, *[a.close for a in adapters]]
     return Backend(lambda: _can_robot(robot, specs, [s.limits for s in slots], PlantImu(plant)),
                    plant.state, closers, plant)

@@ -3,6 +3,11 @@ it (and the other seeds' runs, for the spread) through the torch-free runtime on
 seeds, and write the training record next to the bundle.
 
     python scripts/ship_policy.py RUN_DIR --name arm6_reach_ppo [--seed-runs RUN_DIR ...]
+    python scripts/ship_policy.py RUN_DIR --name quad12_walk_ppo --checkpoint model_3000.pt
+
+(``--checkpoint``: ship an intermediate checkpoint of a run still going or stopped early; the
+record then says so.) Locomotion tasks are evaluated with `robot_rl.evaluation` (nominal,
+push and force suites) instead of the arm's success rate.
 
 Writes ``pretrained/NAME.onnx``, ``NAME.record.json`` (training command, seed, code version,
 env steps, wall time, evaluation per seed and across seeds, the bundle's SHA-256) and
@@ -45,7 +50,11 @@ def main() -> int:
     ap.add_argument("--seed-runs", type=Path, nargs="*", default=[])
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--eval-seed", type=int, default=10_000)
+    ap.add_argument("--checkpoint", help="a checkpoint file in RUN_DIR (default model.pt)")
+    ap.add_argument("--note", default="", help="added to the record (e.g. how it was trained)")
     args = ap.parse_args()
+    if args.checkpoint:
+        return ship_checkpoint(args)
     out = REPO / "pretrained"
     out.mkdir(exist_ok=True)
     rec = json.loads((args.run / "record.json").read_text())
@@ -95,6 +104,50 @@ def main() -> int:
     if (args.run / "curves.png").is_file():
         shutil.copy(args.run / "curves.png", out / f"{args.name}.curves.png")
     print(json.dumps(record["evaluation"]["across_seeds"]))
+    return 0
+
+
+def ship_checkpoint(args: argparse.Namespace) -> int:
+    """One checkpoint of a (locomotion) run: export, evaluate the suites, write the record."""
+    import torch
+
+    from robot_rl.evaluation import EvalConfig, evaluate
+
+    ckpt_path = args.run / args.checkpoint
+    ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+    out = REPO / "pretrained"
+    out.mkdir(exist_ok=True)
+    bundle = export_checkpoint(ckpt_path, out / f"{args.name}.onnx")
+    task = str(ckpt.get("task"))
+    cfg = EvalConfig(episodes=args.episodes, seconds=20.0, seed=args.eval_seed)
+    suites = evaluate(bundle, task, ("nominal", "push", "force"), cfg)
+    long = evaluate(bundle, task, ("nominal",), EvalConfig(episodes=2, seconds=60.0,
+                                                           seed=args.eval_seed + 500))
+    meta = OnnxPolicy(bundle).metadata
+    record = {
+        "bundle": bundle.name, "sha256": file_sha256(bundle), "task": task,
+        "algorithm": ckpt.get("algorithm", "ppo"), "checkpoint": args.checkpoint,
+        "iteration": int(ckpt.get("iteration", 0)), "env_steps": int(ckpt.get("env_steps", 0)),
+        "code_version": meta["code_version"], "train_config": ckpt.get("train_config"),
+        "note": args.note,
+        "evaluation": {"runtime": "onnxruntime (robot_rl.runtime.OnnxPolicy)",
+                       "suites_20s": {k: suites[k] for k in ("nominal", "push", "force")},
+                       "nominal_60s": long["nominal"], "episodes": args.episodes,
+                       "eval_seed": args.eval_seed},
+    }
+    nom = long["nominal"]
+    worst = max(v["vel_error"] for v in nom.values())
+    record["status"] = (f"PPO (DR only), 1 training seed, iteration {record['iteration']}: "
+                        f"60 s flat-ground runs at 0.25-1.0 m/s survived "
+                        f"{min(v['survived'] for v in nom.values()):.0%}, worst mean velocity "
+                        f"error {worst:.3f} m/s")
+    (out / f"{args.name}.record.json").write_text(json.dumps(record, indent=2))
+    if (args.run / "history.json").is_file():
+        from robot_rl.train import plot_curves
+
+        plot_curves(json.loads((args.run / "history.json").read_text()),
+                    out / f"{args.name}.curves.png", title=f"PPO on {task}")
+    print(json.dumps({"status": record["status"]}))
     return 0
 
 

@@ -9,6 +9,7 @@ bus k with CAN ids 1 (hip), 2 (thigh), 3 (calf).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hardware.can.mit import (
     GO2_CALF,
@@ -88,4 +89,17 @@ def quad12_adapters(plant: SimPlant) -> list[VirtualSlcanAdapter]:
     return adapters
 
 
-__all__ = ["LEGS", "MotorSlot", "PlantMitMotor", "quad12_adapters", "quad12_layout"]
+def quad12_bus_specs(adapters: list[VirtualSlcanAdapter], joint_names: tuple[str, ...]
+                     ) -> list[tuple[Any, dict[str, tuple[int, MitLimits]]]]:
+    """(CanBusConfig, motors) per adapter, for `MultiCanBus.open`: python-can's slcan
+    interface on each adapter's pty, the leg's motors by joint name."""
+    from hardware.can.link import CanBusConfig
+
+    slots = quad12_layout(len(joint_names))
+    return [(CanBusConfig("slcan", a.port), {joint_names[s.joint]: (s.can_id, s.limits)
+                                            for s in slots if s.bus == b})
+            for b, a in enumerate(adapters)]
+
+
+__all__ = ["LEGS", "MotorSlot", "PlantMitMotor", "quad12_adapters", "quad12_bus_specs",
+           "quad12_layout"]

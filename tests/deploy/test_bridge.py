@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,14 +82,18 @@ def _cfg(policy: Path, **over) -> DeployConfig:  # type: ignore[no-untyped-def]
     return from_dict(DeployConfig, data)
 
 
-def test_deploy_loop_stands_the_quadruped(bundles: dict[str, Path]) -> None:
-    loop = DeployLoop(_cfg(bundles["quad12_stand"])).start()
+def _run(cfg: DeployConfig, seconds: float = 2.5) -> tuple[Any, dict[str, Any]]:
+    """Run a DeployLoop: (the simulator's final state, the loop's stats)."""
+    loop = DeployLoop(cfg).start()
     try:
-        loop.run(2.5)
-        truth = loop.backend.truth()
-        s = loop.stats()
+        loop.run(seconds)
+        return loop.backend.truth(), loop.stats()
     finally:
         loop.stop()
+
+
+def test_deploy_loop_stands_the_quadruped(bundles: dict[str, Path]) -> None:
+    truth, s = _run(_cfg(bundles["quad12_stand"]))
     assert truth.base_pos[2] > 0.22  # standing (start 0.32, nominal stance ~0.27)
     b = s["bridge"]
     assert b["refused"] == 0 and b["timeouts"] == 0 and b["commands"] > 50
@@ -134,12 +139,6 @@ def test_deploy_loop_over_the_virtual_can_path_on_the_proxy(bundles: dict[str, P
     """CanRobot → python-can slcan → 4 emulated adapters on ptys → MIT motors → the proxy."""
     cfg = _cfg(bundles["quad12_stand"], backend={"kind": "virtual_can", "proxy_seed": 3},
                bridge={"rate_hz": 200, "soft_start_s": 0.2, "shutdown_damp_s": 0.0})
-    loop = DeployLoop(cfg).start()
-    try:
-        loop.run(2.5)
-        truth = loop.backend.truth()
-        s = loop.stats()
-    finally:
-        loop.stop()
+    truth, s = _run(cfg)
     assert truth.base_pos[2] > 0.22 and s["safety"]["mode"] == "ACTIVE"
     assert s["bridge"]["fault"] is None and s["bridge"]["commands"] > 40

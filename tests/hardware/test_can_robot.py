@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from hardware.can.link import CanBusConfig
 from hardware.can.multi import MultiCanBus
 from hardware.can_robot import CanRobot
 from hardware.sim_plant import PlantImu, SimPlant
-from hardware.virtual.plant_can import quad12_adapters, quad12_layout
+from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
 from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety.core import Mode
 from robot_rl.types import JointCommand
@@ -24,11 +23,8 @@ def rig() -> Iterator[tuple[SimPlant, list, CanRobot]]:
     plant = SimPlant("quad12", realtime=1.0).start()
     adapters = [a.start() for a in quad12_adapters(plant)]
     slots = quad12_layout()
-    names = plant.spec.joint_names
-    specs = [(CanBusConfig("slcan", a.port), {names[s.joint]: (s.can_id, s.limits)
-                                             for s in slots if s.bus == b})
-             for b, a in enumerate(adapters)]
-    bus = MultiCanBus.open(specs, timeout=0.01, max_misses=3)
+    bus = MultiCanBus.open(quad12_bus_specs(adapters, plant.spec.joint_names), timeout=0.01,
+                           max_misses=3)
     robot = CanRobot(plant.spec, bus, [s.limits for s in slots], imu=PlantImu(plant))
     try:
         yield plant, adapters, robot
