@@ -78,6 +78,17 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sim2sim(args: argparse.Namespace) -> int:
+    from sim2real.sim2sim import sim2sim
+
+    if args.to != "proxy":
+        raise UserError(f"--to {args.to!r}: only 'proxy' (the reality proxy) is available")
+    summary = sim2sim(args.policy, robot=args.robot, seeds=tuple(args.seeds),
+                      seconds=args.seconds, out=args.out)
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks import BENCHMARKS
 
@@ -224,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable), e.g. --event 7:estop --event 8.5:reset")
     s.add_argument("--note", help="a line for the report (e.g. what the policy is)")
     s.set_defaults(func=_cmd_bringup)
+
+    s = sub.add_parser("sim2sim", help="a policy on the training sim and on reality proxies, "
+                       "side by side (report + PNG; JSON last)")
+    s.add_argument("policy", help="policy bundle (.onnx)")
+    s.add_argument("--to", default="proxy", help="target (proxy)")
+    s.add_argument("--robot", default="quad12")
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="proxy seeds")
+    s.add_argument("--seconds", type=float, default=20.0)
+    s.add_argument("--out", default="out/sim2sim")
+    s.set_defaults(func=_cmd_sim2sim)
 
     s = sub.add_parser("bench", help="run a benchmark (JSON summary last)")
     s.add_argument("name", help="benchmark name, e.g. env-throughput")

@@ -1,0 +1,26 @@
+"""`robot-rl sim2sim`: one bundle through the same deploy chain on the training sim and on a
+reality proxy; the report puts their metrics side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from robot_rl.cli import main
+
+
+def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
+                                     capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "s2s"
+    assert main(["sim2sim", str(bundles["quad12_stand"]), "--seeds", "3", "--seconds", "2.5",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary["gap"]) >= {"distance_m", "mean_power_w", "falls"}
+    saved = json.loads((out / "sim2sim.json").read_text())
+    sim, proxy = saved["runs"]["sim"], saved["runs"]["proxy3"]
+    assert sim["proxy"] is None and proxy["proxy"]["seed"] == 3  # the proxy's parameters
+    assert sim["falls"] == 0 and proxy["falls"] == 0 and sim["samples"] > 50
+    assert sim["min_height_m"] > 0.2  # the standing policy stands on both
+    assert (out / "sim2sim.png").stat().st_size > 10_000
+    assert "| metric | sim | proxy3 |" in (out / "report.md").read_text()
+    assert main(["sim2sim", str(bundles["quad12_stand"]), "--to", "mars"]) == 2
