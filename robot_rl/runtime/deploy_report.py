@@ -101,14 +101,19 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
             "min_height_m": round(float(rows[:, 3].min()), 3)}
 
 
-def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02
-                  ) -> dict[str, Any]:
+def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02,
+                  until: float | None = None) -> dict[str, Any]:
     """Per scripted goal: the end effector's distance to it at the end of its segment, and
-    whether it got within ``tol_m`` (the reach task's success radius)."""
+    whether it got within ``tol_m`` (the reach task's success radius); up to ``until`` s
+    after activation if given (a killed policy node)."""
     rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
     t0 = truth.get("t_active")
     if rows.size == 0 or t0 is None:
         return {"samples": 0}
+    if until is not None:
+        rows = rows[rows[:, 0] < t0 + until]
+        if rows.size == 0:
+            return {"samples": 0}
     t = rows[:, 0] - t0
     goals: list[dict[str, Any]] = []
     bounds = [s.t for s in cfg.script] + [float(t[-1]) + 1e-9]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robot_rl.robots import get_robot
 from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig, load_deploy_config, resolve
 from robot_rl.runtime.deploy_report import locomotion_metrics, plot_run, reach_metrics, write_json
@@ -45,13 +46,11 @@ def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str,
             "safety_node": s.get("cpu_s")},
     }
     if b.get("truth"):
-        from robot_rl.robots import get_robot
-
         if get_robot(cfg.robot).floating_base:
             out["motion"] = locomotion_metrics(cfg, b["truth"], until=until)
             out["motion"]["until_s"] = until
         else:
-            out["reach"] = reach_metrics(cfg, b["truth"])
+            out["reach"] = reach_metrics(cfg, b["truth"], until=until)
     procs = {k: v.get("process") for k, v in stats.items() if isinstance(v, dict)
              and v.get("process")}
     if "process" in stats:
@@ -207,7 +206,10 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
     finally:
         signal.signal(signal.SIGINT, previous)
         stats = graph.stop()
-    stops = [e["t"] for e in log if e["event"] in ("estop", "kill_policy")]
+    # motion is judged up to the first e-stop (quadruped) / killed policy node; the arm's
+    # e-stop is followed by a reset, so its reaching is judged over the whole run
+    kinds = ("estop", "kill_policy") if get_robot(cfg.robot).floating_base else ("kill_policy",)
+    stops = [e["t"] for e in log if e["event"] in kinds]
     summary = summarize(cfg, stats, "processes" if processes else "in-process",
                         until=min(stops) if stops else None)
     summary["events"] = log
