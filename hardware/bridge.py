@@ -106,6 +106,7 @@ class HardwareBridge:
         self.tick_us: deque[float] = deque(maxlen=history)
         self.latency_us: deque[float] = deque(maxlen=history)
         self.command_gaps = 0
+        self.gap_log: deque[float] = deque(maxlen=10_000)  # missing time [s] of each gap
         self.loop_cpu_s = 0.0
         self.modes: deque[tuple[float, str]] = deque(maxlen=10_000)
         n = spec.n_joints
@@ -204,6 +205,7 @@ class HardwareBridge:
                     and stamp - self._cmd_stamp > 1.5 * self.command_period_s
                     and self.state == Lifecycle.ACTIVE):
                 self.command_gaps += 1
+                self.gap_log.append(stamp - self._cmd_stamp)
             if stamp != self._cmd_stamp:
                 self.latency_us.append((now - stamp) * 1e6)
             self._cmd, self._cmd_arrival, self._cmd_stamp = cmd, now, stamp
