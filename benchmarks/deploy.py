@@ -44,26 +44,9 @@ def _policy(tmp: Path) -> Path:
     shipped = REPO / "pretrained" / "quad12_walk_ppo.onnx"
     if shipped.is_file():
         return shipped
-    import torch
+    from robot_rl.export.onnx_export import export_standing_policy
 
-    from robot_rl.envs import load_task_config
-    from robot_rl.export.onnx_export import export_actor
-    from robot_rl.policies.mlp import ActorCritic
-    from robot_rl.robots import get_robot
-    from robot_rl.runtime.obs import ObsBuilder
-
-    cfg = load_task_config("quad12-walk")
-    spec = get_robot("quad12")
-    layout = ObsBuilder(spec, cfg.obs).layout()
-    net = ActorCritic(ObsBuilder(spec, cfg.obs).dim, spec.n_joints)
-    last = net.actor[-1]
-    assert isinstance(last, torch.nn.Linear)
-    with torch.no_grad():
-        last.weight.zero_()
-    return export_actor(net, tmp / "quad12_stand.onnx", robot="quad12", obs_layout=layout,
-                        action_type="joint_pos_offset", action_scale=spec.action_scale,
-                        policy_dt=spec.policy_dt, algorithm="stand",
-                        extra={"action_clip": cfg.action_clip})
+    return export_standing_policy("quad12-walk", tmp / "quad12_stand.onnx")
 
 
 def _slim(b: dict[str, Any]) -> dict[str, Any]:

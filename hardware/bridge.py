@@ -120,8 +120,6 @@ class HardwareBridge:
         try:
             robot = self.make_robot()
             robot.connect()
-        except HardwareError:
-            raise
         except (OSError, ValueError) as e:
             raise HardwareError(f"cannot connect to the robot: {e}") from None
         if robot.spec.joint_names != self.spec.joint_names:

@@ -36,31 +36,6 @@ def _record(bundle: Path) -> dict[str, Any]:
     return json.loads(rec.read_text()) if rec.is_file() else {}
 
 
-def _standing_policy(out: Path) -> Path:
-    """A zero-action policy (the PD holds the standing pose) as a real bundle."""
-    import torch
-
-    from robot_rl.envs import load_task_config
-    from robot_rl.export.onnx_export import export_actor
-    from robot_rl.policies.mlp import ActorCritic
-    from robot_rl.robots import get_robot
-    from robot_rl.runtime.obs import ObsBuilder
-
-    cfg = load_task_config("quad12-walk")
-    spec = get_robot("quad12")
-    builder = ObsBuilder(spec, cfg.obs)
-    net = ActorCritic(builder.dim, spec.n_joints, (64, 64), (64, 64))
-    last = net.actor[-1]
-    assert isinstance(last, torch.nn.Linear)
-    with torch.no_grad():
-        last.weight.zero_()
-    return export_actor(net, out / "quad12_stand.onnx", robot="quad12",
-                        obs_layout=builder.layout(), action_type="joint_pos_offset",
-                        action_scale=spec.action_scale, policy_dt=spec.policy_dt,
-                        algorithm="stand", extra={"action_clip": cfg.action_clip,
-                                                  "note": "zero action: stands, no walking"})
-
-
 def _bringup(config: str, out: Path, policy: Path | None, events: list[str],
              duration: float | None, note: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "robot_rl.cli", "bringup", config, "--out", str(out)]
@@ -95,7 +70,9 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
         quad_note = (f"Shipped locomotion policy `{quad_policy.name}` "
                      f"({rec.get('status', 'see its training record')}).")
     else:
-        quad_policy = _standing_policy(out)
+        from robot_rl.export.onnx_export import export_standing_policy
+
+        quad_policy = export_standing_policy("quad12-walk", out / "quad12_stand.onnx")
         quad_note = ("No trained walking policy is shipped yet (issue 6): the quadruped runs "
                      "a standing policy (zero action), so the velocity commands are not "
                      "tracked; the run shows the deployment, not locomotion.")

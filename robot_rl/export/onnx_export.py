@@ -250,6 +250,50 @@ def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
     return _write_bundle(module, example, names, meta, path)
 
 
+def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorithm: str,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Export an actor for a registered task: robot, observation layout, action scale and
+    clip, observation clip and policy rate all from the task's and robot's configs."""
+    from robot_rl.envs import load_task_config
+    from robot_rl.robots import get_robot
+    from robot_rl.runtime.obs import ObsBuilder
+
+    cfg = load_task_config(task)
+    spec = get_robot(cfg.robot)
+    return export_actor(policy, path, robot=spec.name,
+                        obs_layout=ObsBuilder(spec, cfg.obs).layout(),
+                        action_type="joint_pos_offset", action_scale=spec.action_scale,
+                        policy_dt=spec.policy_dt, algorithm=algorithm,
+                        extra={"task": task, "action_clip": cfg.action_clip,
+                               "obs_clip": cfg.obs.clip, **(extra or {})})
+
+
+def task_actor(task: str, hidden: Sequence[int] = (64, 64)) -> ActorCritic:
+    """A fresh actor-critic sized for a registered task's observation and action."""
+    from robot_rl.envs import load_task_config
+    from robot_rl.robots import get_robot
+    from robot_rl.runtime.obs import ObsBuilder
+
+    cfg = load_task_config(task)
+    spec = get_robot(cfg.robot)
+    return ActorCritic(ObsBuilder(spec, cfg.obs).dim, spec.n_joints, hidden, hidden)
+
+
+def export_standing_policy(task: str, path: str | Path, hidden: Sequence[int] = (64, 64)
+                           ) -> Path:
+    """A zero-action policy as a real bundle: the joint PD holds the default pose (the
+    quadruped stands, the arm holds home). Timing and deployment runs use it where no
+    trained policy is needed or none exists yet."""
+    policy = task_actor(task, hidden)
+    last = policy.actor[-1]
+    assert isinstance(last, nn.Linear)
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    return export_for_task(policy, task, path, algorithm="stand",
+                           extra={"note": "zero action: holds the default pose"})
+
+
 def _export_saved(policy: nn.Module, deploy: dict[str, Any], out: Path) -> Path:
     """Export a `robot_rl.policies.checkpoint` policy with the exporter of its kind."""
     common = {"robot": deploy["robot"], "obs_layout": deploy["obs_layout"],

@@ -10,11 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from robot_rl.envs import load_task_config
-from robot_rl.export.onnx_export import export_actor
-from robot_rl.policies.mlp import ActorCritic
-from robot_rl.robots import get_robot
-from robot_rl.runtime.obs import ObsBuilder
+from robot_rl.export.onnx_export import export_for_task, export_standing_policy, task_actor
 
 # ROS 2 graphs of these tests: their own DDS domain, discovery on this machine only
 os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
@@ -22,27 +18,19 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 
 def export_task_bundle(task: str, path: Path, *, kind: str = "stand", seed: int = 0) -> Path:
-    cfg = load_task_config(task)
-    spec = get_robot(cfg.robot)
-    layout = ObsBuilder(spec, cfg.obs).layout()
-    obs_dim = sum(int(t["dim"]) for t in layout)
+    if kind == "stand":
+        return export_standing_policy(task, path, hidden=(32, 32))
     torch.manual_seed(seed)
-    policy = ActorCritic(obs_dim, spec.n_joints, (32, 32), (32, 32))
+    policy = task_actor(task, hidden=(32, 32))
     last = policy.actor[-1]
     assert isinstance(last, torch.nn.Linear)
     with torch.no_grad():
         last.bias.zero_()
-        if kind == "stand":
-            last.weight.zero_()
-        elif kind == "random":
+        if kind == "random":
             last.weight.uniform_(-0.5, 0.5)
         else:  # "nan"
             last.bias.fill_(float("nan"))
-    return export_actor(policy, path, robot=spec.name, obs_layout=layout,
-                        action_type="joint_pos_offset", action_scale=spec.action_scale,
-                        policy_dt=spec.policy_dt, algorithm="test",
-                        extra={"task": task, "action_clip": cfg.action_clip,
-                               "obs_clip": cfg.obs.clip})
+    return export_for_task(policy, task, path, algorithm="test")
 
 
 @pytest.fixture(scope="session")

@@ -178,18 +178,25 @@ def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Pat
     from robot_rl.config import to_dict
 
     cfg_path.write_text(yaml.safe_dump(to_dict(cfg)))
-    g = ProcessGraph(cfg_path, cfg, tmp_path / "nodes").start()
+    g = ProcessGraph(cfg_path, cfg, tmp_path / "nodes", watch_commands=True).start()
+    op = g.operator
     try:
         g.activate()
-        g.run(2.5)
+        # Counted, not timed: on a loaded machine four processes share two cores, and the
+        # rate checks belong to the in-process test and `bench deploy`.
+        assert wait_for(lambda: op.commands_seen >= 60, 30.0), op.commands_seen
+        assert op.modes_seen[-1] == "active", op.modes_seen  # (a "hold" before the first
+        n0 = len(op.modes_seen)                                # policy command is right)
         g.kill("policy_node")  # SIGKILL: the process dies without a word
-        time.sleep(1.0)
+        # the dead policy shows on /command: hold, then damping, from the safety node
+        assert wait_for(lambda: op.modes_seen[-1] == "damping", 10.0), op.modes_seen
+        assert op.modes_seen[n0 - 1:] == ["active", "hold", "damping"], op.modes_seen
     finally:
         stats = g.stop()
     b, s = stats["hardware_bridge"], stats["safety_node"]
-    assert b["commands"] > 80 and b["refused"] == 0, {k: b[k] for k in (
-        "commands", "command_latency_us", "late_ticks", "ticks")}
-    assert "hold" in s["modes"] and "damping" in s["modes"]  # dead policy: hold, then damp
+    assert b["commands"] >= 60 and b["refused"] == 0 and b["fault"] is None, {
+        k: b[k] for k in ("commands", "refused", "fault", "late_ticks", "ticks")}
+    assert s["modes"][-2:] == ["hold", "damping"], s["modes"]
     for name in ("hardware_bridge", "safety_node"):
         proc = stats[name]["process"]
         # a regression guard (the 150 MB goal is measured by `bench deploy`): a first run

@@ -28,18 +28,22 @@ from geometry_msgs.msg import PointStamped, Twist
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl_ros.qos import EVENT_QOS, publisher
+from robot_rl_ros.log import NodeLog
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 
+_log = NodeLog("executor")
 SWITCH_INTERVAL_S = 0.0001  # GIL hand-over: 5 ms by default, far too long for a 2 ms loop
 
 
@@ -55,6 +59,33 @@ def make_executor(context: Context) -> Any:
     """The single-threaded executor. (rclpy's experimental EventsExecutor starved the other
     threads of the GIL in this rclpy 7.1 build: the bring-up stalled in configure.)"""
     return SingleThreadedExecutor(context=context)
+
+
+def spin(executor: Any) -> None:
+    """Run ``executor`` until its context shuts down or it has no node left
+    (``Executor.shutdown()`` drops its nodes; nodes are added before this starts).
+
+    A node destroyed from another thread (a node taken out of a running graph) can be caught
+    half-way while the executor builds its wait set: rclpy then raises ``InvalidHandle`` out
+    of ``spin()``, and a plain ``spin()`` thread dies silently, taking every other node of the
+    process with it (a safety node whose watchdog no longer ticks). That race is harmless:
+    the next pass rebuilds the wait set without the destroyed node. Any other error ends the
+    loop loudly; the hardware bridge, on its own thread, then damps after its command
+    timeout."""
+    while executor.context.ok() and executor.get_nodes():
+        try:
+            executor.spin_once(timeout_sec=0.2)
+        except InvalidHandle:
+            continue
+        except (ShutdownException, ExternalShutdownException):
+            return
+        except Exception as e:
+            if not executor.context.ok() or not executor.get_nodes():
+                return  # shutting down (rclpy's shutdown() races the wait set too)
+            _log.error(f"executor stopped by {type(e).__name__}: {e} (nodes "
+                       f"{[n.get_name() for n in executor.get_nodes()]}); the hardware "
+                       "bridge damps after its command timeout")
+            raise
 
 
 def memory_mb() -> dict[str, float]:
@@ -77,7 +108,7 @@ def process_info() -> dict[str, Any]:
 class Operator(Node):
     """The bring-up's own node: publishes the task command, e-stop and reset requests."""
 
-    def __init__(self, cfg: DeployConfig, **kwargs: Any) -> None:
+    def __init__(self, cfg: DeployConfig, watch_commands: bool = False, **kwargs: Any) -> None:
         super().__init__("deploy_operator", start_parameter_services=False, **kwargs)
         from robot_rl.robots import get_robot
 
@@ -88,6 +119,18 @@ class Operator(Node):
         self.pub_estop = publisher(self, Bool, "/estop", EVENT_QOS)
         self.reset_client = self.create_client(Trigger, "/safety_node/reset")
         self.lifecycle = self.create_client(ChangeState, "/hardware_bridge/change_state")
+        # what reaches the motors, seen from outside the nodes: /command count and the
+        # sequence of safety modes it carried (off by default: one more /command reader)
+        self.commands_seen = 0
+        self.modes_seen: list[str] = []
+        if watch_commands:
+            subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+
+    def _on_command(self, msg: JointState) -> None:
+        self.commands_seen += 1
+        mode = msg.header.frame_id or "active"
+        if not self.modes_seen or self.modes_seen[-1] != mode:
+            self.modes_seen.append(mode)
 
     def send_command(self, cmd: tuple[float, ...] | list[float]) -> None:
         if self.quadruped:
@@ -184,7 +227,7 @@ class InProcessGraph(_GraphBase):
             for name, n in self.nodes.items():
                 ex.add_node(n)
                 self.executors[name] = ex
-            th = threading.Thread(target=self._spin, args=(ex,), daemon=True, name="executor")
+            th = threading.Thread(target=spin, args=(ex,), daemon=True, name="executor")
             th.start()
             self._threads.append(th)
             bridge = self.nodes["hardware_bridge"]
@@ -194,13 +237,6 @@ class InProcessGraph(_GraphBase):
             self.stop()
             raise
         return self
-
-    @staticmethod
-    def _spin(executor: Any) -> None:
-        try:
-            executor.spin()
-        except Exception:  # shutting down
-            pass
 
     @property
     def bridge(self) -> Any:
@@ -265,8 +301,10 @@ class ProcessGraph(_GraphBase):
 
     NODES = ("policy_node", "safety_node", "hardware_bridge")
 
-    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path) -> None:
+    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path,
+                 watch_commands: bool = False) -> None:
         self.cfg_path, self.cfg = str(cfg_path), cfg
+        self.watch_commands = watch_commands
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -304,10 +342,10 @@ class ProcessGraph(_GraphBase):
                 self._spawn(name)
                 self._wait_ready(name)
             rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-            self.operator = Operator(self.cfg, context=self.context)
+            self.operator = Operator(self.cfg, self.watch_commands, context=self.context)
             self.executor = make_executor(self.context)
             self.executor.add_node(self.operator)
-            self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+            self._thread = threading.Thread(target=spin, args=(self.executor,), daemon=True)
             self._thread.start()
             self._wait_connected()
             if not self.operator.transition(Transition.TRANSITION_CONFIGURE):
@@ -374,4 +412,4 @@ class ProcessGraph(_GraphBase):
 
 
 __all__ = ["InProcessGraph", "Operator", "ProcessGraph", "memory_mb", "process_info",
-           "ros_environment"]
+           "ros_environment", "spin"]

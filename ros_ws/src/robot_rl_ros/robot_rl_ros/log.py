@@ -12,7 +12,22 @@ import logging
 import sys
 import time
 
-_handler = logging.StreamHandler(sys.stderr)
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the call (a handler that kept the
+    stream it was made with writes into a closed file once that stream is swapped, as
+    pytest's capture and daemonising shells do)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+_handler = _StderrHandler()
 _handler.setFormatter(logging.Formatter("[%(levelname)s] [%(name)s]: %(message)s"))
 
 

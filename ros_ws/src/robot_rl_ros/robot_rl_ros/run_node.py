@@ -18,7 +18,7 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.runtime.deploy_config import load_deploy_config
-from robot_rl_ros.graph import SWITCH_INTERVAL_S, make_executor, process_info, ros_environment
+from robot_rl_ros.graph import SWITCH_INTERVAL_S, make_executor, process_info, ros_environment, spin
 
 
 def _policy_dt(cfg: Any) -> float:
@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, lambda *_: done.set())
         executor = make_executor(rclpy.get_default_context())
         executor.add_node(node)
-        spin = threading.Thread(target=executor.spin, daemon=True)
-        spin.start()
+        threading.Thread(target=spin, args=(executor,), daemon=True).start()
         (work / f"{args.node}.ready").write_text("ok")
         done.wait()
         if args.node == "hardware_bridge":
