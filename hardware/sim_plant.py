@@ -76,13 +76,18 @@ MotorLaw = PositionServoLaw | MitLaw
 
 class SimPlant:
     """Args: robot: registry name; scene: MJCF path (default the robot's own / flat scene);
-    realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe."""
+    realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe;
+    model: a loaded model to use instead of ``scene`` (the proxy edits it in place)."""
 
     def __init__(self, robot: str, scene: str | Path | None = None, realtime: float = 1.0,
-                 keyframe: str = "home", proxy_seed: int | None = None) -> None:
+                 keyframe: str = "home", proxy_seed: int | None = None,
+                 model: mujoco.MjModel | None = None) -> None:
         self.spec = get_robot(robot)
-        path = Path(scene) if scene else self._default_scene()
-        self.model = mujoco.MjModel.from_xml_path(str(path))
+        if model is not None:  # a prepared model (e.g. the robot on a stand), used as is
+            self.model = model
+        else:
+            path = Path(scene) if scene else self._default_scene()
+            self.model = mujoco.MjModel.from_xml_path(str(path))
         self.model.opt.timestep = self.spec.physics_dt
         self.proxy: ProxyParams | None = None
         self.sensors: SensorModel | None = None

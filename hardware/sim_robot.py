@@ -24,10 +24,13 @@ from robot_rl.types import JointCommand, RobotState
 
 
 class SimRobot(Robot):
-    """Args: plant: a `SimPlant` (started by `connect` if its thread is not running)."""
+    """Args: plant: a `SimPlant` (started by `connect` if its thread is not running);
+    lockstep: never start the plant's thread: the caller advances it with ``plant.step``
+    (experiments that run faster than real time, such as system identification)."""
 
-    def __init__(self, plant: SimPlant) -> None:
+    def __init__(self, plant: SimPlant, lockstep: bool = False) -> None:
         self.plant, self.spec = plant, plant.spec
+        self.lockstep = lockstep  # the caller steps the plant (no real-time thread)
         self.laws = [MitLaw(tau_max=float(t)) for t in self.spec.tau_max]
         self.fault = None
         self.connected = False
@@ -36,7 +39,7 @@ class SimRobot(Robot):
     def connect(self) -> None:
         for j, law in enumerate(self.laws):
             self.plant.set_law(j, law)
-        if self.plant._thread is None:
+        if self.plant._thread is None and not self.lockstep:
             self.plant.start()
             self._started_plant = True
         self.connected = True

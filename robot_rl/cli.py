@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hardware.cli import add_parser as add_hardware
 
     add_hardware(sub)  # `robot-rl hardware ...` (hardware/cli.py; imports nothing heavy)
+    from sim2real.cli import add_parser as add_sysid
+
+    add_sysid(sub)  # `robot-rl sysid excite|fit` (sim2real/cli.py)
 
     s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")
     s.add_argument("--out", default="out/demo", help="report directory (default out/demo)")
@@ -297,6 +300,10 @@ def _is_user_error(err: BaseException) -> bool:
         from hardware.servo.calibration import CalibrationError
 
         user += (CameraError, CanBusError, HardwareError, BusError, CalibrationError)
+    if type(err).__module__.startswith("sim2real."):
+        from sim2real.sysid import SysIdError
+
+        user += (SysIdError,)
     return isinstance(err, user)
 
 

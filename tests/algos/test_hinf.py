@@ -14,6 +14,7 @@ from robot_rl.algos.hinf import (
     HInfConfig,
     HInfRunner,
     HInfTrainConfig,
+    add_fall_terminals,
     dual_ascent,
     next_force_bound,
 )
@@ -79,6 +80,24 @@ def test_dual_ascent_and_curriculum_hand_worked() -> None:
     assert next_force_bound(2.0, None, cfg) == 2.0
     with pytest.raises(ValueError, match="eta > 0"):
         HInfConfig(eta=0.0).validate()
+
+
+def test_a_fall_costs_the_worst_cost_to_go() -> None:
+    """Hand-worked: r_max 0.02, gamma 0.99 -> a fall adds 0.99 x 0.02 / 0.01 = 1.98 to the
+    cost of the falling env (a cost no surviving episode can exceed) and 0.9 / 0.1 = 9 to
+    the disturber's reward with gamma_d 0.9; the others are untouched. Then, in GAE, a fall
+    at step 1 makes step 0's cost return larger than the return of staying up."""
+    cost = torch.tensor([0.005, 0.01, 0.0])
+    d_rew = torch.tensor([0.1, 0.2, 0.3])
+    add_fall_terminals(cost, d_rew, np.array([1]), cost_max=0.02, gamma=0.99, gamma_d=0.9)
+    np.testing.assert_allclose(cost.numpy(), [0.005, 0.01 + 1.98, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(d_rew.numpy(), [0.1, 0.2 + 9.0, 0.3], rtol=1e-6)
+    # staying up at the worst rate forever costs 0.02 / 0.01 = 2.0 from step 1 on, falling
+    # at step 1 costs 0.01 + 1.98 = 1.99: a fall is never cheaper than bad tracking by more
+    # than one step's cost
+    assert 0.02 / (1 - 0.99) - (0.01 + 1.98) <= 0.02 + 1e-9
+    add_fall_terminals(cost, d_rew, np.array([], dtype=np.int64), 0.02, 0.99, 0.9)
+    np.testing.assert_allclose(cost.numpy(), [0.005, 1.99, 0.0], rtol=1e-6)
 
 
 def tiny_cfg(iterations: int, warmup: int = 0) -> HInfTrainConfig:

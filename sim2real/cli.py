@@ -1,0 +1,75 @@
+"""`robot-rl sysid ...`: system identification (`sim2real.sysid`).
+
+- ``excite --robot R [--proxy-seed S] [--seconds T] --out LOG.npz``: the excitation experiment
+  (robot on its stand, through its safety chain) on the reality proxy of seed S (or the
+  nominal sim without ``--proxy-seed``), logged at the control rate.
+- ``fit LOG.npz [--mass-kg M] [--out REPORT.json]``: identify the parameters; with a proxy
+  log the report compares them with the proxy's own. JSON summary last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def excite(args: argparse.Namespace) -> int:
+    from sim2real.sysid import excite_proxy
+
+    log = excite_proxy(args.robot, args.proxy_seed, seconds=args.seconds, seed=args.seed,
+                       amplitude=args.amplitude, speed=args.speed)
+    path = log.save(args.out)
+    print(json.dumps({"log": str(path), "robot": log.robot, "seconds": log.seconds,
+                      "ticks": len(log.t), "control_dt": log.control_dt,
+                      "source": log.meta.get("source"), "proxy_seed": args.proxy_seed}))
+    return 0
+
+
+def fit(args: argparse.Namespace) -> int:
+    from sim2real.sysid import SysIdLog, compare
+    from sim2real.sysid import fit as fit_log
+
+    log = SysIdLog.load(args.log)
+    mass = args.mass_kg
+    if mass is None and "total_mass_kg" in log.meta:
+        mass = float(log.meta["total_mass_kg"])  # the proxy's weighing, recorded by excite
+    res = fit_log(log, total_mass_kg=mass, latencies=tuple(args.latencies),
+                  progress=lambda m: print(m, file=sys.stderr))
+    out: dict[str, Any] = {"log": str(args.log), "robot": log.robot, **res.to_dict()}
+    if "truth" in log.meta:
+        out["against_proxy"] = compare(res.params, log.meta["truth"])
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("sysid", help="system identification: excite the robot on its stand, "
+                       "fit masses, joint damping / armature / friction, motor strength and "
+                       "latency (JSON last)")
+    ss = p.add_subparsers(dest="sysid_command", metavar="STEP", required=True)
+    s = ss.add_parser("excite", help="run the excitation experiment and log it (.npz)")
+    s.add_argument("--robot", default="quad12")
+    s.add_argument("--proxy-seed", type=int, help="the reality proxy of this seed (default: "
+                   "the nominal sim)")
+    s.add_argument("--seconds", type=float, default=120.0)
+    s.add_argument("--seed", type=int, default=0, help="excitation seed")
+    s.add_argument("--amplitude", type=float, default=0.5,
+                   help="peak, as a fraction of the distance to the nearer joint limit")
+    s.add_argument("--speed", type=float, default=0.5,
+                   help="peak speed, as a fraction of the velocity limit")
+    s.add_argument("--out", required=True, help="log path (.npz)")
+    s.set_defaults(func=excite)
+    s = ss.add_parser("fit", help="identify the parameters from a log (JSON last)")
+    s.add_argument("log", help="a log from `robot-rl sysid excite`")
+    s.add_argument("--mass-kg", type=float, help="the robot weighed [kg] (sets the absolute "
+                   "scale; default: the log's recorded weighing, else the nominal mass)")
+    s.add_argument("--latencies", type=int, nargs="+", default=[0, 1, 2, 3],
+                   help="candidate actuation latencies [physics ticks of 1 ms]")
+    s.add_argument("--out", help="also write the report JSON here")
+    s.set_defaults(func=fit)
