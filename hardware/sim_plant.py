@@ -16,7 +16,8 @@ states with `joint_state`. ``realtime`` = simulated seconds per wall second (1.0
 
 ``proxy_seed``: make the plant the reality proxy of that seed (`sim2real.proxy`): perturbed
 masses, friction, joint damping / armature, motor strength, a 1 ms implicit-fast integrator,
-joint and gyro sensor errors, and an actuation latency of 0-2 physics steps.
+joint and gyro sensor errors, an actuation latency of 0-2 physics steps, and DC-motor
+models (torque-speed envelope, gearbox friction, backlash: `sim2real.actuator`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.types import RobotState
+from sim2real.actuator import Backlash, DCMotorModel
 from sim2real.proxy import ProxyParams, SensorModel
 
 
@@ -91,10 +93,12 @@ class SimPlant:
         self.model.opt.timestep = self.spec.physics_dt
         self.proxy: ProxyParams | None = None
         self.sensors: SensorModel | None = None
+        self.motor: DCMotorModel | None = None
         if proxy_seed is not None:
-            self.proxy = ProxyParams.sample(proxy_seed, self.model)
+            self.proxy = ProxyParams.sample(proxy_seed, self.model, self.spec)
             self.proxy.apply(self.model)
             self.sensors = SensorModel(self.proxy)
+            self.motor = self.proxy.motor_model()
         self.dt = float(self.model.opt.timestep)
         self.data = mujoco.MjData(self.model)
         key = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_KEY, keyframe)
@@ -102,6 +106,9 @@ class SimPlant:
             mujoco.mj_resetDataKeyframe(self.model, self.data, key)
         mujoco.mj_forward(self.model, self.data)
         self.robot = MjRobot(self.spec, self.model, self.data)
+        # the motor-side encoders (behind the gearbox's backlash when a motor model is on)
+        self.backlash = (Backlash(self.motor.backlash, self.robot.q)
+                         if self.motor is not None else None)
         self.realtime = realtime
         self.lock = threading.RLock()
         n = self.spec.n_joints
@@ -126,10 +133,18 @@ class SimPlant:
         """(q [rad], dq [rad/s], tau [N m]) of one joint, as its motor measures them."""
         with self.lock:
             r = self.robot
-            q, dq = float(r.q[joint]), float(r.dq[joint])
+            q_enc = r.q if self.backlash is None else self.backlash.q_motor
+            q, dq = float(q_enc[joint]), float(r.dq[joint])
             if self.sensors is not None:
                 q, dq = self.sensors.joints(q, dq)
             return q, dq, float(self.data.actuator_force[r.act_ids[joint]])
+
+    def delivered_torque(self) -> np.ndarray:
+        """The torque each joint's actuator delivers to the link now [N m] (motor strength
+        and gearbox friction included): what a joint torque sensor would read."""
+        with self.lock:
+            adr = self.robot.dof_adr
+            return np.asarray(self.data.qfrc_actuator[adr] + self.data.qfrc_applied[adr])
 
     def state(self) -> RobotState:
         with self.lock:
@@ -151,11 +166,16 @@ class SimPlant:
     def step(self, n: int = 1) -> None:
         """``n`` physics steps with the motor laws evaluated at each."""
         with self.lock:
-            r, tau = self.robot, self._tau
+            r, tau, motor = self.robot, self._tau, self.motor
             for _ in range(n):
                 q, dq = r.q, r.dq
+                if self.backlash is not None:
+                    q = self.backlash.update(q)
                 for j, law in enumerate(self.laws):
                     tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
+                if motor is not None:  # the driver's envelope; gearbox friction on the joint
+                    tau[:] = motor.envelope(tau, dq)
+                    self.data.qfrc_applied[r.dof_adr] = -motor.friction(dq)
                 if self._queue:  # actuation latency: apply the torque of k steps ago
                     self._queue.append(tau.copy())
                     r.set_torque(self._queue.pop(0))

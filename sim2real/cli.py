@@ -5,6 +5,8 @@
   nominal sim without ``--proxy-seed``), logged at the control rate.
 - ``fit LOG.npz [--mass-kg M] [--out REPORT.json]``: identify the parameters; with a proxy
   log the report compares them with the proxy's own. JSON summary last.
+- ``actuator LOG.npz [--out DIR]``: an actuator network fitted on the log's delivered torque,
+  against the ideal PD model on held-out data (`sim2real.actuator`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,22 @@ def fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def actuator(args: argparse.Namespace) -> int:
+    from sim2real.actuator import actuator_report
+    from sim2real.sysid import SysIdLog
+
+    log = SysIdLog.load(args.log)
+    try:
+        report = actuator_report(log, train_fraction=args.train_fraction, seed=args.seed,
+                                 out=args.out)
+    except ValueError as e:
+        from sim2real.sysid import SysIdError
+
+        raise SysIdError(str(e)) from None
+    print(json.dumps(report))
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("sysid", help="system identification: excite the robot on its stand, "
                        "fit masses, joint damping / armature / friction, motor strength and "
@@ -73,3 +91,11 @@ def add_parser(sub: Any) -> None:
                    help="candidate actuation latencies [physics ticks of 1 ms]")
     s.add_argument("--out", help="also write the report JSON here")
     s.set_defaults(func=fit)
+    s = ss.add_parser("actuator", help="fit an actuator network (torque from the history of "
+                      "position error and velocity) and compare it with the ideal PD model "
+                      "on held-out data (JSON last)")
+    s.add_argument("log", help="a log with delivered torque (`sysid excite` on the proxy)")
+    s.add_argument("--train-fraction", type=float, default=0.75)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="write actuator_net.onnx and actuator_report.json here")
+    s.set_defaults(func=actuator)

@@ -12,8 +12,10 @@ Per seed (`ProxyParams.sample`), partly *outside* the training domain randomisat
   physics_dt, Euler);
 - sensors: joint-position noise σ 2 mrad, velocity noise σ 0.05 rad/s, gyro bias up to
   0.02 rad/s, gyro noise σ 0.01 rad/s;
-- a sensing + actuation latency of U{0, 2} physics-rate ticks is reported for the devices in
-  front of the proxy to apply (the plant itself has none).
+- an actuation latency of U{0, 2} physics ticks (applied by `SimPlant`);
+- motors (`sim2real.actuator.DCMotorModel`, with the robot's spec): torque-speed envelope
+  with a no-load speed U(1.0, 1.4) x the velocity limit, gearbox friction (Coulomb up to 1.5 %
+  of the torque limit, viscous up to 0.02 N m s/rad) and backlash up to 0.01 rad.
 
 `ProxyParams.apply(model)` edits a loaded model in place; `SimPlant(robot, proxy_seed=s)` uses
 it (the virtual devices: ``robot-rl hardware virtual-bus --proxy-seed S``).
@@ -26,6 +28,9 @@ from typing import Any
 
 import mujoco
 import numpy as np
+
+from robot_rl.robots.spec import RobotSpec
+from sim2real.actuator import DCMotorModel
 
 PROXY_DT = 0.001
 
@@ -47,13 +52,16 @@ class ProxyParams:
     gyro_bias: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     gyro_noise: float = 0.01
     latency_ticks: int = 0
+    motor: dict[str, list[float]] | None = None  # `DCMotorModel` per joint (robot order)
 
     @classmethod
-    def sample(cls, seed: int, model: mujoco.MjModel) -> ProxyParams:
-        """This seed's robot (deterministic in ``seed``)."""
+    def sample(cls, seed: int, model: mujoco.MjModel, spec: RobotSpec | None = None
+               ) -> ProxyParams:
+        """This seed's robot (deterministic in ``seed``); with ``spec``, also its motors'
+        `DCMotorModel` (torque-speed envelope, gearbox friction, backlash)."""
         rng = np.random.default_rng(10_007 + seed)
         nb, nu = model.nbody - 1, model.nu
-        return cls(
+        p = cls(
             seed=seed,
             mass_scale=rng.uniform(0.85, 1.2, nb).round(4).tolist(),
             com_shift=rng.uniform(-0.01, 0.01, (nb, 3)).round(5).tolist(),
@@ -64,6 +72,13 @@ class ProxyParams:
             motor_strength=rng.uniform(0.8, 1.05, nu).round(4).tolist(),
             gyro_bias=rng.uniform(-0.02, 0.02, 3).round(5).tolist(),
             latency_ticks=int(rng.integers(0, 3)))
+        if spec is not None:  # drawn after the rest: the other parameters keep their values
+            p.motor = DCMotorModel.sample(rng, spec.tau_max, spec.dq_max).to_dict()
+        return p
+
+    def motor_model(self) -> DCMotorModel | None:
+        return None if self.motor is None else DCMotorModel(
+            **{k: np.asarray(v) for k, v in self.motor.items()})
 
     def apply(self, model: mujoco.MjModel) -> None:
         """Write the perturbations into ``model`` (a fresh load of the robot's MJCF)."""

@@ -1,37 +1,26 @@
 """System identification: fit a robot's physical parameters from logged joint trajectories
-by optimisation over MuJoCo rollouts.
+(`sim2real.experiment`: the excitation on the stand, through the safety chain).
 
-The experiment (what a robotics engineer does on the bench):
+Two stages:
 
-1. **Excite** (`excitation`): per joint, a multisine of a few components between 0.1 and
-   2.5 Hz about the default pose, faded in and out over 2 s, its amplitude a fraction of the
-   distance to the nearer joint limit and its peak speed at most half the velocity limit.
-   A quadruped is hung on a stand (`robot_model(..., fixed_base=True)`: the base welded in
-   the air) so the legs swing freely; an arm stays on its base.
-2. **Collect** (`collect`): the targets go to the robot through the robot's own safety chain
-   (soft start from the measured pose, joint / rate / torque limits, watchdogs) at the
-   control rate, and every tick logs the state read (q, dq, measured motor torque) and the
-   command actually sent. `SysIdLog` is that log (``.npz``).
-3. **Fit** (`fit`), in two stages:
+- **inverse dynamics, linear least squares** (`fit_linear`): per joint j and sample k of the
+  low-passed log (15 Hz, zero phase; samples slower than 0.05 rad/s or within 5 % of the
+  torque limit left out), ``s_j tau_jk - d D_jk - a A_jk - f F_jk = m R_jk``: R the nominal
+  rigid-body torque (``mj_inverse``, passive terms and constraints off), D, A, F the nominal
+  damping, armature and Coulomb-friction torques, tau the torque the motor reports. Unknowns:
+  per-joint **motor strength** s_j and global **damping**, **armature** and dry **friction**
+  (frictionloss) scales. The **mass scale** m is given by a weighing: positions, velocities
+  and commanded torques cannot tell a robot whose inertias, damping, armature and friction
+  are all k times larger from one whose motors are k times weaker.
+- **latency, by MuJoCo rollouts** (`fit`): segments of the log re-simulated from their logged
+  start states under the logged commands (`RolloutModel`: the MIT law at every physics step of
+  a 1 ms implicit-fast model with the identified parameters) for each candidate actuation
+  latency; the one with the smallest position error wins. The same rollouts measure the
+  identified model against the nominal one.
 
-   - *torque channel* (linear least squares, per joint): the measured torque against the
-     MIT law ``kp (q* - q) + kd (dq* - dq) + tau_ff`` recomputed from the logged command and
-     state, with a ``kp dq`` column that absorbs the sample delay between the two; samples
-     within 5 % of the torque limit are left out. The slope is the joint's **motor strength**
-     (delivered / commanded torque).
-   - *dynamics channel* (nonlinear least squares over rollouts, scipy's trust-region
-     reflective): the log is cut into segments of ``segment_s``; each is re-simulated from
-     its logged initial state under its logged commands, with the MIT law evaluated at every
-     physics step (``timestep``, implicit-fast integrator by default), the strengths of the
-     first stage, and the candidate parameters: **mass scale** (every body below the base,
-     inertia with it), joint **damping**, **armature** and dry **friction** (frictionloss)
-     scales, as log-scales. The residual is the simulated minus the logged joint positions
-     and velocities, each divided by its sensor noise. The **actuation latency** (whole
-     physics ticks) is chosen by fitting at each candidate latency and keeping the lowest cost.
-
-Identifiability: positions, velocities and torques cannot separate a common scale of all
-inertial parameters from the motor strength, which is why the measured torque fixes the
-strength first. Ground friction needs contact and is not identified from stand data.
+Ground friction needs contact data and is not identified from stand data; a global mass
+scale does not represent per-link mass and centre-of-mass errors (docs/sim2real.md has the
+figures this leaves).
 """
 
 from __future__ import annotations
@@ -41,56 +30,28 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import mujoco
 import numpy as np
 
 from robot_rl.robots import get_robot
-from robot_rl.robots.spec import RobotSpec
-from robot_rl.types import JointCommand, RobotState
-
-STAND_HEIGHT = 0.6  # m: base height when a floating-base robot hangs on the stand
-LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
-
-
-class SysIdError(ValueError):
-    """A log or a setting the identification cannot use (the message says why and what to do)."""
+from sim2real.experiment import (
+    STAND_HEIGHT,
+    SysIdError,
+    SysIdLog,
+    collect,
+    excitation,
+    excite_proxy,
+    moving_bodies,
+    nominal_mass,
+    proxy_truth,
+    robot_mass,
+    robot_model,
+)
 
 
 # -- the model --------------------------------------------------------------------------------
-def robot_model(robot: str, fixed_base: bool = True) -> mujoco.MjModel:
-    """The robot's own MJCF; with ``fixed_base`` a floating-base robot's free joint is removed
-    and its base hangs at `STAND_HEIGHT` (keyframes keep their joint part)."""
-    spec = get_robot(robot)
-    if not (fixed_base and spec.floating_base):
-        return mujoco.MjModel.from_xml_path(str(spec.mjcf))
-    ms = mujoco.MjSpec.from_file(str(spec.mjcf))
-    base = ms.body(spec.base_body)
-    for j in list(base.joints):
-        ms.delete(j)
-    base.pos = [0.0, 0.0, STAND_HEIGHT]
-    for key in ms.keys:
-        key.qpos = np.asarray(key.qpos)[7:]
-        if len(key.qvel):
-            key.qvel = np.asarray(key.qvel)[6:]
-    return ms.compile()
-
-
-def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
-    """Ids of the bodies below the robot's base (what a stand or arm experiment moves)."""
-    base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
-    ids = []
-    for b in range(1, model.nbody):
-        p = b
-        while p > 0 and p != base:
-            p = int(model.body_parentid[p])
-        if p == base and b != base:
-            ids.append(b)
-    return np.array(ids, dtype=np.int64)
-
-
 @dataclass
 class SysIdParams:
     """What is identified. Scales are relative to the nominal MJCF; ``latency_ticks`` counts
@@ -171,182 +132,6 @@ class RolloutModel:
         return qs, dqs
 
 
-# -- the log ----------------------------------------------------------------------------------
-@dataclass
-class SysIdLog:
-    """Joint trajectories at the control rate: row k is the state read at tick k and the
-    command sent right after it (held until tick k + 1). Arrays (T, n_joints), ``t`` (T,)."""
-
-    robot: str
-    control_dt: float
-    fixed_base: bool
-    t: np.ndarray
-    q: np.ndarray
-    dq: np.ndarray
-    tau: np.ndarray
-    q_target: np.ndarray
-    dq_target: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    tau_ff: np.ndarray
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        return float(len(self.t) * self.control_dt)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header = {"robot": self.robot, "control_dt": self.control_dt,
-                  "fixed_base": self.fixed_base, "meta": self.meta}
-        np.savez_compressed(path, header=np.array(json.dumps(header)),
-                            **{k: getattr(self, k) for k in LOG_FIELDS})
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> SysIdLog:
-        path = Path(path)
-        if not path.is_file():
-            raise SysIdError(f"{path}: no such log; record one with `robot-rl sysid excite`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
-                arrays = {k: np.asarray(z[k], dtype=np.float64) for k in LOG_FIELDS}
-        except (OSError, ValueError, KeyError) as e:
-            raise SysIdError(f"{path}: not a sysid log ({e}); record one with "
-                             "`robot-rl sysid excite`") from None
-        log = cls(robot=header["robot"], control_dt=float(header["control_dt"]),
-                  fixed_base=bool(header["fixed_base"]), meta=header.get("meta", {}),
-                  **arrays)
-        log.validate()
-        return log
-
-    def validate(self) -> None:
-        spec = get_robot(self.robot)
-        n, rows = spec.n_joints, len(self.t)
-        for k in LOG_FIELDS[1:]:
-            a = getattr(self, k)
-            if a.shape != (rows, n):
-                raise SysIdError(f"sysid log field '{k}' has shape {a.shape}, expected "
-                                 f"({rows}, {n}) for robot {self.robot}")
-            if not np.all(np.isfinite(a)):
-                raise SysIdError(f"sysid log field '{k}' holds NaN/inf values")
-        if rows < 200:
-            raise SysIdError(f"sysid log has {rows} ticks; at least 200 are needed")
-
-
-# -- excitation and collection ----------------------------------------------------------------
-def excitation(spec: RobotSpec, seconds: float, control_dt: float, seed: int = 0,
-               amplitude: float = 0.5, speed: float = 0.5, n_sines: int = 5,
-               band_hz: tuple[float, float] = (0.1, 2.5), fade_s: float = 2.0
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Joint targets and target velocities, shapes (T, n): multisines about ``spec.q0`` with
-    a peak of ``amplitude`` x the distance to the nearer limit and a peak speed of at most
-    ``speed`` x the velocity limit, faded in and out over ``fade_s``."""
-    if not 0 < amplitude <= 0.9 or not 0 < speed <= 1.0:
-        raise SysIdError(f"excitation amplitude must be in (0, 0.9] and speed in (0, 1], got "
-                         f"{amplitude} and {speed}")
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds / control_dt)) * control_dt
-    fade = np.clip(np.minimum(t, t[-1] - t) / fade_s, 0.0, 1.0)
-    window = 0.5 - 0.5 * np.cos(np.pi * fade)
-    room = np.minimum(spec.q0 - spec.q_min, spec.q_max - spec.q0)
-    q, dq = np.empty((len(t), spec.n_joints)), np.empty((len(t), spec.n_joints))
-    for j in range(spec.n_joints):
-        f = np.exp(rng.uniform(np.log(band_hz[0]), np.log(band_hz[1]), n_sines))
-        ph = rng.uniform(0, 2 * np.pi, n_sines)
-        x = np.sin(2 * np.pi * f[None, :] * t[:, None] + ph).sum(1) * window
-        v = np.gradient(x, control_dt)
-        a = amplitude * room[j] / np.abs(x).max()
-        a = min(a, speed * spec.dq_max[j] / np.abs(v).max())
-        q[:, j] = spec.q0[j] + a * x
-        dq[:, j] = a * v
-    return q, dq
-
-
-def collect(robot: Any, supervisor: Any, q_target: np.ndarray, dq_target: np.ndarray,
-            control_dt: float, advance: Callable[[], float], meta: dict[str, Any] | None = None,
-            fixed_base: bool = True) -> SysIdLog:
-    """Drive ``robot`` (the `hardware.robot.Robot` interface) through ``supervisor`` (its
-    safety chain) with the targets, one per control tick; ``advance()`` waits for the next
-    tick and returns the time (a sleep on hardware, physics steps in the lockstep sim)."""
-    spec = robot.spec
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in LOG_FIELDS}
-    t = 0.0
-    for k in range(len(q_target)):
-        st: RobotState = robot.read_state()
-        supervisor.update_state(st, t)
-        cmd = JointCommand(spec.joint_names, q_target[k], dq_target[k], spec.kp.copy(),
-                           spec.kd.copy(), np.zeros(spec.n_joints))
-        supervisor.submit_policy(cmd, t)
-        out = supervisor.tick(t)
-        sent = robot.write_command(out)
-        for name, val in (("t", np.array(t)), ("q", st.q), ("dq", st.dq), ("tau", st.tau),
-                          ("q_target", sent.q_target), ("dq_target", sent.dq_target),
-                          ("kp", sent.kp), ("kd", sent.kd), ("tau_ff", sent.tau_ff)):
-            rows[name].append(np.array(val, dtype=np.float64))
-        t = advance()
-    arrays = {k: np.stack(v) for k, v in rows.items()}
-    log = SysIdLog(robot=spec.name, control_dt=control_dt, fixed_base=fixed_base,
-                   meta=dict(meta or {}), **arrays)
-    log.validate()
-    return log
-
-
-def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, seed: int = 0,
-                 amplitude: float = 0.5, speed: float = 0.5) -> SysIdLog:
-    """The experiment on the reality proxy of ``proxy_seed`` (None: the nominal sim), in
-    lockstep (as fast as the machine goes): robot on its stand, through its safety chain."""
-    from hardware.sim_plant import SimPlant
-    from hardware.sim_robot import SimRobot
-    from robot_rl.robots.config import load_robot_config
-    from robot_rl.runtime.deploy import make_supervisor
-
-    rcfg = load_robot_config(robot=robot)
-    spec = rcfg.effective_spec()
-    plant = SimPlant(robot, model=robot_model(robot, fixed_base=True), realtime=0,
-                     proxy_seed=proxy_seed)
-    with plant.lock:
-        plant.robot.q[:] = spec.q0
-        mujoco.mj_forward(plant.model, plant.data)
-    sim = SimRobot(plant, lockstep=True)
-    sim.connect()
-    sub = max(1, round(rcfg.control_dt / plant.dt))
-
-    def advance() -> float:
-        plant.step(sub)
-        return plant.steps * plant.dt
-
-    q_t, dq_t = excitation(spec, seconds, rcfg.control_dt, seed, amplitude, speed)
-    meta: dict[str, Any] = {"source": "proxy" if proxy_seed is not None else "sim",
-                            "total_mass_kg": round(robot_mass(plant.model, spec), 4),
-                            "proxy_seed": proxy_seed, "excitation_seed": seed,
-                            "amplitude": amplitude, "speed": speed}
-    if plant.proxy is not None:
-        meta["proxy"] = plant.proxy.to_dict()
-        meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.act_ids)
-    try:
-        return collect(sim, make_supervisor(rcfg, spec, rcfg.control_dt), q_t, dq_t,
-                       rcfg.control_dt, advance, meta)
-    finally:
-        sim.disconnect()
-
-
-def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, act_ids: np.ndarray
-                ) -> dict[str, Any]:
-    """The proxy's parameters in `SysIdParams` terms: the mass scale of the moving bodies
-    (mass-weighted mean of the per-body scales), the joint scales, per-joint strengths."""
-    moving = moving_bodies(model, spec)
-    scale = np.asarray(proxy.mass_scale)[moving - 1]
-    nominal = model.body_mass[moving] / scale
-    return {"mass_scale": float((nominal * scale).sum() / nominal.sum()),
-            "damping_scale": proxy.damping_scale, "armature_scale": proxy.armature_scale,
-            "frictionloss_scale": proxy.frictionloss_scale,
-            "motor_strength": [float(proxy.motor_strength[a]) for a in act_ids],
-            "latency_ticks": proxy.latency_ticks}
-
-
 # -- the fit ----------------------------------------------------------------------------------
 def smooth(x: np.ndarray, dt: float, cutoff_hz: float = 15.0) -> np.ndarray:
     """Zero-phase low-pass (4th-order Butterworth, forward and backward) along axis 0:
@@ -355,18 +140,6 @@ def smooth(x: np.ndarray, dt: float, cutoff_hz: float = 15.0) -> np.ndarray:
 
     b, a = butter(4, min(cutoff_hz * 2 * dt, 0.99))
     return np.asarray(filtfilt(b, a, x, axis=0))
-
-
-def robot_mass(model: mujoco.MjModel, spec: RobotSpec) -> float:
-    """The robot's mass in ``model`` (base and every body below it) [kg]."""
-    base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
-    return float(model.body_mass[base] + model.body_mass[moving_bodies(model, spec)].sum())
-
-
-def nominal_mass(robot: str) -> float:
-    """The robot's total mass in its MJCF [kg] (what a scale reads on the nominal robot)."""
-    spec = get_robot(robot)
-    return robot_mass(mujoco.MjModel.from_xml_path(str(spec.mjcf)), spec)
 
 
 def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float,

@@ -25,7 +25,7 @@ import numpy as np
 from robot_rl.control.pd import JointPDController
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
 from robot_rl.robots import get_robot
-from robot_rl.robots.mjstate import MjRobot
+from robot_rl.robots.mjstate import MjRobot, robot_bodies
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
 from robot_rl.types import RobotState
 
@@ -109,7 +109,8 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         floating = self.robot_spec.floating_base
         self.dr = DomainRandomizer(cfg.domain_rand, self.model,
                                    self.robot.base_id if floating else -1,
-                                   self.robot_spec.n_joints)
+                                   self.robot_spec.n_joints,
+                                   robot_bodies(self.model, self.robot_spec))
         if cfg.domain_rand.pushes and not floating:
             raise ValueError(f"domain_rand pushes need a floating base; {cfg.robot} is fixed")
         self.external_force = np.zeros(3)  # world-frame force on the base [N] (set_external_force)
@@ -195,14 +196,23 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.q_target = self.robot_spec.q0.copy()
         self._prev_target[:] = self.q_target
         self.dr.sample(self.np_random)
+        if self.dr.scales_gains:
+            self.pd.kp[:] = self.robot_spec.kp * self.dr.kp_scale
+            self.pd.kd[:] = self.robot_spec.kd * self.dr.kd_scale
         self.set_external_force(None)
         self.episode_sums = {k: 0.0 for k in self._weights}
         self.episode_sums["total"] = 0.0
         self._reset_task()
         mujoco.mj_forward(self.model, self.data)
-        self.state = self.robot.read_state(self.command)
+        self.state = self._read_state()
         self._compute(self.state)
         return self._observe(self.state), {}
+
+    def _read_state(self) -> RobotState:
+        st = self.robot.read_state(self.command)
+        if self.cfg.domain_rand.gyro_bias > 0 and st.imu_gyro is not None:
+            st.imu_gyro = st.imu_gyro + self.dr.gyro_bias
+        return st
 
     def set_external_force(self, force: np.ndarray | None) -> None:
         """Apply a constant world-frame force [N] (3,) to the base from the next step on, until
@@ -246,7 +256,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
             robot.set_torque(tau)
             mujoco.mj_step(model, data)
         self.step_count += 1
-        state = self.robot.read_state(self.command)
+        state = self._read_state()
         self.state = state
         self._compute(state)
         reward = 0.0

@@ -30,6 +30,20 @@ def _id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str, what: str) -> int
     return int(idx)
 
 
+def robot_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
+    """Ids of the robot's bodies in ``model``: its base and every body below it (scene
+    objects and the world excluded)."""
+    base = _id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body, "body")
+    ids = []
+    for b in range(1, model.nbody):
+        p = b
+        while p > 0 and p != base:
+            p = int(model.body_parentid[p])
+        if p == base:
+            ids.append(b)
+    return np.array(ids, dtype=np.int64)
+
+
 class MjRobot:
     """Index bookkeeping between a `RobotSpec` and a loaded MuJoCo model.
 
@@ -147,4 +161,4 @@ class MjRobot:
         return r0.T @ (p_world - p0)
 
 
-__all__ = ["MjRobot", "as_slice"]
+__all__ = ["MjRobot", "as_slice", "robot_bodies"]

@@ -109,7 +109,56 @@ def test_external_force_is_applied_to_the_base_until_the_episode_ends() -> None:
     assert not env.data.xfrc_applied.any()
 
 
+def test_link_masses_centres_of_mass_and_contact_damping_are_randomised() -> None:
+    from robot_rl.robots.mjstate import robot_bodies
+
+    env = walk(link_mass=[0.8, 1.2], com_shift=0.01, contact_damping_ratio=[0.5, 0.9])
+    bodies = robot_bodies(env.model, env.robot_spec)
+    assert len(bodies) == 13  # trunk + 12 leg links; the floor is not the robot's
+    d = env.dr
+    for seed in range(3):
+        env.reset(seed=seed)
+        ratio = env.model.body_mass[bodies] / d.nominal_body_mass
+        assert np.all((0.8 <= ratio) & (ratio <= 1.2)) and np.ptp(ratio) > 0.05
+        np.testing.assert_allclose(env.model.body_inertia[bodies],
+                                   d.nominal_inertia * ratio[:, None])
+        shift = env.model.body_ipos[bodies] - d.nominal_ipos
+        assert np.abs(shift).max() <= 0.01 and np.abs(shift).max() > 0.001
+        damp = env.model.geom_solref[:, 1] / d.nominal_dampratio
+        assert np.allclose(damp, damp[0]) and 0.5 <= damp[0] <= 0.9
+        for _ in range(25):
+            obs, *_ = env.step(np.zeros(12, np.float32))
+        assert np.all(np.isfinite(obs))
+    off = walk()
+    off.reset(seed=0)
+    np.testing.assert_array_equal(off.model.body_mass, mujoco_nominal_mass(off))
+
+
+def mujoco_nominal_mass(env: Any) -> np.ndarray:
+    import mujoco
+
+    return mujoco.MjModel.from_xml_path(str(env.scene_path())).body_mass
+
+
+def test_pd_gains_and_gyro_bias_are_randomised_per_episode() -> None:
+    env = walk(kp_scale=[0.8, 1.2], kd_scale=[0.5, 1.5], gyro_bias=0.05)
+    spec = env.robot_spec
+    env.reset(seed=4)
+    kp, kd = env.pd.kp / spec.kp, env.pd.kd / spec.kd
+    assert np.all((0.8 <= kp) & (kp <= 1.2)) and np.all((0.5 <= kd) & (kd <= 1.5))
+    np.testing.assert_allclose(kp, env.dr.kp_scale)
+    bias = env.dr.gyro_bias.copy()
+    assert np.abs(bias).max() <= 0.05 and np.abs(bias).max() > 0
+    env.step(np.zeros(12, np.float32))
+    np.testing.assert_allclose(env.state.imu_gyro, env.robot.sensor("imu_gyro") + bias)
+    env.reset(seed=5)
+    assert not np.allclose(env.dr.gyro_bias, bias)
+
+
 @pytest.mark.parametrize(("dr", "message"), [
+    ({"link_mass": [0.0, 1.0]}, "link_mass must be > 0"),
+    ({"com_shift": -0.01}, "com_shift and gyro_bias must be >= 0"),
+    ({"kd_scale": [1.2, 0.8]}, "kd_scale: low 1.2 above high 0.8"),
     ({"friction": [1.2, 0.8]}, "friction: low 1.2 above high 0.8"),
     ({"motor_strength": [0.0, 1.0]}, "must be > 0"),
     ({"push_vel": -1.0}, "must be >= 0"),

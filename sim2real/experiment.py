@@ -1,0 +1,263 @@
+"""The system-identification experiment (`sim2real.sysid`): the robot on its stand, the
+excitation trajectory, its collection through the robot's safety chain, and the log.
+
+What is logged per control tick: the state read (q, dq, the torque the motors report), the
+command sent, and, where a joint torque sensor exists (the proxy's ground truth), the
+delivered torque. `SysIdLog` saves and loads it as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from robot_rl.robots import get_robot
+from robot_rl.robots.spec import RobotSpec
+from robot_rl.types import JointCommand, RobotState
+
+STAND_HEIGHT = 0.6  # m: base height when a floating-base robot hangs on the stand
+LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
+
+
+class SysIdError(ValueError):
+    """A log or a setting the identification cannot use (the message says why and what to do)."""
+
+
+# -- the model on its stand -------------------------------------------------------------------
+def robot_model(robot: str, fixed_base: bool = True) -> mujoco.MjModel:
+    """The robot's own MJCF; with ``fixed_base`` a floating-base robot's free joint is removed
+    and its base hangs at `STAND_HEIGHT` (keyframes keep their joint part)."""
+    spec = get_robot(robot)
+    if not (fixed_base and spec.floating_base):
+        return mujoco.MjModel.from_xml_path(str(spec.mjcf))
+    ms = mujoco.MjSpec.from_file(str(spec.mjcf))
+    base = ms.body(spec.base_body)
+    for j in list(base.joints):
+        ms.delete(j)
+    base.pos = [0.0, 0.0, STAND_HEIGHT]
+    for key in ms.keys:
+        key.qpos = np.asarray(key.qpos)[7:]
+        if len(key.qvel):
+            key.qvel = np.asarray(key.qvel)[6:]
+    return ms.compile()
+
+
+def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
+    """Ids of the bodies below the robot's base (what a stand or arm experiment moves)."""
+    from robot_rl.robots.mjstate import robot_bodies
+
+    base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
+    ids = robot_bodies(model, spec)
+    return ids[ids != base]
+
+
+def robot_mass(model: mujoco.MjModel, spec: RobotSpec) -> float:
+    """The robot's mass in ``model`` (base and every body below it) [kg]."""
+    base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
+    return float(model.body_mass[base] + model.body_mass[moving_bodies(model, spec)].sum())
+
+
+def nominal_mass(robot: str) -> float:
+    """The robot's total mass in its MJCF [kg] (what a scale reads on the nominal robot)."""
+    spec = get_robot(robot)
+    return robot_mass(mujoco.MjModel.from_xml_path(str(spec.mjcf)), spec)
+
+
+# -- the log ----------------------------------------------------------------------------------
+@dataclass
+class SysIdLog:
+    """Joint trajectories at the control rate: row k is the state read at tick k and the
+    command sent right after it (held until tick k + 1). Arrays (T, n_joints), ``t`` (T,)."""
+
+    robot: str
+    control_dt: float
+    fixed_base: bool
+    t: np.ndarray
+    q: np.ndarray
+    dq: np.ndarray
+    tau: np.ndarray
+    q_target: np.ndarray
+    dq_target: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    tau_ff: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    tau_delivered: np.ndarray | None = None  # a joint torque sensor's reading, if there is one
+
+    @property
+    def seconds(self) -> float:
+        return float(len(self.t) * self.control_dt)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {"robot": self.robot, "control_dt": self.control_dt,
+                  "fixed_base": self.fixed_base, "meta": self.meta}
+        extra = {} if self.tau_delivered is None else {"tau_delivered": self.tau_delivered}
+        arrays = {k: getattr(self, k) for k in LOG_FIELDS} | extra
+        np.savez_compressed(path, header=np.array(json.dumps(header)),
+                            **arrays)  # type: ignore[arg-type]
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SysIdLog:
+        path = Path(path)
+        if not path.is_file():
+            raise SysIdError(f"{path}: no such log; record one with `robot-rl sysid excite`")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(str(z["header"]))
+                arrays = {k: np.asarray(z[k], dtype=np.float64) for k in LOG_FIELDS}
+                if "tau_delivered" in z.files:
+                    arrays["tau_delivered"] = np.asarray(z["tau_delivered"], dtype=np.float64)
+        except (OSError, ValueError, KeyError) as e:
+            raise SysIdError(f"{path}: not a sysid log ({e}); record one with "
+                             "`robot-rl sysid excite`") from None
+        log = cls(robot=header["robot"], control_dt=float(header["control_dt"]),
+                  fixed_base=bool(header["fixed_base"]), meta=header.get("meta", {}),
+                  **arrays)
+        log.validate()
+        return log
+
+    def validate(self) -> None:
+        spec = get_robot(self.robot)
+        n, rows = spec.n_joints, len(self.t)
+        for k in LOG_FIELDS[1:] + ("tau_delivered",):
+            a = getattr(self, k)
+            if a is None:
+                continue
+            if a.shape != (rows, n):
+                raise SysIdError(f"sysid log field '{k}' has shape {a.shape}, expected "
+                                 f"({rows}, {n}) for robot {self.robot}")
+            if not np.all(np.isfinite(a)):
+                raise SysIdError(f"sysid log field '{k}' holds NaN/inf values")
+        if rows < 200:
+            raise SysIdError(f"sysid log has {rows} ticks; at least 200 are needed")
+
+
+# -- excitation and collection ----------------------------------------------------------------
+def excitation(spec: RobotSpec, seconds: float, control_dt: float, seed: int = 0,
+               amplitude: float = 0.5, speed: float = 0.5, n_sines: int = 5,
+               band_hz: tuple[float, float] = (0.1, 2.5), fade_s: float = 2.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Joint targets and target velocities, shapes (T, n): multisines about ``spec.q0`` with
+    a peak of ``amplitude`` x the distance to the nearer limit and a peak speed of at most
+    ``speed`` x the velocity limit, faded in and out over ``fade_s``."""
+    if not 0 < amplitude <= 0.9 or not 0 < speed <= 1.0:
+        raise SysIdError(f"excitation amplitude must be in (0, 0.9] and speed in (0, 1], got "
+                         f"{amplitude} and {speed}")
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds / control_dt)) * control_dt
+    fade = np.clip(np.minimum(t, t[-1] - t) / fade_s, 0.0, 1.0)
+    window = 0.5 - 0.5 * np.cos(np.pi * fade)
+    room = np.minimum(spec.q0 - spec.q_min, spec.q_max - spec.q0)
+    q, dq = np.empty((len(t), spec.n_joints)), np.empty((len(t), spec.n_joints))
+    for j in range(spec.n_joints):
+        f = np.exp(rng.uniform(np.log(band_hz[0]), np.log(band_hz[1]), n_sines))
+        ph = rng.uniform(0, 2 * np.pi, n_sines)
+        x = np.sin(2 * np.pi * f[None, :] * t[:, None] + ph).sum(1) * window
+        v = np.gradient(x, control_dt)
+        a = amplitude * room[j] / np.abs(x).max()
+        a = min(a, speed * spec.dq_max[j] / np.abs(v).max())
+        q[:, j] = spec.q0[j] + a * x
+        dq[:, j] = a * v
+    return q, dq
+
+
+def collect(robot: Any, supervisor: Any, q_target: np.ndarray, dq_target: np.ndarray,
+            control_dt: float, advance: Callable[[], float], meta: dict[str, Any] | None = None,
+            fixed_base: bool = True,
+            torque_sensor: Callable[[], np.ndarray] | None = None) -> SysIdLog:
+    """Drive ``robot`` (the `hardware.robot.Robot` interface) through ``supervisor`` (its
+    safety chain) with the targets, one per control tick; ``advance()`` waits for the next
+    tick and returns the time (a sleep on hardware, physics steps in the lockstep sim);
+    ``torque_sensor()``, if given, reads the joints' delivered torque with each state."""
+    spec = robot.spec
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in LOG_FIELDS}
+    delivered: list[np.ndarray] = []
+    t = 0.0
+    for k in range(len(q_target)):
+        st: RobotState = robot.read_state()
+        if torque_sensor is not None:
+            delivered.append(np.array(torque_sensor(), dtype=np.float64))
+        supervisor.update_state(st, t)
+        cmd = JointCommand(spec.joint_names, q_target[k], dq_target[k], spec.kp.copy(),
+                           spec.kd.copy(), np.zeros(spec.n_joints))
+        supervisor.submit_policy(cmd, t)
+        out = supervisor.tick(t)
+        sent = robot.write_command(out)
+        for name, val in (("t", np.array(t)), ("q", st.q), ("dq", st.dq), ("tau", st.tau),
+                          ("q_target", sent.q_target), ("dq_target", sent.dq_target),
+                          ("kp", sent.kp), ("kd", sent.kd), ("tau_ff", sent.tau_ff)):
+            rows[name].append(np.array(val, dtype=np.float64))
+        t = advance()
+    arrays = {k: np.stack(v) for k, v in rows.items()}
+    log = SysIdLog(robot=spec.name, control_dt=control_dt, fixed_base=fixed_base,
+                   meta=dict(meta or {}), tau_delivered=np.stack(delivered) if delivered
+                   else None, **arrays)
+    log.validate()
+    return log
+
+
+def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, seed: int = 0,
+                 amplitude: float = 0.5, speed: float = 0.5) -> SysIdLog:
+    """The experiment on the reality proxy of ``proxy_seed`` (None: the nominal sim), in
+    lockstep (as fast as the machine goes): robot on its stand, through its safety chain."""
+    from hardware.sim_plant import SimPlant
+    from hardware.sim_robot import SimRobot
+    from robot_rl.robots.config import load_robot_config
+    from robot_rl.runtime.deploy import make_supervisor
+
+    rcfg = load_robot_config(robot=robot)
+    spec = rcfg.effective_spec()
+    plant = SimPlant(robot, model=robot_model(robot, fixed_base=True), realtime=0,
+                     proxy_seed=proxy_seed)
+    with plant.lock:
+        plant.robot.q[:] = spec.q0
+        mujoco.mj_forward(plant.model, plant.data)
+    sim = SimRobot(plant, lockstep=True)
+    sim.connect()
+    sub = max(1, round(rcfg.control_dt / plant.dt))
+
+    def advance() -> float:
+        plant.step(sub)
+        return plant.steps * plant.dt
+
+    q_t, dq_t = excitation(spec, seconds, rcfg.control_dt, seed, amplitude, speed)
+    meta: dict[str, Any] = {"source": "proxy" if proxy_seed is not None else "sim",
+                            "total_mass_kg": round(robot_mass(plant.model, spec), 4),
+                            "proxy_seed": proxy_seed, "excitation_seed": seed,
+                            "amplitude": amplitude, "speed": speed}
+    if plant.proxy is not None:
+        meta["proxy"] = plant.proxy.to_dict()
+        meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.act_ids)
+    try:
+        return collect(sim, make_supervisor(rcfg, spec, rcfg.control_dt), q_t, dq_t,
+                       rcfg.control_dt, advance, meta, torque_sensor=plant.delivered_torque)
+    finally:
+        sim.disconnect()
+
+
+def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, act_ids: np.ndarray
+                ) -> dict[str, Any]:
+    """The proxy's parameters in `SysIdParams` terms: the mass scale of the moving bodies
+    (mass-weighted mean of the per-body scales), the joint scales, per-joint strengths."""
+    moving = moving_bodies(model, spec)
+    scale = np.asarray(proxy.mass_scale)[moving - 1]
+    nominal = model.body_mass[moving] / scale
+    return {"mass_scale": float((nominal * scale).sum() / nominal.sum()),
+            "damping_scale": proxy.damping_scale, "armature_scale": proxy.armature_scale,
+            "frictionloss_scale": proxy.frictionloss_scale,
+            "motor_strength": [float(proxy.motor_strength[a]) for a in act_ids],
+            "latency_ticks": proxy.latency_ticks}
+
+
+__all__ = ["LOG_FIELDS", "STAND_HEIGHT", "SysIdError", "SysIdLog", "collect", "excitation",
+           "excite_proxy", "moving_bodies", "nominal_mass", "proxy_truth", "robot_mass",
+           "robot_model"]
