@@ -16,11 +16,11 @@
   The reality proxy (`sim2real.proxy`) samples one per seed and `SimPlant` runs it at every
   physics step.
 
-- `ActuatorNet` (torch, training side): an MLP from a short history of position errors and
-  velocities to the torque the joint delivers (Hwangbo et al. 2019; walk-these-ways), fitted
-  on logged data. `actuator_dataset` builds its inputs from a `SysIdLog` that holds the
-  delivered torque (a torque sensor on the bench; the proxy's ground truth here);
-  `ideal_pd_torque` is the baseline it must beat.
+- `ActuatorNet` (torch, training side): an MLP from 15 ms of position errors and velocities
+  (plus kp, kd and the joint's one-hot) to the torque the joint delivers (Hwangbo et al.
+  2019; walk-these-ways), fitted on logged data. `actuator_dataset` builds its inputs from
+  a `SysIdLog` that holds the delivered torque (a torque sensor on the bench; the proxy's
+  ground truth here); `ideal_pd_torque` is the baseline it must beat.
 """
 
 from __future__ import annotations
@@ -93,7 +93,12 @@ class Backlash:
 
 
 # -- the learned actuator model (training side: torch) ----------------------------------------
-HISTORY = 3  # control ticks of position error and velocity (t, t-1, t-2)
+HISTORY_S = 0.015  # s of position-error and velocity history the network sees
+
+
+def history_ticks(control_dt: float) -> int:
+    """Control ticks of history: 15 ms, at least 3 (quad12 at 200 Hz: 3; arm6 at 500 Hz: 8)."""
+    return max(3, round(HISTORY_S / control_dt))
 
 
 def ideal_pd_torque(log: Any, tau_max: np.ndarray) -> np.ndarray:
@@ -105,21 +110,24 @@ def ideal_pd_torque(log: Any, tau_max: np.ndarray) -> np.ndarray:
 
 
 def actuator_dataset(log: Any, skip_s: float = 2.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs (N, 2 HISTORY + 2), targets (N,), joint index (N,)) over all joints: the
-    position errors and velocities of the last HISTORY ticks, the command's kp and kd, and
-    the delivered torque at the next tick (``log.meta['tau_delivered']`` is required)."""
+    """(inputs (N, 2 h + 2 + n), targets (N,), joint index (N,)) over all joints: the
+    position errors and velocities of the last h = `history_ticks` ticks, kp and kd, the
+    joint as a one-hot (one network for all joints, which differ in strength and friction),
+    and the delivered torque at the next tick (``log.tau_delivered`` is required)."""
     delivered = log.tau_delivered
     if delivered is None:
         raise ValueError("the log has no delivered torque (a torque sensor's reading): an "
                          "actuator network needs it as its target")
     err = log.q_target - log.q
-    k0 = max(HISTORY - 1, round(skip_s / log.control_dt))
+    h = history_ticks(log.control_dt)
+    k0 = max(h - 1, round(skip_s / log.control_dt))
     ks = np.arange(k0, len(log.t) - 1)
-    feats = [err[ks - i] for i in range(HISTORY)] + [log.dq[ks - i] for i in range(HISTORY)]
+    feats = [err[ks - i] for i in range(h)] + [log.dq[ks - i] for i in range(h)]
     feats += [log.kp[ks], log.kd[ks]]
-    x = np.stack(feats, axis=-1)  # (N_t, n, F)
     n = log.q.shape[1]
     joint = np.broadcast_to(np.arange(n), (len(ks), n))
+    onehot = np.broadcast_to(np.eye(n), (len(ks), n, n))  # which joint: strengths differ
+    x = np.concatenate([np.stack(feats, axis=-1), onehot], axis=-1)  # (N_t, n, F)
     return (x.reshape(-1, x.shape[-1]).astype(np.float32),
             delivered[ks + 1].reshape(-1).astype(np.float32), joint.reshape(-1))
 
@@ -206,8 +214,9 @@ def actuator_report(log: Any, train_fraction: float = 0.75, seed: int = 0,
               "test_seconds": round((n_rows - cut // n) * log.control_dt, 2),
               "torque_rms": round(float(np.sqrt(np.mean(y_test ** 2))), 4),
               "ideal_pd": errors(pd), "actuator_net": errors(pred_net),
-              "inputs": [f"pos_error[t-{i}]" for i in range(HISTORY)]
-              + [f"dq[t-{i}]" for i in range(HISTORY)] + ["kp", "kd"]}
+              "inputs": [f"pos_error[t-{i}]" for i in range(history_ticks(log.control_dt))]
+              + [f"dq[t-{i}]" for i in range(history_ticks(log.control_dt))] + ["kp", "kd"]
+              + [f"joint_{j}" for j in range(n)]}
     report["improvement"] = round(report["ideal_pd"]["rms"] / report["actuator_net"]["rms"], 2)
     if out is not None:
         d = Path(out)
@@ -220,5 +229,5 @@ def actuator_report(log: Any, train_fraction: float = 0.75, seed: int = 0,
     return report
 
 
-__all__ = ["HISTORY", "Backlash", "DCMotorModel", "actuator_dataset", "actuator_report",
-           "ideal_pd_torque", "train_actuator_net"]
+__all__ = ["HISTORY_S", "Backlash", "DCMotorModel", "actuator_dataset", "actuator_report",
+           "history_ticks", "ideal_pd_torque", "train_actuator_net"]

@@ -236,7 +236,8 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
                             "amplitude": amplitude, "speed": speed}
     if plant.proxy is not None:
         meta["proxy"] = plant.proxy.to_dict()
-        meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.act_ids)
+        meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.dof_adr,
+                                    plant.robot.act_ids)
     try:
         return collect(sim, make_supervisor(rcfg, spec, rcfg.control_dt), q_t, dq_t,
                        rcfg.control_dt, advance, meta, torque_sensor=plant.delivered_torque)
@@ -244,17 +245,23 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
         sim.disconnect()
 
 
-def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, act_ids: np.ndarray
-                ) -> dict[str, Any]:
-    """The proxy's parameters in `SysIdParams` terms: the mass scale of the moving bodies
-    (mass-weighted mean of the per-body scales), the joint scales, per-joint strengths."""
+def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.ndarray,
+                act_ids: np.ndarray) -> dict[str, Any]:
+    """The proxy's parameters in `sim2real.sysid.SysIdParams` terms: the mass scale of the
+    moving bodies (mass-weighted mean of the per-body scales), the armature scale, and per
+    joint the strength, the lumped damping (joint + gearbox viscous) and dry friction (joint
+    frictionloss + gearbox Coulomb). ``model``: the proxy's (perturbed) model."""
     moving = moving_bodies(model, spec)
     scale = np.asarray(proxy.mass_scale)[moving - 1]
     nominal = model.body_mass[moving] / scale
+    motor = proxy.motor_model()
+    viscous = motor.viscous if motor is not None else np.zeros(spec.n_joints)
+    coulomb = motor.coulomb if motor is not None else np.zeros(spec.n_joints)
     return {"mass_scale": float((nominal * scale).sum() / nominal.sum()),
-            "damping_scale": proxy.damping_scale, "armature_scale": proxy.armature_scale,
-            "frictionloss_scale": proxy.frictionloss_scale,
+            "armature_scale": proxy.armature_scale,
             "motor_strength": [float(proxy.motor_strength[a]) for a in act_ids],
+            "joint_damping": (model.dof_damping[dof_adr] + viscous).tolist(),
+            "joint_friction": (model.dof_frictionloss[dof_adr] + coulomb).tolist(),
             "latency_ticks": proxy.latency_ticks}
 
 

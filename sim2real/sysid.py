@@ -5,13 +5,18 @@ Two stages:
 
 - **inverse dynamics, linear least squares** (`fit_linear`): per joint j and sample k of the
   low-passed log (15 Hz, zero phase; samples slower than 0.05 rad/s or within 5 % of the
-  torque limit left out), ``s_j tau_jk - d D_jk - a A_jk - f F_jk = m R_jk``: R the nominal
-  rigid-body torque (``mj_inverse``, passive terms and constraints off), D, A, F the nominal
-  damping, armature and Coulomb-friction torques, tau the torque the motor reports. Unknowns:
-  per-joint **motor strength** s_j and global **damping**, **armature** and dry **friction**
-  (frictionloss) scales. The **mass scale** m is given by a weighing: positions, velocities
-  and commanded torques cannot tell a robot whose inertias, damping, armature and friction
-  are all k times larger from one whose motors are k times weaker.
+  torque limit left out), ``s_j tau_jk - d_j dq_jk - f_j sign(dq_jk) - a A_jk = m R_jk``:
+  R the nominal rigid-body torque (``mj_inverse``, passive terms and constraints off), A the
+  nominal armature torque, tau the torque the motor reports. Unknowns: per joint the motor
+  **strength** s_j, the lumped viscous **damping** d_j and dry **friction** f_j (joint and
+  gearbox), and the global **armature** scale a.
+- **the absolute scale**: positions, velocities and commanded torques cannot tell a robot
+  whose inertias, damping, armature and friction are all k times larger from one whose motors
+  are k times weaker. One quantity must be known: the **mass** from a weighing (m given),
+  or, where gravity and link inertia carry too little of the torque to anchor it (a geared
+  servo arm, where armature and damping dominate: rigid-body share below 15 %; quad12 on
+  its stand: 26-33 %, arm6: 3-7 %), the motors'
+  **mean strength** from their datasheet (mean s_j = 1, m fitted).
 - **latency, by MuJoCo rollouts** (`fit`): segments of the log re-simulated from their logged
   start states under the logged commands (`RolloutModel`: the MIT law at every physics step of
   a 1 ms implicit-fast model with the identified parameters) for each candidate actuation
@@ -54,18 +59,22 @@ from sim2real.experiment import (
 # -- the model --------------------------------------------------------------------------------
 @dataclass
 class SysIdParams:
-    """What is identified. Scales are relative to the nominal MJCF; ``latency_ticks`` counts
-    physics steps of the fitting model's timestep; ``motor_strength`` is per joint (the
-    robot's joint order)."""
+    """What is identified, per joint in the robot's joint order where a list: the motor
+    strength (delivered / commanded torque), the joint's lumped viscous damping [N m s/rad]
+    and dry friction [N m] (joint and gearbox together); globally, the mass scale of the
+    moving links and the armature scale (relative to the nominal MJCF); the actuation
+    latency in physics steps of the fitting model. Empty lists mean nominal."""
 
     mass_scale: float = 1.0
-    damping_scale: float = 1.0
     armature_scale: float = 1.0
-    frictionloss_scale: float = 1.0
     motor_strength: list[float] = field(default_factory=list)
+    joint_damping: list[float] = field(default_factory=list)
+    joint_friction: list[float] = field(default_factory=list)
     latency_ticks: int = 0
+    anchor: str = "mass"  # what set the absolute scale: "mass" (weighed) or "strength"
 
-    SCALES = ("mass_scale", "damping_scale", "armature_scale", "frictionloss_scale")
+    SCALES = ("mass_scale", "armature_scale")
+    PER_JOINT = ("motor_strength", "joint_damping", "joint_friction")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,9 +103,14 @@ class RolloutModel:
         b = self.moving
         m.body_mass[b] = n.body_mass[b] * p.mass_scale
         m.body_inertia[b] = n.body_inertia[b] * p.mass_scale
-        m.dof_damping[:] = n.dof_damping * p.damping_scale
         m.dof_armature[:] = n.dof_armature * p.armature_scale
-        m.dof_frictionloss[:] = n.dof_frictionloss * p.frictionloss_scale
+        m.dof_damping[:] = n.dof_damping
+        m.dof_frictionloss[:] = n.dof_frictionloss
+        adr = self.idx.dof_adr
+        if p.joint_damping:
+            m.dof_damping[adr] = np.maximum(p.joint_damping, 0.0)
+        if p.joint_friction:
+            m.dof_frictionloss[adr] = np.maximum(p.joint_friction, 0.0)
         gear = n.actuator_gear[:, 0].copy()
         if p.motor_strength:
             gear[self.idx.act_ids] *= np.asarray(p.motor_strength)
@@ -142,15 +156,15 @@ def smooth(x: np.ndarray, dt: float, cutoff_hz: float = 15.0) -> np.ndarray:
     return np.asarray(filtfilt(b, a, x, axis=0))
 
 
-def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float,
+def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
                min_speed: float = 0.05) -> SysIdParams:
-    """Motor strengths and joint damping / armature / friction scales by linear least squares
-    on the inverse dynamics, the mass scale given (see the module docstring): per joint j
-    and sample k, ``s_j tau_jk - d D_jk - a A_jk - f F_jk = m R_jk`` with R the rigid-body
-    torque of the nominal model, D, A, F the nominal damping, armature and dry-friction
-    torques, and tau the torque the motor reports. State, velocity and torque are low-passed
-    (zero phase); samples near the torque limit or slower than ``min_speed`` (static
-    friction) are left out."""
+    """The inverse-dynamics least squares of the module docstring. ``anchor``: "mass" (the
+    mass scale is ``mass_scale``), "strength" (the mean motor strength is 1, the mass scale
+    fitted) or "auto" (mass, unless the rigid-body torque carries under 15 % of the torque
+    the motors report). State, velocity and torque are low-passed (zero phase); samples near
+    the torque limit or slower than ``min_speed`` (static friction) are left out."""
+    if anchor not in ("auto", "mass", "strength"):
+        raise SysIdError(f"anchor must be auto, mass or strength, not {anchor!r}")
     if not np.any(np.abs(log.tau) > 1e-9):
         raise SysIdError("the log has no measured torque (tau is all zero): log the motors' "
                          "torque readings; the strengths cannot be identified without them")
@@ -174,30 +188,39 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float,
         d.qacc[idx.dof_adr] = qdd[k]
         mujoco.mj_inverse(m, d)
         rigid[i] = d.qfrc_inverse[idx.dof_adr]
-    nom = model.nominal
-    d0, a0, f0 = (nom.dof_damping[idx.dof_adr], nom.dof_armature[idx.dof_adr],
-                  nom.dof_frictionloss[idx.dof_adr])
+    a0 = model.nominal.dof_armature[idx.dof_adr]
     n = spec.n_joints
-    rows, rhs = [], []
-    for j in range(n):
+    rows, rhs, share = [], [], []
+    for j in range(n):  # unknowns: s (n), damping (n), friction (n), armature scale, mass
         t_j, v_j, acc_j = tau[ks, j], dq[ks, j], qdd[ks, j]
         ok = (np.abs(t_j) < 0.95 * spec.tau_max[j]) & (np.abs(v_j) > min_speed)
         if ok.sum() < 100:
             raise SysIdError(f"joint {spec.joint_names[j]}: only {int(ok.sum())} usable "
                              "samples (moving, unsaturated); excite it more, or longer")
         w = 1.0 / max(float(np.std(t_j[ok])), 1e-3)  # each joint counts alike
-        a = np.zeros((int(ok.sum()), n + 3))
+        share.append(float(np.std(rigid[ok, j])) * w)
+        a = np.zeros((int(ok.sum()), 3 * n + 2))
         a[:, j] = t_j[ok]
-        a[:, n] = -d0[j] * v_j[ok]
-        a[:, n + 1] = -a0[j] * acc_j[ok]
-        a[:, n + 2] = -f0[j] * np.sign(v_j[ok])
+        a[:, n + j] = -v_j[ok]
+        a[:, 2 * n + j] = -np.sign(v_j[ok])
+        a[:, 3 * n] = -a0[j] * acc_j[ok]
+        a[:, 3 * n + 1] = -rigid[ok, j]
         rows.append(w * a)
-        rhs.append(w * mass_scale * rigid[ok, j])
-    theta, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)
-    return SysIdParams(mass_scale=mass_scale, damping_scale=float(theta[n]),
-                       armature_scale=float(theta[n + 1]),
-                       frictionloss_scale=float(theta[n + 2]),
-                       motor_strength=theta[:n].tolist())
+        rhs.append(np.zeros(int(ok.sum())))
+    if anchor == "auto":
+        anchor = "mass" if float(np.mean(share)) >= 0.15 else "strength"
+    big = 1e3 * max(len(r) for r in rows) ** 0.5
+    row = np.zeros((1, 3 * n + 2))
+    if anchor == "mass":
+        row[0, 3 * n + 1], target = big, big * mass_scale
+    else:
+        row[0, :n], target = big / n, big
+    theta, *_ = np.linalg.lstsq(np.concatenate([*rows, row]),
+                                np.concatenate([*rhs, [target]]), rcond=None)
+    return SysIdParams(mass_scale=float(theta[3 * n + 1]), armature_scale=float(theta[3 * n]),
+                       motor_strength=theta[:n].tolist(),
+                       joint_damping=theta[n:2 * n].tolist(),
+                       joint_friction=theta[2 * n:3 * n].tolist(), anchor=anchor)
 
 
 def segments(log: SysIdLog, segment_s: float, max_segments: int | None = None,
@@ -272,27 +295,21 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
 
 
 def compare(found: SysIdParams, truth: dict[str, Any]) -> dict[str, Any]:
-    """Relative errors of an identification against known parameters (a proxy's)."""
+    """Relative errors of an identification against known parameters (a proxy's): the
+    global scales, and per joint the largest error over the joints."""
     out: dict[str, Any] = {}
     for k in SysIdParams.SCALES:
         out[k] = {"found": round(getattr(found, k), 4), "true": round(truth[k], 4),
                   "rel_error": round(abs(getattr(found, k) / truth[k] - 1.0), 4)}
-    s_f, s_t = np.asarray(found.motor_strength), np.asarray(truth["motor_strength"])
-    out["motor_strength"] = {"max_rel_error": round(float(np.max(np.abs(s_f / s_t - 1))), 4),
-                             "found": np.round(s_f, 4).tolist(),
-                             "true": np.round(s_t, 4).tolist()}
-    # what positions, velocities and commanded torques determine: each joint's parameters
-    # per unit of motor strength (independent of the absolute scale a weighing sets)
-    ratios = {}
-    for k in SysIdParams.SCALES:
-        r_f = getattr(found, k) / s_f
-        r_t = truth[k] / s_t
-        ratios[k.replace("_scale", "_per_strength")] = round(
-            float(np.max(np.abs(r_f / r_t - 1))), 4)
-    out["per_strength_max_rel_error"] = ratios
+    for k in SysIdParams.PER_JOINT:
+        f, t = np.asarray(getattr(found, k)), np.asarray(truth[k])
+        out[k] = {"max_rel_error": round(float(np.max(np.abs(f / t - 1))), 4),
+                  "median_rel_error": round(float(np.median(np.abs(f / t - 1))), 4),
+                  "found": np.round(f, 4).tolist(), "true": np.round(t, 4).tolist()}
     out["latency_ticks"] = {"found": found.latency_ticks, "true": truth["latency_ticks"]}
     out["max_rel_error"] = round(max([out[k]["rel_error"] for k in SysIdParams.SCALES]
-                                     + [out["motor_strength"]["max_rel_error"]]), 4)
+                                     + [out[k]["max_rel_error"] for k in SysIdParams.PER_JOINT]),
+                                 4)
     return out
 
 
