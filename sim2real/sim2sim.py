@@ -2,10 +2,12 @@
 proxies, through the same deploy chain (`DeployLoop`: policy → safety chain → bridge at
 500 Hz, real time), with the same command script; metrics side by side and a PNG.
 
-Metrics per robot (simulator ground truth): distance, velocity- and yaw-tracking error
-against the script, falls, mean |torque| and mechanical power, minimum base height, and the
-safety chain's interventions per stage. The gap between ``sim`` and the proxies is what
-on-robot fine-tuning has to close. (Foot slip is not measured yet.)
+Metrics per robot (simulator ground truth). Quadruped: distance, velocity- and yaw-tracking
+error against the script, falls, mean |torque| and mechanical power, minimum base height.
+Arm: goals reached (within 2 cm at the end of their 4 s segments), the mean final distance,
+mean |torque| and power. Both: the safety chain's interventions per stage. The gap between
+``sim`` and the proxies is what on-robot fine-tuning has to close. (Foot slip is not
+measured yet.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,23 @@ SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
     {"t": 8.0, "cmd": [1.0, 0.0, 0.0]}, {"t": 12.0, "cmd": [0.5, 0.0, 0.5]},
     {"t": 16.0, "cmd": [0.0, 0.3, 0.0]}]
+# the arm: /goal positions [m] in its base frame, inside the reach task's goal box
+REACH_SCRIPT: list[dict[str, Any]] = [
+    {"t": 0.0, "cmd": [0.22, 0.08, 0.12]}, {"t": 4.0, "cmd": [0.18, -0.10, 0.15]},
+    {"t": 8.0, "cmd": [0.26, 0.05, 0.08]}, {"t": 12.0, "cmd": [0.20, 0.0, 0.18]},
+    {"t": 16.0, "cmd": [0.24, -0.06, 0.10]}]
+WALK_KEYS = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_torque_nm",
+             "mean_power_w", "min_height_m")
+REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_w")
+
+
+def _profile(robot: str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The command script and the metrics of a robot: walking for a floating base,
+    reaching for an arm."""
+    from robot_rl.robots import get_robot
+
+    return (SCRIPT, WALK_KEYS) if get_robot(robot).floating_base else (REACH_SCRIPT,
+                                                                       REACH_KEYS)
 
 
 def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: float
@@ -33,13 +52,17 @@ def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: floa
     return from_dict(DeployConfig, {
         "robot": robot, "policy_path": str(policy), "backend": backend, "run_s": seconds,
         "bridge": {"rate_hz": 500.0, "soft_start_s": 0.2, "shutdown_damp_s": 0.0},
-        "script": SCRIPT})
+        "script": _profile(robot)[0]})
 
 
 def run_one(cfg: DeployConfig) -> dict[str, Any]:
     """One robot: the deploy loop for ``cfg.run_s`` s with truth recorded at the policy rate."""
     from robot_rl.runtime.deploy import DeployLoop
-    from robot_rl.runtime.deploy_report import TruthRecorder, locomotion_metrics
+    from robot_rl.runtime.deploy_report import (
+        TruthRecorder,
+        locomotion_metrics,
+        reach_metrics,
+    )
 
     rec: dict[str, TruthRecorder] = {}
 
@@ -55,7 +78,15 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
         stats = loop.stats()
         loop.stop()
     truth = rec["r"].to_dict()
-    out = locomotion_metrics(cfg, truth)
+    if _profile(cfg.robot)[1] == WALK_KEYS:
+        out = locomotion_metrics(cfg, truth)
+    else:
+        out = reach_metrics(cfg, truth)
+        rows = np.asarray(truth["rows"] or [[0.0] * 14])
+        out["final_distance_cm"] = round(float(np.mean(
+            [g["final_distance_cm"] for g in out.get("goals", [])] or [np.nan])), 2)
+        out["mean_abs_torque_nm"] = round(float(rows[:, 9].mean()), 3)
+        out["mean_power_w"] = round(float(rows[:, 10].mean()), 2)
     out["interventions"] = {k: v["count"] for k, v in
                             stats["safety"]["interventions"].items()}
     out["safety_mode_final"] = stats["safety"]["mode"]
@@ -72,8 +103,7 @@ def sim2sim(policy: str | Path, robot: str = "quad12", seeds: tuple[int, ...] = 
                                                               seconds))}
     for s in seeds:
         runs[f"proxy{s}"] = run_one(_config(policy, robot, "proxy", s, seconds))
-    keys = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_torque_nm",
-            "mean_power_w", "min_height_m")
+    script, keys = _profile(robot)
     proxies = [runs[f"proxy{s}"] for s in seeds]
     gap = {}
     for k in keys:
@@ -85,35 +115,49 @@ def sim2sim(policy: str | Path, robot: str = "quad12", seeds: tuple[int, ...] = 
                       "proxy_minus_sim": round(float(vals.mean() - base), 3)}
     summary: dict[str, Any] = {
         "policy": str(policy), "robot": robot, "seconds": seconds, "proxy_seeds": list(seeds),
-        "script": SCRIPT, "gap": gap,
+        "script": script, "gap": gap,
         "runs": {k: {kk: vv for kk, vv in v.items() if kk != "_truth"} for k, v in runs.items()}}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        _plot(runs, seconds, out / "sim2sim.png")
+        _plot(runs, seconds, script, keys is WALK_KEYS, out / "sim2sim.png")
         (out / "sim2sim.json").write_text(json.dumps(summary, indent=2))
         (out / "report.md").write_text(_report(summary))
         summary["report"] = str(out / "report.md")
     return summary
 
 
-def _plot(runs: dict[str, dict[str, Any]], seconds: float, path: Path) -> None:
+def _plot(runs: dict[str, dict[str, Any]], seconds: float, script: list[dict[str, Any]],
+          walking: bool, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    ts = [s["t"] for s in script] + [seconds]
     for name, r in runs.items():
         rows = np.asarray(r["_truth"]["rows"] or [[0.0] * 14])
         t = rows[:, 0] - (r["_truth"]["t_active"] or rows[0, 0])
-        ax[0].plot(t, rows[:, 4], label=name, lw=1.5 if name == "sim" else 0.9)
-        ax[1].plot(t, rows[:, 3], label=name, lw=1.5 if name == "sim" else 0.9)
-    ts = [s["t"] for s in SCRIPT] + [seconds]
-    for k, s in enumerate(SCRIPT):
-        ax[0].hlines(s["cmd"][0], ts[k], ts[k + 1], colors="k", linestyles="--")
-    ax[0].set_ylabel("vx [m/s] (dashed: command)")
-    ax[1].set_ylabel("base height [m]")
+        lw = 1.5 if name == "sim" else 0.9
+        if walking:
+            ax[0].plot(t, rows[:, 4], label=name, lw=lw)
+            ax[1].plot(t, rows[:, 3], label=name, lw=lw)
+        else:
+            seg = np.clip(np.searchsorted(ts, t, side="right") - 1, 0, len(script) - 1)
+            goal = np.asarray([script[k]["cmd"][:3] for k in seg])
+            ax[0].plot(t, 100 * np.linalg.norm(rows[:, 11:14] - goal, axis=1), label=name,
+                       lw=lw)
+            ax[1].plot(t, rows[:, 9], label=name, lw=lw)
+    if walking:
+        for k, s in enumerate(script):
+            ax[0].hlines(s["cmd"][0], ts[k], ts[k + 1], colors="k", linestyles="--")
+        ax[0].set_ylabel("vx [m/s] (dashed: command)")
+        ax[1].set_ylabel("base height [m]")
+    else:
+        ax[0].axhline(2.0, color="k", ls="--", lw=0.8)
+        ax[0].set_ylabel("distance to goal [cm] (dashed: 2 cm)")
+        ax[1].set_ylabel("mean |torque| [N m]")
     ax[1].set_xlabel("time [s]")
     ax[0].legend(fontsize=8)
     ax[0].set_title("same policy, training sim vs reality proxies")
@@ -124,8 +168,7 @@ def _plot(runs: dict[str, dict[str, Any]], seconds: float, path: Path) -> None:
 
 def _report(s: dict[str, Any]) -> str:
     cols = list(s["runs"])
-    keys = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_torque_nm",
-            "mean_power_w", "min_height_m")
+    keys = _profile(s["robot"])[1]
     rows = "\n".join(f"| {k} | " + " | ".join(str(s["runs"][c].get(k)) for c in cols) + " |"
                      for k in keys)
     inter = " | ".join(str(s["runs"][c].get("interventions")) for c in cols)

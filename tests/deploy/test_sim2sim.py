@@ -24,3 +24,19 @@ def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
     assert (out / "sim2sim.png").stat().st_size > 10_000
     assert "| metric | sim | proxy3 |" in (out / "report.md").read_text()
     assert main(["sim2sim", str(bundles["quad12_stand"]), "--to", "mars"]) == 2
+
+
+def test_sim2sim_for_the_arm_reports_reaching(tmp_path: Path) -> None:
+    """The shipped reach policy: the arm's profile (goals, final distances) on sim and a
+    proxy; the first goal of the script is reached on both within 4 s."""
+    from sim2real.sim2sim import REACH_KEYS, sim2sim
+
+    repo = Path(__file__).resolve().parents[2]
+    s = sim2sim(repo / "pretrained" / "arm6_reach_ppo.onnx", robot="arm6", seeds=(1,),
+                seconds=4.0, out=tmp_path)
+    assert set(s["gap"]) == set(REACH_KEYS)
+    for run in ("sim", "proxy1"):
+        r = s["runs"][run]
+        assert r["of"] == 1 and r["reached"] == 1, r
+        assert r["goals"][0]["final_distance_cm"] < 2.0
+    assert "| reached |" in (tmp_path / "report.md").read_text()
