@@ -11,9 +11,10 @@ each, so every figure is the deploy process's own: torch never loaded there).
    mid-run and a reset;
 3. a report (``report.md``, ``summary.json``, each run's plot and full stats).
 
-The locomotion policy: ``pretrained/quad12_walk_hinf.onnx`` or ``..._ppo.onnx`` if shipped;
-else a standing policy is exported for the task's observation layout, and the report says
-that no trained walking policy exists yet.
+The locomotion policy: ``pretrained/quad12_walk_ppo.onnx`` (it transfers to the reality
+proxies: no fall on seeds 0-3; the H-infinity policy falls on proxy 0, docs/results.md), else
+``..._hinf.onnx`` if shipped; else a standing policy is exported for the task's observation
+layout, and the report says that no trained walking policy exists yet.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "pretrained"
-LOCOMOTION = ("quad12_walk_hinf.onnx", "quad12_walk_ppo.onnx")
+LOCOMOTION = ("quad12_walk_ppo.onnx", "quad12_walk_hinf.onnx")
 REACH = "arm6_reach_ppo.onnx"
 
 

@@ -137,7 +137,9 @@ def ship_checkpoint(args: argparse.Namespace) -> int:
     }
     nom = long["nominal"]
     worst = max(v["vel_error"] for v in nom.values())
-    record["status"] = (f"PPO (DR only), 1 training seed, iteration {record['iteration']}: "
+    algo = {"ppo": "PPO (DR only)", "hinf": "H-infinity (DR + learned disturber)"}.get(
+        str(record["algorithm"]), str(record["algorithm"]))
+    record["status"] = (f"{algo}, 1 training seed, iteration {record['iteration']}: "
                         f"60 s flat-ground runs at 0.25-1.0 m/s survived "
                         f"{min(v['survived'] for v in nom.values()):.0%}, worst mean velocity "
                         f"error {worst:.3f} m/s")
@@ -146,7 +148,7 @@ def ship_checkpoint(args: argparse.Namespace) -> int:
         from robot_rl.train import plot_curves
 
         plot_curves(json.loads((args.run / "history.json").read_text()),
-                    out / f"{args.name}.curves.png", title=f"PPO on {task}")
+                    out / f"{args.name}.curves.png", title=f"{algo} on {task}")
     print(json.dumps({"status": record["status"]}))
     return 0
 
