@@ -139,6 +139,15 @@ class SimPlant:
                 q, dq = self.sensors.joints(q, dq)
             return q, dq, float(self.data.actuator_force[r.act_ids[joint]])
 
+    def set_joint_positions(self, q: np.ndarray) -> None:
+        """Put the joints at ``q`` [rad] (at rest where they are; the rest of the state as is)
+        and recompute the derived quantities; the motor-side encoders follow (no play)."""
+        with self.lock:
+            self.robot.q[:] = q
+            mujoco.mj_forward(self.model, self.data)
+            if self.backlash is not None:
+                self.backlash.q_motor = self.robot.q.copy()
+
     def delivered_torque(self) -> np.ndarray:
         """The torque each joint's actuator delivers to the link now [N m] (motor strength
         and gearbox friction included): what a joint torque sensor would read."""

@@ -218,9 +218,7 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
     spec = rcfg.effective_spec()
     plant = SimPlant(robot, model=robot_model(robot, fixed_base=True), realtime=0,
                      proxy_seed=proxy_seed)
-    with plant.lock:
-        plant.robot.q[:] = spec.q0
-        mujoco.mj_forward(plant.model, plant.data)
+    plant.set_joint_positions(spec.q0)
     sim = SimRobot(plant, lockstep=True)
     sim.connect()
     sub = max(1, round(rcfg.control_dt / plant.dt))

@@ -53,6 +53,12 @@ def test_the_proxy_plant_runs_its_motors() -> None:
 
     bare = ProxyParams.sample(3, plant.model)
     assert bare.motor_strength == plant.proxy.motor_strength and bare.motor is None
+    # repositioned joints: the motor-side encoders follow (no stale play from the old pose)
+    q1 = plant.spec.q0 + 0.3
+    plant.set_joint_positions(q1)
+    assert plant.backlash is not None
+    np.testing.assert_allclose(plant.backlash.q_motor, q1)
+    plant.set_joint_positions(plant.spec.q0)
     for j in range(12):
         plant.set_law(j, MitLaw(tau_max=float(plant.spec.tau_max[j]), p_des=0.0, kp=20.0,
                                 kd=0.5, enabled=True))
