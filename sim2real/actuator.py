@@ -109,27 +109,29 @@ def ideal_pd_torque(log: Any, tau_max: np.ndarray) -> np.ndarray:
     return np.asarray(np.clip(tau, -tau_max, tau_max))
 
 
-def actuator_dataset(log: Any, skip_s: float = 2.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs (N, 2 h + 2 + n), targets (N,), joint index (N,)) over all joints: the
-    position errors and velocities of the last h = `history_ticks` ticks, kp and kd, the
-    joint as a one-hot (one network for all joints, which differ in strength and friction),
-    and the delivered torque at the next tick (``log.tau_delivered`` is required)."""
+def actuator_dataset(log: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs (N, 2 h + 2 + n), targets (N,), ticks (N_t,)) with N = N_t n, tick-major over
+    all joints: the position errors and velocities of the last h = `history_ticks` ticks, kp
+    and kd, the joint as a one-hot (one network for all joints, which differ in strength and
+    friction), and the delivered torque at the next tick (``log.tau_delivered`` is
+    required); the soft start (`sim2real.experiment.SKIP_S`) left out."""
+    from sim2real.experiment import SKIP_S, SysIdError
+
     delivered = log.tau_delivered
     if delivered is None:
-        raise ValueError("the log has no delivered torque (a torque sensor's reading): an "
+        raise SysIdError("the log has no delivered torque (a torque sensor's reading): an "
                          "actuator network needs it as its target")
     err = log.q_target - log.q
     h = history_ticks(log.control_dt)
-    k0 = max(h - 1, round(skip_s / log.control_dt))
+    k0 = max(h - 1, round(SKIP_S / log.control_dt))
     ks = np.arange(k0, len(log.t) - 1)
     feats = [err[ks - i] for i in range(h)] + [log.dq[ks - i] for i in range(h)]
     feats += [log.kp[ks], log.kd[ks]]
     n = log.q.shape[1]
-    joint = np.broadcast_to(np.arange(n), (len(ks), n))
     onehot = np.broadcast_to(np.eye(n), (len(ks), n, n))  # which joint: strengths differ
     x = np.concatenate([np.stack(feats, axis=-1), onehot], axis=-1)  # (N_t, n, F)
     return (x.reshape(-1, x.shape[-1]).astype(np.float32),
-            delivered[ks + 1].reshape(-1).astype(np.float32), joint.reshape(-1))
+            delivered[ks + 1].reshape(-1).astype(np.float32), ks)
 
 
 def train_actuator_net(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (32, 32),
@@ -191,17 +193,15 @@ def actuator_report(log: Any, train_fraction: float = 0.75, seed: int = 0,
 
     from robot_rl.robots import get_robot
 
-    x, y, joint = actuator_dataset(log)
+    x, y, ks = actuator_dataset(log)
     n = log.q.shape[1]
-    n_rows = len(y) // n
-    cut = int(train_fraction * n_rows) * n
+    cut = int(train_fraction * len(ks)) * n
     net = train_actuator_net(x[:cut], y[:cut], seed=seed)
     with torch.no_grad():
         pred_net = net(torch.as_tensor(x[cut:])).numpy()
-    spec = get_robot(log.robot)
-    k0 = len(log.t) - 1 - n_rows  # the first tick of the dataset
-    pd = ideal_pd_torque(log, spec.tau_max)[k0:k0 + n_rows].reshape(-1)[cut:]
-    y_test, j_test = y[cut:], joint[cut:]
+    pd = ideal_pd_torque(log, get_robot(log.robot).tau_max)[ks].reshape(-1)[cut:]
+    y_test, j_test = y[cut:], np.tile(np.arange(n), len(ks))[cut:]
+    h = history_ticks(log.control_dt)
 
     def errors(pred: np.ndarray) -> dict[str, Any]:
         e = pred - y_test
@@ -211,11 +211,11 @@ def actuator_report(log: Any, train_fraction: float = 0.75, seed: int = 0,
                                   for j in range(n)]}
 
     report = {"robot": log.robot, "train_samples": int(cut), "test_samples": int(len(y_test)),
-              "test_seconds": round((n_rows - cut // n) * log.control_dt, 2),
+              "test_seconds": round((len(ks) - cut // n) * log.control_dt, 2),
               "torque_rms": round(float(np.sqrt(np.mean(y_test ** 2))), 4),
               "ideal_pd": errors(pd), "actuator_net": errors(pred_net),
-              "inputs": [f"pos_error[t-{i}]" for i in range(history_ticks(log.control_dt))]
-              + [f"dq[t-{i}]" for i in range(history_ticks(log.control_dt))] + ["kp", "kd"]
+              "inputs": [f"pos_error[t-{i}]" for i in range(h)]
+              + [f"dq[t-{i}]" for i in range(h)] + ["kp", "kd"]
               + [f"joint_{j}" for j in range(n)]}
     report["improvement"] = round(report["ideal_pd"]["rms"] / report["actuator_net"]["rms"], 2)
     if out is not None:

@@ -55,13 +55,8 @@ def actuator(args: argparse.Namespace) -> int:
     from sim2real.sysid import SysIdLog
 
     log = SysIdLog.load(args.log)
-    try:
-        report = actuator_report(log, train_fraction=args.train_fraction, seed=args.seed,
-                                 out=args.out)
-    except ValueError as e:
-        from sim2real.sysid import SysIdError
-
-        raise SysIdError(str(e)) from None
+    report = actuator_report(log, train_fraction=args.train_fraction, seed=args.seed,
+                             out=args.out)
     print(json.dumps(report))
     return 0
 

@@ -23,6 +23,7 @@ from robot_rl.types import JointCommand, RobotState
 
 STAND_HEIGHT = 0.6  # m: base height when a floating-base robot hangs on the stand
 LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
+SKIP_S = 2.5  # s at the start of a log left out of every fit: the chain's 2 s soft start
 
 
 class SysIdError(ValueError):
@@ -59,8 +60,9 @@ def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
 
 def robot_mass(model: mujoco.MjModel, spec: RobotSpec) -> float:
     """The robot's mass in ``model`` (base and every body below it) [kg]."""
-    base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
-    return float(model.body_mass[base] + model.body_mass[moving_bodies(model, spec)].sum())
+    from robot_rl.robots.mjstate import robot_bodies
+
+    return float(model.body_mass[robot_bodies(model, spec)].sum())
 
 
 def nominal_mass(robot: str) -> float:
@@ -263,6 +265,6 @@ def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.
             "latency_ticks": proxy.latency_ticks}
 
 
-__all__ = ["LOG_FIELDS", "STAND_HEIGHT", "SysIdError", "SysIdLog", "collect", "excitation",
-           "excite_proxy", "moving_bodies", "nominal_mass", "proxy_truth", "robot_mass",
-           "robot_model"]
+__all__ = ["LOG_FIELDS", "SKIP_S", "STAND_HEIGHT", "SysIdError", "SysIdLog", "collect",
+           "excitation", "excite_proxy", "moving_bodies", "nominal_mass", "proxy_truth",
+           "robot_mass", "robot_model"]

@@ -34,14 +34,16 @@ import copy
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import mujoco
 import numpy as np
 
+from robot_rl.control.pd import JointPDController
 from robot_rl.robots import get_robot
 from sim2real.experiment import (
+    SKIP_S,
     STAND_HEIGHT,
     SysIdError,
     SysIdLog,
@@ -97,6 +99,8 @@ class RolloutModel:
         self.idx = MjRobot(self.spec, self.model, self.data)
         self.moving = moving_bodies(self.model, self.spec)
         self.dt = timestep
+        # the joint PD law of the envs and the sim robot, with each tick's logged gains
+        self.pd = JointPDController(self.spec.kp, self.spec.kd, self.spec.tau_max)
 
     def apply(self, p: SysIdParams) -> None:
         m, n = self.model, self.nominal
@@ -126,16 +130,16 @@ class RolloutModel:
         r.dq[:] = dq0
         mujoco.mj_forward(m, d)
         sub = max(1, round(log.control_dt / self.dt))
-        tau_max = self.spec.tau_max
+        pd = self.pd
         queue = [np.zeros(self.spec.n_joints) for _ in range(latency)]
         qs = np.empty((n_ticks, self.spec.n_joints))
         dqs = np.empty_like(qs)
         for k in range(n_ticks):
             i = start + k
-            kp, kd, qt, dqt, ff = (log.kp[i], log.kd[i], log.q_target[i], log.dq_target[i],
-                                   log.tau_ff[i])
+            pd.kp[:], pd.kd[:] = log.kp[i], log.kd[i]
+            qt, dqt, ff = log.q_target[i], log.dq_target[i], log.tau_ff[i]
             for _ in range(sub):
-                tau = np.clip(kp * (qt - r.q) + kd * (dqt - r.dq) + ff, -tau_max, tau_max)
+                tau = pd.torque(qt, r.q, r.dq, dqt, ff)  # a fresh array: safe to queue
                 if queue:
                     queue.append(tau)
                     tau = queue.pop(0)
@@ -179,7 +183,7 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
     # excitation keeps away from) would put arbitrary constraint forces into R
     m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
     d = mujoco.MjData(m)
-    skip = round(2.5 / dt)  # the soft start
+    skip = round(SKIP_S / dt)
     ks = np.arange(skip, len(q) - skip // 2, 2)
     rigid = np.empty((len(ks), spec.n_joints))
     for i, k in enumerate(ks):
@@ -224,7 +228,7 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
 
 
 def segments(log: SysIdLog, segment_s: float, max_segments: int | None = None,
-             skip_s: float = 2.5) -> list[tuple[int, int]]:
+             skip_s: float = SKIP_S) -> list[tuple[int, int]]:
     """(start, length) of the segments used by the rollouts: consecutive, after the soft
     start, evenly thinned to ``max_segments``."""
     n = max(2, round(segment_s / log.control_dt))
@@ -281,11 +285,11 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
 
     by_latency: dict[int, float] = {}
     for lat in latencies:  # the latency: the rollouts that match the log best
-        by_latency[int(lat)] = rms_q(SysIdParams(**{**lin.to_dict(), "latency_ticks": lat}))
+        by_latency[int(lat)] = rms_q(replace(lin, latency_ticks=int(lat)))
         if progress is not None:
             progress(f"latency {lat} ticks: rollout rms {by_latency[int(lat)] * 1e3:.3f} mrad")
     lat = min(by_latency, key=lambda k: by_latency[k])
-    best = SysIdParams(**{**lin.to_dict(), "latency_ticks": lat})
+    best = replace(lin, latency_ticks=lat)
     nominal = SysIdParams(mass_scale=1.0, motor_strength=[1.0] * model.spec.n_joints)
     return FitResult(params=best, rms_q_by_latency=by_latency, rms_q=by_latency[lat],
                      rms_q_nominal=rms_q(nominal),
