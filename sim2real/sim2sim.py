@@ -35,13 +35,16 @@ WALK_KEYS = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_
 REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_w")
 
 
-def _profile(robot: str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """The command script and the metrics of a robot: walking for a floating base,
-    reaching for an arm."""
+def _walks(robot: str) -> bool:
+    """Walking profile for a floating base, reaching for an arm."""
     from robot_rl.robots import get_robot
 
-    return (SCRIPT, WALK_KEYS) if get_robot(robot).floating_base else (REACH_SCRIPT,
-                                                                       REACH_KEYS)
+    return get_robot(robot).floating_base
+
+
+def _profile(robot: str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The command script and the metrics of a robot (`_walks`)."""
+    return (SCRIPT, WALK_KEYS) if _walks(robot) else (REACH_SCRIPT, REACH_KEYS)
 
 
 def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: float
@@ -78,15 +81,7 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
         stats = loop.stats()
         loop.stop()
     truth = rec["r"].to_dict()
-    if _profile(cfg.robot)[1] == WALK_KEYS:
-        out = locomotion_metrics(cfg, truth)
-    else:
-        out = reach_metrics(cfg, truth)
-        rows = np.asarray(truth["rows"] or [[0.0] * 14])
-        out["final_distance_cm"] = round(float(np.mean(
-            [g["final_distance_cm"] for g in out.get("goals", [])] or [np.nan])), 2)
-        out["mean_abs_torque_nm"] = round(float(rows[:, 9].mean()), 3)
-        out["mean_power_w"] = round(float(rows[:, 10].mean()), 2)
+    out = (locomotion_metrics if _walks(cfg.robot) else reach_metrics)(cfg, truth)
     out["interventions"] = {k: v["count"] for k, v in
                             stats["safety"]["interventions"].items()}
     out["safety_mode_final"] = stats["safety"]["mode"]
@@ -120,7 +115,7 @@ def sim2sim(policy: str | Path, robot: str = "quad12", seeds: tuple[int, ...] = 
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        _plot(runs, seconds, script, keys is WALK_KEYS, out / "sim2sim.png")
+        _plot(runs, seconds, script, _walks(robot), out / "sim2sim.png")
         (out / "sim2sim.json").write_text(json.dumps(summary, indent=2))
         (out / "report.md").write_text(_report(summary))
         summary["report"] = str(out / "report.md")

@@ -96,16 +96,21 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
             "falls": falls, "fallen_at_end": bool(fallen[-1]),
             "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
             "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
-            "mean_abs_torque_nm": round(float(rows[:, 9].mean()), 2),
-            "mean_power_w": round(float(rows[:, 10].mean()), 1),
-            "min_height_m": round(float(rows[:, 3].min()), 3)}
+            **_effort(rows), "min_height_m": round(float(rows[:, 3].min()), 3)}
+
+
+def _effort(rows: np.ndarray) -> dict[str, float]:
+    """Mean |torque| [N m] and mean mechanical power [W] of `TruthRecorder` rows."""
+    return {"mean_abs_torque_nm": round(float(rows[:, 9].mean()), 2),
+            "mean_power_w": round(float(rows[:, 10].mean()), 1)}
 
 
 def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02,
                   until: float | None = None) -> dict[str, Any]:
     """Per scripted goal: the end effector's distance to it at the end of its segment, and
-    whether it got within ``tol_m`` (the reach task's success radius); up to ``until`` s
-    after activation if given (a killed policy node)."""
+    whether it got within ``tol_m`` (the reach task's success radius); their mean final
+    distance, mean |torque| and power; up to ``until`` s after activation if given (a killed
+    policy node)."""
     rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
     t0 = truth.get("t_active")
     if rows.size == 0 or t0 is None:
@@ -125,8 +130,11 @@ def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02,
         goals.append({"goal": list(step.cmd[:3]), "final_distance_cm": round(100 * float(
             d[-1]), 2), "min_distance_cm": round(100 * float(d.min()), 2),
             "reached": bool(d[-1] <= tol_m)})
+    final = [g["final_distance_cm"] for g in goals]
     return {"samples": int(len(rows)), "goals": goals,
-            "reached": int(sum(bool(g["reached"]) for g in goals)), "of": len(goals)}
+            "reached": int(sum(bool(g["reached"]) for g in goals)), "of": len(goals),
+            "final_distance_cm": round(float(np.mean(final)), 2) if final else None,
+            **_effort(rows)}
 
 
 def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], path: Path,
