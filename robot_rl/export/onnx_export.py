@@ -250,18 +250,23 @@ def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
     return _write_bundle(module, example, names, meta, path)
 
 
-def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorithm: str,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Export an actor for a registered task: robot, observation layout, action scale and
-    clip, observation clip and policy rate all from the task's and robot's configs."""
+def _task_io(task: str) -> tuple[Any, Any, Any]:
+    """A registered task's config, robot spec and observation builder."""
     from robot_rl.envs import load_task_config
     from robot_rl.robots import get_robot
     from robot_rl.runtime.obs import ObsBuilder
 
     cfg = load_task_config(task)
     spec = get_robot(cfg.robot)
-    return export_actor(policy, path, robot=spec.name,
-                        obs_layout=ObsBuilder(spec, cfg.obs).layout(),
+    return cfg, spec, ObsBuilder(spec, cfg.obs)
+
+
+def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorithm: str,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Export an actor for a registered task: robot, observation layout, action scale and
+    clip, observation clip and policy rate all from the task's and robot's configs."""
+    cfg, spec, builder = _task_io(task)
+    return export_actor(policy, path, robot=spec.name, obs_layout=builder.layout(),
                         action_type="joint_pos_offset", action_scale=spec.action_scale,
                         policy_dt=spec.policy_dt, algorithm=algorithm,
                         extra={"task": task, "action_clip": cfg.action_clip,
@@ -270,13 +275,8 @@ def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorit
 
 def task_actor(task: str, hidden: Sequence[int] = (64, 64)) -> ActorCritic:
     """A fresh actor-critic sized for a registered task's observation and action."""
-    from robot_rl.envs import load_task_config
-    from robot_rl.robots import get_robot
-    from robot_rl.runtime.obs import ObsBuilder
-
-    cfg = load_task_config(task)
-    spec = get_robot(cfg.robot)
-    return ActorCritic(ObsBuilder(spec, cfg.obs).dim, spec.n_joints, hidden, hidden)
+    _, spec, builder = _task_io(task)
+    return ActorCritic(builder.dim, spec.n_joints, hidden, hidden)
 
 
 def export_standing_policy(task: str, path: str | Path, hidden: Sequence[int] = (64, 64)
