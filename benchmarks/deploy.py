@@ -62,7 +62,9 @@ def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]
     cfg = load_deploy_config(cfg_path)
     out: dict[str, Any] = {"mode": mode, "seconds": seconds}
     if mode == "ros_free":
-        sys.setswitchinterval(0.0001)
+        from robot_rl.runtime.realtime import tune_process
+
+        tune_process()  # as the graphs do
         from robot_rl_ros.graph import process_info
 
         from robot_rl.runtime.deploy import DeployLoop

@@ -39,6 +39,7 @@ import numpy as np
 from hardware.errors import HardwareError
 from hardware.robot import Robot
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.runtime.realtime import freeze_heap
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -108,6 +109,7 @@ class HardwareBridge:
         self.command_gaps = 0
         self.gap_log: deque[float] = deque(maxlen=10_000)  # missing time [s] of each gap
         self.loop_cpu_s = 0.0
+        self.frozen_objects = 0  # objects exempted from garbage collection at configure
         self.modes: deque[tuple[float, str]] = deque(maxlen=10_000)
         n = spec.n_joints
         self._damping = JointCommand.damping(spec.joint_names, spec.damping_kd)
@@ -117,6 +119,11 @@ class HardwareBridge:
     def configure(self) -> None:
         if self.state != Lifecycle.UNCONFIGURED:
             raise HardwareError(f"configure: bridge is {self.state.value}, not unconfigured")
+        # the process's objects exist now (models, sessions, nodes): a full collection from
+        # here on would stop the loop for tens of ms (robot_rl.runtime.realtime). Frozen
+        # before the robot connects: the collection itself takes that long, and a device's
+        # threads (bus readers, emulators) would see the pause.
+        self.frozen_objects = freeze_heap()
         try:
             robot = self.make_robot()
             robot.connect()

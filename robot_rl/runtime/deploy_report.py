@@ -124,7 +124,9 @@ def reach_metrics(cfg: DeployConfig, truth: dict[str, Any], tol_m: float = 0.02,
     bounds = [s.t for s in cfg.script] + [float(t[-1]) + 1e-9]
     for k, step in enumerate(cfg.script):
         seg = (t >= bounds[k]) & (t < bounds[k + 1])
-        if not seg.any() or len(step.cmd) < 3:
+        # a goal scripted at or after the run's end is not part of it (the recorder's last
+        # sample can land a tick past ``run_s``)
+        if not seg.any() or len(step.cmd) < 3 or step.t >= cfg.run_s:
             continue
         d = np.linalg.norm(rows[seg, 11:14] - np.asarray(step.cmd[:3]), axis=1)
         goals.append({"goal": list(step.cmd[:3]), "final_distance_cm": round(100 * float(

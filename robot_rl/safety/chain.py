@@ -121,6 +121,19 @@ class SafetyChain:
             s.reset(state)
         self.last_safe = None
 
+    def rearm(self, state: RobotState) -> list[str]:
+        """The robot is being (re)activated from passive: clear what stages latched while it
+        was passive (a stale state while the processes started, a robot that sank while
+        damped) and re-arm the soft start, as `reset` does, but keep the STOP latches (an
+        engaged e-stop, a tracking fault) and skip the stillness check (the soft start
+        ramps in from wherever the robot is). Returns the latches it cleared."""
+        cleared = [s.name for s in self.stages if s.rearm_clears and s.latched]
+        for s in self.stages:
+            if s.rearm_clears:
+                s.reset(state)
+        self.last_safe = None
+        return cleared
+
     # -- the tick ----------------------------------------------------------------------------
     def step(self, command: JointCommand | None, state: RobotState, t: float,
              state_t: float | None = None, command_t: float | None = None) -> JointCommand:

@@ -92,12 +92,20 @@ class Stage:
 
     name: ClassVar[str] = "stage"
     shaping: ClassVar[bool] = False  # True: edits the command; runs only in ACTIVE mode
+    # `SafetyChain.rearm` (activation from passive) resets this stage; False for the STOP
+    # latches (e-stop, tracking fault), which only an explicit reset clears
+    rearm_clears: ClassVar[bool] = True
 
     def __init__(self, spec: RobotSpec, cfg: Any, control_dt: float) -> None:
         self.spec, self.cfg, self.control_dt = spec, cfg, control_dt
 
     def reset(self, state: RobotState | None) -> None:
         """Forget history (called at start, after a reset, and when re-activating)."""
+
+    @property
+    def latched(self) -> bool:
+        """Whether this stage holds a latched fault (it keeps escalating until a reset)."""
+        return False
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         raise NotImplementedError

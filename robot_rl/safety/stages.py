@@ -31,6 +31,7 @@ class EStop(Stage):
     """Latched emergency stop: STOP (damping) from the tick it is engaged until a reset."""
 
     name: ClassVar[str] = "estop"
+    rearm_clears: ClassVar[bool] = False
 
     def __init__(self, spec: RobotSpec, cfg: EStopConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
@@ -64,6 +65,10 @@ class StateWatchdogConfig:
 class StateWatchdog(Stage):
     name: ClassVar[str] = "state_watchdog"
     cfg: StateWatchdogConfig
+
+    @property
+    def latched(self) -> bool:
+        return self.tripped
 
     def reset(self, state: RobotState | None) -> None:
         self.tripped = False
@@ -121,6 +126,10 @@ class NonFinite(Stage):
     name: ClassVar[str] = "non_finite"
     cfg: NonFiniteConfig
 
+    @property
+    def latched(self) -> bool:
+        return self.faulted
+
     def reset(self, state: RobotState | None) -> None:
         self.faulted = False
 
@@ -150,6 +159,10 @@ class FallDetectConfig:
 class FallDetect(Stage):
     name: ClassVar[str] = "fall_detect"
     cfg: FallDetectConfig
+
+    @property
+    def latched(self) -> bool:
+        return self.fallen
 
     def reset(self, state: RobotState | None) -> None:
         self.fallen = False
@@ -193,6 +206,11 @@ class TrackingGuardConfig:
 class TrackingGuard(Stage):
     name: ClassVar[str] = "tracking_guard"
     cfg: TrackingGuardConfig
+    rearm_clears: ClassVar[bool] = False
+
+    @property
+    def latched(self) -> bool:
+        return bool(self.stopped)
 
     def __init__(self, spec: RobotSpec, cfg: TrackingGuardConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)

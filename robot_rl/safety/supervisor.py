@@ -77,6 +77,12 @@ class SafetySupervisor:
             self.resets += 1
             return True, "reset: e-stop released, faults cleared, soft start re-armed"
 
+    def rearm(self) -> list[str]:
+        """The bridge activates the robot from passive (`SafetyChain.rearm`): the latches
+        cleared (none before a state has arrived)."""
+        with self._lock:
+            return [] if self.state is None else self.chain.rearm(self.state)
+
     # -- the tick ----------------------------------------------------------------------------
     def tick(self, t: float) -> JointCommand | None:
         """One chain tick at time ``t`` with the latest state and the selected command;

@@ -247,6 +247,24 @@ def test_chain_estop_damps_in_the_same_tick_and_needs_reset() -> None:
     assert chain.summary()["interventions"]["estop"]["count"] == 7
 
 
+def test_rearm_clears_passive_phase_latches_but_keeps_stop_latches() -> None:
+    chain = _chain()
+    st = state(t=0.0, base_pos=np.array([0, 0, 0.3]))
+    chain.step(None, st, t=0.2)  # a joint state 200 ms old while the robot was passive
+    assert chain.mode == Mode.DAMPING
+    chain.step(cmd(), state(t=0.25, base_pos=np.array([0, 0, 0.3])), t=0.25)
+    assert chain.mode == Mode.DAMPING  # latched, though the state is fresh again
+    moving = state(t=0.3, dq=np.full(12, 2.0), base_pos=np.array([0, 0, 0.3]))
+    assert chain.rearm(moving) == ["state_watchdog"]  # no stillness check: soft start follows
+    out = chain.step(cmd(), moving, t=0.3)
+    assert chain.mode == Mode.ACTIVE
+    np.testing.assert_allclose(out.q_target, moving.q)  # ramping in from the measured pose
+    chain.engage_estop("operator")
+    chain.step(cmd(), moving, t=0.305)
+    assert chain.rearm(moving) == []  # the e-stop is not a passive-phase latch
+    assert chain.step(cmd(), moving, t=0.31).kp.sum() == 0.0 and chain.mode == Mode.STOP
+
+
 def test_chain_nan_burst_holds_last_safe_command() -> None:
     chain = _chain()
     st = state(base_pos=np.array([0, 0, 0.3]))

@@ -40,11 +40,11 @@ from std_srvs.srv import Trigger
 
 from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.runtime.realtime import thaw_heap, tune_process
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 
 _log = NodeLog("executor")
-SWITCH_INTERVAL_S = 0.0001  # GIL hand-over: 5 ms by default, far too long for a 2 ms loop
 
 
 def ros_environment(domain_id: int | None = None) -> None:
@@ -108,7 +108,7 @@ def process_info() -> dict[str, Any]:
 class Operator(Node):
     """The bring-up's own node: publishes the task command, e-stop and reset requests."""
 
-    def __init__(self, cfg: DeployConfig, watch_commands: bool = False, **kwargs: Any) -> None:
+    def __init__(self, cfg: DeployConfig, **kwargs: Any) -> None:
         super().__init__("deploy_operator", start_parameter_services=False, **kwargs)
         from robot_rl.robots import get_robot
 
@@ -120,11 +120,10 @@ class Operator(Node):
         self.reset_client = self.create_client(Trigger, "/safety_node/reset")
         self.lifecycle = self.create_client(ChangeState, "/hardware_bridge/change_state")
         # what reaches the motors, seen from outside the nodes: /command count and the
-        # sequence of safety modes it carried (off by default: one more /command reader)
+        # sequence of safety modes it carried (the activation check reads it)
         self.commands_seen = 0
         self.modes_seen: list[str] = []
-        if watch_commands:
-            subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+        subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
 
     def _on_command(self, msg: JointState) -> None:
         self.commands_seen += 1
@@ -189,6 +188,23 @@ class _GraphBase:
     def estop(self) -> None:
         self.operator.estop(True)
 
+    def _check_before_activation(self, timeout: float = 10.0) -> None:
+        """Activation needs the safety node judging the passive robot, and no STOP latch (an
+        engaged e-stop, a tracking fault): those take an explicit reset first. (Latches of
+        the passive phase, such as a stalled state stream while the processes started,
+        are cleared by the safety node itself when the bridge activates.)"""
+        op = self.operator
+        t_end = time.monotonic() + timeout
+        while not op.modes_seen and time.monotonic() < t_end:
+            time.sleep(0.01)
+        if not op.modes_seen:
+            raise DeployError(f"no /command from the safety node within {timeout} s of "
+                              "configure; is safety_node running and receiving /joint_states?")
+        if op.modes_seen[-1] == "stop":
+            raise DeployError("the safety node is stopped (e-stop or a latched fault); release "
+                              "it with `ros2 service call /safety_node/reset "
+                              "std_srvs/srv/Trigger` before activating")
+
     def reset(self) -> tuple[bool, str]:
         return self.operator.reset()
 
@@ -210,7 +226,7 @@ class InProcessGraph(_GraphBase):
         from robot_rl_ros.safety_node import SafetyNode
 
         ros_environment()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        tune_process()  # (the bridge node freezes the heap once configured)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
             policy = PolicyNode(self.cfg, context=self.context)
@@ -251,6 +267,7 @@ class InProcessGraph(_GraphBase):
         return self.nodes.get("safety_node")
 
     def activate(self) -> None:
+        self._check_before_activation()
         if self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise DeployError(f"hardware_bridge: {self.bridge.last_error or 'activate failed'}")
         self.t_active = time.monotonic()
@@ -291,6 +308,7 @@ class InProcessGraph(_GraphBase):
             th.join(2.0)
         if self.context.ok():
             rclpy.shutdown(context=self.context)
+        thaw_heap()
         self.final["process"] = process_info()
         return self.final
 
@@ -301,10 +319,8 @@ class ProcessGraph(_GraphBase):
 
     NODES = ("policy_node", "safety_node", "hardware_bridge")
 
-    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path,
-                 watch_commands: bool = False) -> None:
+    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path) -> None:
         self.cfg_path, self.cfg = str(cfg_path), cfg
-        self.watch_commands = watch_commands
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -342,7 +358,7 @@ class ProcessGraph(_GraphBase):
                 self._spawn(name)
                 self._wait_ready(name)
             rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-            self.operator = Operator(self.cfg, self.watch_commands, context=self.context)
+            self.operator = Operator(self.cfg, context=self.context)
             self.executor = make_executor(self.context)
             self.executor.add_node(self.operator)
             self._thread = threading.Thread(target=spin, args=(self.executor,), daemon=True)
@@ -359,7 +375,7 @@ class ProcessGraph(_GraphBase):
     # topic -> (publishers, subscribers) the running graph has once discovery is complete
     WIRING: ClassVar[dict[str, tuple[int, int]]] = {
         "/joint_states": (1, 2), "/imu/data": (1, 2), "/policy/command": (1, 1),
-        "/command": (1, 1)}
+        "/command": (1, 2)}
 
     def _wait_connected(self, timeout: float = 30.0) -> None:
         """Until every node's endpoints are discovered (DDS discovery between processes
@@ -379,6 +395,7 @@ class ProcessGraph(_GraphBase):
         return p.read_text()[-600:].strip() if p.exists() else "(no log)"
 
     def activate(self) -> None:
+        self._check_before_activation()
         if not self.operator.transition(Transition.TRANSITION_ACTIVATE):
             raise DeployError("hardware_bridge refused to activate: " + self._log_tail(
                 "hardware_bridge"))

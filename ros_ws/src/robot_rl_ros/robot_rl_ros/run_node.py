@@ -18,7 +18,8 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.runtime.deploy_config import load_deploy_config
-from robot_rl_ros.graph import SWITCH_INTERVAL_S, make_executor, process_info, ros_environment, spin
+from robot_rl.runtime.realtime import freeze_heap, tune_process
+from robot_rl_ros.graph import make_executor, process_info, ros_environment, spin
 
 
 def _policy_dt(cfg: Any) -> float:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     ros_environment()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    tune_process()
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
         try:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             (work / f"{args.node}.error").write_text(f"{type(e).__name__}: {e}")
             print(f"{args.node}: {e}", file=sys.stderr)
             return 2
+        freeze_heap()  # the node is built (the bridge freezes again once configured)
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())

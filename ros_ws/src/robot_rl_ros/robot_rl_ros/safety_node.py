@@ -6,8 +6,10 @@ is true), published at once on ``/command`` with the stamp of the state the comm
 from; a watchdog timer at ``watchdog_hz`` ticks whenever no command arrived for 1.5 policy
 periods, so a dead policy node turns into hold, then damping. ``/estop`` (std_msgs/Bool,
 true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset``
-(std_srvs/Trigger) releases it, refused while the robot moves. ``/diagnostics`` at 2 Hz: mode,
-source, interventions per stage with their last reason.
+(std_srvs/Trigger) releases it, refused while the robot moves. When the bridge activates
+(its lifecycle ``/hardware_bridge/transition_event``), the chain is re-armed: latches from
+the passive phase are cleared, the e-stop and tracking faults are kept. ``/diagnostics`` at
+2 Hz: mode, source, interventions per stage with their last reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from lifecycle_msgs.msg import State, TransitionEvent
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool
@@ -50,6 +53,8 @@ class SafetyNode(Node):
         subscribe(self, JointState, "/teleop/command", self._on_teleop, COMMAND_QOS)
         subscribe(self, Bool, "/teleop/intervention", self._on_intervention, EVENT_QOS)
         subscribe(self, Bool, "/estop", self._on_estop, EVENT_QOS)
+        subscribe(self, TransitionEvent, "/hardware_bridge/transition_event",
+                  self._on_bridge_transition, EVENT_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
         self.create_timer(0.5, self._publish_diagnostics)
@@ -117,6 +122,15 @@ class SafetyNode(Node):
             self.sup.engage_estop("e-stop from /estop")
             self.log.warning("E-STOP engaged (latched until ~/reset)")
             self._tick(None)
+
+    def _on_bridge_transition(self, msg: TransitionEvent) -> None:
+        if msg.goal_state.id != State.PRIMARY_STATE_ACTIVE:
+            return
+        self._refresh_state()
+        cleared = self.sup.rearm()
+        if cleared:
+            self.log.warning(f"bridge activated: cleared latches from the passive phase "
+                             f"({', '.join(cleared)})")
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:

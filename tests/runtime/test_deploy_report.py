@@ -1,0 +1,35 @@
+"""`reach_metrics` on hand-made truth rows: per-goal final distances, and the run's end
+bounding which scripted goals count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_rl.config import from_dict
+from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.runtime.deploy_report import reach_metrics
+
+
+def _rows(ts: np.ndarray, ee: np.ndarray) -> list[list[float]]:
+    rows = np.zeros((len(ts), 14))
+    rows[:, 0], rows[:, 9], rows[:, 10], rows[:, 11:14] = ts, 1.0, 2.0, ee
+    return rows.tolist()
+
+
+def test_reach_metrics_scores_each_goal_within_the_run() -> None:
+    cfg = from_dict(DeployConfig, {
+        "robot": "arm6", "policy_path": "x.onnx", "run_s": 4.0,
+        "script": [{"t": 0.0, "cmd": [0.2, 0.0, 0.1]}, {"t": 2.0, "cmd": [0.2, 0.1, 0.1]},
+                   {"t": 4.0, "cmd": [0.0, 0.0, 0.3]}]})
+    ts = 10.0 + np.arange(0.0, 4.04, 0.02)  # activation at 10 s; one sample past run_s
+    ee = np.tile([0.2, 0.0, 0.1], (len(ts), 1))
+    ee[ts - 10.0 >= 2.0] = [0.2, 0.07, 0.1]  # 3 cm short of the second goal
+    m = reach_metrics(cfg, {"t_active": 10.0, "rows": _rows(ts, ee)})
+    assert m["of"] == 2 and m["reached"] == 1  # the goal at t = run_s is not scored
+    assert [g["final_distance_cm"] for g in m["goals"]] == pytest.approx([0.0, 3.0])
+    assert m["final_distance_cm"] == pytest.approx(1.5)
+    assert m["mean_abs_torque_nm"] == 1.0 and m["mean_power_w"] == 2.0
+    early = reach_metrics(cfg, {"t_active": 10.0, "rows": _rows(ts, ee)}, until=1.0)
+    assert early["of"] == 1 and early["reached"] == 1
+    assert reach_metrics(cfg, {"t_active": None, "rows": []}) == {"samples": 0}
