@@ -98,6 +98,11 @@ class SafetySupervisor:
             return out
 
     @property
+    def policy_t(self) -> float | None:
+        """When the latest policy command was submitted (None: none yet)."""
+        return self._policy.t
+
+    @property
     def mode(self) -> Mode:
         return self.chain.mode
 

@@ -89,7 +89,8 @@ def test_dead_policy_node_holds_then_damps_and_dead_safety_node_damps(
         t_kill = time.monotonic()
         # the safety chain's command watchdog: hold after 0.1 s, damping after 0.5 s
         assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
-        assert time.monotonic() - t_kill >= 0.09 and br.last_sent.kp.any()
+        t_hold = next(t for t, m in reversed(g.safety.modes) if m == "hold")
+        assert t_hold - g.safety.sup.policy_t > 0.1 and br.last_sent.kp.any()  # not early
         assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
         assert time.monotonic() - t_kill < 0.5 + 0.3
         assert wait_for(lambda: not br.last_sent.kp.any(), 0.3)
