@@ -10,8 +10,11 @@ from benchmarks import BENCHMARKS
 
 def test_env_throughput_quick() -> None:
     r = BENCHMARKS["env-throughput"](quick=True)
-    for key in ("quad12_steps_per_s", "ant_v5_steps_per_s", "ratio_vs_ant", "vector_speedup"):
+    for key in ("quad12_steps_per_s", "ant_v5_steps_per_s", "ratio_vs_ant", "vector_speedup",
+                "independent_pair_speedup"):
         assert r[key] > 0
+    assert r["vector_efficiency"] == pytest.approx(
+        r["vector_speedup"] / r["independent_pair_speedup"], rel=0.5)
 
 
 def test_safety_quick_has_no_violations() -> None:
