@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,17 @@ class OnnxPolicy:
         self._check_graph()
         self._obs_dim, self._act_dim = int(self._meta["obs_dim"]), int(self._meta["act_dim"])
         self._rng = np.random.default_rng(seed)
+        # the deploy path's call, one observation of a single-step bundle, runs on buffers
+        # bound to the session once (IO binding): ~10 us less per call than a feed dict
+        self._fast: tuple[Any, np.ndarray, np.ndarray] | None = None
+        self._fast_lock = threading.Lock()
+        if not self._extra_inputs:
+            x1 = np.zeros((1, self._obs_dim), dtype=np.float32)
+            y1 = np.zeros((1, *self._step_shape), dtype=np.float32)
+            io = self._session.io_binding()
+            io.bind_cpu_input("obs", x1)
+            io.bind_output("action", "cpu", 0, np.float32, list(y1.shape), y1.ctypes.data)
+            self._fast = (io, x1, y1)
 
     def _check_graph(self) -> None:
         m = self._meta
@@ -300,7 +312,20 @@ class OnnxPolicy:
             if ``obs`` has one.
         Raises BundleError if a shape is wrong or an input is not finite.
         """
-        x = np.asarray(obs, dtype=np.float32)
+        fast = self._fast
+        if (fast is not None and noise is None and base_action is None
+                and type(obs) is np.ndarray and obs.dtype.kind == "f"
+                and obs.shape == (self._obs_dim,)
+                and self._fast_lock.acquire(blocking=False)):
+            try:
+                io, x1, y1 = fast
+                x1[0] = obs
+                if np.isfinite(x1).all():
+                    self._session.run_with_iobinding(io)
+                    return y1[0].copy()
+            finally:
+                self._fast_lock.release()
+        x = np.asarray(obs, dtype=np.float32)  # (the general path; it also words the errors)
         single = x.ndim == 1
         if x.ndim not in (1, 2) or x.shape[-1] != self._obs_dim:
             got = x.shape[-1] if x.ndim else 0

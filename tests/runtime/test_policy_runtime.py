@@ -79,6 +79,39 @@ def test_load_and_act(bundle: tuple[Path, np.ndarray, np.ndarray]) -> None:
     assert "arm6" in repr(pol)
 
 
+def test_single_observation_fast_path(bundle: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    """One float observation runs on buffers bound to the session: same numbers as the
+    batch path, a fresh array each call, non-finite input refused, safe across threads."""
+    import threading
+
+    path, w, b = bundle
+    pol = OnnxPolicy(path)
+    obs = np.random.default_rng(2).normal(size=(200, OBS_DIM))
+    first = pol.act(obs[0])
+    first_copy = first.copy()
+    second = pol.act(obs[1])
+    np.testing.assert_array_equal(first, first_copy)  # not overwritten by the next call
+    np.testing.assert_allclose(second, obs[1].astype(np.float32) @ w + b, atol=1e-4)
+    np.testing.assert_array_equal(pol.act(obs[5].astype(np.float32)), pol.act(obs[5:6])[0])
+    bad = obs[7].copy()
+    bad[4] = np.nan
+    with pytest.raises(BundleError, match=r"non-finite .* indices \[4\]"):
+        pol.act(bad)
+    np.testing.assert_allclose(pol.act(obs[8]), obs[8].astype(np.float32) @ w + b, atol=1e-4)
+    errors: list[float] = []
+
+    def worker(rows: np.ndarray) -> None:
+        for x in rows:
+            errors.append(float(np.abs(pol.act(x) - (x.astype(np.float32) @ w + b)).max()))
+
+    threads = [threading.Thread(target=worker, args=(obs[i::3],)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(errors) == 200 and max(errors) < 1e-4
+
+
 def test_check_robot(bundle: tuple[Path, np.ndarray, np.ndarray]) -> None:
     pol = OnnxPolicy(bundle[0])
     pol.check_robot("arm6")
