@@ -78,6 +78,19 @@ def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path]) -> None:
     assert stats["hardware_bridge"]["refused"] == 0
 
 
+def test_activation_is_refused_while_the_safety_node_is_stopped(bundles: dict[str, Path]
+                                                               ) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        g.estop()  # engaged while the robot is still passive
+        assert wait_for(lambda: g.operator.modes_seen[-1:] == ["stop"], 5.0)
+        with pytest.raises(DeployError, match="safety node is stopped .*safety_node/reset"):
+            g.activate()
+        assert g.bridge.bridge.mode == "passive"  # not activated: still damped
+    finally:
+        g.stop()
+
+
 def test_dead_policy_node_holds_then_damps_and_dead_safety_node_damps(
         bundles: dict[str, Path]) -> None:
     g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()

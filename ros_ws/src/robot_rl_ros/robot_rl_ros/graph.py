@@ -226,7 +226,7 @@ class InProcessGraph(_GraphBase):
         from robot_rl_ros.safety_node import SafetyNode
 
         ros_environment()
-        tune_process()  # (the bridge node freezes the heap once configured)
+        tune_process()  # (the bridge freezes the heap at configure)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
             policy = PolicyNode(self.cfg, context=self.context)
