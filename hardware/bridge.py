@@ -39,7 +39,7 @@ import numpy as np
 from hardware.errors import HardwareError
 from hardware.robot import Robot
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.runtime.realtime import freeze_heap
+from robot_rl.runtime.realtime import freeze_heap, thaw_heap
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -123,14 +123,17 @@ class HardwareBridge:
         # here on would stop the loop for tens of ms (robot_rl.runtime.realtime). Frozen
         # before the robot connects: the collection itself takes that long, and a device's
         # threads (bus readers, emulators) would see the pause.
+        # `cleanup` (or a failed configure) thaws it again.
         self.frozen_objects = freeze_heap()
         try:
             robot = self.make_robot()
             robot.connect()
         except (OSError, ValueError) as e:
+            thaw_heap()
             raise HardwareError(f"cannot connect to the robot: {e}") from None
         if robot.spec.joint_names != self.spec.joint_names:
             robot.disconnect()
+            thaw_heap()
             raise HardwareError(f"the backend drives joints {robot.spec.joint_names}, the "
                                 f"deployment expects {self.spec.joint_names}")
         self.robot = robot
@@ -188,6 +191,7 @@ class HardwareBridge:
             self.robot.disconnect()
         self.robot = None
         self.state = Lifecycle.UNCONFIGURED
+        thaw_heap()
 
     def shutdown(self) -> None:
         self.cleanup()

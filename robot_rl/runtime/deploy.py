@@ -22,7 +22,6 @@ from typing import Any
 from robot_rl.robots.config import RobotConfig, load_robot_config
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl.runtime.realtime import thaw_heap
 from robot_rl.types import RobotState
 
 
@@ -120,7 +119,7 @@ class DeployLoop:
             self.bridge.submit(out, st.t)
 
     def start(self) -> DeployLoop:
-        self.bridge.configure()  # (it freezes the heap before its loop starts)
+        self.bridge.configure()  # (it freezes the heap before its loop starts, cleanup thaws)
         self.supervisor.rearm()  # as the safety node does on the bridge's activation
         self.bridge.activate()
         return self
@@ -130,7 +129,6 @@ class DeployLoop:
             self.bridge.shutdown()
         finally:
             self.backend.close()
-            thaw_heap()
 
     def run(self, seconds: float, script: bool = True) -> None:
         """Run for ``seconds`` wall seconds, applying the config's command script."""

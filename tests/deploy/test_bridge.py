@@ -75,6 +75,7 @@ def test_bridge_lifecycle_timeout_and_refusal() -> None:
         bridge.shutdown()
         backend.close()
     assert bridge.state == Lifecycle.FINALIZED and bridge.robot is None
+    assert gc.get_freeze_count() == 0  # thawed with the cleanup
 
 
 def _cfg(policy: Path, **over) -> DeployConfig:  # type: ignore[no-untyped-def]

@@ -83,8 +83,9 @@ def test_activation_is_refused_while_the_safety_node_is_stopped(bundles: dict[st
     g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
     try:
         g.estop()  # engaged while the robot is still passive
-        assert wait_for(lambda: g.operator.modes_seen[-1:] == ["stop"], 5.0)
-        with pytest.raises(DeployError, match="safety node is stopped .*safety_node/reset"):
+        assert wait_for(lambda: g.operator.safety_status.get("mode") == "STOP", 5.0)
+        with pytest.raises(DeployError, match=r"safety node is stopped \(the e-stop is "
+                                              r"engaged\).*safety_node/reset"):
             g.activate()
         assert g.bridge.bridge.mode == "passive"  # not activated: still damped
     finally:
@@ -198,7 +199,7 @@ def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Pat
     from robot_rl.config import to_dict
 
     cfg_path.write_text(yaml.safe_dump(to_dict(cfg)))
-    g = ProcessGraph(cfg_path, cfg, tmp_path / "nodes").start()
+    g = ProcessGraph(cfg_path, cfg, tmp_path / "nodes", watch_commands=True).start()
     op = g.operator
     stats: dict[str, Any] = {}
 

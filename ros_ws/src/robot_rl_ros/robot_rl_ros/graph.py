@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped, Twist
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
@@ -40,7 +41,7 @@ from std_srvs.srv import Trigger
 
 from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl.runtime.realtime import thaw_heap, tune_process
+from robot_rl.runtime.realtime import tune_process
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 
@@ -108,7 +109,7 @@ def process_info() -> dict[str, Any]:
 class Operator(Node):
     """The bring-up's own node: publishes the task command, e-stop and reset requests."""
 
-    def __init__(self, cfg: DeployConfig, **kwargs: Any) -> None:
+    def __init__(self, cfg: DeployConfig, watch_commands: bool = False, **kwargs: Any) -> None:
         super().__init__("deploy_operator", start_parameter_services=False, **kwargs)
         from robot_rl.robots import get_robot
 
@@ -120,10 +121,21 @@ class Operator(Node):
         self.reset_client = self.create_client(Trigger, "/safety_node/reset")
         self.lifecycle = self.create_client(ChangeState, "/hardware_bridge/change_state")
         # what reaches the motors, seen from outside the nodes: /command count and the
-        # sequence of safety modes it carried (the activation check reads it)
+        # sequence of safety modes it carried (off by default: one more /command reader)
         self.commands_seen = 0
         self.modes_seen: list[str] = []
-        subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+        if watch_commands:
+            subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+        # the safety node's /diagnostics (2 Hz, off the command path): the activation check
+        self.safety_status: dict[str, str] = {}
+        self.safety_reports = 0
+        subscribe(self, DiagnosticArray, "/diagnostics", self._on_diagnostics, EVENT_QOS)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == "safety_node":
+                self.safety_status = {kv.key: kv.value for kv in status.values}
+                self.safety_reports += 1
 
     def _on_command(self, msg: JointState) -> None:
         self.commands_seen += 1
@@ -190,20 +202,23 @@ class _GraphBase:
 
     def _check_before_activation(self, timeout: float = 10.0) -> None:
         """Activation needs the safety node judging the passive robot, and no STOP latch (an
-        engaged e-stop, a tracking fault): those take an explicit reset first. (Latches of
-        the passive phase, such as a stalled state stream while the processes started,
-        are cleared by the safety node itself when the bridge activates.)"""
+        engaged e-stop, a tracking fault): those take an explicit reset first. Read from the
+        safety node's /diagnostics, which it publishes at every change of mode. (Latches of
+        the passive phase, such as a stalled state stream while the processes started, are
+        cleared by the safety node itself when the bridge activates.)"""
         op = self.operator
         t_end = time.monotonic() + timeout
-        while not op.modes_seen and time.monotonic() < t_end:
+        while not op.safety_reports and time.monotonic() < t_end:
             time.sleep(0.01)
-        if not op.modes_seen:
-            raise DeployError(f"no /command from the safety node within {timeout} s of "
+        if not op.safety_reports:
+            raise DeployError(f"no /diagnostics from the safety node within {timeout} s of "
                               "configure; is safety_node running and receiving /joint_states?")
-        if op.modes_seen[-1] == "stop":
-            raise DeployError("the safety node is stopped (e-stop or a latched fault); release "
-                              "it with `ros2 service call /safety_node/reset "
-                              "std_srvs/srv/Trigger` before activating")
+        if op.safety_status.get("mode") == "STOP":
+            why = ("the e-stop is engaged" if op.safety_status.get("estop") == "True"
+                   else "a fault is latched")
+            raise DeployError(f"the safety node is stopped ({why}); release it with `ros2 "
+                              "service call /safety_node/reset std_srvs/srv/Trigger` before "
+                              "activating")
 
     def reset(self) -> tuple[bool, str]:
         return self.operator.reset()
@@ -226,7 +241,7 @@ class InProcessGraph(_GraphBase):
         from robot_rl_ros.safety_node import SafetyNode
 
         ros_environment()
-        tune_process()  # (the bridge freezes the heap at configure)
+        tune_process()  # (the bridge freezes the heap at configure, thaws at cleanup)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
             policy = PolicyNode(self.cfg, context=self.context)
@@ -308,7 +323,6 @@ class InProcessGraph(_GraphBase):
             th.join(2.0)
         if self.context.ok():
             rclpy.shutdown(context=self.context)
-        thaw_heap()
         self.final["process"] = process_info()
         return self.final
 
@@ -319,8 +333,10 @@ class ProcessGraph(_GraphBase):
 
     NODES = ("policy_node", "safety_node", "hardware_bridge")
 
-    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path) -> None:
+    def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path,
+                 watch_commands: bool = False) -> None:
         self.cfg_path, self.cfg = str(cfg_path), cfg
+        self.watch_commands = watch_commands
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -358,7 +374,7 @@ class ProcessGraph(_GraphBase):
                 self._spawn(name)
                 self._wait_ready(name)
             rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-            self.operator = Operator(self.cfg, context=self.context)
+            self.operator = Operator(self.cfg, self.watch_commands, context=self.context)
             self.executor = make_executor(self.context)
             self.executor.add_node(self.operator)
             self._thread = threading.Thread(target=spin, args=(self.executor,), daemon=True)
@@ -375,7 +391,7 @@ class ProcessGraph(_GraphBase):
     # topic -> (publishers, subscribers) the running graph has once discovery is complete
     WIRING: ClassVar[dict[str, tuple[int, int]]] = {
         "/joint_states": (1, 2), "/imu/data": (1, 2), "/policy/command": (1, 1),
-        "/command": (1, 2)}
+        "/command": (1, 1)}
 
     def _wait_connected(self, timeout: float = 30.0) -> None:
         """Until every node's endpoints are discovered (DDS discovery between processes

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             (work / f"{args.node}.error").write_text(f"{type(e).__name__}: {e}")
             print(f"{args.node}: {e}", file=sys.stderr)
             return 2
-        freeze_heap()  # the node is built (the bridge freezes again once configured)
+        if args.node != "hardware_bridge":  # (the bridge freezes the heap at configure)
+            freeze_heap()  # the node is built
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())

@@ -9,7 +9,8 @@ true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset
 (std_srvs/Trigger) releases it, refused while the robot moves. When the bridge activates
 (its lifecycle ``/hardware_bridge/transition_event``), the chain is re-armed: latches from
 the passive phase are cleared, the e-stop and tracking faults are kept. ``/diagnostics`` at
-2 Hz: mode, source, interventions per stage with their last reason.
+2 Hz and at every change of mode: mode, source, interventions per stage with their last
+reason.
 """
 
 from __future__ import annotations
@@ -156,10 +157,11 @@ class SafetyNode(Node):
             return
         self._last_tick = now
         mode = _MODE_WORD[self.sup.mode]
-        if not self.modes or self.modes[-1][1] != mode:
-            self.modes.append((now, mode))
         self.pub.publish(command_to_msg(out, self._state_stamp if stamp is None else stamp,
                                         mode, self._msg))
+        if not self.modes or self.modes[-1][1] != mode:  # a new mode is reported at once
+            self.modes.append((now, mode))
+            self._publish_diagnostics()
 
     # -- diagnostics -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
