@@ -131,7 +131,8 @@ class DeployConfig:
         policy_path: the policy bundle (relative paths are relative to the repository).
         backend, bridge, policy: see their classes.
         watchdog_hz: the safety node re-runs its chain at this rate whenever no policy
-            command arrived for a policy period (stale policy → hold → damping).
+            command arrived for a policy period (stale policy → hold → damping). (In the
+            in-process graph it checks on every state the bridge hands over instead.)
         script: the scripted command sequence of a demo run; run_s its length [s].
     """
 

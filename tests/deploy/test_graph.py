@@ -39,8 +39,10 @@ def wait_for(cond: Any, timeout: float) -> bool:
     return False
 
 
-def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path]) -> None:
-    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+@pytest.mark.parametrize("intra_process", [True, False], ids=["direct", "topics"])
+def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path],
+                                            intra_process: bool) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"]), intra_process=intra_process).start()
     try:
         # a stale state while passive (as when processes start on a busy machine) latched
         # damping; the bridge's activation event re-arms the chain
@@ -76,6 +78,58 @@ def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path]) -> None:
     finally:
         stats = g.stop()
     assert stats["hardware_bridge"]["refused"] == 0
+
+
+def test_direct_hand_over_keeps_every_topic_published(bundles: dict[str, Path]) -> None:
+    from rclpy.node import Node
+    from robot_rl_ros.qos import STATE_QOS, subscribe
+    from sensor_msgs.msg import JointState
+
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    seen: dict[str, int] = {}
+    observer = Node("observer", context=g.context)
+    for topic in ("/joint_states", "/policy/command", "/command"):
+        subscribe(observer, JointState, topic,
+                  lambda _m, t=topic: seen.__setitem__(t, seen.get(t, 0) + 1), STATE_QOS)
+    g.executors["hardware_bridge"].add_node(observer)
+    try:
+        # the chain's nodes take the hot data from the bus, not from the middleware
+        topics = {s.topic_name for s in g.safety.subscriptions}
+        assert "/policy/command" not in topics and "/joint_states" not in topics
+        assert "/command" not in {s.topic_name for s in g.bridge.subscriptions}
+        g.activate()
+        g.run(2.0)
+        # ... and still publish everything for observers (rates: 100 / 50 / 50 Hz)
+        assert seen.get("/joint_states", 0) > 100, seen
+        assert seen.get("/policy/command", 0) > 50, seen
+        assert seen.get("/command", 0) > 50, seen
+        assert g.bus.errors == 0 and g.bridge.bridge.mode == "following"
+    finally:
+        g.executors["hardware_bridge"].remove_node(observer)
+        observer.destroy_node()
+        g.stop()
+
+
+def test_a_policy_that_raises_in_the_bridge_thread_leaves_the_chain_holding(
+        bundles: dict[str, Path]) -> None:
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        g.activate()
+        g.run(1.0)
+        br = g.bridge.bridge
+
+        def broken(*_a: Any, **_k: Any) -> Any:
+            raise RuntimeError("onnxruntime fell over")
+
+        g.policy.controller.step = broken  # not a ValueError: nothing in the node catches it
+        ticks = br.ticks
+        assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
+        assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
+        assert wait_for(lambda: not br.last_sent.kp.any(), 0.3)
+        assert br.ticks - ticks > 100 and not br.fault  # the bridge's loop kept going
+        assert g.bus.errors > 10 and "onnxruntime fell over" in g.bus.last_error
+    finally:
+        g.stop()
 
 
 def test_activation_is_refused_while_the_safety_node_is_stopped(bundles: dict[str, Path]

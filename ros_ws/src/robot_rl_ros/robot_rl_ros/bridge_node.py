@@ -5,6 +5,8 @@ on + soft start; deactivate = hold; cleanup = damp, disconnect. Publishes ``/joi
 and ``/imu/data`` from the bridge's own loop thread (not an executor timer) and takes
 ``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`). A failed transition
 returns FAILURE with the reason in the log and in ``last_error``; the robot stays damped.
+In the in-process graph the state also goes to the policy and safety nodes, and the command
+comes back, by direct calls (`robot_rl_ros.local`); the topics are published all the same.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sensor_msgs.msg import Imu, JointState
 from robot_rl.runtime.deploy import load_robot, make_bridge
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.runtime.deploy_report import TruthRecorder
-from robot_rl.types import RobotState
-from robot_rl_ros.convert import StateMessages, msg_to_command
+from robot_rl.types import JointCommand, RobotState
+from robot_rl_ros.convert import StateMessages, msg_to_command, with_mode_gains
+from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
@@ -27,7 +30,7 @@ from robot_rl_ros.timing import NodeClock
 
 class HardwareBridgeNode(LifecycleNode):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "hardware_bridge",
-                 **kwargs: Any) -> None:
+                 local: LocalBus | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
@@ -36,13 +39,20 @@ class HardwareBridgeNode(LifecycleNode):
         self.msgs = StateMessages(self.spec)
         self.pub_joints = publisher(self, JointState, "/joint_states", STATE_QOS)
         self.pub_imu = publisher(self, Imu, "/imu/data", STATE_QOS)
-        subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+        self.local = local
+        if local is not None:  # the safe command by direct call (in-process graph)
+            local.subscribe(self, "command", self._on_local_command)
+        else:
+            subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
         self.backend: Any = None
         self.bridge: Any = None
         self.recorder: TruthRecorder | None = None
         self.last_error = ""
         self.bad_commands = 0
+        # CPU: the loop thread's own (hardware.bridge: loop_cpu_s) less what the policy and
+        # safety nodes did in it (nested_cpu), plus this node's callbacks (clock_cpu)
         self.clock_cpu = NodeClock()
+        self.nested_cpu = NodeClock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _fail(self, what: str, err: Exception) -> TransitionCallbackReturn:
@@ -101,11 +111,14 @@ class HardwareBridgeNode(LifecycleNode):
 
     # -- topics ------------------------------------------------------------------------------
     def _publish(self, st: RobotState, tick: int) -> None:
-        t0 = time.thread_time()
+        """(In the loop thread: its CPU is in the loop's.)"""
+        if self.local is not None:  # policy and safety first: this is the latency path
+            t0 = time.thread_time()
+            self.local.deliver("state", st)
+            self.nested_cpu.add(time.thread_time() - t0)
         js, imu = self.msgs.fill(st)
         self.pub_imu.publish(imu)  # IMU first: the policy reads it with the joint state
         self.pub_joints.publish(js)
-        self.clock_cpu.add(time.thread_time() - t0)
 
     def _on_command(self, msg: JointState) -> None:
         t0 = time.thread_time()
@@ -121,6 +134,12 @@ class HardwareBridgeNode(LifecycleNode):
         self.bridge.submit(cmd, stamp)
         self.clock_cpu.add(time.thread_time() - t0)
 
+    def _on_local_command(self, cmd: JointCommand, mode: str, stamp: float) -> None:
+        t0 = time.thread_time()
+        if self.bridge is not None:
+            self.bridge.submit(with_mode_gains(self.spec, cmd, mode), stamp)
+        self.clock_cpu.add(time.thread_time() - t0)
+
     def stats(self) -> dict[str, Any]:
         out = self.bridge.stats() if self.bridge is not None else {"state": "unconfigured"}
         out["bad_commands"] = self.bad_commands
@@ -128,5 +147,6 @@ class HardwareBridgeNode(LifecycleNode):
         out["truth"] = self.recorder.to_dict() if self.recorder is not None else None
         out["modes"] = [m for _, m in self.bridge.modes] if self.bridge else []
         out["cpu_s"] = round(self.clock_cpu.total, 3)
+        out["nested_cpu_s"] = round(self.nested_cpu.total, 3)
         return out
 

@@ -41,8 +41,9 @@ def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str,
         "safety_mode_final": s.get("mode"), "safety_modes": s.get("modes"),
         "interventions": {k: v["count"] for k, v in (s.get("interventions") or {}).items()},
         "policy_step_us": p.get("step_us"),
-        "cpu_s": {"hardware_bridge": round(float(b.get("loop_cpu_s", 0.0)) + float(
-            b.get("cpu_s", 0.0)), 3), "policy_node": p.get("cpu_s"),
+        "cpu_s": {"hardware_bridge": round(float(b.get("loop_cpu_s", 0.0)) - float(
+            b.get("nested_cpu_s", 0.0)) + float(b.get("cpu_s", 0.0)), 3),
+            "policy_node": p.get("cpu_s"),
             "safety_node": s.get("cpu_s")},
     }
     if b.get("truth"):

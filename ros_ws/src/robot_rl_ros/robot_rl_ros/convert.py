@@ -129,12 +129,28 @@ def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str,
     q = _arr(msg.position, idx, n, "position")
     dq = _arr(msg.velocity, idx, n, "velocity") if len(msg.velocity) else np.zeros(n)
     tau = _arr(msg.effort, idx, n, "effort") if len(msg.effort) else np.zeros(n)
+    return _with_mode_gains(spec, mode, q, dq, tau), mode, from_stamp(msg.header.stamp)
+
+
+def _with_mode_gains(spec: RobotSpec, mode: str, q: np.ndarray, dq: np.ndarray,
+                     tau: np.ndarray) -> JointCommand:
     if mode in ("damping", "stop"):
-        cmd = JointCommand.damping(spec.joint_names, spec.damping_kd)
-    else:
-        cmd = JointCommand(spec.joint_names, q, dq, spec.kp.copy(), spec.kd.copy(), tau)
-    return cmd, mode, from_stamp(msg.header.stamp)
+        return JointCommand.damping(spec.joint_names, spec.damping_kd)
+    return JointCommand(spec.joint_names, q, dq, spec.kp.copy(), spec.kd.copy(), tau)
+
+
+def with_mode_gains(spec: RobotSpec, cmd: JointCommand, mode: str) -> JointCommand:
+    """What `msg_to_command` makes of ``command_to_msg(cmd, ..., mode)``, without the message:
+    the targets of ``cmd`` (in the spec's joint order) with the robot's gains for ``mode``.
+    The in-process graph's direct hand-over (`robot_rl_ros.local`) uses it, so a command
+    carries the same gains whichever way it travelled."""
+    if mode not in MODES:
+        raise ValueError(f"unknown command mode '{mode}' (expected one of {MODES})")
+    n = spec.n_joints
+    q, dq, tau = (_arr(np.array(a, dtype=np.float64), None, n, what) for a, what in (
+        (cmd.q_target, "position"), (cmd.dq_target, "velocity"), (cmd.tau_ff, "effort")))
+    return _with_mode_gains(spec, mode, q, dq, tau)
 
 
 __all__ = ["MODES", "StateMessages", "command_to_msg", "from_stamp", "joint_state_to_state",
-           "msg_to_command", "to_stamp"]
+           "msg_to_command", "to_stamp", "with_mode_gains"]

@@ -42,6 +42,7 @@ from std_srvs.srv import Trigger
 from robot_rl.runtime.deploy import DeployError
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.runtime.realtime import tune_process
+from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 
@@ -225,10 +226,16 @@ class _GraphBase:
 
 
 class InProcessGraph(_GraphBase):
-    """bridge, policy and safety nodes + the operator in this process, one executor thread."""
+    """bridge, policy and safety nodes + the operator in this process, one executor thread.
 
-    def __init__(self, cfg: DeployConfig) -> None:
+    ``intra_process`` (default): the state → policy → safety → bridge chain is handed over by
+    direct calls in the bridge's loop thread (`robot_rl_ros.local.LocalBus`), every topic
+    still published; False: the nodes talk through the middleware only, as across processes.
+    """
+
+    def __init__(self, cfg: DeployConfig, intra_process: bool = True) -> None:
         self.cfg = cfg
+        self.bus = LocalBus() if intra_process else None
         self.context = Context()
         self.nodes: dict[str, Any] = {}
         self.executors: dict[str, Any] = {}
@@ -244,10 +251,12 @@ class InProcessGraph(_GraphBase):
         tune_process()  # (the bridge freezes the heap at configure, thaws at cleanup)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
-            policy = PolicyNode(self.cfg, context=self.context)
+            bus = self.bus
+            policy = PolicyNode(self.cfg, local=bus, context=self.context)
             self.nodes["policy_node"] = policy
-            self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, context=self.context)
-            self.nodes["hardware_bridge"] = HardwareBridgeNode(self.cfg, policy.dt,
+            self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, local=bus,
+                                                   context=self.context)
+            self.nodes["hardware_bridge"] = HardwareBridgeNode(self.cfg, policy.dt, local=bus,
                                                                context=self.context)
             self.operator = Operator(self.cfg, context=self.context)
             self.nodes["deploy_operator"] = self.operator
@@ -294,6 +303,8 @@ class InProcessGraph(_GraphBase):
     def kill(self, name: str) -> None:
         """Take a node out of the graph abruptly (as if its process died)."""
         node = self.nodes.pop(name)
+        if self.bus is not None:
+            self.bus.drop(node)
         stats = getattr(node, "stats", None)
         if stats is not None:
             self.final[name] = stats()

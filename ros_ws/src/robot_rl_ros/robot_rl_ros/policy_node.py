@@ -6,6 +6,9 @@ the next policy time runs one step (observation from that message and the latest
 ``/imu/data``, task command from ``/cmd_vel`` or ``/goal``) and publishes
 ``/policy/command`` stamped with that state's stamp. An observation that cannot be built or is
 not finite publishes nothing: the safety node's command watchdog then holds, then damps.
+In the in-process graph the state arrives by a direct call from the bridge's loop thread and
+the command goes the same way to the safety node (`robot_rl_ros.local.LocalBus`); the
+command topic is published as well.
 
 Hot swap: setting the ``policy_path`` parameter checks the new bundle's metadata at once
 (refused: the parameter is not changed, the reason is returned), then loads it in a
@@ -29,7 +32,9 @@ from sensor_msgs.msg import Imu, JointState
 
 from robot_rl.runtime.deploy import load_robot, make_controller
 from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.types import RobotState
 from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
+from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
@@ -53,7 +58,8 @@ def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | Non
 
 
 class PolicyNode(Node):
-    def __init__(self, cfg: DeployConfig, name: str = "policy_node", **kwargs: Any) -> None:
+    def __init__(self, cfg: DeployConfig, name: str = "policy_node",
+                 local: LocalBus | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
         self.cfg = cfg
@@ -64,8 +70,12 @@ class PolicyNode(Node):
         self.declare_parameter("policy_path", str(self.controller.path))
         self.add_on_set_parameters_callback(self._on_params)
         self.pub = publisher(self, JointState, "/policy/command", COMMAND_QOS)
-        subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
-        subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+        self.local = local
+        if local is not None:  # the state by direct call (in-process graph)
+            local.subscribe(self, "state", self._on_state, order=1)  # after the safety node
+        else:
+            subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
+            subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
         subscribe(self, Twist, "/cmd_vel", self._on_cmd_vel, EVENT_QOS)
         subscribe(self, PointStamped, "/goal", self._on_goal, EVENT_QOS)
         self._imu: Imu | None = None
@@ -79,40 +89,59 @@ class PolicyNode(Node):
         self.step_us: list[float] = []
         self.cpu = NodeClock()
         self._msg = JointState()
+        self._lock = threading.Lock()  # state callbacks may run in the bridge's thread
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_imu(self, msg: Imu) -> None:
         self._imu = msg
 
     def _on_cmd_vel(self, msg: Twist) -> None:
-        self.controller.set_command([msg.linear.x, msg.linear.y, msg.angular.z])
+        with self._lock:
+            self.controller.set_command([msg.linear.x, msg.linear.y, msg.angular.z])
 
     def _on_goal(self, msg: PointStamped) -> None:
-        self.controller.set_command([msg.point.x, msg.point.y, msg.point.z])
+        with self._lock:
+            self.controller.set_command([msg.point.x, msg.point.y, msg.point.z])
 
     def _on_joints(self, msg: JointState) -> None:
-        c0 = time.thread_time()
-        self.states_received += 1
-        t = from_stamp(msg.header.stamp)
+        self._step(from_stamp(msg.header.stamp), msg)
+
+    def _on_state(self, st: RobotState) -> None:
+        self._step(st.t, st)
+
+    def _due(self, t: float) -> bool:
         if t < self._next_t - self.tol:
-            self.cpu.add(time.thread_time() - c0)
-            return
+            return False
         # keep to the schedule (aligned with the bridge's ticks); re-anchor after a gap
         self._next_t = self._next_t + self.dt if t - self._next_t < self.dt else t + self.dt
-        if self._pending is not None:
-            self._swap_in()
-        t0 = time.perf_counter()
-        try:
-            st = joint_state_to_state(self.spec, msg, self._imu)
-            cmd = self.controller.step(st, t)
-        except ValueError as e:  # bad observation: publish nothing, the chain holds
-            self.errors += 1
-            self.log.error(f"policy step failed: {e}", throttle_s=1.0)
-            self.cpu.add(time.thread_time() - c0)
-            return
+        return True
+
+    def _step(self, t: float, state: JointState | RobotState) -> None:
+        c0 = time.thread_time()
+        with self._lock:
+            self.states_received += 1
+            if not self._due(t):
+                self.cpu.add(time.thread_time() - c0)
+                return
+            if self._pending is not None:
+                self._swap_in()
+            t0 = time.perf_counter()
+            try:
+                st = (state if isinstance(state, RobotState)
+                      else joint_state_to_state(self.spec, state, self._imu))
+                cmd = self.controller.step(st, t)
+            except ValueError as e:  # bad observation: publish nothing, the chain holds
+                self.errors += 1
+                self.log.error(f"policy step failed: {e}", throttle_s=1.0)
+                self.cpu.add(time.thread_time() - c0)
+                return
+            self.published += 1
+            self.step_us.append((time.perf_counter() - t0) * 1e6)
+        if self.local is not None:  # the safety node first: this is the latency path
+            c1 = time.thread_time()
+            self.local.deliver("policy_command", cmd, t)
+            self.cpu.exclude(time.thread_time() - c1)  # (the safety node counts its share)
         self.pub.publish(command_to_msg(cmd, t, "active", self._msg))
-        self.published += 1
-        self.step_us.append((time.perf_counter() - t0) * 1e6)
         self.cpu.add(time.thread_time() - c0)
 
     # -- hot swap ----------------------------------------------------------------------------

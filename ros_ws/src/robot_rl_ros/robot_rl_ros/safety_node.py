@@ -11,10 +11,16 @@ true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset
 the passive phase are cleared, the e-stop and tracking faults are kept. ``/diagnostics`` at
 2 Hz and at every change of mode: mode, source, interventions per stage with their last
 reason.
+
+In the in-process graph the state and the policy command arrive by direct calls in the
+bridge's loop thread and ``/command`` goes back the same way (`robot_rl_ros.local`), beside
+the topics; the watchdog then runs on every state (100 Hz at the default bridge settings)
+instead of on a timer; a lock keeps those calls and the executor's (e-stop, reset) apart.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -28,7 +34,14 @@ from std_srvs.srv import Trigger
 from robot_rl.runtime.deploy import load_robot, make_supervisor
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.safety.core import Mode
-from robot_rl_ros.convert import command_to_msg, joint_state_to_state, msg_to_command
+from robot_rl.types import JointCommand, RobotState
+from robot_rl_ros.convert import (
+    command_to_msg,
+    joint_state_to_state,
+    msg_to_command,
+    with_mode_gains,
+)
+from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
@@ -39,7 +52,7 @@ _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
 
 class SafetyNode(Node):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "safety_node",
-                 **kwargs: Any) -> None:
+                 local: LocalBus | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
@@ -48,18 +61,28 @@ class SafetyNode(Node):
         self.sup = make_supervisor(rcfg, self.spec, policy_dt)
         self.pub = publisher(self, JointState, "/command", COMMAND_QOS)
         self.pub_diag = publisher(self, DiagnosticArray, "/diagnostics", EVENT_QOS)
-        subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
-        subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
-        subscribe(self, JointState, "/policy/command", self._on_policy, COMMAND_QOS)
+        self.local = local
+        if local is not None:  # state and policy command by direct call (in-process graph)
+            local.subscribe(self, "state", self._on_state)
+            local.subscribe(self, "policy_command", self._on_policy_command)
+        else:
+            subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
+            subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+            subscribe(self, JointState, "/policy/command", self._on_policy, COMMAND_QOS)
         subscribe(self, JointState, "/teleop/command", self._on_teleop, COMMAND_QOS)
         subscribe(self, Bool, "/teleop/intervention", self._on_intervention, EVENT_QOS)
         subscribe(self, Bool, "/estop", self._on_estop, EVENT_QOS)
         subscribe(self, TransitionEvent, "/hardware_bridge/transition_event",
                   self._on_bridge_transition, EVENT_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
+        if local is None:
+            self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
+        # (with the direct hand-over the watchdog runs on every state instead, in the bridge's
+        # thread: one executor wake-up less per period, the chain's main source of jitter)
         self.create_timer(0.5, self._publish_diagnostics)
+        self._lock = threading.RLock()
         self._js: JointState | None = None
+        self._st: RobotState | None = None  # (direct hand-over: the state itself)
         self._imu: Imu | None = None
         self._state_stamp = -float("inf")
         self._last_tick = -float("inf")
@@ -76,15 +99,21 @@ class SafetyNode(Node):
     def _on_joints(self, msg: JointState) -> None:
         self._js = msg
 
+    def _on_state(self, st: RobotState) -> None:
+        self._st = st
+        self._on_watchdog()
+
     def _refresh_state(self) -> bool:
-        if self._js is None:
-            return False
-        try:
-            st = joint_state_to_state(self.spec, self._js, self._imu)
-        except ValueError as e:
-            self.bad_inputs += 1
-            self.log.error(f"bad /joint_states: {e}", throttle_s=1.0)
-            return False
+        st = self._st
+        if st is None:
+            if self._js is None:
+                return False
+            try:
+                st = joint_state_to_state(self.spec, self._js, self._imu)
+            except ValueError as e:
+                self.bad_inputs += 1
+                self.log.error(f"bad /joint_states: {e}", throttle_s=1.0)
+                return False
         self.sup.update_state(st)
         self._state_stamp = st.t
         return True
@@ -103,40 +132,54 @@ class SafetyNode(Node):
         c0 = time.thread_time()
         cmd, stamp = self._command(msg)
         if cmd is not None:
+            self._submit_policy(cmd, stamp)
+        self.cpu.add(time.thread_time() - c0)
+
+    def _on_policy_command(self, cmd: JointCommand, stamp: float) -> None:
+        c0 = time.thread_time()
+        self._submit_policy(with_mode_gains(self.spec, cmd, "active"), stamp)
+        self.cpu.add(time.thread_time() - c0)
+
+    def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
+        with self._lock:
             self.sup.submit_policy(cmd, time.monotonic())
             if not self.sup.intervention:
                 self._tick(stamp)
-        self.cpu.add(time.thread_time() - c0)
 
     def _on_teleop(self, msg: JointState) -> None:
         cmd, stamp = self._command(msg)
         if cmd is not None:
-            self.sup.submit_teleop(cmd, time.monotonic())
-            if self.sup.intervention:
-                self._tick(stamp)
+            with self._lock:
+                self.sup.submit_teleop(cmd, time.monotonic())
+                if self.sup.intervention:
+                    self._tick(stamp)
 
     def _on_intervention(self, msg: Bool) -> None:
-        self.sup.set_intervention(bool(msg.data))
+        with self._lock:
+            self.sup.set_intervention(bool(msg.data))
 
     def _on_estop(self, msg: Bool) -> None:
         if msg.data:
-            self.sup.engage_estop("e-stop from /estop")
-            self.log.warning("E-STOP engaged (latched until ~/reset)")
-            self._tick(None)
+            with self._lock:
+                self.sup.engage_estop("e-stop from /estop")
+                self.log.warning("E-STOP engaged (latched until ~/reset)")
+                self._tick(None)
 
     def _on_bridge_transition(self, msg: TransitionEvent) -> None:
         if msg.goal_state.id != State.PRIMARY_STATE_ACTIVE:
             return
-        self._refresh_state()
-        cleared = self.sup.rearm()
+        with self._lock:
+            self._refresh_state()
+            cleared = self.sup.rearm()
         if cleared:
             self.log.warning(f"bridge activated: cleared latches from the passive phase "
                              f"({', '.join(cleared)})")
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:
-        self._refresh_state()
-        response.success, response.message = self.sup.reset()
+        with self._lock:
+            self._refresh_state()
+            response.success, response.message = self.sup.reset()
         (self.log.info if response.success else self.log.warning)(
             response.message)
         return response
@@ -144,11 +187,14 @@ class SafetyNode(Node):
     def _on_watchdog(self) -> None:
         if time.monotonic() - self._last_tick > 1.5 * self.policy_dt:
             c0 = time.thread_time()
-            self.watchdog_ticks += 1
-            self._tick(None)
+            with self._lock:
+                if time.monotonic() - self._last_tick > 1.5 * self.policy_dt:
+                    self.watchdog_ticks += 1
+                    self._tick(None)
             self.cpu.add(time.thread_time() - c0)
 
     def _tick(self, stamp: float | None) -> None:
+        """One chain tick and its ``/command`` (the caller holds the lock)."""
         now = time.monotonic()
         if not self._refresh_state():
             return
@@ -157,15 +203,20 @@ class SafetyNode(Node):
             return
         self._last_tick = now
         mode = _MODE_WORD[self.sup.mode]
-        self.pub.publish(command_to_msg(out, self._state_stamp if stamp is None else stamp,
-                                        mode, self._msg))
+        t = self._state_stamp if stamp is None else stamp
+        if self.local is not None:  # the bridge first: this is the latency path
+            c0 = time.thread_time()
+            self.local.deliver("command", out, mode, t)
+            self.cpu.exclude(time.thread_time() - c0)  # (the bridge counts its own share)
+        self.pub.publish(command_to_msg(out, t, mode, self._msg))
         if not self.modes or self.modes[-1][1] != mode:  # a new mode is reported at once
             self.modes.append((now, mode))
             self._publish_diagnostics()
 
     # -- diagnostics -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        d = self.sup.diagnostics()
+        with self._lock:
+            d = self.sup.diagnostics()
         status = DiagnosticStatus(name="safety_node", hardware_id=self.spec.name)
         status.level = {"ACTIVE": DiagnosticStatus.OK, "HOLD": DiagnosticStatus.WARN}.get(
             d["mode"], DiagnosticStatus.ERROR)
@@ -182,7 +233,8 @@ class SafetyNode(Node):
         self.pub_diag.publish(arr)
 
     def stats(self) -> dict[str, Any]:
-        d = self.sup.diagnostics()
+        with self._lock:
+            d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
         return d

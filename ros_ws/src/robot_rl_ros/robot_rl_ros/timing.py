@@ -12,3 +12,7 @@ class NodeClock:
     def add(self, seconds: float) -> None:
         self.total += seconds
         self.calls += 1
+
+    def exclude(self, seconds: float) -> None:
+        """Take back time spent in another node's callback called from this one's."""
+        self.total -= seconds
