@@ -178,6 +178,21 @@ class Operator(Node):
         return bool(self.call(self.lifecycle, req).success)
 
 
+class TopicCounter(Node):
+    """Counts the JointState messages on ``topics`` (an observer outside the deploy chain:
+    tests, tools checking that topics arrive at their rates)."""
+
+    def __init__(self, topics: tuple[str, ...] | list[str], name: str = "topic_counter",
+                 **kwargs: Any) -> None:
+        super().__init__(name, start_parameter_services=False, **kwargs)
+        self.counts = dict.fromkeys(topics, 0)
+        for topic in topics:
+            subscribe(self, JointState, topic, lambda _m, t=topic: self._count(t), COMMAND_QOS)
+
+    def _count(self, topic: str) -> None:
+        self.counts[topic] += 1
+
+
 class _GraphBase:
     """What both bring-ups share: the operator, the script, the run loop."""
 
