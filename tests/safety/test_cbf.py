@@ -312,6 +312,36 @@ def test_infeasible_requests_hold_and_leaves_command_untouched() -> None:
     assert same(cmd, before)
 
 
+def test_row_certificate_skips_the_solver_and_never_refuses_a_feasible_problem() -> None:
+    cfg = WorkspaceCBFConfig(box_min=(0.3, 0.2, 0.25), box_max=(0.45, 0.3, 0.4))
+    s = WorkspaceCBF(ARM6, cfg, DT)
+    solve, calls = s._qp.solve, []
+    s._qp.solve = lambda *a, **k: (calls.append(1), solve(*a, **k))[1]
+    ctx = context(ARM6.q0.copy())  # the box 20 cm away: no target one rate step away reaches it
+    s(command(ARM6.q0 + 0.02), ctx)
+    assert ctx.mode == Mode.HOLD and "infeasible" in ctx.events[-1].reason and calls == []
+    # the certificate is exact: wherever it fires, the solver finds the QP infeasible too
+    s = stage()
+    rng = np.random.default_rng(0)
+    mid, half = (ARM6.q_max + ARM6.q_min) / 2, (ARM6.q_max - ARM6.q_min) / 2
+    fired = solved = 0
+    for _ in range(300):
+        q = mid + 0.8 * half * rng.uniform(-1, 1, 6)
+        cmd = command(q + rng.normal(0, 0.3, 6))
+        lb, ub = s.constraints(cmd, context(q))
+        g, nc = s.G, 2 * s.mc
+        cert = bool((np.where(g > 0, g * ub, g * lb).sum(axis=1) < s.lc - 1e-9).any())
+        s._l[:nc], s._l[nc:], s._u[nc:] = s.lc, lb, ub
+        s._ax[:, :nc] = g.T
+        s._qp.update(q=-cmd.q_target[s.arm], l=s._l, u=s._u, Ax=s._ax.ravel())
+        status = s._qp.solve(raise_error=False).info.status_val
+        if cert:
+            fired += 1
+            assert status in s._infeasible, (q, status)
+        solved += status in s._solved
+    assert fired > 20 and solved > 20  # both kinds were drawn
+
+
 def test_non_finite_state_requests_hold() -> None:
     q = ARM6.q0.copy()
     q[1] = np.nan
