@@ -78,7 +78,7 @@ class SafetyNode(Node):
         if local is None:
             self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
         # (with the direct hand-over the watchdog runs on every state instead, in the bridge's
-        # thread: one executor wake-up less per period, the chain's main source of jitter)
+        # thread: no executor wake-up per watchdog period to compete with the chain)
         self.create_timer(0.5, self._publish_diagnostics)
         self._lock = threading.RLock()
         self._js: JointState | None = None
