@@ -26,10 +26,20 @@ def quat_rotate_inverse(q: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def projected_gravity(q: np.ndarray) -> np.ndarray:
-    """Unit gravity direction (0, 0, -1) expressed in the body frame of orientation ``q``."""
-    w, x, y, z = q
-    return np.array([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x),
-                     -(1.0 - 2.0 * (x * x + y * y))])
+    """Unit gravity direction (0, 0, -1) expressed in the body frame of orientation ``q``
+    (4,); for a batch of orientations (K, 4), the (K, 3) directions."""
+    if q.ndim == 1:
+        w, x, y, z = q
+        return np.array([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x),
+                         -(1.0 - 2.0 * (x * x + y * y))])
+    if q.shape[0] <= 4:  # row by row is cheaper for a few (the same arithmetic either way)
+        return np.array([projected_gravity(row) for row in q]).reshape(-1, 3)
+    w, x, y, z = q.T  # the columns: the same arithmetic, element by element
+    out = np.empty((q.shape[0], 3))
+    out[:, 0] = -2.0 * (x * z - w * y)
+    out[:, 1] = -2.0 * (y * z + w * x)
+    out[:, 2] = -(1.0 - 2.0 * (x * x + y * y))
+    return out
 
 
 def roll_pitch(q: np.ndarray) -> tuple[float, float]:

@@ -21,30 +21,36 @@ class JointPDController:
         kp: stiffness [N m/rad], shape (n,).
         kd: damping [N m s/rad], shape (n,).
         tau_max: symmetric torque limit [N m], shape (n,).
+
+    Gains of shape (K, n) make one controller for K robots (the training envs step a batch
+    of robots with one call per physics step); ``torque`` then takes (K, n) arrays.
     """
 
     def __init__(self, kp: np.ndarray, kd: np.ndarray, tau_max: np.ndarray) -> None:
         self.kp = np.array(kp, dtype=np.float64)
         self.kd = np.array(kd, dtype=np.float64)
         self.tau_max = np.array(tau_max, dtype=np.float64)
-        n = self.kp.shape[0]
-        if self.kp.shape != (n,) or self.kd.shape != (n,) or self.tau_max.shape != (n,):
-            raise ValueError(f"kp, kd and tau_max must all have shape ({n},); got "
-                             f"{self.kp.shape}, {self.kd.shape}, {self.tau_max.shape}")
+        shape = self.kp.shape
+        if (self.kp.ndim not in (1, 2) or self.kd.shape != shape
+                or self.tau_max.shape != shape):
+            raise ValueError(f"kp, kd and tau_max must all have shape (n,) (or (K, n) for a "
+                             f"batch); got {self.kp.shape}, {self.kd.shape}, "
+                             f"{self.tau_max.shape}")
         if np.any(self.kp < 0) or np.any(self.kd < 0) or np.any(self.tau_max <= 0):
             raise ValueError("PD gains must be >= 0 and tau_max > 0")
         self._neg_tau_max = -self.tau_max
-        self._buf = np.zeros(n)
-        self._buf2 = np.zeros(n)
+        self._buf = np.zeros(shape)
+        self._buf2 = np.zeros(shape)
 
     @property
     def n_joints(self) -> int:
-        return self.kp.shape[0]
+        return self.kp.shape[-1]
 
     def torque(self, q_target: np.ndarray, q: np.ndarray, dq: np.ndarray,
                dq_target: np.ndarray | None = None, tau_ff: np.ndarray | None = None,
                out: np.ndarray | None = None) -> np.ndarray:
-        """Saturated PD torque [N m], shape (n,). Writes into ``out`` if given (no allocation)."""
+        """Saturated PD torque [N m], shape (n,) (or (K, n)). Writes into ``out`` if given (no
+        allocation)."""
         buf = self._buf
         np.subtract(q_target, q, out=buf)
         buf *= self.kp

@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.control.pd import JointPDController
+from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot, robot_bodies
@@ -75,7 +76,9 @@ class TaskConfig:
                              f"({decimation} physics steps) on {self.robot}")
 
 
-RewardFn = Callable[[Any, RobotState, np.ndarray], float]
+RewardFn = Callable[[Any, RobotState, np.ndarray], Any]
+NON_FINITE_ACTION = ("action contains NaN or inf; the env refuses it (on the robot the safety "
+                     "chain holds the last safe command instead)")
 
 
 class RobotEnv(gym.Env[Any, np.ndarray]):
@@ -91,6 +94,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     reward_terms: ClassVar[dict[str, RewardFn]] = {}
     objects: ClassVar[tuple[str, ...]] = ()
     action_type: ClassVar[str] = "joint_pos_offset"
+    # True: the task's hooks and reward terms are written for batches of envs (``batch_*``
+    # static methods, terms that take a `StepBatch` and return (K,) arrays); see batch.py
+    batched: ClassVar[bool] = False
 
     def __init__(self, cfg: TaskConfig, render_mode: Literal["rgb_array"] | None = None,
                  render_size: tuple[int, int] = (480, 640), render_camera: str = "") -> None:
@@ -154,8 +160,10 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.command = np.zeros(0)
         self.state: RobotState | None = None
         self.step_count = 0
-        self.episode_sums: dict[str, float] = {}
-        self.last_terms: dict[str, float] = {}
+        self._sums = np.zeros(len(self._term_fns) + 1)  # per term, then the total
+        self._terms_row = np.zeros(len(self._term_fns))
+        self._dr_epoch = 0  # counts episodes: a step batch re-reads the DR draws when it moves
+        self._solo: StepBatch | None = None
 
     # -- hooks for tasks -------------------------------------------------------------------
     def scene_path(self) -> Path:
@@ -185,28 +193,65 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         """Task metrics reported at episode end (e.g. success)."""
         return {}
 
+    # -- the same hooks for a batch of envs (robot_rl/envs/batch.py) --------------------------
+    # A task that sets ``batched = True`` overrides these with array code over the batch's
+    # (K, ...) quantities; the defaults call the per-env hooks above, env by env.
+    @staticmethod
+    def batch_compute(b: StepBatch) -> None:
+        for e in b.envs:
+            e._compute(e.state)  # type: ignore[arg-type]
+
+    @staticmethod
+    def batch_terminated(b: StepBatch) -> np.ndarray:
+        return np.array([bool(e._terminated(e.state)) for e in b.envs])  # type: ignore[arg-type]
+
+    @staticmethod
+    def batch_post_physics(b: StepBatch) -> None:
+        for e in b.envs:
+            e._post_physics(e.state)  # type: ignore[arg-type]
+
+    @staticmethod
+    def batch_truncated(b: StepBatch) -> np.ndarray:
+        return np.array([bool(e._truncated(e.state)) for e in b.envs])  # type: ignore[arg-type]
+
+    @property
+    def episode_sums(self) -> dict[str, float]:
+        """This episode's sum of each weighted reward term and ``total``."""
+        names = [name for name, _, _ in self._term_fns]
+        return dict(zip([*names, "total"], self._sums.tolist()))
+
+    @property
+    def last_terms(self) -> dict[str, float]:
+        """The weighted reward terms of the last step."""
+        return dict(zip([name for name, _, _ in self._term_fns], self._terms_row.tolist()))
+
+    def _solo_batch(self) -> StepBatch:
+        """This env alone as a batch of one: how `step` runs."""
+        if self._solo is None:
+            self._solo = StepBatch([self])
+        return self._solo
+
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
         self.step_count = 0
-        self.action[:] = 0.0
-        self.last_action[:] = 0.0
+        n = self.robot_spec.n_joints
+        self.action, self.last_action = np.zeros(n), np.zeros(n)
         self.q_target = self.robot_spec.q0.copy()
-        self._prev_target[:] = self.q_target
+        self._prev_target = self.robot_spec.q0.copy()
         self.dr.sample(self.np_random)
         if self.dr.scales_gains:
             self.pd.kp[:] = self.robot_spec.kp * self.dr.kp_scale
             self.pd.kd[:] = self.robot_spec.kd * self.dr.kd_scale
+        self._dr_epoch += 1
         self.set_external_force(None)
-        self.episode_sums = {k: 0.0 for k in self._weights}
-        self.episode_sums["total"] = 0.0
+        self._sums = np.zeros(len(self._term_fns) + 1)
+        self._terms_row = np.zeros(len(self._term_fns))
         self._reset_task()
         mujoco.mj_forward(self.model, self.data)
-        self.state = self._read_state()
-        self._compute(self.state)
-        return self._observe(self.state), {}
+        return self._solo_batch().observe_reset(), {}
 
     def _read_state(self) -> RobotState:
         st = self.robot.read_state(self.command)
@@ -227,58 +272,18 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.data.qvel[0:2] += dv_xy
 
     def decode_action(self, action: np.ndarray) -> np.ndarray:
-        """Joint position targets [rad] for a (clipped) action."""
+        """Joint position targets [rad] for a (clipped) action (n,) or batch of them (K, n)."""
         return self.robot_spec.q0 + self.robot_spec.action_scale * action
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """One policy step (`robot_rl.envs.batch.StepBatch`, this env as a batch of one)."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
         if not np.all(np.isfinite(a)):
-            raise ValueError("action contains NaN or inf; the env refuses it (on the robot the "
-                             "safety chain holds the last safe command instead)")
-        self.last_action[:] = self.action
-        np.clip(a, -self.cfg.action_clip, self.cfg.action_clip, out=self.action)
-        self._prev_target[:] = self.q_target
-        self.q_target = self.decode_action(self.action)
-        if self._push_every and self.step_count and self.step_count % self._push_every == 0:
-            v = self.cfg.domain_rand.push_vel
-            self.push(self.np_random.uniform(-v, v, 2))
-        self._pre_physics()
-        robot, pd, model, data, tau = self.robot, self.pd, self.model, self.data, self._tau
-        dr = self.dr
-        strength = dr.strength if dr.scales_torque else None
-        for i in range(self.decimation):
-            target = self._prev_target if i < dr.latency else self.q_target
-            pd.torque(target, robot.q, robot.dq, out=tau)
-            if strength is not None:
-                tau *= strength
-            robot.set_torque(tau)
-            mujoco.mj_step(model, data)
-        self.step_count += 1
-        state = self._read_state()
-        self.state = state
-        self._compute(state)
-        reward = 0.0
-        terms = self.last_terms
-        for name, fn, w in self._term_fns:
-            value = w * fn(self, state, self.action)
-            terms[name] = value
-            reward += value
-        terminated = self._terminated(state) or not np.isfinite(data.qacc).all()
-        self._post_physics(state)
-        state.command = self.command.copy()
-        truncated = (not terminated) and self._truncated(state)
-        sums = self.episode_sums
-        for name in self._weights:
-            sums[name] += terms[name]
-        sums["total"] += reward
-        info: dict[str, Any] = {}
-        if terminated or truncated:
-            info["episode"] = {"r": sums["total"], "l": self.step_count,
-                               **{f"rew_{k}": v for k, v in sums.items() if k != "total"},
-                               **self._episode_info()}
-        return self._observe(state), float(reward), bool(terminated), bool(truncated), info
+            raise ValueError(NON_FINITE_ACTION)
+        obs, reward, terminated, truncated, infos = self._solo_batch().step(a[None])
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), infos[0]
 
     def _observe(self, state: RobotState) -> Any:
         rng = self.np_random if self.cfg.obs_noise else None

@@ -73,17 +73,27 @@ class ForceDisturbanceEnv(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
         return f.copy(), norm
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, term, trunc, info = self.env.step(self.batch_pre(action))
+        return self.batch_post(obs, float(reward), term, trunc, info)
+
+    # the two halves of `step` around the robot env's own step; a vector env's worker calls
+    # them around one `StepBatch` step of all its envs
+    def batch_pre(self, action: np.ndarray) -> np.ndarray:
+        """Check the action, apply its bounded force; the robot's part of the action."""
         a = np.asarray(action)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} "
                              f"(robot action + 3 force components)")
-        self.force, norm = self.bounded(a[self.n_robot:])
+        self.force, self.step_scalars[1] = self.bounded(a[self.n_robot:])
         env: RobotEnv = self.env  # type: ignore[assignment]
         env.set_external_force(self.force)
-        obs, reward, term, trunc, info = env.step(a[: self.n_robot])
-        task = sum(env.last_terms[k] for k in self.task_terms)
-        self.step_scalars[0] = task
-        self.step_scalars[1] = norm
+        return a[: self.n_robot]
+
+    def batch_post(self, obs: Any, reward: float, term: bool, trunc: bool,
+                   info: dict[str, Any]) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """The task reward of the step into ``step_scalars``; the step result unchanged."""
+        terms = self.env.last_terms  # type: ignore[attr-defined]
+        self.step_scalars[0] = sum(terms[k] for k in self.task_terms)
         return obs, reward, term, trunc, info
 
 

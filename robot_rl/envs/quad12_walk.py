@@ -9,6 +9,7 @@ than ``termination.min_base_height`` above the terrain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig
+from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.terrain import HeightField, TerrainConfig
 from robot_rl.geometry import projected_gravity
 from robot_rl.types import RobotState
@@ -69,75 +71,94 @@ class WalkConfig(TaskConfig):
             raise ValueError("tracking_sigma must be > 0")
 
 
-def _r_tracking_lin_vel(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    v = st.base_lin_vel if st.base_lin_vel is not None else np.zeros(3)
-    err = (env.command[0] - v[0]) ** 2 + (env.command[1] - v[1]) ** 2
-    return float(np.exp(-err / env.cfg.tracking_sigma))
+# Reward terms: ``env`` is one env (scalars, (n,) arrays; tests call them so) or a
+# `StepBatch` of K envs ((K,) and (K, n) arrays under the same names), and ``st`` the
+# matching state; each returns the unweighted term, one value per env.
+def _r_tracking_lin_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    v, c = st.base_lin_vel, env.command
+    assert v is not None
+    err = (c[..., 0] - v[..., 0]) ** 2 + (c[..., 1] - v[..., 1]) ** 2
+    return np.exp(-err / env.cfg.tracking_sigma)
 
 
-def _r_tracking_ang_vel(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float(np.exp(-(env.command[2] - st.imu_gyro[2]) ** 2 / env.cfg.tracking_sigma))
+def _r_tracking_ang_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return np.exp(-(env.command[..., 2] - st.imu_gyro[..., 2]) ** 2 / env.cfg.tracking_sigma)
 
 
-def _r_lin_vel_z(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    v = st.base_lin_vel if st.base_lin_vel is not None else np.zeros(3)
-    return float(v[2] ** 2)
+def _r_lin_vel_z(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    assert st.base_lin_vel is not None
+    return st.base_lin_vel[..., 2] ** 2
 
 
-def _r_ang_vel_xy(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float(st.imu_gyro[0] ** 2 + st.imu_gyro[1] ** 2)
+def _r_ang_vel_xy(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return st.imu_gyro[..., 0] ** 2 + st.imu_gyro[..., 1] ** 2
 
 
-def _r_orientation(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
+def _r_orientation(env: Any, st: RobotState, a: np.ndarray) -> Any:
     g = env.gravity_b
-    return float(g[0] ** 2 + g[1] ** 2)
+    return g[..., 0] ** 2 + g[..., 1] ** 2
 
 
-def _r_base_height(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float((env.base_height - env.cfg.base_height_target) ** 2)
+def _r_base_height(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return (env.base_height - env.cfg.base_height_target) ** 2
 
 
-def _r_torques(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float(np.dot(env._tau, env._tau))
+def _r_torques(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return (env._tau * env._tau).sum(-1)
 
 
-def _r_dof_acc(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
+def _r_dof_acc(env: Any, st: RobotState, a: np.ndarray) -> Any:
     acc = (st.dq - env.last_dq) / env.dt
-    return float(np.dot(acc, acc))
+    return (acc * acc).sum(-1)
 
 
-def _r_action_rate(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
+def _r_action_rate(env: Any, st: RobotState, a: np.ndarray) -> Any:
     d = a - env.last_action
-    return float(np.dot(d, d))
+    return (d * d).sum(-1)
 
 
-def _r_dof_pos_limits(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
+def _r_dof_pos_limits(env: Any, st: RobotState, a: np.ndarray) -> Any:
     below = np.maximum(env.soft_q_min - st.q, 0.0)
     above = np.maximum(st.q - env.soft_q_max, 0.0)
-    return float(below.sum() + above.sum())
+    return below.sum(-1) + above.sum(-1)
 
 
-def _r_collision(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float(env.n_body_contacts)
+def _r_collision(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return np.asarray(env.n_body_contacts, dtype=np.float64)
 
 
-def _r_feet_air_time(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    if np.hypot(env.command[0], env.command[1]) < env.cfg.commands.standing_below:
-        return 0.0
-    if not env.first_contact.any():
-        return 0.0
-    return float(((env.air_time_at_touchdown - env.cfg.feet_air_time_target)
-                  * env.first_contact).sum())
+def _moving(env: Any) -> Any:
+    c = env.command
+    return np.hypot(c[..., 0], c[..., 1]) >= env.cfg.commands.standing_below
 
 
-def _r_stand_still(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    if np.hypot(env.command[0], env.command[1]) >= env.cfg.commands.standing_below:
-        return 0.0
-    return float(np.abs(st.q - env.robot_spec.q0).sum())
+def _r_feet_air_time(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    air = ((env.air_time_at_touchdown - env.cfg.feet_air_time_target)
+           * env.first_contact).sum(-1)
+    return np.where(_moving(env), air, 0.0)
 
 
-def _r_termination(env: Quad12WalkEnv, st: RobotState, a: np.ndarray) -> float:
-    return float(env.fell)
+def _r_stand_still(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return np.where(_moving(env), 0.0, np.abs(st.q - env.robot_spec.q0).sum(-1))
+
+
+def _r_termination(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    return np.asarray(env.fell, dtype=np.float64)
+
+
+def feet_air_time(air: np.ndarray, last_contacts: np.ndarray, contacts: np.ndarray,
+                  dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One policy step of the feet's air-time clocks ((n_feet,) or (K, n_feet) arrays).
+
+    Returns the clocks after the step (``air`` is updated in place: + dt, 0 for feet in
+    contact), the first-contact flags (touchdown this step after time in the air) and each
+    touching-down foot's air time (0 for the others).
+    """
+    first = (air > 0.0) & contacts & ~last_contacts
+    air += dt
+    at_touchdown = np.where(first, air, 0.0)
+    air[contacts] = 0.0
+    return air, first, at_touchdown
 
 
 WALK_REWARDS: dict[str, RewardFn] = {
@@ -154,6 +175,7 @@ class Quad12WalkEnv(RobotEnv):
     """Velocity-tracking locomotion on flat ground or a random height field."""
 
     reward_terms: ClassVar[dict[str, RewardFn]] = WALK_REWARDS
+    batched: ClassVar[bool] = True
     cfg: WalkConfig
 
     def __init__(self, cfg: WalkConfig, **kwargs: Any) -> None:
@@ -225,51 +247,73 @@ class Quad12WalkEnv(RobotEnv):
         self.last_contacts[:] = True
         self.fell = False
 
-    def _update_contacts(self, st: RobotState) -> None:
-        d = self.data
-        self.n_body_contacts = 0
-        self.trunk_contact = False
-        if d.ncon:
-            # the robot does not self-collide, so every contact of a trunk/limb geom is a
-            # ground contact; category per geom: 0 other, 1 trunk, 2 thigh/calf
-            cats = self._geom_category[d.contact.geom[: d.ncon]]
-            self.trunk_contact = bool((cats == 1).any())
-            self.n_body_contacts = int((cats == 2).sum())
-        contact = st.contacts if st.contacts is not None else self.last_contacts
-        self.first_contact = (self.air_time > 0.0) & contact & ~self.last_contacts
-        self.air_time += self.dt
-        self.air_time_at_touchdown = np.where(self.first_contact, self.air_time, 0.0)
-        self.air_time[contact] = 0.0
-        self.last_contacts = contact
+    # -- the step, for a batch of envs (robot_rl/envs/batch.py) ------------------------------
+    @staticmethod
+    def batch_compute(b: StepBatch) -> None:
+        """Gravity in the base frame, base height over the terrain, contacts, feet air time and
+        the fall test, for all K envs; each env gets its values (``env.base_height``, ...)."""
+        envs: list[Quad12WalkEnv] = b.envs  # type: ignore[assignment]
+        e0, st = envs[0], b.st
+        assert st is not None and st.base_pos is not None and st.contacts is not None
+        cfg, dt = e0.cfg, e0.dt
+        gravity = projected_gravity(st.imu_quat)
+        base = st.base_pos
+        height = base[:, 2].copy()
+        if e0.terrain is not None:
+            height -= [e.terrain.height_at(p[0], p[1])  # type: ignore[union-attr]
+                       for e, p in zip(envs, base.tolist())]
+        k = b.k
+        trunk, n_body = np.zeros(k, dtype=bool), np.zeros(k, dtype=np.int64)
+        for i, e in enumerate(envs):
+            d = e.data
+            if d.ncon:
+                # the robot does not self-collide, so every contact of a trunk/limb geom is a
+                # ground contact; category per geom: 0 other, 1 trunk, 2 thigh/calf
+                counts = np.bincount(e._geom_category[d.contact.geom[: d.ncon]].ravel(),
+                                     minlength=3)
+                trunk[i], n_body[i] = counts[1] > 0, counts[2]
+        contact = st.contacts
+        air, first, at_touchdown = feet_air_time(np.array([e.air_time for e in envs]),
+                                                 np.array([e.last_contacts for e in envs]),
+                                                 contact, dt)
+        t = cfg.termination
+        fell = ((trunk & t.trunk_contact) | (gravity[:, 2] > -math.cos(t.max_tilt))
+                | (height < t.min_base_height))
+        vars(b).update(gravity_b=gravity, base_height=height, fell=fell, n_body_contacts=n_body,
+                       first_contact=first, air_time_at_touchdown=at_touchdown,
+                       command=st.command, last_dq=np.array([e.last_dq for e in envs]),
+                       soft_q_min=e0.soft_q_min, soft_q_max=e0.soft_q_max)
+        for i, e in enumerate(envs):
+            e.gravity_b, e.base_height = gravity[i], float(height[i])
+            e.trunk_contact, e.n_body_contacts = bool(trunk[i]), int(n_body[i])
+            e.first_contact, e.air_time_at_touchdown = first[i], at_touchdown[i]
+            e.air_time, e.last_contacts = air[i], contact[i]
+            e.fell = bool(fell[i])
 
-    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        out = super().step(action)
-        self.last_dq[:] = self.state.dq if self.state is not None else 0.0
+    @staticmethod
+    def batch_terminated(b: StepBatch) -> np.ndarray:
+        return b.fell  # type: ignore[no-any-return]
+
+    @staticmethod
+    def batch_post_physics(b: StepBatch) -> None:
+        """Resample the commands that are due; remember this step's joint velocities."""
+        assert b.st is not None
+        for i, e in enumerate(b.envs):
+            assert isinstance(e, Quad12WalkEnv)
+            if e.step_count % e._resample_every == 0:
+                e.sample_command()
+            e.last_dq = b.st.dq[i].copy()
+
+    @staticmethod
+    def batch_truncated(b: StepBatch) -> np.ndarray:
+        """Episode time-out, or (rough terrain) the base near the edge of the height field."""
+        envs: list[Quad12WalkEnv] = b.envs  # type: ignore[assignment]
+        out = np.array([e.step_count >= e.max_episode_steps for e in envs])
+        st = b.st
+        if envs[0].terrain is not None and st is not None and st.base_pos is not None:
+            for i, (e, p) in enumerate(zip(envs, st.base_pos.tolist())):
+                out[i] |= not e.terrain.inside(p[0], p[1])  # type: ignore[union-attr]
         return out
-
-    def _compute(self, st: RobotState) -> None:
-        self.gravity_b = projected_gravity(st.imu_quat)
-        base = st.base_pos if st.base_pos is not None else np.zeros(3)
-        ground = self.terrain.height_at(base[0], base[1]) if self.terrain is not None else 0.0
-        self.base_height = float(base[2] - ground)
-        self._update_contacts(st)
-        t = self.cfg.termination
-        self.fell = bool((t.trunk_contact and self.trunk_contact)
-                         or self.gravity_b[2] > -np.cos(t.max_tilt)
-                         or self.base_height < t.min_base_height)
-
-    def _terminated(self, st: RobotState) -> bool:
-        return self.fell
-
-    def _post_physics(self, st: RobotState) -> None:
-        if self.step_count % self._resample_every == 0:
-            self.sample_command()
-
-    def _truncated(self, st: RobotState) -> bool:
-        if self.terrain is not None and st.base_pos is not None:
-            if not self.terrain.inside(st.base_pos[0], st.base_pos[1]):
-                return True
-        return super()._truncated(st)
 
     def _episode_info(self) -> dict[str, Any]:
         return {"fell": self.fell}

@@ -96,6 +96,8 @@ class _EnvBatch:
         self.envs: list[gym.Env] = []
         self.a: dict[str, np.ndarray] = {}
         self.obs_keys: list[str] = []
+        self.batch: Any = None  # a StepBatch of the robot envs inside, if all allow it
+        self.chains: list[list[Any]] = []  # per env: its wrappers, outermost first
 
     def build(self, env_fn: Callable[[int], gym.Env], indices: range) -> _EnvBatch:
         """Create env i = ``env_fn(i)`` for each index; their spaces must agree."""
@@ -106,7 +108,33 @@ class _EnvBatch:
         for i, env in zip(indices, self.envs):
             if env.observation_space != e0.observation_space or env.action_space != e0.action_space:
                 raise RuntimeError(f"env {i} spaces differ from env {indices.start}'s")
+        self._batch_envs()
         return self
+
+    def _batch_envs(self) -> None:
+        """Step the envs as one `robot_rl.envs.batch.StepBatch` when every env is a
+        `RobotEnv` of one task and config, wrapped (if at all) only in wrappers that
+        can take part (``batch_pre`` / ``batch_post``); otherwise env by env."""
+        from robot_rl.envs.base import RobotEnv
+        from robot_rl.envs.batch import StepBatch
+
+        robots, chains = [], []
+        for outer in self.envs:
+            chain, env = [], outer
+            while isinstance(env, gym.Wrapper):
+                if not (hasattr(env, "batch_pre") and hasattr(env, "batch_post")):
+                    return
+                chain.append(env)
+                env = env.env
+            if not isinstance(env, RobotEnv):
+                return
+            robots.append(env)
+            chains.append(chain)
+        try:
+            self.batch = StepBatch(robots)
+        except ValueError:  # different tasks / configs: env by env
+            return
+        self.chains = chains
 
     def bind(self, arrays: dict[str, np.ndarray]) -> None:
         """Use rows ``[start, start + K)`` of the full ``[N, ...]`` arrays."""
@@ -131,9 +159,13 @@ class _EnvBatch:
         act, rew, term, trunc = a["act"], a["rew"], a["term"], a["trunc"]
         scal = a.get("scal")
         entries = None
+        results = self._step_batch() if self.batch is not None else None
         for j, env in enumerate(self.envs):
             self.current = self.start + j
-            obs, r, te, tr, info = env.step(act[j].copy())
+            if results is None:
+                obs, r, te, tr, info = env.step(act[j].copy())
+            else:
+                obs, r, te, tr, info = results[j]
             rew[j], term[j], trunc[j] = r, te, tr
             if scal is not None:  # per-step numbers beside the reward (before any reset)
                 scal[j] = env.step_scalars  # type: ignore[attr-defined]
@@ -147,6 +179,33 @@ class _EnvBatch:
                 entries = entries or []
                 entries.append((self.start + j, final, info))
         return entries
+
+    def _step_batch(self) -> list[tuple[Any, float, bool, bool, dict]]:
+        """All envs' step results through the batch (each wrapper's part before and after)."""
+        from robot_rl.envs.base import NON_FINITE_ACTION
+
+        act = self.a["act"]
+        inner = []
+        for j, chain in enumerate(self.chains):
+            self.current = self.start + j
+            x = act[j].copy()
+            for w in chain:
+                x = w.batch_pre(x)
+            inner.append(x)
+        actions = np.array(inner, dtype=np.float64)
+        bad = ~np.isfinite(actions).all(axis=1)
+        if bad.any():
+            self.current = self.start + int(np.argmax(bad))
+            raise ValueError(NON_FINITE_ACTION)
+        obs, rews, terms, truncs, infos = self.batch.step(actions)
+        out = []
+        for j, chain in enumerate(self.chains):
+            self.current = self.start + j
+            res = (obs[j], float(rews[j]), bool(terms[j]), bool(truncs[j]), infos[j])
+            for w in reversed(chain):
+                res = w.batch_post(*res)
+            out.append(res)
+        return out
 
     def reset(self, seeds: Sequence[int | None], options: dict | None,
               mask: np.ndarray | None) -> list[tuple[int, Any, dict]]:

@@ -87,10 +87,10 @@ def _object(st: RobotState, name: str) -> np.ndarray:
 
 
 def _command(st: RobotState, n: int, term: str) -> np.ndarray:
-    if st.command.shape[0] < n:
+    if st.command.shape[-1] < n:
         raise ObsError(f"observation term '{term}' needs a command of {n} values, got "
-                       f"{st.command.shape[0]}")
-    return st.command[:n]
+                       f"{st.command.shape[-1]}")
+    return st.command[..., :n]
 
 
 # name → (dim(spec, action_dim, arg), value(state, ctx, arg))
@@ -114,10 +114,10 @@ OBS_TERMS: dict[str, tuple[DimFn, TermFn]] = {
     "goal_rel": (lambda s, a, g: 3,
                  lambda st, c, g: _command(st, 3, "goal_rel")
                  - _need(st.ee_pos, "goal_rel", "an end-effector position")),
-    "object_pos": (lambda s, a, g: 3, lambda st, c, g: _object(st, g)[:3]),
-    "object_quat": (lambda s, a, g: 4, lambda st, c, g: _object(st, g)[3:7]),
+    "object_pos": (lambda s, a, g: 3, lambda st, c, g: _object(st, g)[..., :3]),
+    "object_quat": (lambda s, a, g: 4, lambda st, c, g: _object(st, g)[..., 3:7]),
     "object_rel": (lambda s, a, g: 3,
-                   lambda st, c, g: _object(st, g)[:3]
+                   lambda st, c, g: _object(st, g)[..., :3]
                    - _need(st.ee_pos, "object_rel", "an end-effector position")),
 }
 
@@ -167,15 +167,36 @@ class ObsBuilder:
         """Observation, float32, shape (dim,). ``rng`` adds the configured training noise."""
         if out is None:
             out = np.empty(self.dim, dtype=np.float32)
-        ctx = _Ctx(self.robot_spec, self._zero_action if last_action is None else last_action)
-        for term, arg, fn, sl, dim in self._fns:
-            value = fn(state, ctx, arg)
-            if value.shape[0] != dim:
-                raise ObsError(f"observation term '{term}' has {value.shape[0]} values, "
-                               f"expected {dim}")
-            out[sl] = value
+        self._fill(state, self._zero_action if last_action is None else last_action, out)
         if rng is not None and self._has_noise:
             out += rng.standard_normal(self.dim, dtype=np.float32) * self._noise
+        return self._finish(out)
+
+    def build_batch(self, states: RobotState, last_actions: np.ndarray,
+                    rngs: list[np.random.Generator] | None = None) -> np.ndarray:
+        """Observations of K robots at once, float32 (K, dim): ``states`` is one `RobotState`
+        whose arrays hold K rows (q (K, n), imu_quat (K, 4), command (K, c), ...),
+        ``last_actions`` (K, action_dim), ``rngs`` one generator per robot (noise). Row k
+        equals ``build`` of robot k's own state, bit for bit: the same terms, and each
+        robot's noise is drawn from its own generator."""
+        k = last_actions.shape[0]
+        out = np.empty((k, self.dim), dtype=np.float32)
+        self._fill(states, last_actions, out)
+        if rngs is not None and self._has_noise:
+            for i, rng in enumerate(rngs):
+                out[i] += rng.standard_normal(self.dim, dtype=np.float32) * self._noise
+        return self._finish(out)
+
+    def _fill(self, state: RobotState, last_action: np.ndarray, out: np.ndarray) -> None:
+        ctx = _Ctx(self.robot_spec, last_action)
+        for term, arg, fn, sl, dim in self._fns:
+            value = fn(state, ctx, arg)
+            if value.shape[-1] != dim:
+                raise ObsError(f"observation term '{term}' has {value.shape[-1]} values, "
+                               f"expected {dim}")
+            out[..., sl] = value
+
+    def _finish(self, out: np.ndarray) -> np.ndarray:
         out *= self._scale
         clip = self.cfg.clip
         np.minimum(out, clip, out=out)

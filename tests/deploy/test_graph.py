@@ -242,8 +242,18 @@ def test_bad_bundle_config_or_device_refuses_to_activate(bundles: dict[str, Path
 def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Path) -> None:
     import yaml
 
+    from robot_rl.robots.config import CONFIG_DIR
+
+    # Four processes share two cores here, with the rest of the test suite: a state 50 ms
+    # late latches the state watchdog's damping before the policy is killed (seen in a full
+    # run). This test is about the kill, so the robot config gives the state 250 ms.
+    robot_cfg = (CONFIG_DIR / "quad12.yaml").read_text()
+    assert robot_cfg.count("state_watchdog, timeout_s: 0.05,") == 1
+    robot_path = tmp_path / "quad12_robot.yaml"
+    robot_path.write_text(robot_cfg.replace("state_watchdog, timeout_s: 0.05,",
+                                            "state_watchdog, timeout_s: 0.25,"))
     cfg_path = tmp_path / "quad12_sim.yaml"
-    cfg = quad_cfg(bundles["quad12_stand"])
+    cfg = quad_cfg(bundles["quad12_stand"], robot_config=str(robot_path))
     from robot_rl.config import to_dict
 
     cfg_path.write_text(yaml.safe_dump(to_dict(cfg)))

@@ -68,22 +68,24 @@ def test_perfect_velocity_tracking_earns_full_tracking_reward() -> None:
 
 
 def test_feet_air_time_rewards_touchdown_after_long_swing() -> None:
-    from robot_rl.envs.quad12_walk import WALK_REWARDS
+    from robot_rl.envs.quad12_walk import WALK_REWARDS, feet_air_time
 
     env = _env()
     env.reset(seed=0)
     env.command = np.array([0.5, 0.0, 0.0])
     st = env.state
     assert st is not None
-    env.last_contacts = np.array([True, True, True, True])
-    env.air_time[:] = 0.0
+    last, air = np.array([True, True, True, True]), np.zeros(4)
     # FR foot in the air for 35 steps (0.7 s), then lands
     for _ in range(35):
-        st.contacts = np.array([False, True, True, True])
-        env._update_contacts(st)
-    st.contacts = np.array([True, True, True, True])
-    env._update_contacts(st)
-    assert env.first_contact.tolist() == [True, False, False, False]
+        contacts = np.array([False, True, True, True])
+        air, first, _ = feet_air_time(air, last, contacts, env.dt)
+        last = contacts
+        assert not first.any()
+    air, first, at_touchdown = feet_air_time(air, last, np.ones(4, dtype=bool), env.dt)
+    assert first.tolist() == [True, False, False, False]
+    assert air.tolist() == [0.0] * 4 and at_touchdown[1:].tolist() == [0.0] * 3
+    env.first_contact, env.air_time_at_touchdown = first, at_touchdown
     # air time at touchdown = 36 * dt = 0.72 s → reward 0.72 - 0.5
     assert WALK_REWARDS["feet_air_time"](env, st, env.action) == pytest.approx(0.72 - 0.5)
     env.command = np.zeros(3)  # standing command: no air-time reward

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -37,14 +38,16 @@ def test_episode_parameters_are_sampled_seeded_and_applied() -> None:
 
 
 def _record_targets(env: Any) -> list[np.ndarray]:
+    """The joint targets of each physics step (the env steps as a batch of one)."""
     log: list[np.ndarray] = []
-    inner = env.pd.torque
+    pd = env._solo_batch().pd
+    inner = pd.torque
 
     def torque(q_target: np.ndarray, *a: Any, **k: Any) -> np.ndarray:
-        log.append(np.array(q_target))
+        log.append(np.array(q_target[0]))
         return inner(q_target, *a, **k)
 
-    env.pd.torque = torque
+    pd.torque = torque
     return log
 
 
@@ -64,20 +67,24 @@ def test_action_latency_delays_new_targets_by_whole_physics_steps() -> None:
         walk(action_latency_ticks=[0, 5])
 
 
-def test_motor_strength_scales_the_applied_torque() -> None:
+def test_motor_strength_scales_the_applied_torque(monkeypatch: pytest.MonkeyPatch) -> None:
     env = walk(motor_strength=[0.5, 0.9])
     env.reset(seed=3)
     s = env.dr.strength.copy()
     assert np.all((s >= 0.5) & (s <= 0.9)) and len(set(s.tolist())) == 12
-    applied: list[np.ndarray] = []
-    inner = env.robot.set_torque
-    env.robot.set_torque = lambda tau: (applied.append(np.array(tau)), inner(tau))
+    applied: list[np.ndarray] = []  # what MuJoCo's motors get at each physics step
+    mj_step = mujoco.mj_step
+    monkeypatch.setattr(mujoco, "mj_step", lambda m, d: (applied.append(d.ctrl.copy()),
+                                                         mj_step(m, d)))
+    pd = env._solo_batch().pd
     pd_out: list[np.ndarray] = []
-    pd_inner = env.pd.torque
-    env.pd.torque = lambda *a, **k: (r := pd_inner(*a, **k), pd_out.append(np.array(r)))[0]
+    pd_inner = pd.torque
+    pd.torque = lambda *a, **k: (r := pd_inner(*a, **k), pd_out.append(np.array(r[0])))[0]
     env.step(np.full(12, 1.0, np.float32))
+    assert len(applied) == len(pd_out) == env.decimation
     for tau, raw in zip(applied, pd_out):
-        np.testing.assert_allclose(tau, raw * s)
+        np.testing.assert_allclose(tau[env.robot.act_ids], raw * s)
+        assert np.abs(raw).max() > 1.0  # the PD pushes: the scaling is visible
 
 
 def test_pushes_change_the_base_velocity_on_schedule() -> None:
