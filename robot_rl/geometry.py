@@ -32,8 +32,8 @@ def projected_gravity(q: np.ndarray) -> np.ndarray:
         w, x, y, z = q
         return np.array([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x),
                          -(1.0 - 2.0 * (x * x + y * y))])
-    if q.shape[0] <= 4:  # row by row is cheaper for a few (the same arithmetic either way)
-        return np.array([projected_gravity(row) for row in q]).reshape(-1, 3)
+    if q.shape[0] == 1:  # cheaper row by row for one (the same arithmetic either way)
+        return projected_gravity(q[0])[None]
     w, x, y, z = q.T  # the columns: the same arithmetic, element by element
     out = np.empty((q.shape[0], 3))
     out[:, 0] = -2.0 * (x * z - w * y)

@@ -158,7 +158,8 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.action = np.zeros(n)
         self.last_action = np.zeros(n)
         self.command = np.zeros(0)
-        self.state: RobotState | None = None
+        self._state: RobotState | None = None
+        self._state_row: tuple[RobotState, int] | None = None  # (batch state, row) not yet read
         self.step_count = 0
         self._sums = np.zeros(len(self._term_fns) + 1)  # per term, then the total
         self._terms_row = np.zeros(len(self._term_fns))
@@ -213,6 +214,26 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     @staticmethod
     def batch_truncated(b: StepBatch) -> np.ndarray:
         return np.array([bool(e._truncated(e.state)) for e in b.envs])  # type: ignore[arg-type]
+
+    @property
+    def state(self) -> RobotState | None:
+        """The state of the last step or reset (None before the first reset). After a step
+        of a batched task it is made from the batch's arrays when first asked for."""
+        if self._state_row is not None:
+            st, i = self._state_row
+            self._state_row = None
+            self._state = RobotState(
+                t=float(st.t[i]), q=st.q[i], dq=st.dq[i],  # type: ignore[index]
+                tau=None if st.tau is None else st.tau[i], imu_quat=st.imu_quat[i],
+                imu_gyro=st.imu_gyro[i], imu_acc=st.imu_acc[i], command=st.command[i],
+                base_lin_vel=None if st.base_lin_vel is None else st.base_lin_vel[i],
+                base_pos=None if st.base_pos is None else st.base_pos[i],
+                contacts=None if st.contacts is None else st.contacts[i])
+        return self._state
+
+    @state.setter
+    def state(self, value: RobotState | None) -> None:
+        self._state, self._state_row = value, None
 
     @property
     def episode_sums(self) -> dict[str, float]:

@@ -246,13 +246,8 @@ class StepBatch:
                              tau=tau, imu_quat=quat, imu_gyro=gyro, imu_acc=acc,
                              base_lin_vel=lin, base_pos=base, command=command,
                              contacts=contacts)
-        for i, e in enumerate(envs):
-            e.state = RobotState(
-                t=float(t[i]), q=q[i], dq=dq[i], tau=tau[i], imu_quat=quat[i],
-                imu_gyro=gyro[i], imu_acc=acc[i], command=command[i],
-                base_lin_vel=None if lin is None else lin[i],
-                base_pos=None if base is None else base[i],
-                contacts=None if contacts is None else contacts[i])
+        for i, e in enumerate(envs):  # each env's own state: row i, made when asked for
+            e._state_row = (self.st, i)
 
     def _compute(self) -> None:
         self.cls.batch_compute(self)
@@ -264,8 +259,9 @@ class StepBatch:
         """The task's after-step hook; then each state shows the (possibly new) command."""
         self.cls.batch_post_physics(self)
         command = np.array([e.command for e in self.envs], dtype=np.float64)
-        if self.st is not None:
+        if self.st is not None:  # (the envs' own states are made from it when asked for)
             self.st.command = command
+            return
         for i, e in enumerate(self.envs):
             assert e.state is not None
             e.state.command = command[i]

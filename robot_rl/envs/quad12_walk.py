@@ -75,10 +75,9 @@ class WalkConfig(TaskConfig):
 # `StepBatch` of K envs ((K,) and (K, n) arrays under the same names), and ``st`` the
 # matching state; each returns the unweighted term, one value per env.
 def _r_tracking_lin_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
-    v, c = st.base_lin_vel, env.command
-    assert v is not None
-    err = (c[..., 0] - v[..., 0]) ** 2 + (c[..., 1] - v[..., 1]) ** 2
-    return np.exp(-err / env.cfg.tracking_sigma)
+    assert st.base_lin_vel is not None
+    d = env.command[..., :2] - st.base_lin_vel[..., :2]
+    return np.exp(np.add.reduce(d * d, -1) / -env.cfg.tracking_sigma)
 
 
 def _r_tracking_ang_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
@@ -120,7 +119,7 @@ def _r_action_rate(env: Any, st: RobotState, a: np.ndarray) -> Any:
 def _r_dof_pos_limits(env: Any, st: RobotState, a: np.ndarray) -> Any:
     below = np.maximum(env.soft_q_min - st.q, 0.0)
     above = np.maximum(st.q - env.soft_q_max, 0.0)
-    return below.sum(-1) + above.sum(-1)
+    return np.add.reduce(below + above, -1)
 
 
 def _r_collision(env: Any, st: RobotState, a: np.ndarray) -> Any:
@@ -258,10 +257,10 @@ class Quad12WalkEnv(RobotEnv):
         cfg, dt = e0.cfg, e0.dt
         gravity = projected_gravity(st.imu_quat)
         base = st.base_pos
-        height = base[:, 2].copy()
+        height = base[:, 2]
         if e0.terrain is not None:
-            height -= [e.terrain.height_at(p[0], p[1])  # type: ignore[union-attr]
-                       for e, p in zip(envs, base.tolist())]
+            height = height - np.array([e.terrain.height_at(p[0], p[1])  # type: ignore[union-attr]
+                       for e, p in zip(envs, base.tolist())])
         k = b.k
         trunk, n_body = np.zeros(k, dtype=bool), np.zeros(k, dtype=np.int64)
         for i, e in enumerate(envs):
