@@ -59,12 +59,14 @@ def run(quick: bool = False, iterations: int = 6, rounds: int = 2) -> dict[str, 
                      "collect_s": round(collect, 3), "learn_s": round(learn, 3),
                      "iterations": len(hist)}
     walk = {}
-    for name in algos:
-        rec = ROOT / "pretrained" / f"quad12_walk_{name}.json"
+    for name in algos:  # the shipped walking policies: their env steps at this rate
+        rec = ROOT / "pretrained" / f"quad12_walk_{name}.record.json"
         if rec.is_file():
             r = json.loads(rec.read_text())
-            walk[name] = {"wall_s": r.get("wall_s"), "env_steps": r.get("env_steps"),
-                          "device": r.get("device", "cpu")}
+            steps = r.get("env_steps")
+            walk[name] = {"env_steps": steps, "iteration": r.get("iteration"),
+                          "wall_min_at_this_rate": round(steps / out[name]["steps_per_s"] / 60, 1)
+                          if steps else None}
     out["time_to_walk"] = walk or "no shipped locomotion policy yet (see docs/locomotion.md)"
     out["hinf_vs_ppo_steps_per_s"] = round(out["hinf"]["steps_per_s"]
                                            / out["ppo"]["steps_per_s"], 3)
