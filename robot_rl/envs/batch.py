@@ -71,12 +71,16 @@ class StepBatch:
         self.strength = np.ones((k, n))
         self.latency = np.zeros(k, dtype=np.int64)
         self._delayed = 0  # the largest latency in the batch [physics steps]
+        self._scaled = False  # any motor strength other than 1
         self.gyro_bias = np.zeros((k, 3))
         self._epochs = [-1] * k
         r0 = e0.robot
         self._qs, self._vs, self._cs = r0._q_slice, r0._dq_slice, r0._ctrl_slice
         # per env: model, data and its (whole) qpos / qvel / ctrl buffers
         self._phys = [(e.model, e.data, e.data.qpos, e.data.qvel, e.data.ctrl) for e in envs]
+        # per env: views of the MjData fields read after each step
+        self._out = [(e.data.sensordata, e.data.actuator_force, e.data.xpos, e.data.qacc)
+                     for e in envs]
         self._pre = cls._pre_physics is not _base_hook("_pre_physics")
         self.term_names = [name for name, _, _ in e0._term_fns]
         self.term_fns = e0._term_fns
@@ -153,8 +157,8 @@ class StepBatch:
             rewards += row
         terms = terms.T
         terminated = self._terminated()
-        for i, (_, d, _, _, _) in enumerate(self._phys):
-            if not terminated[i] and not np.isfinite(d.qacc).all():
+        for i, (_, _, _, qacc) in enumerate(self._out):
+            if not terminated[i] and not np.isfinite(qacc).all():
                 terminated[i] = True
         self._post_physics()
         truncated = ~terminated & self._truncated()
@@ -180,6 +184,7 @@ class StepBatch:
         self.gyro_bias[i] = e.dr.gyro_bias
         self._epochs[i] = e._dr_epoch
         self._delayed = int(self.latency.max())
+        self._scaled = bool((self.strength != 1.0).any())
 
     def _physics(self, prev_target: np.ndarray, q_target: np.ndarray) -> None:
         """``decimation`` physics steps: one PD call for all robots, one mj_step each."""
@@ -187,13 +192,14 @@ class StepBatch:
         qs, vs, cs = self._qs, self._vs, self._cs
         q, dq = self._joints()
         tau = np.empty(q.shape)
-        latency, delayed = self.latency, self._delayed
+        latency, delayed, scaled = self.latency, self._delayed, self._scaled
         step = mujoco.mj_step
         for sub in range(self.decimation):
             target = (np.where((latency > sub)[:, None], prev_target, q_target)
                       if sub < delayed else q_target)
             pd.torque(target, q, dq, out=tau)
-            tau *= strength
+            if scaled:
+                tau *= strength
             for i, (m, d, qpos, qvel, ctrl) in enumerate(phys):
                 ctrl[cs] = tau[i]
                 step(m, d)
@@ -227,12 +233,13 @@ class StepBatch:
         base = block[:, nsens + n + 1:] if self._floating else None
         command = np.array([e.command for e in envs], dtype=np.float64)
         cs, bid = self._cs, self._base_id
-        for i, (_, d, _, _, _) in enumerate(phys):
-            sens[i] = d.sensordata
-            tau[i] = d.actuator_force[cs]
+        for i, ((_, d, _, _, _), (sensordata, force, xpos, _)) in enumerate(zip(phys,
+                                                                                 self._out)):
+            sens[i] = sensordata
+            tau[i] = force[cs]
             t[i] = d.time
             if base is not None:
-                base[i] = d.xpos[bid]
+                base[i] = xpos[bid]
         s = self._sensors
         quat = sens[:, s["imu_quat"]] if "imu_quat" in s else np.tile([1.0, 0, 0, 0], (k, 1))
         gyro = sens[:, s["imu_gyro"]] if "imu_gyro" in s else np.zeros((k, 3))
