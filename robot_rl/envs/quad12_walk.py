@@ -239,11 +239,12 @@ class Quad12WalkEnv(RobotEnv):
         spec = self.robot_spec
         self.data.qpos[self.robot.qpos_adr] = np.clip(q, spec.q_min, spec.q_max)
         self.sample_command()
-        self.last_dq[:] = 0.0
-        self.air_time[:] = 0.0
-        self.air_time_at_touchdown[:] = 0.0
-        self.first_contact[:] = False
-        self.last_contacts[:] = True
+        # fresh arrays, not in-place writes: after a step these are rows of the step's arrays
+        n_feet = len(self.robot_spec.feet)
+        self.last_dq = np.zeros(self.robot_spec.n_joints)
+        self.air_time, self.air_time_at_touchdown = np.zeros(n_feet), np.zeros(n_feet)
+        self.first_contact = np.zeros(n_feet, dtype=bool)
+        self.last_contacts = np.ones(n_feet, dtype=bool)
         self.fell = False
 
     # -- the step, for a batch of envs (robot_rl/envs/batch.py) ------------------------------
