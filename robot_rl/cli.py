@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from robot_rl import __version__
@@ -156,6 +157,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from robot_rl.evaluation import compare, compare_markdown, plot_compare
+
+    summaries = []
+    for path in args.summaries:
+        try:
+            summaries.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as err:
+            raise UserError(f"{path}: cannot read an evaluation summary ({err}); pass the "
+                            f"eval.json files `robot-rl eval --out DIR` wrote") from None
+    try:
+        cmp = compare(summaries)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(json.dumps(cmp, indent=2))
+        (out / "compare.md").write_text(compare_markdown(cmp))
+        plot_compare(cmp, out / "compare.png")
+    print(compare_markdown(cmp))
+    print(json.dumps(cmp))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_rl.demo import run_demo
 
@@ -222,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1000, help="first episode seed")
     s.add_argument("--out", help="write eval.json and eval.png here")
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("eval-compare", help="methods side by side over training seeds, from "
+                       "`robot-rl eval` summaries (table and JSON last)")
+    s.add_argument("summaries", nargs="+", help="eval.json files, one per trained policy")
+    s.add_argument("--out", help="write compare.json, compare.md and compare.png here")
+    s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("bringup", help="start the ROS 2 deploy graph of a deploy config, run "
                        "its command script, report (JSON last)")

@@ -217,4 +217,117 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["SUITES", "EvalConfig", "evaluate"]
+SETTINGS = ("task", "episodes", "seconds", "seed")  # what must agree for a comparison
+
+
+def compare(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Methods side by side over training seeds: ``summaries`` are `evaluate` outputs, one
+    per trained policy (one training seed each), grouped by their ``algorithm``. Per method,
+    suite and condition: the mean and std over the policies of each policy's survival rate
+    and mean velocity error, and ``n`` (policies). All summaries must share the evaluation
+    settings (task, episodes, seconds, first episode seed) and hold the same suites."""
+    if not summaries:
+        raise ValueError("no evaluation summaries to compare")
+    first = summaries[0]
+    for i, s in enumerate(summaries):
+        missing = [k for k in (*SETTINGS, "algorithm", "bundle") if k not in s]
+        if missing:
+            raise ValueError(f"summary {i} is not an `robot-rl eval` summary (no "
+                             f"{', '.join(missing)})")
+        differ = [k for k in SETTINGS if s[k] != first[k]]
+        if differ:
+            raise ValueError(f"summary {i} ({s['bundle']}) was evaluated with other settings "
+                             f"than summary 0: {', '.join(f'{k} {s[k]} vs {first[k]}' for k in differ)}"
+                             f"; evaluate every policy with the same settings")
+    suites = [name for name in SUITES if name in first]
+    for i, s in enumerate(summaries):
+        if [name for name in SUITES if name in s] != suites:
+            raise ValueError(f"summary {i} ({s['bundle']}) holds other suites than summary 0 "
+                             f"({suites}); run the same --suite for every policy")
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        methods.setdefault(str(s["algorithm"]), []).append(s)
+    out: dict[str, Any] = {**{k: first[k] for k in SETTINGS}, "suites": suites, "methods": {}}
+    for method, group in methods.items():
+        m: dict[str, Any] = {"n": len(group), "bundles": [s["bundle"] for s in group]}
+        for suite in suites:
+            rows: dict[str, Any] = {}
+            for cond in first[suite]:
+                surv = np.array([s[suite][cond]["survived"] for s in group], dtype=float)
+                err = np.array([s[suite][cond]["vel_error"] for s in group], dtype=float)
+                err = err[np.isfinite(err)]  # NaN: no episode lasted long enough to measure
+                rows[cond] = {"survived_mean": round(float(surv.mean()), 4),
+                              "survived_std": _sample_std(surv),
+                              "vel_error_mean": round(float(err.mean()), 4) if err.size
+                              else None,
+                              "vel_error_std": _sample_std(err)}
+            m[suite] = rows
+        out["methods"][method] = m
+    return out
+
+
+def _sample_std(x: np.ndarray) -> float | None:
+    """The sample standard deviation (n - 1), or None for fewer than 2 values."""
+    return round(float(x.std(ddof=1)), 4) if x.size >= 2 else None
+
+
+def _pm(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def compare_markdown(cmp: dict[str, Any]) -> str:
+    """The comparison as Markdown tables, one per suite: survival and velocity error,
+    mean ± std over each method's policies (n of them)."""
+    methods = cmp["methods"]
+    head = " | ".join(f"{m} (n={v['n']}) survival | {m} vel. error [m/s]"
+                      for m, v in methods.items())
+    lines = [f"Evaluation: {cmp['task']}, {cmp['episodes']} episodes of {cmp['seconds']} s per "
+             f"condition per policy; mean ± sample std over each method's n policies (training "
+             f"seeds; no ± where n = 1; — where no episode lasted long enough to measure).", ""]
+    for suite in cmp["suites"]:
+        lines += [f"### {suite}", "", f"| condition | {head} |",
+                  "|---|" + "---|" * (2 * len(methods))]
+        conds = list(next(iter(methods.values()))[suite])
+        for cond in conds:
+            cells = []
+            for v in methods.values():
+                r = v[suite][cond]
+                cells += [_pm(r["survived_mean"], r["survived_std"], 2),
+                          _pm(r["vel_error_mean"], r["vel_error_std"], 3)]
+            lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_compare(cmp: dict[str, Any], path: Path) -> None:
+    """Survival (bars, ± std over policies) per condition, one panel per suite, the methods
+    side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites, methods = cmp["suites"], cmp["methods"]
+    fig, axes = plt.subplots(1, len(suites), figsize=(4.8 * len(suites), 3.6), squeeze=False)
+    width = 0.8 / max(1, len(methods))
+    for ax, suite in zip(axes[0], suites):
+        conds = list(next(iter(methods.values()))[suite])
+        x = np.arange(len(conds))
+        for j, (name, m) in enumerate(methods.items()):
+            mean = [m[suite][c]["survived_mean"] for c in conds]
+            std = [m[suite][c]["survived_std"] or 0.0 for c in conds]
+            ax.bar(x + (j - (len(methods) - 1) / 2) * width, mean, width, yerr=std, capsize=3,
+                   label=f"{name} (n={m['n']})")
+        ax.set_xticks(x, conds, rotation=30)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(suite)
+        ax.set_ylabel("survival")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+__all__ = ["SUITES", "EvalConfig", "compare", "compare_markdown", "evaluate", "plot_compare"]

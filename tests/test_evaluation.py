@@ -65,3 +65,62 @@ def test_cli_eval_writes_a_report_and_refuses_bad_input(stand_bundle: Path, tmp_
     assert main(["eval", str(stand_bundle), "--task", "arm6-reach"]) == 2
     assert "not 'arm6'" in capsys.readouterr().err
     assert np.isfinite(summary["nominal"]["vx=0.5"]["vel_error"])
+
+
+def _summary(algorithm: str, surv: float, err: float, bundle: str, **over: object) -> dict:
+    row = {"survived": surv, "vel_error": err}
+    s = {"bundle": bundle, "task": "quad12-walk", "algorithm": algorithm, "episodes": 10,
+         "seconds": 20.0, "seed": 1000,
+         "push": {"push=1.0m/s": row, "push=2.0m/s": {"survived": 0.0,
+                                                      "vel_error": float("nan")}}}
+    s.update(over)
+    return s
+
+
+def test_compare_gives_mean_and_sample_std_over_seeds_per_method(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture
+                                                                 ) -> None:
+    from robot_rl.evaluation import compare, compare_markdown
+
+    runs = [_summary("ppo", 0.6, 0.30, "p0.onnx"), _summary("ppo", 0.8, 0.20, "p1.onnx"),
+            _summary("ppo", 1.0, 0.10, "p2.onnx"), _summary("hinf", 0.9, 0.25, "h0.onnx")]
+    cmp = compare(runs)
+    ppo = cmp["methods"]["ppo"]
+    assert ppo["n"] == 3 and cmp["methods"]["hinf"]["n"] == 1
+    row = ppo["push"]["push=1.0m/s"]
+    assert row["survived_mean"] == pytest.approx(0.8) and row["survived_std"] == pytest.approx(0.2)
+    assert row["vel_error_mean"] == pytest.approx(0.2) and row["vel_error_std"] == pytest.approx(0.1)
+    # one policy: no spread; no measurable episode: no error value
+    assert cmp["methods"]["hinf"]["push"]["push=1.0m/s"]["survived_std"] is None
+    assert ppo["push"]["push=2.0m/s"]["vel_error_mean"] is None
+    md = compare_markdown(cmp)
+    assert "| push=1.0m/s | 0.80 ± 0.20 | 0.200 ± 0.100 | 0.90 | 0.250 |" in md
+    # the CLI writes the table, the JSON and the plot
+    paths = []
+    for i, s in enumerate(runs):
+        p = tmp_path / f"eval{i}.json"
+        p.write_text(json.dumps(s))
+        paths.append(str(p))
+    assert main(["eval-compare", *paths, "--out", str(tmp_path / "cmp")]) == 0
+    for name in ("compare.json", "compare.md", "compare.png"):
+        assert (tmp_path / "cmp" / name).stat().st_size > 100
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["methods"]["ppo"]["n"] == 3
+
+
+def test_compare_refuses_unlike_evaluations(tmp_path: Path) -> None:
+    from robot_rl.evaluation import compare
+
+    a = _summary("ppo", 1.0, 0.1, "a.onnx")
+    with pytest.raises(ValueError, match="other settings.*episodes 5 vs 10"):
+        compare([a, _summary("hinf", 1.0, 0.1, "b.onnx", episodes=5)])
+    b = _summary("hinf", 1.0, 0.1, "b.onnx")
+    b["force"] = b.pop("push")
+    with pytest.raises(ValueError, match="other suites"):
+        compare([a, b])
+    with pytest.raises(ValueError, match="not an `robot-rl eval` summary"):
+        compare([a, {"bundle": "x"}])
+    with pytest.raises(ValueError, match="no evaluation summaries"):
+        compare([])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert main(["eval-compare", str(bad)]) != 0
