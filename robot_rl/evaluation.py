@@ -236,9 +236,10 @@ def compare(summaries: list[dict[str, Any]]) -> dict[str, Any]:
                              f"{', '.join(missing)})")
         differ = [k for k in SETTINGS if s[k] != first[k]]
         if differ:
+            what = ", ".join(f"{k} {s[k]} vs {first[k]}" for k in differ)
             raise ValueError(f"summary {i} ({s['bundle']}) was evaluated with other settings "
-                             f"than summary 0: {', '.join(f'{k} {s[k]} vs {first[k]}' for k in differ)}"
-                             f"; evaluate every policy with the same settings")
+                             f"than summary 0: {what}; evaluate every policy with the same "
+                             f"settings")
     suites = [name for name in SUITES if name in first]
     for i, s in enumerate(summaries):
         if [name for name in SUITES if name in s] != suites:
