@@ -141,20 +141,22 @@ class StepBatch:
         self._compute()
         # terms (n_terms + 1, K): each weighted term, then the reward, their sum in term order
         terms = np.zeros((len(self.term_fns) + 1, k))
-        if self.batched:
+        rewards = terms[-1]  # the sum of the terms, added in term order (as env by env)
+        if self.batched and k > 1:  # (one env: the same terms on its own values, as scalars)
             st = self.st
             assert st is not None
             for j, (_, fn, w) in enumerate(self.term_fns):
                 terms[j] = w * fn(self, st, action)
+                rewards += terms[j]
         else:
             for i, e in enumerate(envs):
-                assert e.state is not None
+                st1, a1, total = e.state, e.action, 0.0
+                assert st1 is not None
                 for j, (_, fn, w) in enumerate(self.term_fns):
-                    terms[j, i] = w * fn(e, e.state, e.action)
-        rewards = terms[-1]
-        rewards[:] = terms[0]
-        for row in terms[1:-1]:  # term by term, as each env alone would add them
-            rewards += row
+                    value = w * fn(e, st1, a1)
+                    terms[j, i] = value
+                    total += value
+                rewards[i] = total
         terms = terms.T
         terminated = self._terminated()
         for i, (_, _, _, qacc) in enumerate(self._out):
@@ -281,6 +283,8 @@ class StepBatch:
         if not self.batched:
             return [e._observe(e.state) for e in envs]  # type: ignore[arg-type]
         e0 = envs[0]
+        if self.k == 1:  # `build` on the env's own state: equal to `build_batch`'s row
+            return e0._observe(e0.state)[None]  # type: ignore[arg-type]
         rngs = [e.np_random for e in envs] if e0.cfg.obs_noise else None
         assert self.st is not None
         return e0.obs_builder.build_batch(self.st, self.action, rngs)
