@@ -268,12 +268,12 @@ class StepBatch:
         """The task's after-step hook; then each state shows the (possibly new) command."""
         self.cls.batch_post_physics(self)
         command = np.array([e.command for e in self.envs], dtype=np.float64)
-        if self.st is not None:  # (the envs' own states are made from it when asked for)
+        if self.st is not None:  # (the envs' own states not made yet will take it from here)
             self.st.command = command
-            return
         for i, e in enumerate(self.envs):
-            assert e.state is not None
-            e.state.command = command[i]
+            if e._state_row is None:
+                assert e._state is not None
+                e._state.command = command[i]
 
     def _truncated(self) -> np.ndarray:
         return np.array(self.cls.batch_truncated(self), dtype=bool)
