@@ -294,7 +294,8 @@ class StepBatch:
         for i, e in enumerate(self.envs):
             if e._dr_epoch != self._epochs[i]:
                 self._take_params(i, e)
-        self._q, self._dq = self._joints()
+        if self.batched:  # (the per-env read takes the joints itself)
+            self._q, self._dq = self._joints()
         self._read()
         self._compute()
         if self.batched:

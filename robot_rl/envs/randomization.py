@@ -142,9 +142,5 @@ class DomainRandomizer:
     def scales_gains(self) -> bool:
         return bool(np.any(self.kp_scale != 1.0) or np.any(self.kd_scale != 1.0))
 
-    @property
-    def scales_torque(self) -> bool:
-        return bool(np.any(self.strength != 1.0))
-
 
 __all__ = ["DomainRandConfig", "DomainRandomizer"]
