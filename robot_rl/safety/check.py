@@ -8,6 +8,12 @@ Priorities when bounds conflict (documented behaviour of the torque stage): posi
 are never violated; the PD-torque limit holds unless the torque-feasible targets lie wholly
 outside the position bounds (then the motor's own saturation applies); the rate limit holds
 unless it is incompatible with the other two.
+
+Tolerance: a bound counts as compatible with the others when their boxes meet within ``EPS``
+[rad]. Where they miss each other by less than that, the stage keeps the higher-priority
+bound and may pass the lower one by up to the gap, so the checks allow the same ``EPS`` on
+the target (``kp x EPS`` on the PD torque) and never call the stages' priority rule a
+violation.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
             t_lo = state.q + (-tl.lim - rest) / out.kp
             t_hi = state.q + (tl.lim - rest) / out.kp
         feasible = ~stiff | (np.maximum(t_lo, lo) <= np.minimum(t_hi, hi) + EPS)
-        bad = (np.abs(tau) > tl.lim + 1e-6) & feasible
+        bad = (np.abs(tau) > tl.lim + 1e-6 + out.kp * EPS) & feasible
         if np.any(bad):
             found.append(f"predicted PD torque above the limit on joints {np.flatnonzero(bad)}")
         if np.any(np.abs(out.tau_ff) > tl.lim + EPS):
@@ -74,7 +80,7 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         if t_lo is not None and t_hi is not None:
             ok &= np.maximum(np.maximum(r_lo, lo), t_lo) <= np.minimum(np.minimum(r_hi, hi),
                                                                        t_hi) + EPS
-        bad = (step > rl.step + 1e-9) & ok & stiff
+        bad = (step > rl.step + EPS) & ok & stiff
         if np.any(bad):
             found.append(f"target step above the rate limit on joints {np.flatnonzero(bad)}")
     return found
