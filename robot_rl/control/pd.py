@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rl.safety import _kernels as K
 from robot_rl.types import JointCommand
 
 
@@ -50,7 +51,18 @@ class JointPDController:
                dq_target: np.ndarray | None = None, tau_ff: np.ndarray | None = None,
                out: np.ndarray | None = None) -> np.ndarray:
         """Saturated PD torque [N m], shape (n,) (or (K, n)). Writes into ``out`` if given (no
-        allocation)."""
+        allocation).
+
+        float64 C-contiguous arrays of the gains' shape take one C call
+        (`robot_rl.safety._kernels.pd_torque`); anything else (lists, float32, views) the numpy
+        formulation below: the same operations in the same order, so the same bits."""
+        if out is None:
+            out = np.empty(self.kp.shape)
+        try:
+            K.pd_torque(q_target, q, dq, self.kp, self.kd, self.tau_max, dq_target, tau_ff, out)
+            return out
+        except (TypeError, ValueError):
+            pass
         buf = self._buf
         np.subtract(q_target, q, out=buf)
         buf *= self.kp
@@ -63,8 +75,6 @@ class JointPDController:
             buf += self._buf2
         if tau_ff is not None:
             buf += tau_ff
-        if out is None:
-            out = np.empty_like(buf)
         # minimum/maximum ufuncs: np.clip's Python wrapper costs more than the arithmetic
         np.minimum(buf, self.tau_max, out=out)
         return np.maximum(out, self._neg_tau_max, out=out)

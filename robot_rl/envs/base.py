@@ -301,7 +301,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise ValueError(NON_FINITE_ACTION)
         obs, reward, terminated, truncated, infos = self._solo_batch().step(a[None])
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), infos[0]

@@ -30,6 +30,7 @@ import numpy as np
 
 from robot_rl.control.pd import JointPDController
 from robot_rl.robots.mjstate import as_slice
+from robot_rl.safety import _kernels as K
 from robot_rl.types import RobotState
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ class StepBatch:
         terms = terms.T
         terminated = self._terminated()
         for i, (_, _, _, qacc) in enumerate(self._out):
-            if not terminated[i] and not np.isfinite(qacc).all():
+            if not terminated[i] and not K.all_finite(qacc):
                 terminated[i] = True
         self._post_physics()
         truncated = ~terminated & self._truncated()

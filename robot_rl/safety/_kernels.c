@@ -1,5 +1,6 @@
 /*
- * Numeric cores of the safety stages, one C call per stage per tick.
+ * Numeric cores of the safety stages, one C call per stage per tick, and of the joint PD
+ * controller (robot_rl/control/pd.py, one call per physics step for K robots).
  *
  * The stages in robot_rl/safety/stages.py own the configuration, the modes and the events;
  * these functions only do the per-joint arithmetic, in place, on C-contiguous float64
@@ -358,14 +359,55 @@ fail:
     return NULL;
 }
 
+/*
+ * pd_torque(q_target, q, dq, kp, kd, tau_max, dq_target, tau_ff, out) -> None
+ *   out = min(max(kp (q_target - q) + kd (dq_target - dq) + tau_ff, -tau_max), tau_max),
+ *   element by element over equal-sized buffers (n, or K x n for a batch); dq_target None:
+ *   kp (q_target - q) - kd dq; tau_ff None: 0. The same operations in the same order as the
+ *   numpy formulation in JointPDController (bit-identical results; NaN stays NaN).
+ */
+static PyObject *pd_torque(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Bufs bs = {.count = 0, .n = -1};
+    NARGS(9, "pd_torque");
+    GET(qt, 0, 0, "q_target");
+    GET(q, 1, 0, "q");
+    GET(dq, 2, 0, "dq");
+    GET(kp, 3, 0, "kp");
+    GET(kd, 4, 0, "kd");
+    GET(lim, 5, 0, "tau_max");
+    GET(out, 8, 1, "out");
+    double *dqt = NULL, *ff = NULL;
+    if (args[6] != Py_None) {
+        dqt = get(&bs, args[6], 0, "dq_target");
+        if (!dqt) goto fail;
+    }
+    if (args[7] != Py_None) {
+        ff = get(&bs, args[7], 0, "tau_ff");
+        if (!ff) goto fail;
+    }
+    for (Py_ssize_t i = 0; i < bs.n; i++) {
+        double t = (qt[i] - q[i]) * kp[i];
+        if (dqt) t += (dqt[i] - dq[i]) * kd[i];
+        else t -= kd[i] * dq[i];
+        if (ff) t += ff[i];
+        t = t < lim[i] || isnan(t) ? t : lim[i];
+        out[i] = t > -lim[i] || isnan(t) ? t : -lim[i];
+    }
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 #define FAST(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, NULL}
 static PyMethodDef methods[] = {
     FAST(all_finite), FAST(clamp), FAST(tracking), FAST(ramp),
-    FAST(rate_limit), FAST(torque_limit), FAST(pack), FAST(roll_pitch),
+    FAST(rate_limit), FAST(torque_limit), FAST(pack), FAST(roll_pitch), FAST(pd_torque),
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "robot_rl.safety._kernels",
-                                    "Numeric cores of the safety stages (see _kernels.c).", -1,
+                                    "Numeric cores of the safety stages and the PD controller (see _kernels.c).", -1,
                                     methods};
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
