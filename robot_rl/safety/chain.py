@@ -83,6 +83,11 @@ class SafetyChain:
         self.spec, self.stages, self.control_dt = spec, stages, control_dt
         self.reset_max_speed = reset_max_speed
         self._shape = (spec.n_joints,)
+        n = spec.n_joints  # rows q_target, dq_target, kp, kd, tau_ff of the fallback commands
+        self._hold = np.zeros((5, n))
+        self._hold[2], self._hold[3] = spec.kp, spec.kd
+        self._damping = np.zeros((5, n))
+        self._damping[3] = spec.damping_kd
         self._monitors = [s for s in stages if not s.shaping]
         self._shapers = [s for s in stages if s.shaping]
 
@@ -149,6 +154,7 @@ class SafetyChain:
                           (t if command_t is None else command_t) if command is not None
                           else None, self.control_dt, self.last_safe, last_mode=self.mode)
         work = None if command is None else self._working_copy(command)
+        held = work is None  # no usable command: the hold command goes through the monitors
         if work is None:
             if command is not None:
                 ctx.request("chain", f"command arrays must all be numeric with shape "
@@ -167,15 +173,18 @@ class SafetyChain:
                     break
         if ctx.mode == Mode.ACTIVE:
             out = work
-        elif ctx.mode == Mode.HOLD:
-            out = self._hold_command(state)
+        elif ctx.mode == Mode.HOLD:  # (`held`: work is this tick's hold; monitors never edit)
+            out = work if held else self._hold_command(state)
         else:
-            out = JointCommand.damping(spec.joint_names, spec.damping_kd)
+            out = self._from_template(self._damping)
         self.mode = ctx.mode
         self.last_safe = out
         self.last_events = ctx.events
+        report = self.report
         for ev in ctx.events:
-            rep = self.report.setdefault(ev.stage, StageReport())
+            rep = report.get(ev.stage)
+            if rep is None:
+                rep = report[ev.stage] = StageReport()
             rep.count += 1
             rep.last_reason = ev.reason
         self.ticks += 1
@@ -199,12 +208,20 @@ class SafetyChain:
         return JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
                             block[4])
 
+    def _from_template(self, template: np.ndarray) -> JointCommand:
+        """A fresh command whose five rows are a copy of ``template`` (5, n)."""
+        b = template.copy()
+        return JointCommand(self.spec.joint_names, b[0], b[1], b[2], b[3], b[4])
+
     def _hold_command(self, state: RobotState) -> JointCommand:
+        """Hold the last stiff target (else the measured pose), clipped to the joint limits,
+        with the normal gains; a fresh command."""
         spec = self.spec
         last = self.last_safe
-        q = last.q_target if last is not None and last.kp.any() else state.q
-        q = np.clip(q, spec.q_min, spec.q_max)
-        return JointCommand.hold(spec.joint_names, q, spec.kp, spec.kd)
+        out = self._from_template(self._hold)
+        out.q_target[:] = last.q_target if last is not None and last.kp.any() else state.q
+        K.clamp(out.q_target, spec.q_min, spec.q_max)
+        return out
 
     def summary(self) -> dict[str, Any]:
         """Interventions per stage (count, last reason), ticks and the current mode."""

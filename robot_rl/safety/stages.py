@@ -49,10 +49,20 @@ class EStop(Stage):
             ctx.request(self.name, self.reason, Mode.STOP)
 
 
+def _finite(*arrays: np.ndarray) -> bool:
+    """All values finite (one C call for float64 vectors; numpy for anything else)."""
+    try:
+        return K.all_finite(*arrays)
+    except TypeError:
+        return all(bool(np.isfinite(np.asarray(a, dtype=np.float64)).all()) for a in arrays)
+
+
 # -- watchdogs --
 @dataclass
 class StateWatchdogConfig:
-    """Stale joint state → damping. ``timeout_s``: maximum age of the state."""
+    """Stale joint state, or NaN / inf in the measured joints or IMU orientation (a sensor or
+    decoding fault: nothing computed from it can be trusted) → damping. ``timeout_s``:
+    maximum age of the state; ``latch``: keep damping until a reset."""
 
     timeout_s: float = 0.05
     latch: bool = True
@@ -75,10 +85,15 @@ class StateWatchdog(Stage):
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         age = ctx.t - ctx.state_t
+        st = ctx.state
         if age > self.cfg.timeout_s:
             self.tripped = self.cfg.latch
             ctx.request(self.name, f"joint state is {age * 1e3:.0f} ms old "
                         f"(> {self.cfg.timeout_s * 1e3:.0f} ms)", Mode.DAMPING)
+        elif not _finite(st.q, st.dq, st.imu_quat):
+            self.tripped = self.cfg.latch
+            ctx.request(self.name, "non-finite value in the measured joint state or IMU "
+                        "orientation (sensor fault?)", Mode.DAMPING)
         elif self.tripped:
             ctx.request(self.name, "latched after a stale joint state", Mode.DAMPING)
 

@@ -1,5 +1,6 @@
 """Property tests (hypothesis): whatever the policy sends — random, adversarial, NaN, huge —
-the chain's output is safe (robot_rl.safety.check) on both robots."""
+and whatever the sensors report (NaN / inf now and then), the chain's output is safe
+(robot_rl.safety.check) on both robots."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def scenario(draw: st.DrawFn, robot: str) -> tuple[list[JointCommand | None], li
         q = draw(_vec(n, st.floats(-1, 1))) * (spec.q_max - spec.q_min) / 2 + (
             spec.q_max + spec.q_min) / 2
         dq = draw(_vec(n, st.floats(-30, 30)))
+        if draw(st.integers(0, 49)) == 0:  # now and then a sensor fault: NaN / inf measured
+            q[draw(st.integers(0, n - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
         kind = draw(st.sampled_from(["normal", "wild", "none", "extreme"]))
         if kind == "none":
             cmds.append(None)

@@ -280,6 +280,31 @@ def test_chain_nan_burst_holds_last_safe_command() -> None:
     assert np.all(np.isfinite(out.q_target))
 
 
+@pytest.mark.parametrize("field", ["q", "dq", "imu_quat"])
+def test_non_finite_measured_state_damps_with_a_finite_output(field: str) -> None:
+    """A NaN in the measured joints or IMU (an encoder / decoding fault) must not reach the
+    motors: before this guard, a hold from the measured pose copied the NaN into q_target."""
+    chain = _chain()
+    st = state(base_pos=np.array([0, 0, 0.3]))
+    chain.step(None, st, t=0.0)  # holding the measured pose, nothing stiff yet
+    getattr(st, field)[1] = np.nan
+    st.t = DT
+    for command in (None, cmd()):
+        out = chain.step(command, st, t=DT)
+        assert chain.mode == Mode.DAMPING
+        ev = {e.stage: e for e in chain.last_events}["state_watchdog"]
+        assert "non-finite value in the measured" in ev.reason and ev.mode == Mode.DAMPING
+        assert all(np.all(np.isfinite(a)) for a in (out.q_target, out.dq_target, out.kp,
+                                                    out.kd, out.tau_ff))
+        assert not out.kp.any()
+    good = state(t=2 * DT, base_pos=np.array([0, 0, 0.3]))
+    chain.step(cmd(), good, t=2 * DT)
+    assert chain.mode == Mode.DAMPING  # latched until a reset, like a stale state
+    chain.reset(good)
+    chain.step(cmd(), good, t=3 * DT)
+    assert chain.mode == Mode.ACTIVE
+
+
 def test_wrong_command_size_is_held() -> None:
     chain = _chain()
     st = state(base_pos=np.array([0, 0, 0.3]))
