@@ -94,7 +94,8 @@ class SafetyChain:
         self.estop: EStop | None = next((s for s in stages if isinstance(s, EStop)), None)
         self.mode = Mode.HOLD
         self.last_safe: JointCommand | None = None
-        self.last_events: list[SafetyEvent] = []
+        self._last_raw: list[tuple[str, str, Mode]] = []
+        self._last_t = 0.0
         self.report: dict[str, StageReport] = {s.name: StageReport() for s in stages}
         self.ticks = 0
         for s in stages:
@@ -179,16 +180,21 @@ class SafetyChain:
             out = self._from_template(self._damping)
         self.mode = ctx.mode
         self.last_safe = out
-        self.last_events = ctx.events
+        self._last_raw, self._last_t = ctx.raw_events, t
         report = self.report
-        for ev in ctx.events:
-            rep = report.get(ev.stage)
+        for stage_name, reason, _ in ctx.raw_events:
+            rep = report.get(stage_name)
             if rep is None:
-                rep = report[ev.stage] = StageReport()
+                rep = report[stage_name] = StageReport()
             rep.count += 1
-            rep.last_reason = ev.reason
+            rep.last_reason = reason
         self.ticks += 1
         return out
+
+    @property
+    def last_events(self) -> list[SafetyEvent]:
+        """The interventions of the last tick."""
+        return [SafetyEvent(self._last_t, *ev) for ev in self._last_raw]
 
     def _working_copy(self, command: JointCommand) -> JointCommand | None:
         """The proposed command copied into one fresh (5, n) float64 block (the stages edit it

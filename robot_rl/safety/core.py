@@ -51,7 +51,8 @@ class TickContext:
         last_safe: the previous tick's output command (None on the first tick).
         mode: the mode requested so far this tick (stages escalate it with `request`).
         last_mode: the chain's mode on the previous tick.
-        events: interventions recorded this tick.
+        events: interventions recorded this tick (made from ``raw_events``, the
+            (stage, reason, mode) tuples the stages record: cheaper inside the tick).
         q_lo, q_hi: position bounds the target must respect (set by the joint-limit stage;
             None = the spec's limits). r_lo, r_hi: this tick's rate-limit box (None = none).
             Later stages (torque limit, CBF) keep their corrections inside these boxes
@@ -66,7 +67,7 @@ class TickContext:
     dt: float
     last_safe: JointCommand | None
     mode: Mode = Mode.ACTIVE
-    events: list[SafetyEvent] = field(default_factory=list)
+    raw_events: list[tuple[str, str, Mode]] = field(default_factory=list)
     last_mode: Mode = Mode.HOLD
     q_lo: np.ndarray | None = None
     q_hi: np.ndarray | None = None
@@ -74,9 +75,14 @@ class TickContext:
     r_hi: np.ndarray | None = None
 
 
+    @property
+    def events(self) -> list[SafetyEvent]:
+        return [SafetyEvent(self.t, *ev) for ev in self.raw_events]
+
     def record(self, stage: str, reason: str, mode: Mode = Mode.ACTIVE) -> None:
-        self.events.append(SafetyEvent(self.t, stage, reason, mode))
-        self.mode = max(self.mode, mode)
+        self.raw_events.append((stage, reason, mode))
+        if mode > self.mode:  # noqa: PLR1730  (max() costs a call in the tick)
+            self.mode = mode
 
     def request(self, stage: str, reason: str, mode: Mode) -> None:
         """Escalate to ``mode`` (never de-escalates within a tick)."""
