@@ -5,7 +5,7 @@ and whatever the sensors report (NaN / inf now and then), the chain's output is 
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -58,6 +58,13 @@ def scenario(draw: st.DrawFn, robot: str) -> tuple[list[JointCommand | None], li
     return cmds, states
 
 
+# No shrinking: a 40-tick scenario took longer to shrink than the test's 300 s timeout, so a
+# failure surfaced as a timeout without its example. A failure now prints the example as drawn
+# and a blob to replay it (@reproduce_failure), under which shrinking can be run locally.
+FUZZ = settings(max_examples=150, deadline=None, print_blob=True,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
 def _run(robot: str, cmds: list[JointCommand | None], states: list[RobotState]) -> None:
     chain = make_safety_chain(load_robot_config(robot=robot))
     prev = None
@@ -70,14 +77,14 @@ def _run(robot: str, cmds: list[JointCommand | None], states: list[RobotState]) 
             assert out.kp.sum() == 0.0
 
 
-@settings(max_examples=150, deadline=None)
+@FUZZ
 @given(scenario("quad12"))
 def test_quad12_chain_output_always_safe(sc: tuple[list[JointCommand | None],
                                                    list[RobotState]]) -> None:
     _run("quad12", *sc)
 
 
-@settings(max_examples=150, deadline=None)
+@FUZZ
 @given(scenario("arm6"))
 def test_arm6_chain_output_always_safe(sc: tuple[list[JointCommand | None],
                                                  list[RobotState]]) -> None:
