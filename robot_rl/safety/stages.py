@@ -95,7 +95,8 @@ class StateWatchdog(Stage):
             ctx.request(self.name, "non-finite value in the measured joint state or IMU "
                         "orientation (sensor fault?)", Mode.DAMPING)
         elif self.tripped:
-            ctx.request(self.name, "latched after a stale joint state", Mode.DAMPING)
+            ctx.request(self.name, "latched after a stale or non-finite joint state",
+                        Mode.DAMPING)
 
 
 @dataclass
