@@ -25,8 +25,12 @@ Falls: a fall ends the episode and its cost stream, so it is charged the worst c
 Warm-up: for the first ``warmup_iterations`` the bound stays 0 and lambda at lambda_init
     (the actor first learns to walk; the cost of an untrained actor says nothing about
     disturbances). Force curriculum: from then on F starts at force_init; after each
-    iteration, F += force_step if the recent fall rate is below ``curriculum_fall_rate``,
-    F -= force_step if above twice that; F in [0, force_max].
+    iteration, with r the fall rate of the last ``curriculum_window`` episodes that ended,
+    F += force_step if r < ``curriculum_fall_rate`` and F -= force_step otherwise; F in
+    [0, force_max]. (``curriculum_window: 0`` is the rule the first H-infinity runs used:
+    r from the episodes that ended this iteration only, F held while r lies between the
+    rate and twice it. With ~2-3 episodes ending per iteration, r < 0.3 meant "no fall" and
+    r > 0.6 "a fall", so F settled at ~46 % falls rather than 30 %: see `next_force_bound`.)
 
 Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
 """
@@ -34,6 +38,7 @@ Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +64,7 @@ class HInfConfig:
     force_step: float = 0.5
     force_max: float = 60.0
     curriculum_fall_rate: float = 0.1
+    curriculum_window: int = 50
     task_terms: tuple[str, ...] = TASK_TERMS
     disturber_hidden: tuple[int, ...] = (128, 64)
     disturber_init_std: float = 0.5
@@ -73,6 +79,8 @@ class HInfConfig:
             raise ValueError("need 0 <= force_init <= force_max and force_step >= 0")
         if not 0 < self.curriculum_fall_rate < 1:
             raise ValueError("curriculum_fall_rate must be in (0, 1)")
+        if self.curriculum_window < 0:
+            raise ValueError("curriculum_window must be >= 0 (episodes; 0: this iteration's)")
         if not self.task_terms:
             raise ValueError("task_terms is empty")
         if self.warmup_iterations < 0:
@@ -113,14 +121,46 @@ def add_fall_terminals(cost: torch.Tensor, d_rewards: torch.Tensor, fell: np.nda
 
 
 def next_force_bound(bound: float, fall_rate: float | None, cfg: HInfConfig) -> float:
-    """The curriculum step (module docstring); no episode ended yet → unchanged."""
+    """The curriculum step (module docstring); no episode ended yet → unchanged.
+
+    ``fall_rate`` is that of the last ``curriculum_window`` episodes: up below the target,
+    down above it, so the rolling fall rate is held at the target. With
+    ``curriculum_window`` 0 (the first runs' rule) a hold band [target, 2 x target] applies
+    to the rate of one iteration's few episodes."""
     if fall_rate is None:
         return bound
-    if fall_rate < cfg.curriculum_fall_rate:
+    target = cfg.curriculum_fall_rate
+    if fall_rate < target:
         bound += cfg.force_step
-    elif fall_rate > 2 * cfg.curriculum_fall_rate:
+    elif cfg.curriculum_window > 0 or fall_rate > 2 * target:
         bound -= cfg.force_step
     return float(np.clip(bound, 0.0, cfg.force_max))
+
+
+class FallWindow:
+    """The fall rate the curriculum steers: over the last ``window`` episodes that ended
+    (``window`` 0: over this iteration's episodes only)."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._recent: deque[bool] = deque(maxlen=max(window, 1))
+
+    def rate(self, fell: list[bool]) -> float | None:
+        """Add this iteration's episode outcomes; the rate (None: no episode yet)."""
+        if self.window == 0:
+            return float(np.mean(fell)) if fell else None
+        self._recent.extend(fell)
+        return float(np.mean(self._recent)) if self._recent else None
+
+    @property
+    def recent(self) -> list[bool]:
+        """The outcomes in the window, oldest first (saved in checkpoints)."""
+        return list(self._recent)
+
+    @recent.setter
+    def recent(self, fell: list[bool]) -> None:
+        self._recent.clear()
+        self._recent.extend(bool(f) for f in fell)
 
 
 class HInfRunner(OnPolicyRunner):
@@ -140,6 +180,7 @@ class HInfRunner(OnPolicyRunner):
         self.force_bound = 0.0 if h.warmup_iterations else h.force_init
         self.venv.set_attr("force_bound", self.force_bound)
         self.lam = h.lambda_init
+        self.falls = FallWindow(h.curriculum_window)
         p = cfg.policy
         self.cost_critic = mlp(self.obs_dim, p.critic_hidden, 1, p.activation)
         self.cost_optimizer = torch.optim.Adam(self.cost_critic.parameters(), lr=h.cost_value_lr)
@@ -224,7 +265,7 @@ class HInfRunner(OnPolicyRunner):
             self.force_bound = h.force_init
         else:
             self.lam = dual_ascent(self.lam, mean_c, mean_d, h)
-            fall = float(np.mean([e["fell"] for e in episodes])) if episodes else None
+            fall = self.falls.rate([bool(e["fell"]) for e in episodes])
             self.force_bound = next_force_bound(self.force_bound, fall, h)
         self.venv.set_attr("force_bound", self.force_bound)
         return stats
@@ -258,7 +299,8 @@ class HInfRunner(OnPolicyRunner):
                 "disturber": self.disturber.state_dict(),
                 "disturber_optimizer": self.disturber_ppo.optimizer.state_dict(),
                 "cost_optimizer": self.cost_optimizer.state_dict(),
-                "hinf_state": {"lambda": self.lam, "force_bound": self.force_bound}}
+                "hinf_state": {"lambda": self.lam, "force_bound": self.force_bound,
+                               "recent_falls": self.falls.recent}}
 
     def load_extra_state(self, ckpt: dict[str, Any]) -> None:
         self.cost_critic.load_state_dict(ckpt["cost_critic"])
@@ -267,7 +309,9 @@ class HInfRunner(OnPolicyRunner):
         self.cost_optimizer.load_state_dict(ckpt["cost_optimizer"])
         self.lam = float(ckpt["hinf_state"]["lambda"])
         self.force_bound = float(ckpt["hinf_state"]["force_bound"])
+        self.falls.recent = ckpt["hinf_state"].get("recent_falls", [])
         self.venv.set_attr("force_bound", self.force_bound)
 
 
-__all__ = ["HInfConfig", "HInfRunner", "HInfTrainConfig", "dual_ascent", "next_force_bound"]
+__all__ = ["FallWindow", "HInfConfig", "HInfRunner", "HInfTrainConfig", "dual_ascent",
+           "next_force_bound"]

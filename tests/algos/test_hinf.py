@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from robot_rl.algos.hinf import (
+    FallWindow,
     HInfConfig,
     HInfRunner,
     HInfTrainConfig,
@@ -67,7 +68,7 @@ def test_task_reward_and_its_maximum() -> None:
 
 def test_dual_ascent_and_curriculum_hand_worked() -> None:
     cfg = HInfConfig(eta=2.0, lambda_lr=0.5, lambda_max=3.0, force_step=1.0, force_max=5.0,
-                     curriculum_fall_rate=0.1)
+                     curriculum_fall_rate=0.1, curriculum_window=0)
     # cost 0.4 above the bound 2 x 0.1 = 0.2: lambda grows by 0.5 x 0.2
     assert dual_ascent(1.0, 0.4, 0.1, cfg) == pytest.approx(1.1)
     assert dual_ascent(1.0, 0.1, 0.3, cfg) == pytest.approx(0.75)  # slack: lambda shrinks
@@ -78,8 +79,53 @@ def test_dual_ascent_and_curriculum_hand_worked() -> None:
     assert next_force_bound(2.0, 0.25, cfg) == 1.0
     assert next_force_bound(4.5, 0.0, cfg) == 5.0 and next_force_bound(0.5, 1.0, cfg) == 0.0
     assert next_force_bound(2.0, None, cfg) == 2.0
+    rolling = HInfConfig(force_step=1.0, force_max=5.0, curriculum_fall_rate=0.1,
+                         curriculum_window=50)  # no hold band: down as soon as above
+    assert next_force_bound(2.0, 0.05, rolling) == 3.0
+    assert next_force_bound(2.0, 0.15, rolling) == 1.0
     with pytest.raises(ValueError, match="eta > 0"):
         HInfConfig(eta=0.0).validate()
+    with pytest.raises(ValueError, match="curriculum_window must be >= 0"):
+        HInfConfig(curriculum_window=-1).validate()
+
+
+def test_fall_window_rolls_over_episodes_not_iterations() -> None:
+    w = FallWindow(4)
+    assert w.rate([]) is None
+    assert w.rate([True]) == 1.0
+    assert w.rate([]) == 1.0  # no episode ended this iteration: the window still holds one
+    assert w.rate([False, False, False]) == 0.25
+    assert w.rate([False]) == 0.0  # the oldest (the fall) has left the window
+    assert w.recent == [False] * 4
+    w.recent = [True, False]
+    assert w.rate([]) == 0.5
+    once = FallWindow(0)  # the first runs' rule: this iteration's episodes only
+    assert once.rate([True]) == 1.0 and once.rate([False, False]) == 0.0
+    assert once.rate([]) is None
+
+
+def _settled_fall_rate(cfg: HInfConfig, seed: int, iterations: int = 3000) -> float:
+    """A toy of training: episodes end at ~2.5 per iteration (Poisson), each falls with
+    probability F / force_max; the fall rate over the second half."""
+    rng = np.random.default_rng(seed)
+    bound, window, falls = 0.0, FallWindow(cfg.curriculum_window), []
+    for it in range(iterations):
+        fell = (rng.random(rng.poisson(2.5)) < bound / cfg.force_max).tolist()
+        if it >= iterations // 2:
+            falls += fell
+        bound = next_force_bound(bound, window.rate(fell), cfg)
+    return float(np.mean(falls))
+
+
+def test_curriculum_holds_the_target_fall_rate() -> None:
+    """The first runs' rule settled at ~46 % falls for a 30 % target (the fall rate both H∞
+    trainings ended with, 0.42-0.46); the rolling window holds the target."""
+    old = HInfConfig(curriculum_fall_rate=0.3, curriculum_window=0)
+    new = HInfConfig(curriculum_fall_rate=0.3, curriculum_window=50)
+    old_rate = np.mean([_settled_fall_rate(old, s) for s in range(3)])
+    new_rate = np.mean([_settled_fall_rate(new, s) for s in range(3)])
+    assert old_rate > 0.4
+    assert abs(new_rate - 0.3) < 0.03
 
 
 def test_a_fall_costs_the_worst_cost_to_go() -> None:
