@@ -83,6 +83,19 @@ def test_every_shipped_task_config_loads(task: str) -> None:
     assert cfg.robot in ("quad12", "arm6")
 
 
+@pytest.mark.parametrize("path", sorted((CONFIG_DIR / "algos").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_algorithm_config_loads(path: Path) -> None:
+    from robot_rl.algos.hinf import HInfTrainConfig
+    from robot_rl.algos.runner import TrainConfig
+
+    schema = HInfTrainConfig if path.name.startswith("hinf") else TrainConfig
+    cfg = load_config(schema, path)
+    assert cfg.iterations > 0 and cfg.num_envs > 0
+    if isinstance(cfg, HInfTrainConfig):  # the shipped recipe and the first runs' one
+        assert cfg.hinf.curriculum_window == (0 if "band" in path.name else 50)
+
+
 def test_task_config_errors_name_the_file(tmp_path: Path) -> None:
     src = (CONFIG_DIR / "tasks" / "quad12-walk.yaml").read_text()
     bad = _write(tmp_path, src.replace("resample_s: 10.0", "resample_s: soon"))
