@@ -75,14 +75,15 @@ class JointCommand:
     @classmethod
     def hold(cls, joint_names: tuple[str, ...], q: np.ndarray, kp: np.ndarray,
              kd: np.ndarray) -> JointCommand:
-        """A command that holds position ``q`` with gains ``kp``/``kd``."""
-        n = len(joint_names)
-        return cls(joint_names, np.array(q, dtype=np.float64), _zeros(n),
-                   np.array(kp, dtype=np.float64), np.array(kd, dtype=np.float64), _zeros(n))
+        """A command that holds position ``q`` with gains ``kp``/``kd`` (its five arrays are
+        rows of one fresh block: one allocation, as the safety chain's fallback needs)."""
+        b = np.zeros((5, len(joint_names)))
+        b[0], b[2], b[3] = q, kp, kd
+        return cls(joint_names, b[0], b[1], b[2], b[3], b[4])
 
     @classmethod
     def damping(cls, joint_names: tuple[str, ...], kd: np.ndarray) -> JointCommand:
         """Pure damping (kp = 0): the safe fallback when the state cannot be trusted."""
-        n = len(joint_names)
-        return cls(joint_names, _zeros(n), _zeros(n), _zeros(n),
-                   np.array(kd, dtype=np.float64), _zeros(n))
+        b = np.zeros((5, len(joint_names)))
+        b[3] = kd
+        return cls(joint_names, b[0], b[1], b[2], b[3], b[4])

@@ -83,19 +83,13 @@ class SafetyChain:
         self.spec, self.stages, self.control_dt = spec, stages, control_dt
         self.reset_max_speed = reset_max_speed
         self._shape = (spec.n_joints,)
-        n = spec.n_joints  # rows q_target, dq_target, kp, kd, tau_ff of the fallback commands
-        self._hold = np.zeros((5, n))
-        self._hold[2], self._hold[3] = spec.kp, spec.kd
-        self._damping = np.zeros((5, n))
-        self._damping[3] = spec.damping_kd
         self._monitors = [s for s in stages if not s.shaping]
         self._shapers = [s for s in stages if s.shaping]
 
         self.estop: EStop | None = next((s for s in stages if isinstance(s, EStop)), None)
         self.mode = Mode.HOLD
         self.last_safe: JointCommand | None = None
-        self._last_raw: list[tuple[str, str, Mode]] = []
-        self._last_t = 0.0
+        self._last_ctx: TickContext | None = None
         self.report: dict[str, StageReport] = {s.name: StageReport() for s in stages}
         self.ticks = 0
         for s in stages:
@@ -177,10 +171,10 @@ class SafetyChain:
         elif ctx.mode == Mode.HOLD:  # (`held`: work is this tick's hold; monitors never edit)
             out = work if held else self._hold_command(state)
         else:
-            out = self._from_template(self._damping)
+            out = JointCommand.damping(spec.joint_names, spec.damping_kd)
         self.mode = ctx.mode
         self.last_safe = out
-        self._last_raw, self._last_t = ctx.raw_events, t
+        self._last_ctx = ctx
         report = self.report
         for stage_name, reason, _ in ctx.raw_events:
             rep = report.get(stage_name)
@@ -194,7 +188,7 @@ class SafetyChain:
     @property
     def last_events(self) -> list[SafetyEvent]:
         """The interventions of the last tick."""
-        return [SafetyEvent(self._last_t, *ev) for ev in self._last_raw]
+        return [] if self._last_ctx is None else self._last_ctx.events
 
     def _working_copy(self, command: JointCommand) -> JointCommand | None:
         """The proposed command copied into one fresh (5, n) float64 block (the stages edit it
@@ -214,18 +208,13 @@ class SafetyChain:
         return JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
                             block[4])
 
-    def _from_template(self, template: np.ndarray) -> JointCommand:
-        """A fresh command whose five rows are a copy of ``template`` (5, n)."""
-        b = template.copy()
-        return JointCommand(self.spec.joint_names, b[0], b[1], b[2], b[3], b[4])
-
     def _hold_command(self, state: RobotState) -> JointCommand:
         """Hold the last stiff target (else the measured pose), clipped to the joint limits,
         with the normal gains; a fresh command."""
         spec = self.spec
         last = self.last_safe
-        out = self._from_template(self._hold)
-        out.q_target[:] = last.q_target if last is not None and last.kp.any() else state.q
+        q = last.q_target if last is not None and last.kp.any() else state.q
+        out = JointCommand.hold(spec.joint_names, q, spec.kp, spec.kd)
         K.clamp(out.q_target, spec.q_min, spec.q_max)
         return out
 
