@@ -203,6 +203,13 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
             e._compute(e.state)  # type: ignore[arg-type]
 
     @staticmethod
+    def batch_terms(b: StepBatch, out: np.ndarray) -> None:
+        """Optional, for batched tasks: every env's weighted reward terms and their sum
+        (``out`` (n_terms + 1, K)) in one call (quad12-walk: a C kernel). Not overridden, the
+        batch calls the task's reward terms one by one."""
+        raise NotImplementedError
+
+    @staticmethod
     def batch_terminated(b: StepBatch) -> np.ndarray:
         return np.array([bool(e._terminated(e.state)) for e in b.envs])  # type: ignore[arg-type]
 

@@ -85,6 +85,8 @@ class StepBatch:
         self._pre = cls._pre_physics is not _base_hook("_pre_physics")
         self.term_names = [name for name, _, _ in e0._term_fns]
         self.term_fns = e0._term_fns
+        self._terms_hook = (cls.batch_terms if self.batched
+                            and cls.batch_terms is not _base_hook("batch_terms") else None)
         if self.batched:
             if e0._cameras:
                 raise ValueError(f"{cls.__name__}: batched tasks have no camera observations")
@@ -143,7 +145,9 @@ class StepBatch:
         # terms (n_terms + 1, K): each weighted term, then the reward, their sum in term order
         terms = np.zeros((len(self.term_fns) + 1, k))
         rewards = terms[-1]  # the sum of the terms, added in term order (as env by env)
-        if self.batched and k > 1:  # (one env: the same terms on its own values, as scalars)
+        if self._terms_hook is not None:  # the task's own: all K envs in one call
+            self._terms_hook(self, terms)
+        elif self.batched and k > 1:  # (one env: the same terms on its own values, as scalars)
             st = self.st
             assert st is not None
             for j, (_, fn, w) in enumerate(self.term_fns):

@@ -21,6 +21,7 @@ from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.terrain import HeightField, TerrainConfig
 from robot_rl.geometry import projected_gravity
+from robot_rl.safety import _kernels as K
 from robot_rl.types import RobotState
 
 
@@ -170,6 +171,14 @@ WALK_REWARDS: dict[str, RewardFn] = {
 }
 
 
+# the code of each term in the C kernel (`robot_rl.safety._kernels.walk_terms`, its enum order)
+WALK_CODES: dict[str, int] = {name: i for i, name in enumerate((
+    "tracking_lin_vel", "tracking_ang_vel", "lin_vel_z", "ang_vel_xy", "orientation",
+    "base_height", "torques", "dof_acc", "action_rate", "dof_pos_limits", "collision",
+    "feet_air_time", "stand_still", "termination"))}
+assert set(WALK_CODES) == set(WALK_REWARDS)
+
+
 class Quad12WalkEnv(RobotEnv):
     """Velocity-tracking locomotion on flat ground or a random height field."""
 
@@ -289,6 +298,29 @@ class Quad12WalkEnv(RobotEnv):
             e.first_contact, e.air_time_at_touchdown = first[i], at_touchdown[i]
             e.air_time, e.last_contacts = air[i], contact[i]
             e.fell = bool(fell[i])
+
+    @staticmethod
+    def batch_terms(b: StepBatch, out: np.ndarray) -> None:
+        """The weighted reward terms of all K envs and their sum ((n_terms + 1, K) ``out``) in
+        one C call: WALK_REWARDS' operations in the same order, so the same bits (checked by
+        tests/envs/test_quad12_walk.py); the numpy terms stay the reference."""
+        const = vars(b).get("_walk_const")
+        if const is None:
+            e0: Quad12WalkEnv = b.envs[0]  # type: ignore[assignment]
+            c = e0.cfg
+            const = vars(b)["_walk_const"] = (
+                bytes(WALK_CODES[name] for name, _, _ in b.term_fns),
+                np.array([w for _, _, w in b.term_fns], dtype=np.float64),
+                e0.soft_q_min, e0.soft_q_max, np.asarray(e0.robot_spec.q0, dtype=np.float64),
+                np.array([c.tracking_sigma, c.base_height_target, c.feet_air_time_target,
+                          e0.dt, c.commands.standing_below], dtype=np.float64))
+        codes, weights, q_lo, q_hi, q0, params = const
+        st = b.st
+        assert st is not None and st.base_lin_vel is not None
+        K.walk_terms(codes, weights, out, b.command, st.base_lin_vel, st.imu_gyro,
+                     b.gravity_b, b.base_height, b._tau, st.dq, b.last_dq, b.action,
+                     b.last_action, st.q, q_lo, q_hi, q0, b.n_body_contacts,
+                     b.air_time_at_touchdown, b.first_contact, b.fell, params)
 
     @staticmethod
     def batch_terminated(b: StepBatch) -> np.ndarray:

@@ -1,6 +1,8 @@
 /*
- * Numeric cores of the safety stages, one C call per stage per tick, and of the joint PD
- * controller (robot_rl/control/pd.py, one call per physics step for K robots).
+ * Numeric cores of the safety stages, one C call per stage per tick, of the joint PD
+ * controller (robot_rl/control/pd.py, one call per physics step for K robots) and of the
+ * quad12-walk reward terms (robot_rl/envs/quad12_walk.py, one call per policy step for K
+ * envs).
  *
  * The stages in robot_rl/safety/stages.py own the configuration, the modes and the events;
  * these functions only do the per-joint arithmetic, in place, on C-contiguous float64
@@ -16,7 +18,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAXB 16
+#define MAXB 24
 
 typedef struct {
     Py_buffer b[MAXB];
@@ -79,7 +81,7 @@ static inline double dmin(double a, double b) { return a < b ? a : b; }
 static PyObject *all_finite(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Bufs bs = {.count = 0, .n = -1};
     if (nargs < 1 || nargs > MAXB) {
-        PyErr_SetString(PyExc_TypeError, "all_finite() takes 1 to 16 arrays");
+        PyErr_SetString(PyExc_TypeError, "all_finite() takes 1 to 24 arrays");
         return NULL;
     }
     int ok = 1;
@@ -400,14 +402,243 @@ fail:
     return NULL;
 }
 
+/* A strided view of a 1-D or 2-D buffer: item (e, i) at p + e * rs + i * cs. */
+typedef struct {
+    char *p;
+    Py_ssize_t rs, cs;
+} View;
+#define AT(v, e, i, T) (*(T *)((v).p + (e) * (v).rs + (i) * (v).cs))
+
+/*
+ * Acquire o as a (rows, cols) array of one kind ('d' float64, '?' bool, 'q' int64), any
+ * strides (numpy slices of wider blocks are fine); a 1-D array stands for (rows, 1) or
+ * (1, cols). 0 on success, -1 (error set) on failure.
+ */
+static int getv(Bufs *bs, PyObject *o, int writable, const char *name, Py_ssize_t rows,
+                Py_ssize_t cols, char kind, View *v) {
+    Py_buffer *b = &bs->b[bs->count];
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(o, b, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a%s numeric array", name,
+                     writable ? " writable" : "");
+        return -1;
+    }
+    bs->count++;
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    int ok = kind == 'd' ? is_f64(b)
+             : kind == '?' ? (b->itemsize == 1 && strcmp(f, "?") == 0)
+                           : (b->itemsize == 8 && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s must be %s (got format '%s')", name,
+                     kind == 'd' ? "float64" : kind == '?' ? "bool" : "int64",
+                     b->format ? b->format : "?");
+        return -1;
+    }
+    v->p = (char *)b->buf;
+    if (b->ndim == 2 && b->shape[0] == rows && b->shape[1] == cols) {
+        v->rs = b->strides[0];
+        v->cs = b->strides[1];
+        return 0;
+    }
+    if (b->ndim == 1 && b->shape[0] == rows * cols && (rows == 1 || cols == 1)) {
+        v->rs = cols == 1 ? b->strides[0] : 0;
+        v->cs = cols == 1 ? 0 : b->strides[0];
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %zd)", name, rows, cols);
+    return -1;
+}
+
+/*
+ * numpy's sum of a float64 row (np.add.reduce over the last axis): below 8 values in order
+ * from 0.0; up to 128 in eight interleaved partial sums combined as a tree, then the
+ * remainder in order. Summing in the same order gives the same bits as the numpy terms.
+ */
+static double np_sum(const double *a, Py_ssize_t n) {
+    double res = 0.0;
+    if (n < 8) {
+        for (Py_ssize_t i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    double r[8];
+    for (int j = 0; j < 8; j++) r[j] = a[j];
+    Py_ssize_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+        for (int j = 0; j < 8; j++) r[j] += a[i + j];
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) res += a[i];
+    return res;
+}
+
+enum {
+    W_TRACK_LIN, W_TRACK_ANG, W_LIN_Z, W_ANG_XY, W_ORIENT, W_HEIGHT, W_TORQUES, W_DOF_ACC,
+    W_ACTION_RATE, W_POS_LIMITS, W_COLLISION, W_AIR_TIME, W_STAND_STILL, W_TERMINATION,
+    W_NCODES
+};
+#define WMAXJ 128  /* np_sum follows numpy up to 128 values */
+
+/* np.maximum(x, 0.0): NaN stays NaN. */
+static inline double nan_max0(double x) { return x > 0.0 || isnan(x) ? x : 0.0; }
+
+/*
+ * walk_terms(codes, weights, out, command, lin_vel, gyro, gravity, height, tau, dq, last_dq,
+ *            action, last_action, q, soft_min, soft_max, q0, n_body, at_touchdown, first,
+ *            fell, params) -> None
+ *   The quad12-walk reward terms (robot_rl/envs/quad12_walk.py: WALK_REWARDS, WALK_CODES)
+ *   for K envs in one call. codes: bytes, one code per configured term; weights (T,);
+ *   out (T + 1, K): row j = weights[j] x term j, the last row their sum in term order.
+ *   Per env (rows of K): command, lin_vel, gyro, gravity (K, 3); height (K,); tau, dq,
+ *   last_dq, action, last_action, q (K, n); n_body (K,) int64; at_touchdown (K, f) and
+ *   first (K, f) bool; fell (K,) bool. Shared: soft_min, soft_max, q0 (n,); params
+ *   (tracking_sigma, base_height_target, feet_air_time_target, dt, standing_below).
+ *   The same operations in the same order as the numpy terms: the same bits.
+ */
+static PyObject *walk_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Bufs bs = {.count = 0, .n = -1};
+    NARGS(22, "walk_terms");
+    if (!PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "codes must be bytes");
+        return NULL;
+    }
+    const unsigned char *codes = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t nt = PyBytes_GET_SIZE(args[0]);
+    for (Py_ssize_t j = 0; j < nt; j++) {
+        if (codes[j] >= W_NCODES) {
+            PyErr_Format(PyExc_ValueError, "unknown walk term code %d", (int)codes[j]);
+            return NULL;
+        }
+    }
+    /* the sizes: K from height (K,), n from q0 (n,), feet from at_touchdown (K, f) */
+    Py_ssize_t k = PyObject_Length(args[7]), n = PyObject_Length(args[16]);
+    if (k < 0 || n < 0) return NULL;
+    PyObject *shape = PyObject_GetAttrString(args[18], "shape");
+    if (!shape) return NULL;
+    Py_ssize_t nf = PyTuple_Check(shape) && PyTuple_GET_SIZE(shape) == 2
+                        ? PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 1)) : -1;
+    Py_DECREF(shape);
+    if (nf < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "at_touchdown must have shape (K, n_feet)");
+        return NULL;
+    }
+    if (n > WMAXJ || nf > WMAXJ) {
+        PyErr_Format(PyExc_ValueError, "walk_terms: at most %d joints and feet", WMAXJ);
+        return NULL;
+    }
+    View wt, out, cmd, lin, gyro, grav, height, tau, dq, ldq, act, lact, q, qlo, qhi, q0, nbody,
+        atd, first, fell, par;
+#define GV(v, i, w, name, rows, cols, kind)                                              \
+    if (getv(&bs, args[i], (w), (name), (rows), (cols), (kind), &(v)) < 0) goto fail;
+    GV(wt, 1, 0, "weights", 1, nt, 'd');
+    GV(out, 2, 1, "out", nt + 1, k, 'd');
+    GV(cmd, 3, 0, "command", k, 3, 'd');
+    GV(lin, 4, 0, "lin_vel", k, 3, 'd');
+    GV(gyro, 5, 0, "gyro", k, 3, 'd');
+    GV(grav, 6, 0, "gravity", k, 3, 'd');
+    GV(height, 7, 0, "height", k, 1, 'd');
+    GV(tau, 8, 0, "tau", k, n, 'd');
+    GV(dq, 9, 0, "dq", k, n, 'd');
+    GV(ldq, 10, 0, "last_dq", k, n, 'd');
+    GV(act, 11, 0, "action", k, n, 'd');
+    GV(lact, 12, 0, "last_action", k, n, 'd');
+    GV(q, 13, 0, "q", k, n, 'd');
+    GV(qlo, 14, 0, "soft_min", 1, n, 'd');
+    GV(qhi, 15, 0, "soft_max", 1, n, 'd');
+    GV(q0, 16, 0, "q0", 1, n, 'd');
+    GV(nbody, 17, 0, "n_body", k, 1, 'q');
+    GV(atd, 18, 0, "at_touchdown", k, nf, 'd');
+    GV(first, 19, 0, "first", k, nf, '?');
+    GV(fell, 20, 0, "fell", k, 1, '?');
+    GV(par, 21, 0, "params", 1, 5, 'd');
+#undef GV
+#define D(v, e, i) AT(v, e, i, double)
+    double sigma = D(par, 0, 0), h_target = D(par, 0, 1), air_target = D(par, 0, 2);
+    double dt = D(par, 0, 3), standing = D(par, 0, 4);
+    double buf[WMAXJ];
+    for (Py_ssize_t e = 0; e < k; e++) {
+        int moving = hypot(D(cmd, e, 0), D(cmd, e, 1)) >= standing;
+        double total = 0.0;
+        for (Py_ssize_t j = 0; j < nt; j++) {
+            double r = 0.0, d0, d1;
+            switch (codes[j]) {
+            case W_TRACK_LIN:
+                d0 = D(cmd, e, 0) - D(lin, e, 0);
+                d1 = D(cmd, e, 1) - D(lin, e, 1);
+                r = exp((d0 * d0 + d1 * d1) / -sigma);
+                break;
+            case W_TRACK_ANG:
+                d0 = D(cmd, e, 2) - D(gyro, e, 2);
+                r = exp(-(d0 * d0) / sigma);
+                break;
+            case W_LIN_Z: r = D(lin, e, 2) * D(lin, e, 2); break;
+            case W_ANG_XY: r = D(gyro, e, 0) * D(gyro, e, 0) + D(gyro, e, 1) * D(gyro, e, 1); break;
+            case W_ORIENT: r = D(grav, e, 0) * D(grav, e, 0) + D(grav, e, 1) * D(grav, e, 1); break;
+            case W_HEIGHT:
+                d0 = D(height, e, 0) - h_target;
+                r = d0 * d0;
+                break;
+            case W_TORQUES:
+                for (Py_ssize_t i = 0; i < n; i++) buf[i] = D(tau, e, i) * D(tau, e, i);
+                r = np_sum(buf, n);
+                break;
+            case W_DOF_ACC:
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    double a = (D(dq, e, i) - D(ldq, e, i)) / dt;
+                    buf[i] = a * a;
+                }
+                r = np_sum(buf, n);
+                break;
+            case W_ACTION_RATE:
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    double d = D(act, e, i) - D(lact, e, i);
+                    buf[i] = d * d;
+                }
+                r = np_sum(buf, n);
+                break;
+            case W_POS_LIMITS:
+                for (Py_ssize_t i = 0; i < n; i++)
+                    buf[i] = nan_max0(D(qlo, 0, i) - D(q, e, i))
+                             + nan_max0(D(q, e, i) - D(qhi, 0, i));
+                r = np_sum(buf, n);
+                break;
+            case W_COLLISION: r = (double)AT(nbody, e, 0, long long); break;
+            case W_AIR_TIME:
+                for (Py_ssize_t i = 0; i < nf; i++)
+                    buf[i] = (D(atd, e, i) - air_target)
+                             * (AT(first, e, i, unsigned char) ? 1.0 : 0.0);
+                r = moving ? np_sum(buf, nf) : 0.0;
+                break;
+            case W_STAND_STILL:
+                for (Py_ssize_t i = 0; i < n; i++) buf[i] = fabs(D(q, e, i) - D(q0, 0, i));
+                r = moving ? 0.0 : np_sum(buf, n);
+                break;
+            case W_TERMINATION: r = AT(fell, e, 0, unsigned char) ? 1.0 : 0.0; break;
+            }
+            double value = D(wt, 0, j) * r;
+            D(out, j, e) = value;
+            total += value;
+        }
+        D(out, nt, e) = total;
+    }
+#undef D
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 #define FAST(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, NULL}
 static PyMethodDef methods[] = {
     FAST(all_finite), FAST(clamp), FAST(tracking), FAST(ramp),
     FAST(rate_limit), FAST(torque_limit), FAST(pack), FAST(roll_pitch), FAST(pd_torque),
+    FAST(walk_terms),
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "robot_rl.safety._kernels",
-                                    "Numeric cores of the safety stages and the PD controller (see _kernels.c).", -1,
+                                    "Numeric cores of the safety stages, the PD controller and the walk rewards (see _kernels.c).", -1,
                                     methods};
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -22,3 +22,10 @@ def roll_pitch(quat: np.ndarray) -> tuple[float, float]: ...
 def pd_torque(q_target: np.ndarray, q: np.ndarray, dq: np.ndarray, kp: np.ndarray,
               kd: np.ndarray, tau_max: np.ndarray, dq_target: np.ndarray | None,
               tau_ff: np.ndarray | None, out: np.ndarray) -> None: ...
+def walk_terms(codes: bytes, weights: np.ndarray, out: np.ndarray, command: np.ndarray,
+               lin_vel: np.ndarray, gyro: np.ndarray, gravity: np.ndarray, height: np.ndarray,
+               tau: np.ndarray, dq: np.ndarray, last_dq: np.ndarray, action: np.ndarray,
+               last_action: np.ndarray, q: np.ndarray, soft_min: np.ndarray,
+               soft_max: np.ndarray, q0: np.ndarray, n_body: np.ndarray,
+               at_touchdown: np.ndarray, first: np.ndarray, fell: np.ndarray,
+               params: np.ndarray) -> None: ...
