@@ -178,8 +178,8 @@ class SimPlant:
             r, tau, motor = self.robot, self._tau, self.motor
             for _ in range(n):
                 q, dq = r.q, r.dq
-                if self.backlash is not None:
-                    q = self.backlash.update(q)
+                if self.backlash is not None:  # (kept in step with the link: see below)
+                    q = self.backlash.q_motor
                 for j, law in enumerate(self.laws):
                     tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
                 if motor is not None:  # the driver's envelope; gearbox friction on the joint
@@ -191,6 +191,8 @@ class SimPlant:
                 else:
                     r.set_torque(tau)
                 mujoco.mj_step(self.model, self.data)
+                if self.backlash is not None:  # the motor side follows the link's new position
+                    self.backlash.update(r.q)  # (an encoder reads now, not one step ago)
                 self.steps += 1
 
     def start(self) -> SimPlant:

@@ -3,13 +3,17 @@
 
 Two stages:
 
-- **inverse dynamics, linear least squares** (`fit_linear`): per joint j and sample k of the
-  low-passed log (15 Hz, zero phase; samples slower than 0.05 rad/s or within 5 % of the
-  torque limit left out), ``s_j tau_jk - d_j dq_jk - f_j sign(dq_jk) - a A_jk = m R_jk``:
-  R the nominal rigid-body torque (``mj_inverse``, passive terms and constraints off), A the
-  nominal armature torque, tau the torque the motor reports. Unknowns: per joint the motor
-  **strength** s_j, the lumped viscous **damping** d_j and dry **friction** f_j (joint and
-  gearbox), and the global **armature** scale a.
+- **inverse dynamics, linear least squares** (`fit_linear`): per joint j and control
+  interval k of the low-passed log (15 Hz, zero phase; intervals slower than 0.3 rad/s, where
+  MuJoCo's soft dry friction is not yet saturated, or near the torque limit or the motor's
+  torque-speed envelope left out), ``s_j tau_jk - d_j dq_jk - f_j sign(dq_jk) - a A_jk =
+  m R_jk``: R the nominal rigid-body torque (``mj_inverse``, passive terms and constraints
+  off) at the interval's mid-point and mean acceleration, A the nominal armature torque,
+  tau the mean torque the motor's PD law applied over the interval (`applied_torque`, from
+  the logged command and state: a torque *reading* is one instant of a torque that drifts
+  by -kp dq per second against a held target, which reads as extra damping). Unknowns: per
+  joint the motor **strength** s_j, the lumped viscous **damping** d_j and dry **friction**
+  f_j (joint and gearbox), and the global **armature** scale a.
 - **the absolute scale**: positions, velocities and commanded torques cannot tell a robot
   whose inertias, damping, armature and friction are all k times larger from one whose motors
   are k times weaker. One quantity must be known: the **mass** from a weighing (m given),
@@ -17,11 +21,12 @@ Two stages:
   servo arm, where armature and damping dominate: rigid-body share below 15 %; quad12 on
   its stand: 26-33 %, arm6: 3-7 %), the motors'
   **mean strength** from their datasheet (mean s_j = 1, m fitted).
-- **latency, by MuJoCo rollouts** (`fit`): segments of the log re-simulated from their logged
-  start states under the logged commands (`RolloutModel`: the MIT law at every physics step of
-  a 1 ms implicit-fast model with the identified parameters) for each candidate actuation
-  latency; the one with the smallest position error wins. The same rollouts measure the
-  identified model against the nominal one.
+- **latency, by MuJoCo rollouts** (`fit`): one least squares per candidate actuation latency
+  (the law's torques applied that many physics steps late), then segments of the log
+  re-simulated from their logged start states under the logged commands (`RolloutModel`: the
+  MIT law at every physics step of a 1 ms implicit-fast model with each fit's parameters);
+  the fit with the smallest position error wins. The same rollouts measure the identified
+  model against the nominal one.
 
 Ground friction needs contact data and is not identified from stand data; a global mass
 scale does not represent per-link mass and centre-of-mass errors (docs/sim2real.md has the
@@ -34,7 +39,7 @@ import copy
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import mujoco
@@ -160,21 +165,53 @@ def smooth(x: np.ndarray, dt: float, cutoff_hz: float = 15.0) -> np.ndarray:
     return np.asarray(filtfilt(b, a, x, axis=0))
 
 
-def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
-               min_speed: float = 0.05) -> SysIdParams:
-    """The inverse-dynamics least squares of the module docstring. ``anchor``: "mass" (the
-    mass scale is ``mass_scale``), "strength" (the mean motor strength is 1, the mass scale
-    fitted) or "auto" (mass, unless the rigid-body torque carries under 15 % of the torque
-    the motors report). State, velocity and torque are low-passed (zero phase); samples near
-    the torque limit or slower than ``min_speed`` (static friction) are left out."""
-    if anchor not in ("auto", "mass", "strength"):
-        raise SysIdError(f"anchor must be auto, mass or strength, not {anchor!r}")
-    if not np.any(np.abs(log.tau) > 1e-9):
-        raise SysIdError("the log has no measured torque (tau is all zero): log the motors' "
-                         "torque readings; the strengths cannot be identified without them")
+def applied_torque(log: SysIdLog, q: np.ndarray, dq: np.ndarray, latency: int = 0,
+                   substeps: int = 5, tau_max: np.ndarray | None = None) -> np.ndarray:
+    """The mean torque the motors' PD law applied over each control interval k → k + 1 [N m],
+    (T - 1, n): the law (`JointPDController`, the interval's logged command) evaluated at
+    ``substeps`` instants per interval on the state interpolated between the ticks, each
+    torque applied ``latency`` sub-steps later (before the log: the first command).
+
+    Why not the torque the motors report: a reading is one instant of a torque that drifts
+    within the interval as the joint moves against a held target (by -kp dq per second), so
+    its offset from the interval's mean is proportional to the velocity: with kp 20 and a
+    reading 1-4 ms off the centre of a 5 ms interval, 0.02-0.08 N m s/rad of apparent damping,
+    as large as the joints' own (measured on the proxy: damping found 0.040-0.117 against
+    0.0755 depending on the reading's instant, 0.0755 from the physics-rate record)."""
+    t_n, n = q.shape
+    sub = int(substeps)
+    f = (np.arange(sub) / sub)[None, :, None]  # (1, sub, 1) fractions of the interval
+    qs = q[:-1, None, :] + f * (q[1:] - q[:-1])[:, None, :]  # (T-1, sub, n)
+    vs = dq[:-1, None, :] + f * (dq[1:] - dq[:-1])[:, None, :]
+    lim = get_robot(log.robot).tau_max if tau_max is None else tau_max
+    kp, kd = log.kp[:-1, None, :], log.kd[:-1, None, :]
+    law = (kp * (log.q_target[:-1, None, :] - qs) + kd * (log.dq_target[:-1, None, :] - vs)
+           + log.tau_ff[:-1, None, :])
+    law = np.clip(law, -lim, lim).reshape((t_n - 1) * sub, n)
+    if latency > 0:
+        law = np.concatenate([np.repeat(law[:1], latency, axis=0), law[:-latency]])
+    return np.asarray(law.reshape(t_n - 1, sub, n).mean(axis=1))
+
+
+@dataclass
+class _Regressors:
+    """What the least squares needs from a log, independent of the latency: the interval
+    mid-points' state and mean acceleration, the nominal rigid-body torque there, and the
+    smoothed log."""
+
+    ks: np.ndarray  # the intervals used
+    v_mid: np.ndarray  # (len(ks), n)
+    acc: np.ndarray
+    rigid: np.ndarray
+    q: np.ndarray  # smoothed, (T, n)
+    dq: np.ndarray
+
+
+def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
     dt, spec, idx = log.control_dt, model.spec, model.idx
-    q, dq, tau = smooth(log.q, dt), smooth(log.dq, dt), smooth(log.tau, dt)
-    qdd = np.gradient(dq, dt, axis=0)
+    q, dq = smooth(log.q, dt), smooth(log.dq, dt)
+    q_mid, v_mid = 0.5 * (q[1:] + q[:-1]), 0.5 * (dq[1:] + dq[:-1])
+    acc = np.diff(dq, axis=0) / dt  # the mean acceleration over each interval
     m = copy.copy(model.nominal)
     m.dof_damping[:] = 0.0
     m.dof_armature[:] = 1e-9  # (not 0: a massless gripper jaw would make M singular)
@@ -184,31 +221,65 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
     m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
     d = mujoco.MjData(m)
     skip = round(SKIP_S / dt)
-    ks = np.arange(skip, len(q) - skip // 2, 2)
+    ks = np.arange(skip, len(q) - 1 - skip // 2, 2)
     rigid = np.empty((len(ks), spec.n_joints))
     for i, k in enumerate(ks):
-        d.qpos[idx.qpos_adr] = q[k]
-        d.qvel[idx.dof_adr] = dq[k]
-        d.qacc[idx.dof_adr] = qdd[k]
+        d.qpos[idx.qpos_adr] = q_mid[k]
+        d.qvel[idx.dof_adr] = v_mid[k]
+        d.qacc[idx.dof_adr] = acc[k]
         mujoco.mj_inverse(m, d)
         rigid[i] = d.qfrc_inverse[idx.dof_adr]
-    a0 = model.nominal.dof_armature[idx.dof_adr]
+    return _Regressors(ks, v_mid[ks], acc[ks], rigid, q, dq)
+
+
+def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
+               min_speed: float = 0.3, latency: int = 0,
+               pre: _Regressors | None = None) -> SysIdParams:
+    """The inverse-dynamics least squares of the module docstring, for an actuation latency of
+    ``latency`` ticks of the fitting model. ``anchor``: "mass" (the mass scale is
+    ``mass_scale``), "strength" (the mean motor strength is 1, the mass scale fitted) or
+    "auto" (mass, unless the rigid-body torque carries under 15 % of the applied torque).
+    States are low-passed (zero phase); each control interval's mean applied torque comes
+    from the logged commands (`applied_torque`); intervals where a motor reported a torque
+    near its limit, or a joint moved slower than ``min_speed`` (static friction), are left
+    out. ``pre``: the log's regressors, when fitting several latencies."""
+    if anchor not in ("auto", "mass", "strength"):
+        raise SysIdError(f"anchor must be auto, mass or strength, not {anchor!r}")
+    if not np.any(np.abs(log.tau) > 1e-9):
+        raise SysIdError("the log has no measured torque (tau is all zero): log the motors' "
+                         "torque readings; the strengths cannot be identified without them")
+    spec = model.spec
+    r = _regressors(log, model) if pre is None else pre
+    sub = max(1, round(log.control_dt / model.dt))
+    tau_all = applied_torque(log, r.q, r.dq, latency, sub, spec.tau_max)
+    ks = r.ks
+    tau = tau_all[ks]
+    # the readings at both ends of each interval: none near the limit; and the law's torque
+    # clear of the motors' torque-speed envelope, which the law does not know: a DC motor
+    # delivers at most tau_max (1 - |dq| / no-load speed) while it drives the joint, and the
+    # no-load speed is taken as the velocity limit (a datasheet's is above it)
+    reading = np.maximum(np.abs(log.tau[ks]), np.abs(log.tau[ks + 1]))
+    speed = np.maximum(np.abs(r.dq[ks]), np.abs(r.dq[ks + 1]))
+    cap = spec.tau_max * np.clip(1.0 - speed / spec.dq_max, 0.0, 1.0)
+    enveloped = (tau * r.v_mid > 0) & (np.abs(tau) > 0.9 * cap)
+    a0 = model.nominal.dof_armature[model.idx.dof_adr]
     n = spec.n_joints
     rows, rhs, share = [], [], []
     for j in range(n):  # unknowns: s (n), damping (n), friction (n), armature scale, mass
-        t_j, v_j, acc_j = tau[ks, j], dq[ks, j], qdd[ks, j]
-        ok = (np.abs(t_j) < 0.95 * spec.tau_max[j]) & (np.abs(v_j) > min_speed)
+        t_j, v_j, acc_j = tau[:, j], r.v_mid[:, j], r.acc[:, j]
+        ok = ((reading[:, j] < 0.95 * spec.tau_max[j]) & ~enveloped[:, j]
+              & (np.abs(v_j) > min_speed))
         if ok.sum() < 100:
             raise SysIdError(f"joint {spec.joint_names[j]}: only {int(ok.sum())} usable "
                              "samples (moving, unsaturated); excite it more, or longer")
         w = 1.0 / max(float(np.std(t_j[ok])), 1e-3)  # each joint counts alike
-        share.append(float(np.std(rigid[ok, j])) * w)
+        share.append(float(np.std(r.rigid[ok, j])) * w)
         a = np.zeros((int(ok.sum()), 3 * n + 2))
         a[:, j] = t_j[ok]
         a[:, n + j] = -v_j[ok]
         a[:, 2 * n + j] = -np.sign(v_j[ok])
         a[:, 3 * n] = -a0[j] * acc_j[ok]
-        a[:, 3 * n + 1] = -rigid[ok, j]
+        a[:, 3 * n + 1] = -r.rigid[ok, j]
         rows.append(w * a)
         rhs.append(np.zeros(int(ok.sum())))
     if anchor == "auto":
@@ -224,7 +295,8 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
     return SysIdParams(mass_scale=float(theta[3 * n + 1]), armature_scale=float(theta[3 * n]),
                        motor_strength=theta[:n].tolist(),
                        joint_damping=theta[n:2 * n].tolist(),
-                       joint_friction=theta[2 * n:3 * n].tolist(), anchor=anchor)
+                       joint_friction=theta[2 * n:3 * n].tolist(), latency_ticks=int(latency),
+                       anchor=anchor)
 
 
 def segments(log: SysIdLog, segment_s: float, max_segments: int | None = None,
@@ -270,11 +342,9 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
     t0 = time.perf_counter()
     model = RolloutModel(log.robot, log.fixed_base, timestep, integrator)
     mass_scale = 1.0 if total_mass_kg is None else total_mass_kg / nominal_mass(log.robot)
-    lin = fit_linear(log, model, mass_scale)
-    if progress is not None:
-        progress(f"inverse dynamics: {json.dumps(lin.to_dict())}")
+    pre = _regressors(log, model)
     segs = segments(log, segment_s, max_segments)
-    q_s, dq_s = smooth(log.q, log.control_dt), smooth(log.dq, log.control_dt)  # start states
+    q_s, dq_s = pre.q, pre.dq  # the rollouts' start states
 
     def rms_q(p: SysIdParams) -> float:
         """Rollout position error over all segments [rad]."""
@@ -284,12 +354,15 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
         return float(np.sqrt(np.mean(np.concatenate(err) ** 2)))
 
     by_latency: dict[int, float] = {}
-    for lat in latencies:  # the latency: the rollouts that match the log best
-        by_latency[int(lat)] = rms_q(replace(lin, latency_ticks=int(lat)))
+    fits: dict[int, SysIdParams] = {}
+    for lat in latencies:  # per latency its least squares; the rollouts pick the best
+        fits[int(lat)] = fit_linear(log, model, mass_scale, latency=int(lat), pre=pre)
+        by_latency[int(lat)] = rms_q(fits[int(lat)])
         if progress is not None:
-            progress(f"latency {lat} ticks: rollout rms {by_latency[int(lat)] * 1e3:.3f} mrad")
+            progress(f"latency {lat} ticks: {json.dumps(fits[int(lat)].to_dict())}; rollout "
+                     f"rms {by_latency[int(lat)] * 1e3:.3f} mrad")
     lat = min(by_latency, key=lambda k: by_latency[k])
-    best = replace(lin, latency_ticks=lat)
+    best = fits[lat]
     nominal = SysIdParams(mass_scale=1.0, motor_strength=[1.0] * model.spec.n_joints)
     return FitResult(params=best, rms_q_by_latency=by_latency, rms_q=by_latency[lat],
                      rms_q_nominal=rms_q(nominal),

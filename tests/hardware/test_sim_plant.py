@@ -48,3 +48,25 @@ def test_realtime_pacing() -> None:
         time.sleep(0.5)
     sim_s = plant.steps * plant.spec.physics_dt
     assert sim_s == pytest.approx(0.5, abs=0.15)
+
+
+def test_motor_encoders_read_the_link_now_within_the_backlash() -> None:
+    """With a motor model, the encoder sits behind the gearbox's play: after every physics
+    step it is within half the play of where the link is now (not where it was a step ago:
+    a 1 ms stale position reads as -kp x 1 ms of extra damping in every fit on its data)."""
+    plant = SimPlant("quad12", realtime=0, proxy_seed=0)
+    s = plant.spec
+    assert plant.backlash is not None
+    half = plant.backlash.half
+    far = s.q0 + 0.4 * np.sign(s.q_max - s.q0)  # fast moves: the play is taken up
+    for j in range(s.n_joints):
+        plant.set_law(j, MitLaw(tau_max=float(s.tau_max[j]), p_des=float(far[j]),
+                                kp=float(s.kp[j]), kd=float(s.kd[j]), enabled=True))
+    lag = 0.0
+    for _ in range(300):
+        q_before = plant.robot.q.copy()
+        plant.step(1)
+        q_link = plant.robot.q
+        assert np.all(np.abs(plant.backlash.q_motor - q_link) <= half + 1e-12)
+        lag = max(lag, float(np.max(np.abs(q_link - q_before) - half)))
+    assert lag > 0.0  # a step moved some joint by more than its half play: the test can fail
