@@ -302,8 +302,9 @@ class Quad12WalkEnv(RobotEnv):
     @staticmethod
     def batch_terms(b: StepBatch, out: np.ndarray) -> None:
         """The weighted reward terms of all K envs and their sum ((n_terms + 1, K) ``out``) in
-        one C call: WALK_REWARDS' operations in the same order, so the same bits (checked by
-        tests/envs/test_quad12_walk.py); the numpy terms stay the reference."""
+        one C call: WALK_REWARDS' operations in the same order, so the same values (the same
+        bits but for exp, libm's against numpy's; tests/envs/test_quad12_walk.py); the numpy
+        terms stay the reference."""
         const = vars(b).get("_walk_const")
         if const is None:
             e0: Quad12WalkEnv = b.envs[0]  # type: ignore[assignment]

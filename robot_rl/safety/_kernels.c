@@ -454,7 +454,7 @@ static int getv(Bufs *bs, PyObject *o, int writable, const char *name, Py_ssize_
 /*
  * numpy's sum of a float64 row (np.add.reduce over the last axis): below 8 values in order
  * from 0.0; up to 128 in eight interleaved partial sums combined as a tree, then the
- * remainder in order. Summing in the same order gives the same bits as the numpy terms.
+ * remainder in order. Summing in the same order gives the same sums as the numpy terms.
  */
 static double np_sum(const double *a, Py_ssize_t n) {
     double res = 0.0;
@@ -493,7 +493,8 @@ static inline double nan_max0(double x) { return x > 0.0 || isnan(x) ? x : 0.0; 
  *   last_dq, action, last_action, q (K, n); n_body (K,) int64; at_touchdown (K, f) and
  *   first (K, f) bool; fell (K,) bool. Shared: soft_min, soft_max, q0 (n,); params
  *   (tracking_sigma, base_height_target, feet_air_time_target, dt, standing_below).
- *   The same operations in the same order as the numpy terms: the same bits.
+ *   The same operations in the same order as the numpy terms: the same bits, but for
+ *   exp (libm's; numpy's own SIMD exp may differ by an ulp on CPUs with AVX-512).
  */
 static PyObject *walk_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Bufs bs = {.count = 0, .n = -1};

@@ -134,11 +134,12 @@ def test_unknown_reward_term_is_refused() -> None:
 
 
 @pytest.mark.parametrize("terrain", ["flat", "rough"])
-def test_c_reward_terms_equal_the_numpy_terms_bit_for_bit(terrain: str) -> None:
+def test_c_reward_terms_equal_the_numpy_terms(terrain: str) -> None:
     """The C kernel (`Quad12WalkEnv.batch_terms`) against WALK_REWARDS, the numpy reference:
     every term switched on, random actions that make the robot fall, hit its limits and touch
     the ground with its legs, moving and standing commands; one env alone and three as a
-    batch, each with the kernel and with the numpy terms, give the same bits."""
+    batch, each with the kernel and with the numpy terms, give the same rewards (the same
+    bits on this machine), and env 0 alone the same bits as env 0 of the batch."""
     from robot_rl.envs.batch import StepBatch
     from robot_rl.envs.quad12_walk import WALK_CODES
 
@@ -169,10 +170,11 @@ def test_c_reward_terms_equal_the_numpy_terms_bit_for_bit(terrain: str) -> None:
             for i, e in enumerate(es):
                 if term[i] or trunc[i]:
                     e.reset()
-        for k in (1, 3):
-            np.testing.assert_array_equal(out[k, True][0], out[k, False][0])
-            np.testing.assert_array_equal(out[k, True][1], out[k, False][1])
-        np.testing.assert_array_equal(out[1, True][0], out[3, True][0][:1])
+        for k in (1, 3):  # the same operations in the same order; only exp may differ by an
+            # ulp (libm's against numpy's SIMD exp on CPUs with AVX-512; equal bits on X86_V3)
+            np.testing.assert_allclose(out[k, True][0], out[k, False][0], rtol=1e-14, atol=0)
+            np.testing.assert_allclose(out[k, True][1], out[k, False][1], rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(out[1, True][0], out[3, True][0][:1])  # the kernel: bits
         row = out[3, True][1]
         seen |= {name for j, name in enumerate(weights) if np.any(row[:, j] != 0.0)}
     assert seen == set(WALK_CODES)  # every term took non-zero values at some step
