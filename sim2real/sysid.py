@@ -241,8 +241,9 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
     "auto" (mass, unless the rigid-body torque carries under 15 % of the applied torque).
     States are low-passed (zero phase); each control interval's mean applied torque comes
     from the logged commands (`applied_torque`); intervals where a motor reported a torque
-    near its limit, or a joint moved slower than ``min_speed`` (static friction), are left
-    out. ``pre``: the log's regressors, when fitting several latencies."""
+    near its limit, where the law's torque could meet the motor's torque-speed envelope, or
+    where a joint moved slower than ``min_speed`` (MuJoCo's soft dry friction not saturated
+    yet) are left out. ``pre``: the log's regressors, when fitting several latencies."""
     if anchor not in ("auto", "mass", "strength"):
         raise SysIdError(f"anchor must be auto, mass or strength, not {anchor!r}")
     if not np.any(np.abs(log.tau) > 1e-9):
