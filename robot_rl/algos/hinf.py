@@ -32,6 +32,11 @@ Warm-up: for the first ``warmup_iterations`` the bound stays 0 and lambda at lam
     rate and twice it. With ~2-3 episodes ending per iteration, r < 0.3 meant "no fall" and
     r > 0.6 "a fall", so F settled at ~46 % falls rather than 30 %: see `next_force_bound`.)
 
+Disturbed fraction: with ``disturbed_fraction`` f < 1 only a fixed, evenly spread share f of
+    the envs has the disturber (bound F); the others run force-free (bound 0), and their
+    steps neither train the disturber nor count in the curriculum's fall rate. The actor
+    learns from both, as a robot meets both; its cost and the constraint cover all envs.
+
 Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
 """
 
@@ -71,6 +76,7 @@ class HInfConfig:
     cost_value_lr: float = 1e-3
     cost_value_epochs: int = 5
     warmup_iterations: int = 0
+    disturbed_fraction: float = 1.0
 
     def validate(self) -> None:
         if self.eta <= 0 or self.lambda_lr < 0 or self.lambda_max < self.lambda_init < 0:
@@ -85,6 +91,9 @@ class HInfConfig:
             raise ValueError("task_terms is empty")
         if self.warmup_iterations < 0:
             raise ValueError("warmup_iterations must be >= 0")
+        if not 0 < self.disturbed_fraction <= 1:
+            raise ValueError(f"disturbed_fraction must be in (0, 1], got "
+                             f"{self.disturbed_fraction}")
 
 
 @dataclass
@@ -178,7 +187,11 @@ class HInfRunner(OnPolicyRunner):
         super().__init__(task, cfg, log_dir, task_config)
         h = cfg.hinf
         self.force_bound = 0.0 if h.warmup_iterations else h.force_init
-        self.venv.set_attr("force_bound", self.force_bound)
+        i, f = np.arange(cfg.num_envs), h.disturbed_fraction
+        # env i is disturbed where floor((i + 1) f) steps up: a share f, evenly spread
+        self.disturbed = np.floor((i + 1) * f) > np.floor(i * f)
+        self._d_idx = torch.as_tensor(np.flatnonzero(self.disturbed))
+        self._set_bound()
         self.lam = h.lambda_init
         self.falls = FallWindow(h.curriculum_window)
         p = cfg.policy
@@ -189,10 +202,16 @@ class HInfRunner(OnPolicyRunner):
         self.disturber_ppo = PPO(self.disturber, cfg.disturber_ppo)
         t, n = cfg.steps_per_env, cfg.num_envs
         self.cost_storage = RolloutStorage(t, n, self.obs_dim, self.obs_dim, 3)
-        self.dist_storage = RolloutStorage(t, n, self.obs_dim, self.obs_dim, 3)
+        self.dist_storage = RolloutStorage(t, len(self._d_idx), self.obs_dim, self.obs_dim, 3)
         r_max = self.venv.get_attr("task_reward_max")[0]
         self.task_reward_max = float(r_max)
         self.weight = float(self.venv.get_attr("robot_weight")[0])  # d~ = |d| / (m g)
+
+    def _set_bound(self) -> None:
+        """The envs' force bounds: F for the disturbed ones, 0 for the others."""
+        self._bounds = torch.as_tensor(np.where(self.disturbed, self.force_bound, 0.0),
+                                       dtype=torch.float32)[:, None]
+        self.venv.set_attr("force_bound", [float(b) for b in self._bounds[:, 0]])
 
     def policy_act_dim(self, env_act_dim: int) -> int:
         return env_act_dim - 3  # the env's last three action entries are the force
@@ -208,6 +227,8 @@ class HInfRunner(OnPolicyRunner):
         t0 = time.perf_counter()
         episodes: list[dict[str, float]] = []
         costs, forces = [], []
+        d_idx, disturbed = self._d_idx, self.disturbed
+        d_falls: list[bool] = []  # the disturbed envs' ended episodes: fell?
         for _ in range(self.cfg.steps_per_env):
             obs = self.obs
             policy.update_normalizers(obs)
@@ -216,7 +237,7 @@ class HInfRunner(OnPolicyRunner):
             actions = da.sample()
             dd = dist_ac.distribution(obs)
             u = dd.sample()
-            env_action = torch.cat([actions, self.force_bound * u], dim=-1)
+            env_action = torch.cat([actions, self._bounds * u], dim=-1)
             next_obs, rew, term, trunc, infos = self.venv.step(env_action.numpy())
             scal = self.venv.last_scalars
             cost = torch.as_tensor(self.task_reward_max - scal[:, 0], dtype=torch.float32)
@@ -240,15 +261,21 @@ class HInfRunner(OnPolicyRunner):
                              da.stddev, policy.value(obs), rewards, dones)
             self.cost_storage.add(obs, obs, u, torch.zeros(len(u)), dd.mean, dd.stddev,
                                   self.cost_value(obs), cost, dones)
-            self.dist_storage.add(obs, obs, u, dd.log_prob(u).sum(-1), dd.mean, dd.stddev,
-                                  dist_ac.value(obs), d_rewards, dones)
+            o = obs[d_idx]
+            self.dist_storage.add(o, o, u[d_idx], dd.log_prob(u).sum(-1)[d_idx],
+                                  dd.mean[d_idx], dd.stddev[d_idx], dist_ac.value(o),
+                                  d_rewards[d_idx], dones[d_idx])
+            last, ended = infos.get("final_info"), infos.get("_final_info")
+            if last and ended is not None and "episode" in last:
+                fell = last["episode"]["fell"]
+                d_falls += [bool(fell[i]) for i in np.flatnonzero(ended & disturbed)]
             episodes += episode_infos(infos)
             self.obs = torch.as_tensor(next_obs, dtype=torch.float32)
         p = self.cfg.ppo
         self.storage.compute_returns(policy.value(self.obs), gamma, p.lam)
         self.cost_storage.compute_returns(self.cost_value(self.obs), gamma, p.lam)
         dp = self.cfg.disturber_ppo
-        self.dist_storage.compute_returns(dist_ac.value(self.obs), dp.gamma, dp.lam)
+        self.dist_storage.compute_returns(dist_ac.value(self.obs[d_idx]), dp.gamma, dp.lam)
         # the actor's advantage: reward advantage minus lambda x cost advantage
         self.storage.advantages = self.storage.advantages - self.lam * self.cost_storage.advantages
         self.env_steps += self.cfg.steps_per_env * self.cfg.num_envs
@@ -265,9 +292,9 @@ class HInfRunner(OnPolicyRunner):
             self.force_bound = h.force_init
         else:
             self.lam = dual_ascent(self.lam, mean_c, mean_d, h)
-            fall = self.falls.rate([bool(e["fell"]) for e in episodes])
+            fall = self.falls.rate(d_falls)
             self.force_bound = next_force_bound(self.force_bound, fall, h)
-        self.venv.set_attr("force_bound", self.force_bound)
+        self._set_bound()
         return stats
 
     def update(self) -> dict[str, float]:
@@ -310,7 +337,7 @@ class HInfRunner(OnPolicyRunner):
         self.lam = float(ckpt["hinf_state"]["lambda"])
         self.force_bound = float(ckpt["hinf_state"]["force_bound"])
         self.falls.recent = ckpt["hinf_state"].get("recent_falls", [])
-        self.venv.set_attr("force_bound", self.force_bound)
+        self._set_bound()
 
 
 __all__ = ["FallWindow", "HInfConfig", "HInfRunner", "HInfTrainConfig", "dual_ascent",

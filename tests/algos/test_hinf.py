@@ -146,13 +146,13 @@ def test_a_fall_costs_the_worst_cost_to_go() -> None:
     np.testing.assert_allclose(cost.numpy(), [0.005, 1.99, 0.0], rtol=1e-6)
 
 
-def tiny_cfg(iterations: int, warmup: int = 0) -> HInfTrainConfig:
+def tiny_cfg(iterations: int, warmup: int = 0, fraction: float = 1.0) -> HInfTrainConfig:
     ppo = PPOConfig(num_mini_batches=2, num_learning_epochs=2)
     return HInfTrainConfig(
         seed=0, num_envs=4, num_workers=0, steps_per_env=16, iterations=iterations,
         save_interval=0, policy=PolicyConfig((32,), (32,)), ppo=ppo,
         hinf=HInfConfig(force_init=10.0, force_step=5.0, disturber_hidden=(16,),
-                        warmup_iterations=warmup),
+                        warmup_iterations=warmup, disturbed_fraction=fraction),
         disturber_ppo=PPOConfig(num_mini_batches=2, num_learning_epochs=2))
 
 
@@ -198,3 +198,21 @@ def test_disturbed_factory_is_picklable_and_names_bad_terms() -> None:
     with pytest.raises(ValueError, match="not active"):
         DisturbedEnvFactory("quad12-walk", task_terms=("feet_slip",))(0)
     assert json.dumps(HInfConfig().task_terms)
+
+
+def test_disturbed_fraction_leaves_the_other_envs_force_free(tmp_path: Path) -> None:
+    """disturbed_fraction 0.5 of 4 envs: envs 1 and 3 get the bound and a force, envs 0 and 2
+    none, and only the disturbed envs' steps train the disturber."""
+    runner = HInfRunner("quad12-walk", tiny_cfg(2, fraction=0.5), tmp_path)
+    try:
+        assert list(runner.venv.get_attr("force_bound")) == [0.0, 10.0, 0.0, 10.0]
+        assert runner.dist_storage.num_envs == 2 and runner.cost_storage.num_envs == 4
+        runner.collect()
+        applied = runner.venv.last_scalars[:, 1]  # |d| of the last step [N]
+        assert applied[0] == applied[2] == 0.0 and applied[1] > 0.0 and applied[3] > 0.0
+        assert np.all(applied <= 10.0 + 1e-6)
+        runner.update()
+    finally:
+        runner.close()
+    with pytest.raises(ValueError, match="disturbed_fraction"):
+        HInfConfig(disturbed_fraction=0.0).validate()
