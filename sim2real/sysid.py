@@ -13,7 +13,8 @@ Two stages:
   the logged command and state: a torque *reading* is one instant of a torque that drifts
   by -kp dq per second against a held target, which reads as extra damping). Unknowns: per
   joint the motor **strength** s_j, the lumped viscous **damping** d_j and dry **friction**
-  f_j (joint and gearbox), and the global **armature** scale a.
+  f_j (joint and gearbox), and the global **armature** scale a. Intervals near a contact
+  of a link (`link_contacts`) are left out: its force is not in R.
 - **the absolute scale**: positions, velocities and commanded torques cannot tell a robot
   whose inertias, damping, armature and friction are all k times larger from one whose motors
   are k times weaker. One quantity must be known: the **mass** from a weighing (m given),
@@ -199,7 +200,7 @@ class _Regressors:
     mid-points' state and mean acceleration, the nominal rigid-body torque there, and the
     smoothed log."""
 
-    ks: np.ndarray  # the intervals used
+    ks: np.ndarray  # the intervals used (none near a contact of the robot's links)
     v_mid: np.ndarray  # (len(ks), n)
     acc: np.ndarray
     rigid: np.ndarray
@@ -222,6 +223,15 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
     d = mujoco.MjData(m)
     skip = round(SKIP_S / dt)
     ks = np.arange(skip, len(q) - 1 - skip // 2, 2)
+    touching = link_contacts(log, model)
+    # a contact's force is not in the inverse dynamics, and the low-pass spreads its effect
+    # over ~50 ms: the intervals that close to a contact are left out
+    margin = max(1, round(0.05 / dt))
+    near = np.convolve(touching.astype(float), np.ones(2 * margin + 1), "same") > 0
+    ks = ks[~near[ks] & ~near[ks + 1]]
+    if len(ks) < 200:
+        raise SysIdError(f"the robot's links touch something in {touching.mean():.0%} of the "
+                         "log's ticks: excite it clear of the table and the objects")
     rigid = np.empty((len(ks), spec.n_joints))
     for i, k in enumerate(ks):
         d.qpos[idx.qpos_adr] = q_mid[k]
@@ -230,6 +240,27 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
         mujoco.mj_inverse(m, d)
         rigid[i] = d.qfrc_inverse[idx.dof_adr]
     return _Regressors(ks, v_mid[ks], acc[ks], rigid, q, dq)
+
+
+def link_contacts(log: SysIdLog, model: RolloutModel) -> np.ndarray:
+    """Per tick, whether a link of the robot touches anything (the table, the scene's
+    objects at their nominal places, the robot itself) at the logged joint positions, by
+    MuJoCo's collision detection on the nominal model: (T,) bool."""
+    m = model.nominal
+    d = mujoco.MjData(m)
+    idx = model.idx
+    robot = np.zeros(m.nbody, dtype=bool)
+    robot[moving_bodies(m, model.spec)] = True
+    geom_robot = robot[m.geom_bodyid]
+    out = np.zeros(len(log.q), dtype=bool)
+    for k, q in enumerate(log.q):
+        d.qpos[idx.qpos_adr] = q
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_collision(m, d)
+        if d.ncon:
+            g = d.contact.geom[: d.ncon]
+            out[k] = bool(geom_robot[g].any())
+    return out
 
 
 def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
