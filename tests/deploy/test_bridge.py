@@ -146,3 +146,29 @@ def test_deploy_loop_over_the_virtual_can_path_on_the_proxy(bundles: dict[str, P
     truth, s = _run(cfg)
     assert truth.base_pos[2] > 0.22 and s["safety"]["mode"] == "ACTIVE", (truth.base_pos, s)
     assert s["bridge"]["fault"] is None and s["bridge"]["commands"] > 40
+
+
+def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
+    """A tick whose own work overruns the period (here: a 12 ms stall in the state hand-over
+    every 40th tick at 200 Hz) makes the next tick late; the report counts those apart from
+    ticks that were woken late."""
+    backend = open_backend("quad12", BackendConfig(kind="sim"))
+
+    def stall(st: Any, k: int) -> None:
+        if k % 40 == 20:
+            time.sleep(0.012)
+
+    bridge = HardwareBridge(backend.plant.spec, backend.make_robot, rate_hz=200,
+                            soft_start_s=0.1, shutdown_damp_s=0.0, on_state=stall)
+    try:
+        bridge.configure()
+        assert _wait(lambda: bridge.ticks >= 400, 6.0)
+        stats = bridge.stats()
+    finally:
+        bridge.shutdown()
+        backend.close()
+    stalls = stats["ticks"] // 40
+    assert stats["late_ticks"] >= stalls - 1  # each stall makes at least its next tick late
+    assert stats["late_ticks_after_slow_tick"] >= stalls - 1
+    assert stats["late_ticks_after_slow_tick"] <= stats["late_ticks"]
+    assert stats["tick_us"]["max"] > 10_000
