@@ -73,17 +73,23 @@ class JointCommand:
     tau_ff: np.ndarray
 
     @classmethod
+    def from_block(cls, joint_names: tuple[str, ...], block: np.ndarray) -> JointCommand:
+        """A command whose five arrays are the rows of ``block`` (5, n): q_target, dq_target,
+        kp, kd, tau_ff (views, not copies)."""
+        return cls(joint_names, block[0], block[1], block[2], block[3], block[4])
+
+    @classmethod
     def hold(cls, joint_names: tuple[str, ...], q: np.ndarray, kp: np.ndarray,
              kd: np.ndarray) -> JointCommand:
         """A command that holds position ``q`` with gains ``kp``/``kd`` (its five arrays are
         rows of one fresh block: one allocation, as the safety chain's fallback needs)."""
         b = np.zeros((5, len(joint_names)))
         b[0], b[2], b[3] = q, kp, kd
-        return cls(joint_names, b[0], b[1], b[2], b[3], b[4])
+        return cls.from_block(joint_names, b)
 
     @classmethod
     def damping(cls, joint_names: tuple[str, ...], kd: np.ndarray) -> JointCommand:
         """Pure damping (kp = 0): the safe fallback when the state cannot be trusted."""
         b = np.zeros((5, len(joint_names)))
         b[3] = kd
-        return cls(joint_names, b[0], b[1], b[2], b[3], b[4])
+        return cls.from_block(joint_names, b)

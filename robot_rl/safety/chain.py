@@ -205,8 +205,7 @@ class SafetyChain:
                     row[:] = arr
             except (TypeError, ValueError):
                 return None
-        return JointCommand(command.joint_names, block[0], block[1], block[2], block[3],
-                            block[4])
+        return JointCommand.from_block(command.joint_names, block)
 
     def _hold_command(self, state: RobotState) -> JointCommand:
         """Hold the last stiff target (else the measured pose), clipped to the joint limits,
