@@ -10,7 +10,9 @@ memory is its own and torch is never loaded there. Latency: from the state readi
 was computed from to the command's arrival at the bridge. Deadline misses: commands later
 than the 20 ms policy period, policy periods without a command, bridge ticks more than one
 period (2 ms) late. CPU per node (thread CPU in one process; process CPU otherwise) and
-resident memory. Goals (issue #9): in-process p99 ≤ 1 ms, 0 deadline misses, the deploy
+resident memory. The bridge's loop thread runs in SCHED_FIFO (``bridge.realtime_priority``,
+as in the shipped deploy configs); a fourth run, ``in_process_normal``, is the in-process graph
+with the loop thread normally scheduled, for comparison. Goals (issue #9): in-process p99 ≤ 1 ms, 0 deadline misses, the deploy
 process ≤ 150 MB resident with torch not loaded.
 
 The policy: ``pretrained/quad12_walk_ppo.onnx`` if it exists, else a standing policy exported
@@ -31,12 +33,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("ros_free", "in_process", "processes")
+RT_PRIORITY = 80
 
 
-def _config(policy: Path, seconds: float) -> dict[str, Any]:
+def _config(policy: Path, seconds: float, realtime_priority: int) -> dict[str, Any]:
     return {"robot": "quad12", "policy_path": str(policy), "backend": {"kind": "sim"},
             "bridge": {"rate_hz": 500.0, "publish_every": 5, "soft_start_s": 0.2,
-                       "shutdown_damp_s": 0.2}, "run_s": seconds,
+                       "shutdown_damp_s": 0.2, "realtime_priority": realtime_priority},
+            "run_s": seconds,
             "script": [{"t": 0.0, "cmd": [0.0, 0.0, 0.0]}]}
 
 
@@ -52,7 +56,7 @@ def _policy(tmp: Path) -> Path:
 def _slim(b: dict[str, Any]) -> dict[str, Any]:
     keys = ("command_latency_us", "late_commands", "command_gaps", "late_ticks",
             "late_ticks_after_slow_tick", "ticks", "tick_lateness_us", "tick_us", "commands",
-            "timeouts", "refused")
+            "timeouts", "refused", "loop_policy", "realtime_error")
     return {k: b.get(k) for k in keys}
 
 
@@ -104,13 +108,19 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
     seconds = (5.0 if quick else 60.0) if seconds is None else seconds
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        cfg_path = t / "quad12_sim.yaml"
-        cfg_path.write_text(yaml.safe_dump(_config(_policy(t), seconds)))
+        policy = _policy(t)
+        paths = {}
+        for name, prio in (("rt", RT_PRIORITY), ("normal", 0)):
+            paths[name] = t / f"quad12_sim_{name}.yaml"
+            paths[name].write_text(yaml.safe_dump(_config(policy, seconds, prio)))
         results: dict[str, Any] = {}
-        for mode in MODES:
+        for mode in (*MODES, "in_process_normal"):
             t0 = time.monotonic()
+            graph, cfg_path = mode, paths["rt"]
+            if mode == "in_process_normal":
+                graph, cfg_path = "in_process", paths["normal"]
             proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.deploy", "child", mode, str(cfg_path),
+                [sys.executable, "-m", "benchmarks.deploy", "child", graph, str(cfg_path),
                  str(seconds), str(t / mode)], cwd=REPO, capture_output=True, text=True,
                 timeout=seconds * 3 + 120)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -123,6 +133,7 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
     misses = {m: {"late_commands": results[m]["bridge"]["late_commands"],
                   "missing_policy_periods": results[m]["bridge"]["command_gaps"],
                   "late_bridge_ticks": results[m]["bridge"]["late_ticks"]} for m in MODES}
+    normal = results["in_process_normal"]["bridge"]
     ip = results["in_process"]
     rss = ip["process"].get("graph", {}) if isinstance(ip["process"], dict) else {}
     return {
@@ -130,6 +141,11 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
         "seconds_per_mode": seconds,
         "latency_us": lat,
         "deadline_misses": misses,
+        "loop_policy": {m: results[m]["bridge"]["loop_policy"] for m in MODES},
+        "without_realtime": {"in_process_p99_us": normal["command_latency_us"]["p99"],
+                             "late_commands": normal["late_commands"],
+                             "missing_policy_periods": normal["command_gaps"],
+                             "late_bridge_ticks": normal["late_ticks"]},
         "cpu_s": {m: results[m]["cpu_s"] for m in MODES},
         "memory": {m: results[m]["process"] for m in MODES},
         "goals": {"in_process_p99_le_1ms": bool(lat["in_process"]["p99"] <= 1000.0),

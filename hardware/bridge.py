@@ -39,7 +39,7 @@ import numpy as np
 from hardware.errors import HardwareError
 from hardware.robot import Robot
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.runtime.realtime import freeze_heap, thaw_heap
+from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thaw_heap, thread_policy
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -70,6 +70,8 @@ class HardwareBridge:
         command_period_s: the expected period of safe commands (the policy period), for
             counting late and missing commands.
         history: how many ticks / commands of timing to keep.
+        realtime_priority: 0, or the loop thread's SCHED_FIFO priority (1-99); see
+            `robot_rl.runtime.realtime.set_thread_realtime`.
     """
 
     def __init__(self, spec: RobotSpec, make_robot: Callable[[], Robot], *, rate_hz: float = 500.0,
@@ -77,7 +79,8 @@ class HardwareBridge:
                  soft_start_s: float = 1.0, shutdown_damp_s: float = 1.0,
                  on_state: Callable[[RobotState, int], None] | None = None,
                  on_tick: Callable[[HardwareBridge, RobotState], None] | None = None,
-                 command_period_s: float | None = None, history: int = 200_000) -> None:
+                 command_period_s: float | None = None, history: int = 200_000,
+                 realtime_priority: int = 0) -> None:
         self.spec, self.make_robot = spec, make_robot
         self.period = 1.0 / rate_hz
         self.publish_every = publish_every
@@ -85,12 +88,16 @@ class HardwareBridge:
         self.shutdown_damp_s = shutdown_damp_s
         self.on_state, self.on_tick = on_state, on_tick
         self.command_period_s = command_period_s
+        self.realtime_priority = realtime_priority
+        self.realtime_error: str | None = None
+        self.loop_policy = ""  # the loop thread's scheduling policy once it runs
         self.state = Lifecycle.UNCONFIGURED
         self.robot: Robot | None = None
         self.fault: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._started = threading.Event()  # the loop thread runs (its scheduling is set)
         self._cmd: JointCommand | None = None
         self._cmd_arrival = -np.inf
         self._cmd_stamp = -np.inf
@@ -141,8 +148,10 @@ class HardwareBridge:
         self._set_mode("passive")
         self.state = Lifecycle.INACTIVE
         self._stop.clear()
+        self._started.clear()
         self._thread = threading.Thread(target=self._run, name="bridge-loop", daemon=True)
         self._thread.start()
+        self._started.wait(1.0)  # realtime_error is known when configure returns
 
     def activate(self) -> None:
         if self.state != Lifecycle.INACTIVE:
@@ -268,6 +277,10 @@ class HardwareBridge:
         k = 0
         robot = self.robot
         assert robot is not None
+        if self.realtime_priority:
+            self.realtime_error = set_thread_realtime(self.realtime_priority)
+        self.loop_policy = thread_policy()
+        self._started.set()
         while not self._stop.is_set():
             due = t0 + k * period
             now = time.monotonic()
@@ -321,7 +334,8 @@ class HardwareBridge:
             "late_ticks": int((late > period_us).sum()), "late_ticks_after_slow_tick": after_slow,
             "commands": self.commands, "refused": self.refused, "timeouts": self.timeouts,
             "command_latency_us": percentiles(lat), "fault": self.fault,
-            "loop_cpu_s": round(self.loop_cpu_s, 3),
+            "loop_cpu_s": round(self.loop_cpu_s, 3), "loop_policy": self.loop_policy,
+            "realtime_error": self.realtime_error,
         }
         if self.command_period_s:
             out["late_commands"] = int((lat > self.command_period_s * 1e6).sum())

@@ -73,7 +73,8 @@ def make_bridge(cfg: DeployConfig, spec: RobotSpec, backend: Any, policy_dt: flo
     return HardwareBridge(spec, backend.make_robot, rate_hz=b.rate_hz,
                           publish_every=b.publish_every, command_timeout_s=b.command_timeout_s,
                           soft_start_s=b.soft_start_s, shutdown_damp_s=b.shutdown_damp_s,
-                          command_period_s=policy_dt, **hooks)
+                          command_period_s=policy_dt, realtime_priority=b.realtime_priority,
+                          **hooks)
 
 
 class DeployLoop:

@@ -81,6 +81,10 @@ class BridgeConfig:
             the bridge damps until a new one arrives.
         soft_start_s: on activation the gains ramp from 0 to the commanded ones over this.
         shutdown_damp_s: on shutdown the robot is damped this long before disconnecting.
+        realtime_priority: 0 (default): the loop thread is scheduled like any other; 1-99: it
+            runs in SCHED_FIFO at that priority (`robot_rl.runtime.realtime`), so a busy
+            machine does not wake it late. Where the OS refuses, the bridge runs without it
+            and its stats say why (``realtime_error``).
     """
 
     rate_hz: float = 500.0
@@ -88,8 +92,12 @@ class BridgeConfig:
     command_timeout_s: float = 0.1
     soft_start_s: float = 1.0
     shutdown_damp_s: float = 1.0
+    realtime_priority: int = 0
 
     def validate(self) -> None:
+        if not 0 <= self.realtime_priority <= 99:
+            raise ValueError(f"bridge.realtime_priority must be 0 (off) or 1..99 (SCHED_FIFO), "
+                             f"got {self.realtime_priority}")
         if not 1.0 <= self.rate_hz <= 2000.0:
             raise ValueError(f"bridge.rate_hz must be in [1, 2000], got {self.rate_hz}")
         if self.publish_every < 1:

@@ -10,11 +10,20 @@ graph and each node process).
   loop's objects exist (after configure), moves them into the permanent generation, so the
   collections that still run see only what the loop allocates since (a few ms at most).
   Reference counting still frees frozen objects; only cyclic garbage among them is kept.
+- Real-time scheduling: under load (a training run, a camera pipeline) the kernel's fair
+  scheduler may wake the bridge's loop thread milliseconds after its timer expired: at 500 Hz
+  that is a late tick. `set_thread_realtime` puts the *calling thread* in SCHED_FIFO, so it
+  preempts every normal thread when its sleep ends (ros2_control's controller manager does
+  the same for its update thread). It needs CAP_SYS_NICE (root) or an ``rtprio`` limit
+  (``/etc/security/limits.conf``: ``@robot - rtprio 98``). Where it is refused the loop runs
+  as before and says why; the kernel's RT throttling (``sched_rt_runtime_us``, 95 % by
+  default) keeps a runaway loop from locking the machine.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 SWITCH_INTERVAL_S = 0.0001
@@ -23,6 +32,29 @@ SWITCH_INTERVAL_S = 0.0001
 def tune_process() -> None:
     """A short GIL switch interval for this process."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def set_thread_realtime(priority: int) -> str | None:
+    """Put the calling thread in SCHED_FIFO at ``priority`` (1-99). Returns None when it took
+    effect, else why not (the thread keeps its normal scheduling)."""
+    if not 1 <= priority <= 99:
+        raise ValueError(f"real-time priority must be in 1..99, got {priority}")
+    if not hasattr(os, "sched_setscheduler"):
+        return f"SCHED_FIFO is not available on {sys.platform}"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0: this thread
+    except PermissionError:
+        return ("SCHED_FIFO refused (EPERM): run as root, grant CAP_SYS_NICE, or allow it in "
+                "/etc/security/limits.conf (rtprio); or set bridge.realtime_priority: 0")
+    except OSError as e:
+        return f"SCHED_FIFO refused: {e}"
+    return None
+
+
+def thread_policy() -> str:
+    """The calling thread's scheduling policy: 'fifo', 'rr' or 'other'."""
+    pol = os.sched_getscheduler(0)
+    return {os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}.get(pol, "other")
 
 
 def freeze_heap() -> int:
@@ -38,4 +70,5 @@ def thaw_heap() -> None:
     gc.unfreeze()
 
 
-__all__ = ["SWITCH_INTERVAL_S", "freeze_heap", "thaw_heap", "tune_process"]
+__all__ = ["SWITCH_INTERVAL_S", "freeze_heap", "set_thread_realtime", "thaw_heap",
+           "thread_policy", "tune_process"]

@@ -172,3 +172,44 @@ def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
     assert stats["late_ticks_after_slow_tick"] >= stalls - 1
     assert stats["late_ticks_after_slow_tick"] <= stats["late_ticks"]
     assert stats["tick_us"]["max"] > 10_000
+
+
+def test_realtime_priority_is_the_loop_threads_alone_and_a_refusal_is_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bridge.realtime_priority`` puts the loop thread (not the process) in SCHED_FIFO; where
+    the OS refuses, the loop still runs, normally scheduled, and says why."""
+    import os
+
+    from robot_rl.runtime import realtime
+
+    with pytest.raises(ValueError, match="realtime_priority"):
+        from_dict(DeployConfig, {"robot": "quad12", "policy_path": "x.onnx",
+                                 "bridge": {"realtime_priority": 120}}).validate()
+    backend = open_backend("quad12", BackendConfig(kind="sim"))
+
+    def run_bridge() -> HardwareBridge:
+        bridge = HardwareBridge(backend.plant.spec, backend.make_robot, rate_hz=200,
+                                shutdown_damp_s=0.0, realtime_priority=10)
+        try:
+            bridge.configure()  # returns once the loop thread has set its scheduling
+            assert _wait(lambda: bridge.ticks > 20)
+        finally:
+            bridge.shutdown()
+        return bridge
+
+    granted = run_bridge()
+    assert realtime.thread_policy() == "other"  # this (calling) thread is untouched
+    if granted.realtime_error is None:  # root / CAP_SYS_NICE (CI): really FIFO
+        assert granted.loop_policy == "fifo" and granted.stats()["loop_policy"] == "fifo"
+    else:
+        assert "SCHED_FIFO" in granted.realtime_error and granted.loop_policy == "other"
+
+    def refuse(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    refused = run_bridge()
+    assert refused.loop_policy == "other" and refused.ticks > 20  # ran all the same
+    assert "CAP_SYS_NICE" in refused.stats()["realtime_error"]
+    assert "realtime_priority: 0" in refused.realtime_error  # the way out is named
+    backend.close()

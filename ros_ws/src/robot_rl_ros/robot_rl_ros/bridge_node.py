@@ -77,6 +77,8 @@ class HardwareBridgeNode(LifecycleNode):
             self.backend = self.bridge = None
             return self._fail("configure failed", e)
         self.log.info(f"connected ({self.cfg.backend.kind}); robot passive (damped)")
+        if self.bridge.realtime_error:
+            self.log.warning(f"loop thread not real-time: {self.bridge.realtime_error}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
