@@ -12,8 +12,8 @@ than the 20 ms policy period, policy periods without a command, bridge ticks mor
 period (2 ms) late. CPU per node (thread CPU in one process; process CPU otherwise) and
 resident memory. The bridge's loop thread runs in SCHED_FIFO (``bridge.realtime_priority``,
 as in the shipped deploy configs); a fourth run, ``in_process_normal``, is the in-process graph
-with the loop thread normally scheduled, for comparison. Goals (issue #9): in-process p99 ≤ 1 ms, 0 deadline misses, the deploy
-process ≤ 150 MB resident with torch not loaded.
+with the loop thread normally scheduled, for comparison. Goals (issue #9): in-process
+p99 ≤ 1 ms, 0 deadline misses, the deploy process ≤ 150 MB resident with torch not loaded.
 
 The policy: ``pretrained/quad12_walk_ppo.onnx`` if it exists, else a standing policy exported
 for the task's observation layout (timing does not depend on the weights).
