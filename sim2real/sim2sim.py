@@ -85,6 +85,9 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     out["interventions"] = {k: v["count"] for k, v in
                             stats["safety"]["interventions"].items()}
     out["safety_mode_final"] = stats["safety"]["mode"]
+    # why the chain stopped, if it did (e.g. which joint's tracking error, for how long)
+    out["safety_reasons"] = {k: v["last_reason"] for k, v in
+                             stats["safety"]["interventions"].items() if v.get("last_reason")}
     out["proxy"] = (loop.backend.plant.proxy.to_dict() if loop.backend.plant is not None
                     and loop.backend.plant.proxy is not None else None)
     out["_truth"] = truth
@@ -167,6 +170,9 @@ def _report(s: dict[str, Any]) -> str:
     rows = "\n".join(f"| {k} | " + " | ".join(str(s["runs"][c].get(k)) for c in cols) + " |"
                      for k in keys)
     inter = " | ".join(str(s["runs"][c].get("interventions")) for c in cols)
+    stops = "".join(f"\n- {c}: the chain ended in {r['safety_mode_final']}; last reasons: "
+                    f"{r.get('safety_reasons')}" for c, r in s["runs"].items()
+                    if r.get("safety_mode_final") not in (None, "ACTIVE"))
     return f"""# Sim-to-sim: `{s['policy']}` on {s['robot']}
 
 Training sim vs reality proxies (seeds {s['proxy_seeds']}), the same deploy chain (policy,
@@ -177,6 +183,7 @@ safety chain, 500 Hz bridge, real time) and command script ({s['seconds']} s). P
 |---|{'---|' * len(cols)}
 {rows}
 | safety interventions | {inter} |
+{stops}
 """
 
 

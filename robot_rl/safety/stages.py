@@ -252,8 +252,16 @@ class TrackingGuard(Stage):
             if self.since is None:
                 self.since = ctx.t
             if ctx.t - self.since >= self.cfg.duration_s:
-                what = (f"tracking error {err:.2f} rad > {self.cfg.max_error}" if not over
-                        else f"joint torque above {self.cfg.max_torque_ratio} x the limit")
+                # (which joint: computed only here, on the tick that trips)
+                st = ctx.state
+                if over:
+                    j = int(np.argmax(np.abs(st.tau) / self.tau_trip))
+                    what = (f"{self.spec.joint_names[j]} torque {st.tau[j]:.1f} N m above "
+                            f"{self.cfg.max_torque_ratio} x the limit")
+                else:
+                    j = int(np.argmax(np.where(last.kp > 0, np.abs(st.q - last.q_target), 0)))
+                    what = (f"{self.spec.joint_names[j]} tracking error {err:.2f} rad > "
+                            f"{self.cfg.max_error}")
                 self.stopped = f"{what} for {self.cfg.duration_s} s"
                 ctx.request(self.name, self.stopped, Mode.STOP)
         else:

@@ -195,19 +195,22 @@ def test_tracking_guard_stops_after_duration() -> None:
     stage = TrackingGuard(QUAD, TrackingGuardConfig(max_error=0.5, duration_s=0.1), DT)
     stage.reset(None)
     last = cmd()
-    far = state(q=QUAD.q0 + np.r_[0.7, np.zeros(11)])
+    far = state(q=QUAD.q0 + np.r_[0.0, 0.7, np.zeros(10)])
     modes = []
     for k in range(25):
         cx = ctx(far, t=k * DT, last=last)
         stage(cmd(), cx)
         modes.append(cx.mode)
     assert modes[:20] == [Mode.ACTIVE] * 20 and modes[20] == Mode.STOP  # 0.1 s = 20 ticks
-    over = state(tau=np.r_[40.0, np.zeros(11)])
+    assert QUAD.joint_names[1] in cx.events[0].reason  # the joint that tripped it is named
+    tau5 = 1.5 * QUAD.tau_max[5]
+    over = state(tau=np.r_[np.zeros(5), tau5, np.zeros(6)])
     stage2 = TrackingGuard(QUAD, TrackingGuardConfig(duration_s=0.0), DT)
     stage2.reset(None)
     cx = ctx(over, last=last)
     stage2(cmd(), cx)
     assert cx.mode == Mode.STOP and "torque" in cx.events[0].reason
+    assert f"{QUAD.joint_names[5]} torque {tau5:.1f}" in cx.events[0].reason
 
 
 # -- the chain -------------------------------------------------------------------------------
