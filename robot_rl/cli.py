@@ -216,13 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a policy on a task (JSON summary last)")
     s.add_argument("task", help="task name (see `robot-rl envs`)")
-    s.add_argument("--algo", default="ppo", help="algorithm (ppo)")
+    s.add_argument("--algo", default="ppo", help="algorithm (ppo, hinf)")
     s.add_argument("--config", help="algorithm YAML (default: configs/algos/ALGO-TASK.yaml "
                    "if it exists, else configs/algos/ALGO.yaml)")
-    s.add_argument("--iterations", type=int, help="override the config's iterations")
+    s.add_argument("--iterations", type=int, help="override the config's iterations (with "
+                   "--resume: how many more)")
     s.add_argument("--seed", type=int, help="override the config's seed")
     s.add_argument("--out", help="run directory (default runs/TASK-ALGO-sSEED)")
-    s.add_argument("--resume", help="checkpoint to resume from")
+    s.add_argument("--resume", help="checkpoint to resume from (weights, optimiser, counters, "
+                   "the H-inf multiplier and force bound, and the curves up to it)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 

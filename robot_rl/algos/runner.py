@@ -287,6 +287,11 @@ class OnPolicyRunner:
         self.iteration = int(ckpt["iteration"])
         self.env_steps = int(ckpt["env_steps"])
         self.load_extra_state(ckpt)
+        # the curves go on from where they were: the run's history up to this checkpoint
+        hist = Path(path).parent / "history.json"
+        if hist.is_file():
+            self.history = [h for h in json.loads(hist.read_text())
+                            if h.get("iteration", np.inf) <= self.iteration]
 
     def close(self) -> None:
         self.venv.close()

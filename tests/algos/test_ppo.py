@@ -168,4 +168,8 @@ def test_tiny_training_run_improves_return(tmp_path: Any) -> None:
     assert runner2.iteration == 30 and runner2.env_steps == 30 * 8 * 30
     for a, b in zip(runner.policy.state_dict().values(), runner2.policy.state_dict().values()):
         torch.testing.assert_close(a, b)
+    # the curves go on: the saved run's history up to the checkpoint, then the new iterations
+    assert [h["iteration"] for h in runner2.history] == list(range(1, 31))
+    runner2.learn(2, progress=False)
+    assert [h["iteration"] for h in runner2.history[-3:]] == [30, 31, 32]
     runner2.close()
