@@ -27,11 +27,13 @@ arrival here.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,23 @@ from hardware.robot import Robot
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thaw_heap, thread_policy
 from robot_rl.types import JointCommand, RobotState
+
+
+def _other_threads(depth: int = 3) -> dict[str, str]:
+    """The innermost ``depth`` frames (file:line) of every thread but the caller."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
+    out = {}
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        at = []
+        f: Any = frame
+        while f is not None and len(at) < depth:
+            at.append(f"{Path(f.f_code.co_filename).name}:{f.f_lineno}")
+            f = f.f_back
+        out[names.get(ident, str(ident))] = " < ".join(at)
+    return out
 
 
 class Lifecycle(Enum):
@@ -118,6 +137,9 @@ class HardwareBridge:
         self.loop_cpu_s = 0.0
         self.frozen_objects = 0  # objects exempted from garbage collection at configure
         self.modes: deque[tuple[float, str]] = deque(maxlen=10_000)
+        # per late tick (the first 100): where the process's other threads were when the loop
+        # thread got to run again; one of them held the GIL while it waited
+        self.late_where: list[dict[str, str]] = []
         n = spec.n_joints
         self._damping = JointCommand.damping(spec.joint_names, spec.damping_kd)
         self._zeros = np.zeros(n)
@@ -288,6 +310,8 @@ class HardwareBridge:
                 time.sleep(due - now)
                 now = time.monotonic()
             late = now - due
+            if late > period and len(self.late_where) < 100:
+                self.late_where.append(_other_threads())  # who had the GIL meanwhile
             if late > 0.1:  # stalled (debugger, suspend): restart the schedule, count once
                 t0, k = now, 0
                 due = now
@@ -337,6 +361,8 @@ class HardwareBridge:
             "loop_cpu_s": round(self.loop_cpu_s, 3), "loop_policy": self.loop_policy,
             "realtime_error": self.realtime_error,
         }
+        where = Counter(f"{name}: {at}" for w in self.late_where for name, at in w.items())
+        out["late_tick_threads"] = dict(where.most_common(8))
         if self.command_period_s:
             out["late_commands"] = int((lat > self.command_period_s * 1e6).sum())
             out["command_gaps"] = self.command_gaps

@@ -174,6 +174,37 @@ def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
     assert stats["tick_us"]["max"] > 10_000
 
 
+def test_late_ticks_woken_late_name_the_thread_that_held_the_gil() -> None:
+    """A thread in one long C call (which keeps the GIL) delays the loop thread's wake-up;
+    the bridge's stats say which thread and where."""
+    import threading
+
+    backend = open_backend("quad12", BackendConfig(kind="sim"))
+    bridge = HardwareBridge(backend.plant.spec, backend.make_robot, rate_hz=200,
+                            soft_start_s=0.1, shutdown_damp_s=0.0)
+    stop = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            sum(range(3_000_000))  # ~30-100 ms in one C call: the GIL is not handed over
+            time.sleep(0.05)
+
+    th = threading.Thread(target=hog, name="gil-hog", daemon=True)
+    try:
+        bridge.configure()
+        th.start()
+        assert _wait(lambda: bridge.late_where and bridge.ticks > 100, 6.0)
+        stats = bridge.stats()
+    finally:
+        stop.set()
+        bridge.shutdown()
+        backend.close()
+        th.join()
+    assert stats["late_ticks"] >= 1
+    hogs = [k for k in stats["late_tick_threads"] if k.startswith("gil-hog: test_bridge.py:")]
+    assert hogs, stats["late_tick_threads"]
+
+
 def test_realtime_priority_is_the_loop_threads_alone_and_a_refusal_is_reported(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``bridge.realtime_priority`` puts the loop thread (not the process) in SCHED_FIFO; where
