@@ -53,7 +53,7 @@ def _other_threads(depth: int = 3) -> dict[str, str]:
     for ident, frame in sys._current_frames().items():
         if ident == me:
             continue
-        at = []
+        at: list[str] = []
         f: Any = frame
         while f is not None and len(at) < depth:
             at.append(f"{Path(f.f_code.co_filename).name}:{f.f_lineno}")

@@ -19,10 +19,14 @@ from typing import Any
 
 
 def excite(args: argparse.Namespace) -> int:
+    from sim2real.experiment import Payload
     from sim2real.sysid import excite_proxy
 
+    payload = None
+    if args.payload_kg is not None:
+        payload = Payload(args.payload_kg, args.payload_body, tuple(args.payload_pos))
     log = excite_proxy(args.robot, args.proxy_seed, seconds=args.seconds, seed=args.seed,
-                       amplitude=args.amplitude, speed=args.speed)
+                       amplitude=args.amplitude, speed=args.speed, payload=payload)
     path = log.save(args.out)
     print(json.dumps({"log": str(path), "robot": log.robot, "seconds": log.seconds,
                       "ticks": len(log.t), "control_dt": log.control_dt,
@@ -38,8 +42,10 @@ def fit(args: argparse.Namespace) -> int:
     mass = args.mass_kg
     if mass is None and "total_mass_kg" in log.meta:
         mass = float(log.meta["total_mass_kg"])  # the proxy's weighing, recorded by excite
+    payload_log = SysIdLog.load(args.payload_log) if args.payload_log else None
     res = fit_log(log, total_mass_kg=mass, latencies=tuple(args.latencies),
-                  progress=lambda m: print(m, file=sys.stderr))
+                  progress=lambda m: print(m, file=sys.stderr), payload_log=payload_log,
+                  anchor=args.anchor)
     out: dict[str, Any] = {"log": str(args.log), "robot": log.robot, **res.to_dict()}
     if "truth" in log.meta:
         out["against_proxy"] = compare(res.params, log.meta["truth"])
@@ -76,6 +82,11 @@ def add_parser(sub: Any) -> None:
                    help="peak, as a fraction of the distance to the nearer joint limit")
     s.add_argument("--speed", type=float, default=0.5,
                    help="peak speed, as a fraction of the velocity limit")
+    s.add_argument("--payload-kg", type=float, help="a known mass clamped to a link for this "
+                   "run (a second log for `fit --payload-log`, which then sets the scale)")
+    s.add_argument("--payload-body", default="gripper", help="the link it is clamped to")
+    s.add_argument("--payload-pos", type=float, nargs=3, default=[0.05, 0.0, 0.0],
+                   metavar=("X", "Y", "Z"), help="its centre in the link's frame [m]")
     s.add_argument("--out", required=True, help="log path (.npz)")
     s.set_defaults(func=excite)
     s = ss.add_parser("fit", help="identify the parameters from a log (JSON last)")
@@ -84,6 +95,12 @@ def add_parser(sub: Any) -> None:
                    "scale; default: the log's recorded weighing, else the nominal mass)")
     s.add_argument("--latencies", type=int, nargs="+", default=[0, 1, 2, 3],
                    help="candidate actuation latencies [physics ticks of 1 ms]")
+    s.add_argument("--payload-log", help="a second log of the robot carrying a known payload "
+                   "(`excite --payload-kg`): its known torques set the absolute scale")
+    s.add_argument("--anchor", default="auto", choices=["auto", "mass", "strength", "payload"],
+                   help="what sets the absolute scale (auto: payload if --payload-log, else "
+                   "the weighing, or the motors' mean strength where gravity and link inertia "
+                   "carry under 15 %% of the torque)")
     s.add_argument("--out", help="also write the report JSON here")
     s.set_defaults(func=fit)
     s = ss.add_parser("actuator", help="fit an actuator network (torque from the history of "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,28 @@ def robot_model(robot: str, fixed_base: bool = True) -> mujoco.MjModel:
     return ms.compile()
 
 
+def clear_workspace(model: mujoco.MjModel, data: mujoco.MjData, spec: RobotSpec) -> int:
+    """Take the scene's loose objects (free bodies that are not the robot: arm6's cube and
+    peg) off the table, onto the floor out of reach, at rest; returns how many. The
+    experiment is run on a cleared table: an object the arm knocks over moves, and its later
+    contacts are where no model of the scene expects them (on arm6 the excitation pushed the
+    cube 7 cm in every 30 s log)."""
+    from robot_rl.robots.mjstate import robot_bodies
+
+    mine = set(robot_bodies(model, spec).tolist())
+    n = 0
+    for j in range(model.njnt):
+        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE or int(model.jnt_bodyid[j]) in mine:
+            continue
+        q, v = int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])
+        data.qpos[q:q + 7] = [-1.0 - 0.2 * n, 0.5, -0.7, 1.0, 0.0, 0.0, 0.0]
+        data.qvel[v:v + 6] = 0.0
+        n += 1
+    if n:
+        mujoco.mj_forward(model, data)
+    return n
+
+
 def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
     """Ids of the bodies below the robot's base (what a stand or arm experiment moves)."""
     from robot_rl.robots.mjstate import robot_bodies
@@ -69,6 +91,64 @@ def nominal_mass(robot: str) -> float:
     """The robot's total mass in its MJCF [kg] (what a scale reads on the nominal robot)."""
     spec = get_robot(robot)
     return robot_mass(mujoco.MjModel.from_xml_path(str(spec.mjcf)), spec)
+
+
+# -- a known payload --------------------------------------------------------------------------
+@dataclass
+class Payload:
+    """A known mass clamped to a link for the experiment: it anchors the identification's
+    absolute scale (`sim2real.sysid`), since its torques are known exactly. ``pos``: its
+    centre in the link's frame [m]; ``radius``: a solid sphere's, for its inertia."""
+
+    mass_kg: float
+    body: str = "gripper"
+    pos: tuple[float, float, float] = (0.05, 0.0, 0.0)
+    radius: float = 0.02
+
+    def validate(self, model: mujoco.MjModel) -> int:
+        """The link's body id; a clear error for a bad payload."""
+        if not (self.mass_kg > 0 and np.isfinite(self.mass_kg)):
+            raise SysIdError(f"payload mass must be > 0 kg, got {self.mass_kg}")
+        if len(self.pos) != 3 or not np.all(np.isfinite(self.pos)) or not self.radius >= 0:
+            raise SysIdError(f"payload pos must be 3 finite numbers [m] and radius >= 0, got "
+                             f"{self.pos}, {self.radius}")
+        bid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, self.body)
+        if bid <= 0:
+            names = [model.body(i).name for i in range(1, model.nbody)]
+            raise SysIdError(f"payload body '{self.body}' is not in the model; one of {names}")
+        return int(bid)
+
+
+def attach_payload(model: mujoco.MjModel, payload: Payload) -> None:
+    """Merge ``payload`` into its link, in place: the link's mass, centre of mass and inertia
+    become those of link and payload as one rigid body (parallel-axis theorem)."""
+    b = payload.validate(model)
+    m1, m2 = float(model.body_mass[b]), payload.mass_kg
+    c1, c2 = model.body_ipos[b].copy(), np.asarray(payload.pos, dtype=float)
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, model.body_iquat[b])
+    r = rot.reshape(3, 3)
+    i1 = r @ np.diag(model.body_inertia[b]) @ r.T  # about c1, in the body frame
+    i2 = np.eye(3) * 0.4 * m2 * payload.radius ** 2
+    c = (m1 * c1 + m2 * c2) / (m1 + m2)
+
+    def shift(i: np.ndarray, m: float, d: np.ndarray) -> np.ndarray:
+        return i + m * (float(d @ d) * np.eye(3) - np.outer(d, d))
+
+    total = shift(i1, m1, c1 - c) + shift(i2, m2, c2 - c)
+    moments, axes = np.linalg.eigh(total)
+    if np.linalg.det(axes) < 0:
+        axes[:, 0] = -axes[:, 0]
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, axes.reshape(-1))
+    model.body_mass[b] = m1 + m2
+    model.body_ipos[b] = c
+    model.body_inertia[b] = moments
+    model.body_iquat[b] = quat
+    # the compiler's shortcut "inertial frame = body frame (position and/or rotation)" no
+    # longer holds for this body: kinematics must use ipos and iquat as they are now
+    model.body_sameframe[b] = 0
+    model.body_simple[b] = 0
 
 
 # -- the log ----------------------------------------------------------------------------------
@@ -208,9 +288,11 @@ def collect(robot: Any, supervisor: Any, q_target: np.ndarray, dq_target: np.nda
 
 
 def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, seed: int = 0,
-                 amplitude: float = 0.5, speed: float = 0.5) -> SysIdLog:
+                 amplitude: float = 0.5, speed: float = 0.5,
+                 payload: Payload | None = None) -> SysIdLog:
     """The experiment on the reality proxy of ``proxy_seed`` (None: the nominal sim), in
-    lockstep (as fast as the machine goes): robot on its stand, through its safety chain."""
+    lockstep (as fast as the machine goes): robot on its stand, through its safety chain.
+    ``payload``: a known mass clamped to a link for this run (recorded in the log's meta)."""
     from hardware.sim_plant import SimPlant
     from hardware.sim_robot import SimRobot
     from robot_rl.robots.config import load_robot_config
@@ -221,6 +303,7 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
     plant = SimPlant(robot, model=robot_model(robot, fixed_base=True), realtime=0,
                      proxy_seed=proxy_seed)
     plant.set_joint_positions(spec.q0)
+    cleared = clear_workspace(plant.model, plant.data, spec)
     sim = SimRobot(plant, lockstep=True)
     sim.connect()
     sub = max(1, round(rcfg.control_dt / plant.dt))
@@ -233,11 +316,16 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
     meta: dict[str, Any] = {"source": "proxy" if proxy_seed is not None else "sim",
                             "total_mass_kg": round(robot_mass(plant.model, spec), 4),
                             "proxy_seed": proxy_seed, "excitation_seed": seed,
-                            "amplitude": amplitude, "speed": speed}
+                            "amplitude": amplitude, "speed": speed,
+                            "objects_cleared": cleared}
     if plant.proxy is not None:
         meta["proxy"] = plant.proxy.to_dict()
         meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.dof_adr,
                                     plant.robot.act_ids)
+    if payload is not None:  # (after the robot's own mass and truth are taken)
+        attach_payload(plant.model, payload)
+        mujoco.mj_forward(plant.model, plant.data)
+        meta["payload"] = asdict(payload)
     try:
         return collect(sim, make_supervisor(rcfg, spec, rcfg.control_dt), q_t, dq_t,
                        rcfg.control_dt, advance, meta, torque_sensor=plant.delivered_torque)
@@ -265,6 +353,6 @@ def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.
             "latency_ticks": proxy.latency_ticks}
 
 
-__all__ = ["LOG_FIELDS", "SKIP_S", "STAND_HEIGHT", "SysIdError", "SysIdLog", "collect",
-           "excitation", "excite_proxy", "moving_bodies", "nominal_mass", "proxy_truth",
-           "robot_mass", "robot_model"]
+__all__ = ["LOG_FIELDS", "SKIP_S", "STAND_HEIGHT", "Payload", "SysIdError", "SysIdLog",
+           "attach_payload", "clear_workspace", "collect", "excitation", "excite_proxy",
+           "moving_bodies", "nominal_mass", "proxy_truth", "robot_mass", "robot_model"]

@@ -51,8 +51,11 @@ from robot_rl.robots import get_robot
 from sim2real.experiment import (
     SKIP_S,
     STAND_HEIGHT,
+    Payload,
     SysIdError,
     SysIdLog,
+    attach_payload,
+    clear_workspace,
     collect,
     excitation,
     excite_proxy,
@@ -79,7 +82,8 @@ class SysIdParams:
     joint_damping: list[float] = field(default_factory=list)
     joint_friction: list[float] = field(default_factory=list)
     latency_ticks: int = 0
-    anchor: str = "mass"  # what set the absolute scale: "mass" (weighed) or "strength"
+    anchor: str = "mass"  # what set the absolute scale: "mass" (weighed), "strength" or
+    # "payload" (a second log carrying a known mass)
 
     SCALES = ("mass_scale", "armature_scale")
     PER_JOINT = ("motor_strength", "joint_damping", "joint_friction")
@@ -206,6 +210,7 @@ class _Regressors:
     rigid: np.ndarray
     q: np.ndarray  # smoothed, (T, n)
     dq: np.ndarray
+    payload: np.ndarray | None = None  # the known payload's torque, when the log had one
 
 
 def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
@@ -220,7 +225,6 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
     # no constraints in the inverse: a free scene object's contacts (or a limit, which the
     # excitation keeps away from) would put arbitrary constraint forces into R
     m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
-    d = mujoco.MjData(m)
     skip = round(SKIP_S / dt)
     ks = np.arange(skip, len(q) - 1 - skip // 2, 2)
     touching = link_contacts(log, model)
@@ -232,22 +236,35 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
     if len(ks) < 200:
         raise SysIdError(f"the robot's links touch something in {touching.mean():.0%} of the "
                          "log's ticks: excite it clear of the table and the objects")
-    rigid = np.empty((len(ks), spec.n_joints))
-    for i, k in enumerate(ks):
-        d.qpos[idx.qpos_adr] = q_mid[k]
-        d.qvel[idx.dof_adr] = v_mid[k]
-        d.qacc[idx.dof_adr] = acc[k]
-        mujoco.mj_inverse(m, d)
-        rigid[i] = d.qfrc_inverse[idx.dof_adr]
-    return _Regressors(ks, v_mid[ks], acc[ks], rigid, q, dq)
+    def inverse(m: mujoco.MjModel) -> np.ndarray:
+        d = mujoco.MjData(m)
+        out = np.empty((len(ks), spec.n_joints))
+        for i, k in enumerate(ks):
+            d.qpos[idx.qpos_adr] = q_mid[k]
+            d.qvel[idx.dof_adr] = v_mid[k]
+            d.qacc[idx.dof_adr] = acc[k]
+            mujoco.mj_inverse(m, d)
+            out[i] = d.qfrc_inverse[idx.dof_adr]
+        return out
+
+    rigid = inverse(m)
+    payload = None
+    if log.meta.get("payload"):  # its torque: the model with it, less the model without
+        mp = copy.copy(m)
+        attach_payload(mp, Payload(**log.meta["payload"]))
+        payload = inverse(mp) - rigid
+    return _Regressors(ks, v_mid[ks], acc[ks], rigid, q, dq, payload)
 
 
 def link_contacts(log: SysIdLog, model: RolloutModel) -> np.ndarray:
     """Per tick, whether a link of the robot touches anything (the table, the scene's
-    objects at their nominal places, the robot itself) at the logged joint positions, by
+    objects at their nominal places unless the log says the table was cleared, the robot
+    itself) at the logged joint positions, by
     MuJoCo's collision detection on the nominal model: (T,) bool."""
     m = model.nominal
     d = mujoco.MjData(m)
+    if log.meta.get("objects_cleared"):  # the experiment ran on a cleared table
+        clear_workspace(m, d, model.spec)
     idx = model.idx
     robot = np.zeros(m.nbody, dtype=bool)
     robot[moving_bodies(m, model.spec)] = True
@@ -263,25 +280,11 @@ def link_contacts(log: SysIdLog, model: RolloutModel) -> np.ndarray:
     return out
 
 
-def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
-               min_speed: float = 0.3, latency: int = 0,
-               pre: _Regressors | None = None) -> SysIdParams:
-    """The inverse-dynamics least squares of the module docstring, for an actuation latency of
-    ``latency`` ticks of the fitting model. ``anchor``: "mass" (the mass scale is
-    ``mass_scale``), "strength" (the mean motor strength is 1, the mass scale fitted) or
-    "auto" (mass, unless the rigid-body torque carries under 15 % of the applied torque).
-    States are low-passed (zero phase); each control interval's mean applied torque comes
-    from the logged commands (`applied_torque`); intervals where a motor reported a torque
-    near its limit, where the law's torque could meet the motor's torque-speed envelope, or
-    where a joint moved slower than ``min_speed`` (MuJoCo's soft dry friction not saturated
-    yet) are left out. ``pre``: the log's regressors, when fitting several latencies."""
-    if anchor not in ("auto", "mass", "strength"):
-        raise SysIdError(f"anchor must be auto, mass or strength, not {anchor!r}")
-    if not np.any(np.abs(log.tau) > 1e-9):
-        raise SysIdError("the log has no measured torque (tau is all zero): log the motors' "
-                         "torque readings; the strengths cannot be identified without them")
+def _rows(log: SysIdLog, model: RolloutModel, r: _Regressors, latency: int,
+          min_speed: float) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+    """One log's equations per joint (weighted rows, right-hand sides) and each joint's
+    rigid-body share of the torque. A payload's known torque goes to the right-hand side."""
     spec = model.spec
-    r = _regressors(log, model) if pre is None else pre
     sub = max(1, round(log.control_dt / model.dt))
     tau_all = applied_torque(log, r.q, r.dq, latency, sub, spec.tau_max)
     ks = r.ks
@@ -313,17 +316,63 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
         a[:, 3 * n] = -a0[j] * acc_j[ok]
         a[:, 3 * n + 1] = -r.rigid[ok, j]
         rows.append(w * a)
-        rhs.append(np.zeros(int(ok.sum())))
+        rhs.append(w * r.payload[ok, j] if r.payload is not None else np.zeros(int(ok.sum())))
+    return rows, rhs, share
+
+
+def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
+               min_speed: float = 0.3, latency: int = 0,
+               pre: _Regressors | None = None,
+               payload: tuple[SysIdLog, _Regressors | None] | None = None) -> SysIdParams:
+    """The inverse-dynamics least squares of the module docstring, for an actuation latency of
+    ``latency`` ticks of the fitting model. ``anchor``: "mass" (the mass scale is
+    ``mass_scale``), "strength" (the mean motor strength is 1, the mass scale fitted),
+    "payload" (a second log, ``payload``, of the same robot carrying a known mass: its known
+    torques set the scale, nothing else is assumed) or "auto" (payload if there is that log,
+    else mass, unless the rigid-body torque carries under 15 % of the applied torque).
+    States are low-passed (zero phase); each control interval's mean applied torque comes
+    from the logged commands (`applied_torque`); intervals where a motor reported a torque
+    near its limit, where the law's torque could meet the motor's torque-speed envelope, or
+    where a joint moved slower than ``min_speed`` (MuJoCo's soft dry friction not saturated
+    yet) are left out. ``pre``: the log's regressors, when fitting several latencies (and
+    the payload log's, as the tuple's second item)."""
+    if anchor not in ("auto", "mass", "strength", "payload"):
+        raise SysIdError(f"anchor must be auto, mass, strength or payload, not {anchor!r}")
+    if anchor == "payload" and payload is None:
+        raise SysIdError("anchor 'payload' needs a second log with a known payload "
+                         "(`robot-rl sysid excite --payload-kg KG`)")
+    logs = [(log, pre)] + ([payload] if payload is not None else [])
+    rows, rhs, share = [], [], []
+    for lg, given in logs:
+        if not np.any(np.abs(lg.tau) > 1e-9):
+            raise SysIdError("the log has no measured torque (tau is all zero): log the "
+                             "motors' torque readings; the strengths cannot be identified "
+                             "without them")
+        if lg.robot != log.robot:
+            raise SysIdError(f"the payload log is of {lg.robot}, the other of {log.robot}")
+        r = _regressors(lg, model) if given is None else given
+        if lg is not log and r.payload is None:
+            raise SysIdError("the payload log has no payload in its meta: record it with "
+                             "`robot-rl sysid excite --payload-kg KG`")
+        a, b, sh = _rows(lg, model, r, latency, min_speed)
+        rows += a
+        rhs += b
+        share += sh if lg is log else []
+    n = model.spec.n_joints
     if anchor == "auto":
-        anchor = "mass" if float(np.mean(share)) >= 0.15 else "strength"
-    big = 1e3 * max(len(r) for r in rows) ** 0.5
+        anchor = ("payload" if payload is not None
+                  else "mass" if float(np.mean(share)) >= 0.15 else "strength")
+    big = 1e3 * max(len(a) for a in rows) ** 0.5
     row = np.zeros((1, 3 * n + 2))
     if anchor == "mass":
         row[0, 3 * n + 1], target = big, big * mass_scale
-    else:
+    elif anchor == "strength":
         row[0, :n], target = big / n, big
+    else:  # the payload's torques (right-hand side) set the scale
+        row, target = row[:0], None
     theta, *_ = np.linalg.lstsq(np.concatenate([*rows, row]),
-                                np.concatenate([*rhs, [target]]), rcond=None)
+                                np.concatenate([*rhs, [] if target is None else [target]]),
+                                rcond=None)
     return SysIdParams(mass_scale=float(theta[3 * n + 1]), armature_scale=float(theta[3 * n]),
                        motor_strength=theta[:n].tolist(),
                        joint_damping=theta[n:2 * n].tolist(),
@@ -367,14 +416,20 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
         latencies: Sequence[int] = (0, 1, 2, 3), segment_s: float = 0.5,
         max_segments: int | None = 60, timestep: float = 0.001,
         integrator: str = "implicitfast",
-        progress: Callable[[str], None] | None = None) -> FitResult:
+        progress: Callable[[str], None] | None = None,
+        payload_log: SysIdLog | None = None, anchor: str = "auto") -> FitResult:
     """Identify `SysIdParams` from ``log`` (see the module docstring). ``total_mass_kg``: the
     robot weighed on a scale (None: its nominal mass); it sets the mass scale. ``timestep``
-    and ``integrator``: the fitting model's physics (latencies count its ticks)."""
+    and ``integrator``: the fitting model's physics (latencies count its ticks).
+    ``payload_log``: a second experiment with a known payload (`excite_proxy`'s
+    ``payload``); its equations join the least squares and its known torques set the
+    absolute scale. The latency rollouts use ``log``. ``anchor``: see `fit_linear`."""
     t0 = time.perf_counter()
     model = RolloutModel(log.robot, log.fixed_base, timestep, integrator)
     mass_scale = 1.0 if total_mass_kg is None else total_mass_kg / nominal_mass(log.robot)
     pre = _regressors(log, model)
+    with_payload = None if payload_log is None else (payload_log,
+                                                     _regressors(payload_log, model))
     segs = segments(log, segment_s, max_segments)
     q_s, dq_s = pre.q, pre.dq  # the rollouts' start states
 
@@ -388,7 +443,8 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
     by_latency: dict[int, float] = {}
     fits: dict[int, SysIdParams] = {}
     for lat in latencies:  # per latency its least squares; the rollouts pick the best
-        fits[int(lat)] = fit_linear(log, model, mass_scale, latency=int(lat), pre=pre)
+        fits[int(lat)] = fit_linear(log, model, mass_scale, anchor, latency=int(lat),
+                                    pre=pre, payload=with_payload)
         by_latency[int(lat)] = rms_q(fits[int(lat)])
         if progress is not None:
             progress(f"latency {lat} ticks: {json.dumps(fits[int(lat)].to_dict())}; rollout "
@@ -399,7 +455,8 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
     return FitResult(params=best, rms_q_by_latency=by_latency, rms_q=by_latency[lat],
                      rms_q_nominal=rms_q(nominal),
                      seconds_used=round(sum(n for _, n in segs) * log.control_dt, 2),
-                     log_seconds=round(log.seconds, 2),
+                     log_seconds=round(log.seconds + (payload_log.seconds if payload_log
+                                                      is not None else 0.0), 2),
                      wall_s=round(time.perf_counter() - t0, 1))
 
 

@@ -254,7 +254,7 @@ class TrackingGuard(Stage):
             if ctx.t - self.since >= self.cfg.duration_s:
                 # (which joint: computed only here, on the tick that trips)
                 st = ctx.state
-                if over:
+                if over and st.tau is not None:
                     j = int(np.argmax(np.abs(st.tau) / self.tau_trip))
                     what = (f"{self.spec.joint_names[j]} torque {st.tau[j]:.1f} N m above "
                             f"{self.cfg.max_torque_ratio} x the limit")

@@ -149,6 +149,7 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
     from sim2real.sysid import RolloutModel, _regressors, link_contacts
 
     table_ticks: list[bool] = []
+    object_hits = []
     step = sim_plant.SimPlant.step
 
     def recording_step(self: sim_plant.SimPlant, n: int = 1) -> None:
@@ -159,6 +160,8 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
             b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
             names = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(b)) for b in (b1, b2)}
             hit |= "world" in names and bool(names - {"world", "cube", "peg"})
+            if names & {"cube", "peg"} and names - {"world", "cube", "peg"}:
+                object_hits.append(names)
         table_ticks.append(hit)
 
     monkeypatch.setattr(sim_plant.SimPlant, "step", recording_step)
@@ -170,6 +173,78 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
     plant = np.array(table_ticks)[: len(log.t)]
     assert plant.any()  # the excitation does touch the table: the test can fail
     assert np.all(flagged[plant])
+    # the table was cleared of the loose objects first (they moved when knocked, and their
+    # later contacts were where no model expected them)
+    assert log.meta["objects_cleared"] == 2 and not object_hits
     assert flagged.mean() < 0.05
     ks = _regressors(log, model).ks
     assert not np.any(flagged[ks]) and not np.any(flagged[ks + 1])
+
+
+def test_a_payload_merged_into_a_link_is_that_link_carrying_it() -> None:
+    """`attach_payload` against MuJoCo compiling the payload as a child body: the same inverse
+    dynamics; a bad payload is refused by name."""
+    import mujoco
+
+    from sim2real.experiment import Payload, attach_payload
+
+    spec = get_robot("arm6")
+    for body, pos in (("gripper", (0.05, 0.01, 0.0)), ("moving_jaw", (0.02, 0.0, -0.01))):
+        merged = robot_model("arm6")
+        attach_payload(merged, Payload(0.2, body=body, pos=pos, radius=0.02))
+        ms = mujoco.MjSpec.from_file(str(spec.mjcf))
+        child = ms.body(body).add_body(name="payload", pos=list(pos))
+        child.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.02, 0, 0], mass=0.2,
+                       contype=0, conaffinity=0)
+        ref = ms.compile()
+        forces = []
+        for m in (merged, ref, robot_model("arm6")):
+            d = mujoco.MjData(m)
+            d.qpos[:6] = [0.3, -0.5, 0.8, 0.4, 0.2, 0.01]
+            d.qvel[:6] = [0.3, -0.2, 0.5, 0.1, -0.4, 0.0]
+            d.qacc[:6] = [1.0, -2.0, 0.5, 3.0, -1.0, 0.0]
+            mujoco.mj_inverse(m, d)
+            forces.append(d.qfrc_inverse[:6].copy())
+        np.testing.assert_allclose(forces[0], forces[1], atol=1e-12)
+        assert np.abs(forces[0] - forces[2]).max() > 0.1  # the payload is felt
+    m = robot_model("arm6")
+    with pytest.raises(SysIdError, match="one of"):
+        attach_payload(m, Payload(0.2, body="hand"))
+    with pytest.raises(SysIdError, match="> 0 kg"):
+        attach_payload(m, Payload(0.0))
+
+
+def test_a_known_payload_sets_the_scale_that_the_strength_anchor_guesses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy whose motors are all weaker than their datasheet (strength 0.86-0.99, the
+    rest nominal): the strength anchor (mean strength 1) scales every parameter up by the
+    mean's error; a second log carrying a known 0.2 kg payload fixes the scale."""
+    import sim2real.proxy as proxy_mod
+
+    sample = proxy_mod.ProxyParams.sample.__func__  # type: ignore[attr-defined]
+
+    def weak_motors_only(cls: Any, seed: int, model: Any, spec: Any = None) -> Any:
+        p = sample(cls, seed, model, spec)
+        return proxy_mod.ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
+                                     com_shift=[[0.0] * 3] * len(p.com_shift),
+                                     motor_strength=p.motor_strength, q_noise=0.0,
+                                     dq_noise=0.0, gyro_noise=0.0)
+
+    monkeypatch.setattr(proxy_mod.ProxyParams, "sample", classmethod(weak_motors_only))
+    from sim2real.experiment import Payload
+
+    log = excite_proxy("arm6", 0, seconds=30.0, seed=0)
+    loaded = excite_proxy("arm6", 0, seconds=30.0, seed=1, payload=Payload(0.2))
+    truth = np.asarray(log.meta["truth"]["motor_strength"])
+    assert truth.mean() < 0.95  # the datasheet's guess is wrong: the test can fail
+    guessed = fit(log, latencies=(0,), max_segments=3, anchor="strength").params
+    anchored = fit(log, latencies=(0,), max_segments=3, payload_log=loaded).params
+    assert anchored.anchor == "payload"
+    err_guess = np.abs(np.asarray(guessed.motor_strength) / truth - 1)
+    err_payload = np.abs(np.asarray(anchored.motor_strength) / truth - 1)
+    assert err_guess.min() > 0.04  # every joint off by the mean's error
+    assert err_payload.max() < 0.02, (anchored.motor_strength, truth)
+    with pytest.raises(SysIdError, match="payload-kg"):
+        import copy
+
+        fit(log, latencies=(0,), max_segments=3, payload_log=copy.copy(log))  # none in it
