@@ -42,6 +42,7 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     if seed is not None:
         cfg.seed = seed
     out = out or Path("runs") / f"{task}-{algo}-s{cfg.seed}"
+    version = code_version()  # the code the run starts with (the tree may change meanwhile)
     t0 = time.perf_counter()
     runner = runner_cls(task, cfg, out)
     try:
@@ -54,7 +55,7 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     plot_curves(history, out / "curves.png", title=f"{algo} {task} seed {cfg.seed}")
     last = history[-1] if history else {}
     record = {"task": task, "algo": algo, "command": command_line(), "seed": cfg.seed,
-              "code_version": code_version(), "config_file": str(config),
+              "code_version": version, "config_file": str(config),
               "train_config": to_dict(cfg), "iterations": runner.iteration,
               "env_steps": runner.env_steps, "wall_s": round(time.perf_counter() - t0, 1),
               "final": {k: v for k, v in last.items() if k.startswith("episode/")},
