@@ -122,6 +122,7 @@ class HardwareBridge:
         self._cmd_stamp = -np.inf
         self._hold: np.ndarray | None = None
         self.active_since = -np.inf
+        self.active_tick: int | None = None
         self._mode = "passive"
         self.ticks = 0
         self.timeouts = 0
@@ -185,6 +186,7 @@ class HardwareBridge:
             self._hold = None if st is None else np.clip(st.q, self.spec.q_min, self.spec.q_max)
             self._cmd = None
             self.active_since = time.monotonic()
+            self.active_tick = self.ticks  # ticks from here on are the active phase's
             self.state = Lifecycle.ACTIVE
         self._set_mode("soft_start")
 
@@ -351,11 +353,16 @@ class HardwareBridge:
         m = min(len(late), len(dur))  # (a tick may end between the two copies)
         late_idx = np.flatnonzero(late[1:m] > period_us) + 1
         after_slow = int((dur[late_idx - 1] > period_us).sum())
+        # since the last activation (the ticks before it, passive, overlap the process's own
+        # start-up: imports, node creation); the deque holds the last len(late) ticks
+        first = None if self.active_tick is None else self.active_tick - (self.ticks - len(late))
+        late_active = None if first is None else int((late[max(first, 0):] > period_us).sum())
         out: dict[str, Any] = {
             "state": self.state.value, "mode": self._mode, "ticks": self.ticks,
             "rate_hz": round(1.0 / self.period, 1),
             "tick_lateness_us": percentiles(late), "tick_us": percentiles(self.tick_us),
             "late_ticks": int((late > period_us).sum()), "late_ticks_after_slow_tick": after_slow,
+            "late_ticks_active": late_active,
             "commands": self.commands, "refused": self.refused, "timeouts": self.timeouts,
             "command_latency_us": percentiles(lat), "fault": self.fault,
             "loop_cpu_s": round(self.loop_cpu_s, 3), "loop_policy": self.loop_policy,

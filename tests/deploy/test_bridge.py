@@ -162,6 +162,10 @@ def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
                             soft_start_s=0.1, shutdown_damp_s=0.0, on_state=stall)
     try:
         bridge.configure()
+        assert _wait(lambda: bridge.ticks >= 200, 6.0)
+        assert bridge.stats()["late_ticks_active"] is None  # not activated yet
+        bridge.activate()
+        active_from = bridge.active_tick
         assert _wait(lambda: bridge.ticks >= 400, 6.0)
         stats = bridge.stats()
     finally:
@@ -172,6 +176,10 @@ def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
     assert stats["late_ticks_after_slow_tick"] >= stalls - 1
     assert stats["late_ticks_after_slow_tick"] <= stats["late_ticks"]
     assert stats["tick_us"]["max"] > 10_000
+    # the active phase's own: the stalls after the activation, not those before
+    before = (active_from - 20) // 40 + 1  # stalls at ticks 20, 60, ... before activation
+    assert stats["late_ticks_active"] <= stats["late_ticks"] - before + 1
+    assert stats["late_ticks_active"] >= (stats["ticks"] - active_from) // 40 - 1
 
 
 def test_late_ticks_woken_late_name_the_thread_that_held_the_gil() -> None:
