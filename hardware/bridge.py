@@ -373,6 +373,7 @@ class HardwareBridge:
         if self.command_period_s:
             out["late_commands"] = int((lat > self.command_period_s * 1e6).sum())
             out["command_gaps"] = self.command_gaps
+            out["gap_s"] = [round(g, 3) for g in list(self.gap_log)[:20]]  # the first 20
         return out
 
 
