@@ -52,7 +52,10 @@ def set_thread_realtime(priority: int) -> str | None:
 
 
 def thread_policy() -> str:
-    """The calling thread's scheduling policy: 'fifo', 'rr' or 'other'."""
+    """The calling thread's scheduling policy: 'fifo', 'rr' or 'other' ('unknown' where the
+    OS does not say, e.g. macOS)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "unknown"
     pol = os.sched_getscheduler(0)
     return {os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}.get(pol, "other")
 
