@@ -100,6 +100,10 @@ def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]
         stats = graph.stop()
     summary = summarize(cfg, stats, mode)
     out["bridge"] = _slim(stats["hardware_bridge"])
+    # where a stall was: the longest wall-clock gaps of the streams between the nodes
+    out["stream_gaps"] = {"states at the policy node": stats.get("policy_node", {}).get(
+        "state_gaps"), "policy commands at the safety node": stats.get(
+        "safety_node", {}).get("policy_gaps")}
     out["cpu_s"] = summary["cpu_s"]
     out["process"] = summary["processes"]
     if mode == "processes":

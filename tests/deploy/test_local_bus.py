@@ -1,5 +1,5 @@
 """The in-process graph's direct hand-over (`robot_rl_ros.local.LocalBus`) and the command
-conversion it shares with the topics."""
+conversion it shares with the topics, and the nodes' stream-gap statistics."""
 
 from __future__ import annotations
 
@@ -79,3 +79,18 @@ def test_direct_command_gets_the_gains_the_topic_would_give(mode: str) -> None:
     assert np.all(direct.kp <= spec.kp)
     with pytest.raises(ValueError, match="unknown command mode 'fast'"):
         convert.with_mode_gains(spec, cmd, "fast")
+
+
+def test_arrival_gaps_keep_the_longest_gaps_and_when_they_began() -> None:
+    """The nodes' stall finder: a 50 Hz stream with one 0.33 s hole 5 s in."""
+    from robot_rl_ros.timing import ArrivalGaps
+
+    gaps = ArrivalGaps(keep=3)
+    t = 100.0
+    for k in range(500):
+        gaps.add(t)
+        t += 0.33 if k == 250 else 0.02
+    s = gaps.summary()
+    assert s["arrivals"] == 500
+    assert s["longest_gaps_ms"][0] == 330.0 and s["at_s"][0] == 5.0
+    assert len(s["longest_gaps_ms"]) == 3 and s["longest_gaps_ms"][1] == 20.0

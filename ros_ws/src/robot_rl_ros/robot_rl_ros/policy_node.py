@@ -37,7 +37,7 @@ from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_stat
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
-from robot_rl_ros.timing import NodeClock
+from robot_rl_ros.timing import ArrivalGaps, NodeClock
 
 
 def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | None:
@@ -86,6 +86,7 @@ class PolicyNode(Node):
         self.errors = 0
         self.published = 0
         self.states_received = 0
+        self.state_gaps = ArrivalGaps()  # wall-clock gaps between states arriving here
         self.step_us: list[float] = []
         self.cpu = NodeClock()
         self._msg = JointState()
@@ -118,6 +119,7 @@ class PolicyNode(Node):
 
     def _step(self, t: float, state: JointState | RobotState) -> None:
         c0 = time.thread_time()
+        self.state_gaps.add(time.monotonic())
         with self._lock:
             self.states_received += 1
             if not self._due(t):
@@ -195,5 +197,6 @@ class PolicyNode(Node):
 
         return {"published": self.published, "errors": self.errors,
                 "states_received": self.states_received,
+                "state_gaps": self.state_gaps.summary(),
                 "step_us": percentiles(self.step_us), "swaps": self.swap_log,
                 "policy": str(self.controller.path), "cpu_s": round(self.cpu.total, 3)}

@@ -44,7 +44,7 @@ from robot_rl_ros.convert import (
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
-from robot_rl_ros.timing import NodeClock
+from robot_rl_ros.timing import ArrivalGaps, NodeClock
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
               Mode.STOP: "stop"}
@@ -88,6 +88,7 @@ class SafetyNode(Node):
         self._last_tick = -float("inf")
         self._msg = JointState()
         self.bad_inputs = 0
+        self.policy_gaps = ArrivalGaps()  # wall-clock gaps between policy commands arriving
         self.watchdog_ticks = 0
         self.modes: list[tuple[float, str]] = []
         self.cpu = NodeClock()
@@ -141,6 +142,7 @@ class SafetyNode(Node):
         self.cpu.add(time.thread_time() - c0)
 
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
+        self.policy_gaps.add(time.monotonic())
         with self._lock:
             self.sup.submit_policy(cmd, time.monotonic())
             if not self.sup.intervention:
@@ -236,5 +238,6 @@ class SafetyNode(Node):
         with self._lock:
             d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
+                 policy_gaps=self.policy_gaps.summary(),
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
         return d
