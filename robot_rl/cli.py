@@ -105,7 +105,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from robot_rl.train import train
 
     summary = train(args.task, algo=args.algo, config=args.config, iterations=args.iterations,
-                    seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet)
+                    seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet,
+                    init=args.init)
     print(json.dumps(summary))
     return 0
 
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default runs/TASK-ALGO-sSEED)")
     s.add_argument("--resume", help="checkpoint to resume from (weights, optimiser, counters, "
                    "the H-inf multiplier and force bound, and the curves up to it)")
+    s.add_argument("--init", help="start a new run from another run's checkpoint: the policy's "
+                   "weights and observation normaliser only (e.g. H-inf fine-tuning of a PPO "
+                   "policy); counters, optimiser and algorithm state start fresh")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 

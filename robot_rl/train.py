@@ -32,7 +32,8 @@ def _runner(algo: str) -> tuple[type, type]:
 
 
 def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed: int | None,
-               out: Path | None, resume: str | None, progress: bool) -> dict[str, Any]:
+               out: Path | None, resume: str | None, progress: bool,
+               init: str | None = None) -> dict[str, Any]:
     from robot_rl.algos.runner import code_version, command_line
 
     runner_cls, cfg_cls = _runner(algo)
@@ -44,10 +45,16 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     out = out or Path("runs") / f"{task}-{algo}-s{cfg.seed}"
     version = code_version()  # the code the run starts with (the tree may change meanwhile)
     t0 = time.perf_counter()
+    if resume and init:
+        raise ConfigError("--resume and --init exclude each other: --resume continues a run, "
+                          "--init starts a new one from another run's weights")
     runner = runner_cls(task, cfg, out)
+    source = None
     try:
         if resume:
             runner.load(resume)
+        elif init:
+            source = runner.init_from(init)
         history = runner.learn(progress=progress)
         model = runner.save(out / "model.pt")
     finally:
@@ -57,7 +64,8 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     record = {"task": task, "algo": algo, "command": command_line(), "seed": cfg.seed,
               "code_version": version, "config_file": str(config),
               "train_config": to_dict(cfg), "iterations": runner.iteration,
-              "env_steps": runner.env_steps, "wall_s": round(time.perf_counter() - t0, 1),
+              "env_steps": runner.env_steps, "init_from": source,
+              "wall_s": round(time.perf_counter() - t0, 1),
               "final": {k: v for k, v in last.items() if k.startswith("episode/")},
               "model": str(model), "history": str(out / "history.json")}
     (out / "record.json").write_text(json.dumps(record, indent=2))
@@ -77,13 +85,13 @@ def default_config(algo: str, task: str) -> Path:
 
 def train(task: str, algo: str = "ppo", config: str | None = None, iterations: int | None = None,
           seed: int | None = None, out: str | None = None, resume: str | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, init: str | None = None) -> dict[str, Any]:
     get_task(task)
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm '{algo}'; available: {', '.join(sorted(ALGOS))}")
     cfg_path = Path(config) if config else default_config(algo, task)
     run_dir = Path(out) if out else None  # default: runs/TASK-ALGO-sSEED
-    return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress)
+    return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress, init)
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:

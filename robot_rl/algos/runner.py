@@ -293,6 +293,31 @@ class OnPolicyRunner:
             self.history = [h for h in json.loads(hist.read_text())
                             if h.get("iteration", np.inf) <= self.iteration]
 
+    def init_from(self, path: str | Path) -> dict[str, Any]:
+        """Warm start: the actor-critic's weights and observation normaliser from another run's
+        checkpoint (e.g. a PPO policy that walks, fine-tuned here under the disturber), with
+        this run's counters, optimiser and algorithm state fresh. Returns what the record keeps
+        of the source: its path, algorithm, iteration, env steps and code version."""
+        ckpt = torch.load(Path(path), weights_only=True)
+        if ckpt.get("task") != self.task:
+            raise ValueError(f"--init checkpoint {path} was trained on task "
+                             f"'{ckpt.get('task')}', not '{self.task}'")
+        if json.loads(ckpt["obs_layout"]) != self.obs_layout():
+            raise ValueError(f"--init checkpoint {path} has another observation layout than "
+                             f"task '{self.task}' now builds: retrain it, or train from scratch")
+        mine = self.policy.state_dict()
+        theirs = ckpt["policy"]
+        bad = [k for k, v in theirs.items() if k not in mine or mine[k].shape != v.shape]
+        bad += sorted(set(mine) - set(theirs))
+        if bad:
+            raise ValueError(f"--init checkpoint {path}: its network does not match this "
+                             f"config's (differing: {bad}); use the same policy sizes "
+                             "(actor_hidden, critic_hidden)")
+        self.policy.load_state_dict(ckpt["policy"])
+        return {"checkpoint": str(path), "algorithm": ckpt.get("algorithm"),
+                "iteration": int(ckpt["iteration"]), "env_steps": int(ckpt["env_steps"]),
+                "code_version": ckpt.get("code_version")}
+
     def close(self) -> None:
         self.venv.close()
         if self.writer is not None:

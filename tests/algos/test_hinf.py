@@ -181,6 +181,25 @@ def test_tiny_run_follows_the_multiplier_and_curriculum_rules(tmp_path: Path) ->
         assert resumed.venv.get_attr("force_bound")[0] == state[1]
     finally:
         resumed.close()
+    # --init: a new run from the checkpoint's weights, with fresh counters and H-inf state
+    warm = HInfRunner("quad12-walk", tiny_cfg(1), None)
+    try:
+        source = warm.init_from(path)
+        assert source["algorithm"] == "hinf" and source["iteration"] == 4
+        assert warm.iteration == 0 and warm.lam == 0.0 and warm.force_bound == 10.0
+        saved = torch.load(path, weights_only=True)["policy"]
+        for k, v in warm.policy.state_dict().items():
+            assert torch.equal(v, saved[k]), k
+    finally:
+        warm.close()
+    other = tiny_cfg(1)
+    other.policy = PolicyConfig((16,), (32,))
+    wrong = HInfRunner("quad12-walk", other, None)
+    try:
+        with pytest.raises(ValueError, match="does not match this config's.*actor_hidden"):
+            wrong.init_from(path)
+    finally:
+        wrong.close()
     policy, ckpt = load_policy(path)
     assert ckpt["algorithm"] == "hinf" and policy.act_dim == 12
     bundle = OnnxPolicy(export_checkpoint(path, tmp_path / "hinf.onnx"))
