@@ -35,7 +35,7 @@ def excite(args: argparse.Namespace) -> int:
 
 
 def fit(args: argparse.Namespace) -> int:
-    from sim2real.sysid import SysIdLog, compare
+    from sim2real.sysid import WINDOW_S, SysIdLog, compare
     from sim2real.sysid import fit as fit_log
 
     log = SysIdLog.load(args.log)
@@ -45,7 +45,8 @@ def fit(args: argparse.Namespace) -> int:
     payload_log = SysIdLog.load(args.payload_log) if args.payload_log else None
     res = fit_log(log, total_mass_kg=mass, latencies=tuple(args.latencies),
                   progress=lambda m: print(m, file=sys.stderr), payload_log=payload_log,
-                  anchor=args.anchor)
+                  anchor=args.anchor,
+                  window_s=WINDOW_S if args.window_s is None else args.window_s)
     out: dict[str, Any] = {"log": str(args.log), "robot": log.robot, **res.to_dict()}
     if "truth" in log.meta:
         out["against_proxy"] = compare(res.params, log.meta["truth"])
@@ -97,6 +98,9 @@ def add_parser(sub: Any) -> None:
                    help="candidate actuation latencies [physics ticks of 1 ms]")
     s.add_argument("--payload-log", help="a second log of the robot carrying a known payload "
                    "(`excite --payload-kg`): its known torques set the absolute scale")
+    s.add_argument("--window-s", type=float, help="every term of the equation averaged over "
+                   "windows this long [s] (default 0.1): the sensor noise's bias out of the "
+                   "accelerations (0: per control interval)")
     s.add_argument("--anchor", default="auto", choices=["auto", "mass", "strength", "payload"],
                    help="what sets the absolute scale (auto: payload if --payload-log, else "
                    "the weighing, or the motors' mean strength where gravity and link inertia "

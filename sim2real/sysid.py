@@ -14,7 +14,11 @@ Two stages:
   by -kp dq per second against a held target, which reads as extra damping). Unknowns: per
   joint the motor **strength** s_j, the lumped viscous **damping** d_j and dry **friction**
   f_j (joint and gearbox), and the global **armature** scale a. Intervals near a contact
-  of a link (`link_contacts`) are left out: its force is not in R.
+  of a link (`link_contacts`) are left out: its force is not in R. Every term is averaged
+  over a 0.1 s window per row (`window_s`; the same linear filter on both sides keeps the
+  equation exact): the acceleration's window mean is the velocity's change across the
+  window, where a per-interval acceleration carries enough velocity-sensor noise to bias
+  least squares (errors in variables: 12 % low strengths on the proxies).
 - **the absolute scale**: positions, velocities and commanded torques cannot tell a robot
   whose inertias, damping, armature and friction are all k times larger from one whose motors
   are k times weaker. One quantity must be known: the **mass** from a weighing (m given),
@@ -200,11 +204,13 @@ def applied_torque(log: SysIdLog, q: np.ndarray, dq: np.ndarray, latency: int = 
 
 @dataclass
 class _Regressors:
-    """What the least squares needs from a log, independent of the latency: the interval
-    mid-points' state and mean acceleration, the nominal rigid-body torque there, and the
-    smoothed log."""
+    """What the least squares needs from a log, independent of the latency: per control
+    interval of the used range (after the soft start), the mid-point state and mean
+    acceleration, the nominal rigid-body torque there, whether the robot's links were clear
+    of contacts, and the smoothed log."""
 
-    ks: np.ndarray  # the intervals used (none near a contact of the robot's links)
+    ks: np.ndarray  # the intervals (consecutive)
+    clear: np.ndarray  # (len(ks),) bool: no contact of the robot's links near the interval
     v_mid: np.ndarray  # (len(ks), n)
     acc: np.ndarray
     rigid: np.ndarray
@@ -226,16 +232,17 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
     # excitation keeps away from) would put arbitrary constraint forces into R
     m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
     skip = round(SKIP_S / dt)
-    ks = np.arange(skip, len(q) - 1 - skip // 2, 2)
+    ks = np.arange(skip, len(q) - 1 - skip // 2)
     touching = link_contacts(log, model)
     # a contact's force is not in the inverse dynamics, and the low-pass spreads its effect
     # over ~50 ms: the intervals that close to a contact are left out
     margin = max(1, round(0.05 / dt))
     near = np.convolve(touching.astype(float), np.ones(2 * margin + 1), "same") > 0
-    ks = ks[~near[ks] & ~near[ks + 1]]
-    if len(ks) < 200:
+    clear = ~near[ks] & ~near[ks + 1]
+    if clear.sum() < 400:
         raise SysIdError(f"the robot's links touch something in {touching.mean():.0%} of the "
                          "log's ticks: excite it clear of the table and the objects")
+
     def inverse(m: mujoco.MjModel) -> np.ndarray:
         d = mujoco.MjData(m)
         out = np.empty((len(ks), spec.n_joints))
@@ -253,9 +260,10 @@ def _regressors(log: SysIdLog, model: RolloutModel) -> _Regressors:
         mp = copy.copy(m)
         attach_payload(mp, Payload(**log.meta["payload"]))
         payload = inverse(mp) - rigid
-    return _Regressors(ks, v_mid[ks], acc[ks], rigid, q, dq, payload)
+    return _Regressors(ks, clear, v_mid[ks], acc[ks], rigid, q, dq, payload)
 
 
+WINDOW_S = 0.1  # s: every term of the equation averaged over this window (`_rows`)
 CONTACT_MARGIN = 0.005  # m: links this close to something count as touching it
 
 
@@ -288,15 +296,33 @@ def link_contacts(log: SysIdLog, model: RolloutModel,
     return out
 
 
+def window_mean(x: np.ndarray, half: int) -> np.ndarray:
+    """Centred moving average over ``2 half + 1`` samples along axis 0, where the window fits
+    (the first and last ``half`` samples dropped): shape (len(x) - 2 half, ...)."""
+    if half <= 0:
+        return np.asarray(x, dtype=np.float64)
+    c = np.cumsum(np.concatenate([np.zeros((1, *x.shape[1:])), x]), axis=0)
+    return np.asarray((c[2 * half + 1:] - c[:-2 * half - 1]) / (2 * half + 1))
+
+
 def _rows(log: SysIdLog, model: RolloutModel, r: _Regressors, latency: int,
-          min_speed: float) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+          min_speed: float, window_s: float
+          ) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
     """One log's equations per joint (weighted rows, right-hand sides) and each joint's
-    rigid-body share of the torque. A payload's known torque goes to the right-hand side."""
+    rigid-body share of the torque. A payload's known torque goes to the right-hand side.
+
+    Every term of the equation is averaged over a window of ``window_s`` centred on each
+    row (the same linear filter on both sides keeps the equation exact): the acceleration's
+    mean over a window is the velocity's change across it divided by its length, where the
+    per-interval acceleration is a derivative of the velocity sensor's noise. That noise in
+    a regressor biases least squares (errors in variables): with the proxy's σ 0.05 rad/s
+    velocity noise, per-interval rows put the payload-anchored strengths 12 % low (all
+    parameters alike), 1 % without the noise. A row is kept only where every interval of
+    its window is usable (moving, unsaturated, clear of contacts)."""
     spec = model.spec
     sub = max(1, round(log.control_dt / model.dt))
-    tau_all = applied_torque(log, r.q, r.dq, latency, sub, spec.tau_max)
+    tau = applied_torque(log, r.q, r.dq, latency, sub, spec.tau_max)[r.ks]
     ks = r.ks
-    tau = tau_all[ks]
     # the readings at both ends of each interval: none near the limit; and the law's torque
     # clear of the motors' torque-speed envelope, which the law does not know: a DC motor
     # delivers at most tau_max (1 - |dq| / no-load speed) while it drives the joint, and the
@@ -306,30 +332,36 @@ def _rows(log: SysIdLog, model: RolloutModel, r: _Regressors, latency: int,
     cap = spec.tau_max * np.clip(1.0 - speed / spec.dq_max, 0.0, 1.0)
     enveloped = (tau * r.v_mid > 0) & (np.abs(tau) > 0.9 * cap)
     a0 = model.nominal.dof_armature[model.idx.dof_adr]
+    half = max(0, round(window_s / log.control_dt / 2))
+    step = max(1, half)  # rows this far apart: overlapping windows add little
     n = spec.n_joints
     rows, rhs, share = [], [], []
     for j in range(n):  # unknowns: s (n), damping (n), friction (n), armature scale, mass
-        t_j, v_j, acc_j = tau[:, j], r.v_mid[:, j], r.acc[:, j]
-        ok = ((reading[:, j] < 0.95 * spec.tau_max[j]) & ~enveloped[:, j]
+        v_j = r.v_mid[:, j]
+        ok = ((reading[:, j] < 0.95 * spec.tau_max[j]) & ~enveloped[:, j] & r.clear
               & (np.abs(v_j) > min_speed))
-        if ok.sum() < 100:
-            raise SysIdError(f"joint {spec.joint_names[j]}: only {int(ok.sum())} usable "
-                             "samples (moving, unsaturated); excite it more, or longer")
-        w = 1.0 / max(float(np.std(t_j[ok])), 1e-3)  # each joint counts alike
-        share.append(float(np.std(r.rigid[ok, j])) * w)
-        a = np.zeros((int(ok.sum()), 3 * n + 2))
-        a[:, j] = t_j[ok]
-        a[:, n + j] = -v_j[ok]
-        a[:, 2 * n + j] = -np.sign(v_j[ok])
-        a[:, 3 * n] = -a0[j] * acc_j[ok]
-        a[:, 3 * n + 1] = -r.rigid[ok, j]
+        cols = np.stack([tau[:, j], -v_j, -np.sign(v_j), -a0[j] * r.acc[:, j],
+                         -r.rigid[:, j], r.payload[:, j] if r.payload is not None
+                         else np.zeros(len(ks)), ok.astype(float)], axis=1)
+        avg = window_mean(cols, half)[::step]
+        use = avg[:, -1] > 1.0 - 1e-9  # every interval of the window usable
+        if use.sum() < 50:
+            raise SysIdError(f"joint {spec.joint_names[j]}: only {int(use.sum())} usable "
+                             f"{window_s:g} s windows (moving, unsaturated); excite it more, "
+                             "or longer")
+        c = avg[use]
+        w = 1.0 / max(float(np.std(c[:, 0])), 1e-3)  # each joint counts alike
+        share.append(float(np.std(c[:, 4])) * w)
+        a = np.zeros((len(c), 3 * n + 2))
+        a[:, j], a[:, n + j], a[:, 2 * n + j] = c[:, 0], c[:, 1], c[:, 2]
+        a[:, 3 * n], a[:, 3 * n + 1] = c[:, 3], c[:, 4]
         rows.append(w * a)
-        rhs.append(w * r.payload[ok, j] if r.payload is not None else np.zeros(int(ok.sum())))
+        rhs.append(w * c[:, 5])
     return rows, rhs, share
 
 
 def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: str = "auto",
-               min_speed: float = 0.3, latency: int = 0,
+               min_speed: float = 0.3, latency: int = 0, window_s: float = WINDOW_S,
                pre: _Regressors | None = None,
                payload: tuple[SysIdLog, _Regressors | None] | None = None) -> SysIdParams:
     """The inverse-dynamics least squares of the module docstring, for an actuation latency of
@@ -344,6 +376,9 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
     where a joint moved slower than ``min_speed`` (MuJoCo's soft dry friction not saturated
     yet) are left out. ``pre``: the log's regressors, when fitting several latencies (and
     the payload log's, as the tuple's second item)."""
+    if not (np.isfinite(window_s) and 0.0 <= window_s <= 1.0):
+        raise SysIdError(f"window_s must be in [0, 1] s (0: per control interval), got "
+                         f"{window_s}")
     if anchor not in ("auto", "mass", "strength", "payload"):
         raise SysIdError(f"anchor must be auto, mass, strength or payload, not {anchor!r}")
     if anchor == "payload" and payload is None:
@@ -362,7 +397,7 @@ def fit_linear(log: SysIdLog, model: RolloutModel, mass_scale: float, anchor: st
         if lg is not log and r.payload is None:
             raise SysIdError("the payload log has no payload in its meta: record it with "
                              "`robot-rl sysid excite --payload-kg KG`")
-        a, b, sh = _rows(lg, model, r, latency, min_speed)
+        a, b, sh = _rows(lg, model, r, latency, min_speed, window_s)
         rows += a
         rhs += b
         share += sh if lg is log else []
@@ -425,7 +460,8 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
         max_segments: int | None = 60, timestep: float = 0.001,
         integrator: str = "implicitfast",
         progress: Callable[[str], None] | None = None,
-        payload_log: SysIdLog | None = None, anchor: str = "auto") -> FitResult:
+        payload_log: SysIdLog | None = None, anchor: str = "auto",
+        window_s: float = WINDOW_S) -> FitResult:
     """Identify `SysIdParams` from ``log`` (see the module docstring). ``total_mass_kg``: the
     robot weighed on a scale (None: its nominal mass); it sets the mass scale. ``timestep``
     and ``integrator``: the fitting model's physics (latencies count its ticks).
@@ -452,7 +488,7 @@ def fit(log: SysIdLog, total_mass_kg: float | None = None,
     fits: dict[int, SysIdParams] = {}
     for lat in latencies:  # per latency its least squares; the rollouts pick the best
         fits[int(lat)] = fit_linear(log, model, mass_scale, anchor, latency=int(lat),
-                                    pre=pre, payload=with_payload)
+                                    window_s=window_s, pre=pre, payload=with_payload)
         by_latency[int(lat)] = rms_q(fits[int(lat)])
         if progress is not None:
             progress(f"latency {lat} ticks: {json.dumps(fits[int(lat)].to_dict())}; rollout "
