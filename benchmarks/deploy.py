@@ -14,7 +14,10 @@ the late ticks of the passive phase before it, while the process still builds it
 are reported apart). CPU per node (thread CPU in one process; process CPU otherwise) and
 resident memory. The bridge's loop thread runs in SCHED_FIFO (``bridge.realtime_priority``,
 as in the shipped deploy configs); a fourth run, ``in_process_normal``, is the in-process graph
-with the loop thread normally scheduled, for comparison. Goals (issue #9): in-process
+with the loop thread normally scheduled, for comparison. With ``--processes`` each node's
+executor thread runs in SCHED_FIFO too, below the loop (``executor_realtime_priority``).
+Each mode also records the whole machine's busy and steal CPU seconds over it, to tell a
+stall of ours from a machine that was busy. Goals (issue #9): in-process
 p99 ≤ 1 ms, 0 deadline misses, the deploy process ≤ 150 MB resident with torch not loaded.
 
 The policy: ``pretrained/quad12_walk_ppo.onnx`` if it exists, else a standing policy exported
@@ -24,6 +27,7 @@ for the task's observation layout (timing does not depend on the weights).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,13 +40,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("ros_free", "in_process", "processes")
 RT_PRIORITY = 80
+EXECUTOR_RT_PRIORITY = 70  # the node processes' executor threads, below the bridge loop
 
 
 def _config(policy: Path, seconds: float, realtime_priority: int) -> dict[str, Any]:
     return {"robot": "quad12", "policy_path": str(policy), "backend": {"kind": "sim"},
             "bridge": {"rate_hz": 500.0, "publish_every": 5, "soft_start_s": 0.2,
                        "shutdown_damp_s": 0.2, "realtime_priority": realtime_priority},
-            "run_s": seconds,
+            "run_s": seconds, "executor_realtime_priority": EXECUTOR_RT_PRIORITY if
+            realtime_priority else 0,
             "script": [{"t": 0.0, "cmd": [0.0, 0.0, 0.0]}]}
 
 
@@ -61,6 +67,18 @@ def _slim(b: dict[str, Any]) -> dict[str, Any]:
             "tick_us", "commands", "timeouts", "refused", "loop_policy", "realtime_error",
             "late_tick_threads", "gap_s")
     return {k: b.get(k) for k in keys}
+
+
+def machine_cpu() -> dict[str, float] | None:
+    """The whole machine's CPU seconds since boot from /proc/stat (Linux; else None): busy
+    (user, nice, system, irq, softirq) and steal (taken by the hypervisor for other guests).
+    Differences over a mode say whether something else competed for the cores."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    v = [float(x) / os.sysconf("SC_CLK_TCK") for x in fields]
+    return {"busy_s": v[0] + v[1] + v[2] + v[5] + v[6], "steal_s": v[7] if len(v) > 7 else 0.0}
 
 
 def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]:
@@ -122,7 +140,7 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
             paths[name].write_text(yaml.safe_dump(_config(policy, seconds, prio)))
         results: dict[str, Any] = {}
         for mode in (*MODES, "in_process_normal"):
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), machine_cpu()
             graph, cfg_path = mode, paths["rt"]
             if mode == "in_process_normal":
                 graph, cfg_path = "in_process", paths["normal"]
@@ -136,6 +154,9 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
                                    f"{(proc.stderr or proc.stdout)[-1500:]}")
             results[mode] = json.loads(lines[-1])
             results[mode]["wall_s"] = round(time.monotonic() - t0, 1)
+            cpu1 = machine_cpu()
+            if cpu0 is not None and cpu1 is not None:  # the mode's own processes included
+                results[mode]["machine_cpu_s"] = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0}
     lat = {m: results[m]["bridge"]["command_latency_us"] for m in MODES}
     misses = {m: {"late_commands": results[m]["bridge"]["late_commands"],
                   "missing_policy_periods": results[m]["bridge"]["command_gaps"],
@@ -158,6 +179,7 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
                              "missing_policy_periods": normal["command_gaps"],
                              "late_bridge_ticks": normal["late_ticks_active"]},
         "cpu_s": {m: results[m]["cpu_s"] for m in MODES},
+        "machine_cpu_s": {m: results[m].get("machine_cpu_s") for m in MODES},
         "memory": {m: results[m]["process"] for m in MODES},
         "goals": {"in_process_p99_le_1ms": bool(lat["in_process"]["p99"] <= 1000.0),
                   "zero_deadline_misses": all(v == 0 for m in MODES

@@ -142,6 +142,12 @@ class DeployConfig:
             command arrived for a policy period (stale policy → hold → damping). (In the
             in-process graph it checks on every state the bridge hands over instead.)
         script: the scripted command sequence of a demo run; run_s its length [s].
+        executor_realtime_priority: 0 (default): each node process's executor thread (with
+            ``--processes``: the policy node's inference, the safety node's chain, the
+            bridge's command subscription) is scheduled like any other; 1-99: SCHED_FIFO at
+            that priority, below the bridge loop's. Where the OS refuses, the node runs
+            without it and its stats say why (``executor_realtime_error``). The in-process
+            graph shares one executor thread with the bridge's process and leaves it as is.
     """
 
     robot: str = ""
@@ -153,8 +159,12 @@ class DeployConfig:
     watchdog_hz: float = 25.0
     script: tuple[ScriptStep, ...] = ()
     run_s: float = 20.0
+    executor_realtime_priority: int = 0
 
     def validate(self) -> None:
+        if not 0 <= self.executor_realtime_priority <= 99:
+            raise ValueError("executor_realtime_priority must be 0 (off) or 1..99 (SCHED_FIFO), "
+                             f"got {self.executor_realtime_priority}")
         if self.robot not in ROBOTS:
             raise ValueError(f"robot: unknown robot '{self.robot}'; available: "
                              f"{', '.join(sorted(ROBOTS))}")

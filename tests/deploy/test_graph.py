@@ -253,7 +253,8 @@ def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Pat
     robot_path.write_text(robot_cfg.replace("state_watchdog, timeout_s: 0.05,",
                                             "state_watchdog, timeout_s: 0.25,"))
     cfg_path = tmp_path / "quad12_sim.yaml"
-    cfg = quad_cfg(bundles["quad12_stand"], robot_config=str(robot_path))
+    cfg = quad_cfg(bundles["quad12_stand"], robot_config=str(robot_path),
+                   executor_realtime_priority=70)
     from robot_rl.config import to_dict
 
     cfg_path.write_text(yaml.safe_dump(to_dict(cfg)))
@@ -286,6 +287,12 @@ def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Pat
     assert b["commands"] >= 60 and b["refused"] == 0 and b["fault"] is None, {
         k: b[k] for k in ("commands", "refused", "fault", "late_ticks", "ticks")}
     assert s["modes"][-2:] == ["hold", "damping"], s["modes"]
+    for name in ("hardware_bridge", "safety_node"):  # executor_realtime_priority 70
+        err = stats[name]["executor_realtime_error"]
+        if err is None:  # root / CAP_SYS_NICE (CI): the executor thread really is FIFO
+            assert stats[name]["executor_policy"] == "fifo"
+        else:
+            assert "SCHED_FIFO" in err and stats[name]["executor_policy"] == "other"
     for name in ("hardware_bridge", "safety_node"):
         proc = stats[name]["process"]
         # a regression guard (the 150 MB goal is measured by `bench deploy`): a first run

@@ -18,7 +18,7 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.runtime.deploy_config import load_deploy_config
-from robot_rl.runtime.realtime import freeze_heap, tune_process
+from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thread_policy, tune_process
 from robot_rl_ros.graph import make_executor, process_info, ros_environment, spin
 
 
@@ -47,6 +47,16 @@ def make_node(name: str, cfg: Any) -> Any:
     raise ValueError(f"unknown node '{name}'; nodes: policy_node, safety_node, hardware_bridge")
 
 
+def spin_realtime(executor: Any, priority: int, out: dict[str, Any], name: str = "node") -> None:
+    """`spin` on this thread, first put in SCHED_FIFO at ``priority`` (0: left as is); what
+    it got goes to ``out`` (``executor_policy``, ``executor_realtime_error``)."""
+    err = set_thread_realtime(priority) if priority else None
+    if err is not None:
+        print(f"{name}: executor thread not real-time: {err}", file=sys.stderr)
+    out.update(executor_policy=thread_policy(), executor_realtime_error=err)
+    spin(executor)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="robot_rl_ros.run_node")
     ap.add_argument("node")
@@ -60,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
         try:
-            node = make_node(args.node, load_deploy_config(args.config))
+            cfg = load_deploy_config(args.config)
+            node = make_node(args.node, cfg)
         except Exception as e:  # refuse to start, say why
             (work / f"{args.node}.error").write_text(f"{type(e).__name__}: {e}")
             print(f"{args.node}: {e}", file=sys.stderr)
@@ -72,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, lambda *_: done.set())
         executor = make_executor(rclpy.get_default_context())
         executor.add_node(node)
-        threading.Thread(target=spin, args=(executor,), daemon=True).start()
+        sched: dict[str, Any] = {}
+        threading.Thread(target=spin_realtime, args=(executor, cfg.executor_realtime_priority,
+                                                     sched, args.node), daemon=True).start()
         (work / f"{args.node}.ready").write_text("ok")
         done.wait()
         if args.node == "hardware_bridge":
@@ -83,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 node._close()
         stats = node.stats()
+        stats.update(sched)
         stats["process"] = process_info()
         (work / f"{args.node}.json").write_text(json.dumps(stats, default=str))
         executor.shutdown(timeout_sec=1.0)
