@@ -78,7 +78,9 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
     dist = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) if len(xy) > 1 else 0.0
     fallen = (rows[:, 3] < FALL_HEIGHT) | (np.abs(rows[:, 7]) > FALL_TILT) | (
         np.abs(rows[:, 8]) > FALL_TILT)
-    falls = int(np.sum(fallen[1:] & ~fallen[:-1]) + (1 if fallen[:1].any() else 0))
+    # a fall is going down once up: a robot that sat down while passive (the graph waits
+    # for the policy's commands before it activates) and stands up is not one
+    falls = int(np.sum(fallen[1:] & ~fallen[:-1]))
     v_err, w_err = [], []
     starts = [s.t for s in cfg.script]
     for i, ti in enumerate(t):
@@ -93,7 +95,8 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
     return {"samples": int(len(rows)), "duration_s": round(float(t[-1]), 2),
             "distance_m": round(dist, 3), "net_displacement_m": round(float(
                 np.linalg.norm(xy[-1] - xy[0])), 3),
-            "falls": falls, "fallen_at_end": bool(fallen[-1]),
+            "falls": falls, "down_at_activation": bool(fallen[0]),
+            "fallen_at_end": bool(fallen[-1]),
             "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
             "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
             **_effort(rows), "min_height_m": round(float(rows[:, 3].min()), 3)}

@@ -88,6 +88,7 @@ class SafetyChain:
 
         self.estop: EStop | None = next((s for s in stages if isinstance(s, EStop)), None)
         self.mode = Mode.HOLD
+        self.motors_on = True  # False while the bridge is passive (`TickContext.motors_on`)
         self.last_safe: JointCommand | None = None
         self._last_ctx: TickContext | None = None
         self.report: dict[str, StageReport] = {s.name: StageReport() for s in stages}
@@ -128,6 +129,7 @@ class SafetyChain:
         engaged e-stop, a tracking fault) and skip the stillness check (the soft start
         ramps in from wherever the robot is). Returns the latches it cleared."""
         cleared = [s.name for s in self.stages if s.rearm_clears and s.latched]
+        self.motors_on = True
         for s in self.stages:
             if s.rearm_clears:
                 s.reset(state)
@@ -147,7 +149,8 @@ class SafetyChain:
         spec = self.spec
         ctx = TickContext(spec, state, t, state.t if state_t is None else state_t,
                           (t if command_t is None else command_t) if command is not None
-                          else None, self.control_dt, self.last_safe, last_mode=self.mode)
+                          else None, self.control_dt, self.last_safe, last_mode=self.mode,
+                          motors_on=self.motors_on)
         work = None if command is None else self._working_copy(command)
         held = work is None  # no usable command: the hold command goes through the monitors
         if work is None:

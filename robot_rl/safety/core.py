@@ -51,6 +51,8 @@ class TickContext:
         last_safe: the previous tick's output command (None on the first tick).
         mode: the mode requested so far this tick (stages escalate it with `request`).
         last_mode: the chain's mode on the previous tick.
+        motors_on: whether the motors apply the chain's commands (False while the hardware
+            bridge is passive, before its activation: nothing to judge tracking by).
         events: interventions recorded this tick (made from ``raw_events``, the
             (stage, reason, mode) tuples the stages record: cheaper inside the tick).
         q_lo, q_hi: position bounds the target must respect (set by the joint-limit stage;
@@ -69,6 +71,7 @@ class TickContext:
     mode: Mode = Mode.ACTIVE
     raw_events: list[tuple[str, str, Mode]] = field(default_factory=list)
     last_mode: Mode = Mode.HOLD
+    motors_on: bool = True
     q_lo: np.ndarray | None = None
     q_hi: np.ndarray | None = None
     r_lo: np.ndarray | None = None

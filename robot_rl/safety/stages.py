@@ -241,7 +241,7 @@ class TrackingGuard(Stage):
             ctx.request(self.name, self.stopped, Mode.STOP)
             return
         last = ctx.last_safe
-        if last is None:
+        if last is None or not ctx.motors_on:  # (a passive robot tracks nothing)
             self.since = None
             return
         err, over = K.tracking(ctx.state.q, last.q_target, last.kp, ctx.state.tau, self.tau_trip)

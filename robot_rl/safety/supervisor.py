@@ -77,10 +77,18 @@ class SafetySupervisor:
             self.resets += 1
             return True, "reset: e-stop released, faults cleared, soft start re-armed"
 
+    def set_motors_on(self, on: bool) -> None:
+        """Whether the motors apply the chain's commands (the bridge active) or not (passive,
+        before its activation, after its deactivation): stages that judge how the robot
+        follows its commands (the tracking guard) only judge while they do."""
+        with self._lock:
+            self.chain.motors_on = bool(on)
+
     def rearm(self) -> list[str]:
         """The bridge activates the robot from passive (`SafetyChain.rearm`): the latches
         cleared (none before a state has arrived)."""
         with self._lock:
+            self.chain.motors_on = True
             return [] if self.state is None else self.chain.rearm(self.state)
 
     # -- the tick ----------------------------------------------------------------------------

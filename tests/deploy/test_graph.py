@@ -48,7 +48,8 @@ def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path],
         # damping; the bridge's activation event re-arms the chain
         sw = next(s for s in g.safety.sup.chain.stages if s.name == "state_watchdog")
         sw.tripped = True
-        g.activate()
+        g.activate()  # once the policy's commands have reached the safety node for 1 s
+        assert float(g.operator.safety_status["policy_live_s"]) >= g.POLICY_STEADY_S
         g.run(1.0)
         assert not sw.latched and g.safety.sup.mode.name == "ACTIVE"
         pol, br = g.policy, g.bridge.bridge
@@ -136,6 +137,23 @@ def test_activation_is_refused_while_the_safety_node_is_stopped(bundles: dict[st
                                               r"engaged\).*safety_node/reset"):
             g.activate()
         assert g.bridge.bridge.mode == "passive"  # not activated: still damped
+    finally:
+        g.stop()
+
+
+def test_activation_waits_for_the_policy_and_is_refused_without_it(
+        bundles: dict[str, Path]) -> None:
+    """The motors take torque only once the policy's commands reach the safety node (a
+    /diagnostics report newer than the request says so); with the policy node gone, the
+    graph refuses to activate, says why, and the robot stays passive."""
+    g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
+    try:
+        assert wait_for(lambda: g.operator.safety_status.get("policy_live") == "True", 5.0)
+        g.kill("policy_node")
+        with pytest.raises(DeployError, match="no policy command reached the safety node"):
+            g.activate(timeout=2.0)
+        assert g.operator.safety_status.get("policy_live") == "False"
+        assert g.bridge.bridge.mode == "passive"
     finally:
         g.stop()
 

@@ -33,3 +33,22 @@ def test_reach_metrics_scores_each_goal_within_the_run() -> None:
     early = reach_metrics(cfg, {"t_active": 10.0, "rows": _rows(ts, ee)}, until=1.0)
     assert early["of"] == 1 and early["reached"] == 1
     assert reach_metrics(cfg, {"t_active": None, "rows": []}) == {"samples": 0}
+
+
+def test_locomotion_falls_are_going_down_once_up() -> None:
+    """A robot that sat down while passive and stands up after the activation has not
+    fallen (it is reported as down at activation); going down after that is one fall, and
+    the tracking error skips the fallen samples."""
+    from robot_rl.runtime.deploy_report import FALL_HEIGHT, locomotion_metrics
+
+    cfg = from_dict(DeployConfig, {"robot": "quad12", "policy_path": "x.onnx", "run_s": 6.0,
+                                   "script": [{"t": 0.0, "cmd": [0.5, 0.0, 0.0]}]})
+    ts = 10.0 + np.arange(0.0, 6.0, 0.02)
+    rows = np.zeros((len(ts), 14))
+    rows[:, 0], rows[:, 4] = ts, 0.5  # walking at the commanded 0.5 m/s
+    rows[:, 3] = 0.3
+    rows[ts - 10.0 < 0.5, 3] = FALL_HEIGHT - 0.05  # sat down before the activation
+    rows[ts - 10.0 >= 4.0, 3] = FALL_HEIGHT - 0.05  # down again at 4 s: a fall
+    m = locomotion_metrics(cfg, {"t_active": 10.0, "rows": rows.tolist()})
+    assert m["down_at_activation"] and m["falls"] == 1 and m["fallen_at_end"]
+    assert m["vel_error_mps"] == pytest.approx(0.0)

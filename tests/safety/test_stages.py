@@ -211,6 +211,18 @@ def test_tracking_guard_stops_after_duration() -> None:
     stage2(cmd(), cx)
     assert cx.mode == Mode.STOP and "torque" in cx.events[0].reason
     assert f"{QUAD.joint_names[5]} torque {tau5:.1f}" in cx.events[0].reason
+    # a passive robot (the bridge not yet active: its motors apply nothing) is not judged,
+    # however far it sits from the targets: a stand-up after a long passive phase
+    stage3 = TrackingGuard(QUAD, TrackingGuardConfig(max_error=0.5, duration_s=0.1), DT)
+    stage3.reset(None)
+    for k in range(40):
+        cx = ctx(far, t=k * DT, last=last)
+        cx.motors_on = False
+        stage3(cmd(), cx)
+        assert cx.mode == Mode.ACTIVE
+    cx = ctx(far, t=40 * DT, last=last)
+    stage3(cmd(), cx)  # motors on: the error counts from now, not from the passive phase
+    assert cx.mode == Mode.ACTIVE and stage3.since == pytest.approx(40 * DT)
 
 
 # -- the chain -------------------------------------------------------------------------------

@@ -216,19 +216,52 @@ class _GraphBase:
     def estop(self) -> None:
         self.operator.estop(True)
 
+    POLICY_STEADY_S = 1.0  # policy commands arriving this long without a lapse: activate
+
     def _check_before_activation(self, timeout: float = 10.0) -> None:
-        """Activation needs the safety node judging the passive robot, and no STOP latch (an
-        engaged e-stop, a tracking fault): those take an explicit reset first. Read from the
-        safety node's /diagnostics, which it publishes at every change of mode. (Latches of
-        the passive phase, such as a stalled state stream while the processes started, are
-        cleared by the safety node itself when the bridge activates.)"""
+        """Activation needs the safety node judging the passive robot, no STOP latch (an
+        engaged e-stop, a tracking fault: those take an explicit reset first), and the
+        policy's commands reaching the safety node steadily for `POLICY_STEADY_S` (in a
+        report newer than this call). Read from the safety node's /diagnostics, which it
+        publishes every 0.5 s and at every change of mode. (Latches of the passive phase,
+        such as a stalled state stream while the processes started, are cleared by the
+        safety node itself when the bridge activates.)"""
         op = self.operator
         t_end = time.monotonic() + timeout
+        seen = op.safety_reports
         while not op.safety_reports and time.monotonic() < t_end:
             time.sleep(0.01)
         if not op.safety_reports:
             raise DeployError(f"no /diagnostics from the safety node within {timeout} s of "
                               "configure; is safety_node running and receiving /joint_states?")
+        self._refuse_if_stopped()
+        # the policy's commands must reach the safety node, steadily, before the motors take
+        # torque: between processes DDS matches each publisher with each subscription on its
+        # own schedule (seen: the policy node's /joint_states subscription matched 2.3 s
+        # after the others; /policy/command delivered, then stalled 0.33-0.35 s within the
+        # first 0.5 s of the stream, 1 start in ~10, the executors idle meanwhile)
+        def steady() -> bool:
+            try:
+                live_s = float(op.safety_status.get("policy_live_s", "0"))
+            except ValueError:
+                live_s = 0.0
+            return op.safety_reports > seen and live_s >= self.POLICY_STEADY_S
+
+        while not steady() and time.monotonic() < t_end:
+            time.sleep(0.01)
+        if not steady():
+            live = op.safety_status.get("policy_live") == "True"
+            raise DeployError(
+                f"the policy's commands reached the safety node only intermittently in the "
+                f"{timeout} s after configure (not {self.POLICY_STEADY_S} s without a lapse)"
+                if live else
+                f"no policy command reached the safety node within {timeout} s of configure: "
+                "is policy_node running with its bundle loaded, and do /joint_states reach "
+                "it?")
+        self._refuse_if_stopped()  # (again: a latch may have come during the wait)
+
+    def _refuse_if_stopped(self) -> None:
+        op = self.operator
         if op.safety_status.get("mode") == "STOP":
             why = ("the e-stop is engaged" if op.safety_status.get("estop") == "True"
                    else "a fault is latched")
@@ -305,8 +338,9 @@ class InProcessGraph(_GraphBase):
     def safety(self) -> Any:
         return self.nodes.get("safety_node")
 
-    def activate(self) -> None:
-        self._check_before_activation()
+    def activate(self, timeout: float = 10.0) -> None:
+        """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
+        self._check_before_activation(timeout)
         if self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise DeployError(f"hardware_bridge: {self.bridge.last_error or 'activate failed'}")
         self.t_active = time.monotonic()
@@ -436,8 +470,9 @@ class ProcessGraph(_GraphBase):
         p = self.work / f"{name}.log"
         return p.read_text()[-600:].strip() if p.exists() else "(no log)"
 
-    def activate(self) -> None:
-        self._check_before_activation()
+    def activate(self, timeout: float = 10.0) -> None:
+        """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
+        self._check_before_activation(timeout)
         if not self.operator.transition(Transition.TRANSITION_ACTIVATE):
             raise DeployError("hardware_bridge refused to activate: " + self._log_tail(
                 "hardware_bridge"))

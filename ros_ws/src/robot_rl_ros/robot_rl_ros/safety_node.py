@@ -59,6 +59,7 @@ class SafetyNode(Node):
         self.cfg, self.policy_dt = cfg, policy_dt
         rcfg, self.spec = load_robot(cfg)
         self.sup = make_supervisor(rcfg, self.spec, policy_dt)
+        self.sup.set_motors_on(False)  # the bridge starts passive; its activation arms it
         self.pub = publisher(self, JointState, "/command", COMMAND_QOS)
         self.pub_diag = publisher(self, DiagnosticArray, "/diagnostics", EVENT_QOS)
         self.local = local
@@ -89,6 +90,8 @@ class SafetyNode(Node):
         self._msg = JointState()
         self.bad_inputs = 0
         self.policy_gaps = ArrivalGaps()  # wall-clock gaps between policy commands arriving
+        self._policy_seen = False  # reported in /diagnostics (policy_live) from the first one
+        self._live_since = 0.0  # since when policy commands arrive without a lapse
         self.watchdog_ticks = 0
         self.modes: list[tuple[float, str]] = []
         self.cpu = NodeClock()
@@ -142,11 +145,27 @@ class SafetyNode(Node):
         self.cpu.add(time.thread_time() - c0)
 
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
-        self.policy_gaps.add(time.monotonic())
+        now = time.monotonic()
+        if not self.policy_live():  # the first command, or the first after a lapse
+            self._live_since = now
+        self.policy_gaps.add(now)
         with self._lock:
             self.sup.submit_policy(cmd, time.monotonic())
             if not self.sup.intervention:
                 self._tick(stamp)
+        if not self._policy_seen:  # the chain is live end to end: say so at once
+            self._policy_seen = True
+            self._publish_diagnostics()
+
+    def policy_live(self) -> bool:
+        """A policy command arrived within the last three policy periods."""
+        return bool(self.policy_gaps.last is not None
+                    and time.monotonic() - self.policy_gaps.last < 3.0 * self.policy_dt)
+
+    def policy_live_s(self) -> float:
+        """How long policy commands have been arriving without a lapse of three periods [s]
+        (0 when they are not)."""
+        return time.monotonic() - self._live_since if self.policy_live() else 0.0
 
     def _on_teleop(self, msg: JointState) -> None:
         cmd, stamp = self._command(msg)
@@ -169,6 +188,7 @@ class SafetyNode(Node):
 
     def _on_bridge_transition(self, msg: TransitionEvent) -> None:
         if msg.goal_state.id != State.PRIMARY_STATE_ACTIVE:
+            self.sup.set_motors_on(False)  # inactive / finalized: the motors hold or damp
             return
         with self._lock:
             self._refresh_state()
@@ -224,7 +244,9 @@ class SafetyNode(Node):
             d["mode"], DiagnosticStatus.ERROR)
         status.message = f"mode {d['mode']} (source {d['source']})"
         status.values = [KeyValue(key="mode", value=d["mode"]),
-                         KeyValue(key="estop", value=str(d["estop"]))] + [
+                         KeyValue(key="estop", value=str(d["estop"])),
+                         KeyValue(key="policy_live", value=str(self.policy_live())),
+                         KeyValue(key="policy_live_s", value=f"{self.policy_live_s():.3f}")] + [
             KeyValue(key=f"{k}.count", value=str(v["count"]))
             for k, v in d["interventions"].items()] + [
             KeyValue(key=f"{k}.last_reason", value=v["last_reason"])
