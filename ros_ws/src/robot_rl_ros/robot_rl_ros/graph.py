@@ -218,6 +218,18 @@ class _GraphBase:
 
     POLICY_STEADY_S = 1.0  # policy commands arriving this long without a lapse: activate
 
+    def _policy_stream(self, seen: int) -> tuple[bool, float] | None:
+        """(policy commands arriving at the safety node, for how long [s]) from its
+        /diagnostics; None until a report newer than ``seen`` reports came."""
+        op = self.operator
+        if op.safety_reports <= seen:
+            return None
+        try:
+            live_s = float(op.safety_status.get("policy_live_s", "0"))
+        except ValueError:
+            live_s = 0.0
+        return op.safety_status.get("policy_live") == "True", live_s
+
     def _check_before_activation(self, timeout: float = 10.0) -> None:
         """Activation needs the safety node judging the passive robot, no STOP latch (an
         engaged e-stop, a tracking fault: those take an explicit reset first), and the
@@ -241,20 +253,17 @@ class _GraphBase:
         # after the others; /policy/command delivered, then stalled 0.33-0.35 s within the
         # first 0.5 s of the stream, 1 start in ~10, the executors idle meanwhile)
         def steady() -> bool:
-            try:
-                live_s = float(op.safety_status.get("policy_live_s", "0"))
-            except ValueError:
-                live_s = 0.0
-            return op.safety_reports > seen and live_s >= self.POLICY_STEADY_S
+            got = self._policy_stream(seen)
+            return got is not None and got[0] and got[1] >= self.POLICY_STEADY_S
 
         while not steady() and time.monotonic() < t_end:
             time.sleep(0.01)
         if not steady():
-            live = op.safety_status.get("policy_live") == "True"
+            got = self._policy_stream(seen)
             raise DeployError(
                 f"the policy's commands reached the safety node only intermittently in the "
                 f"{timeout} s after configure (not {self.POLICY_STEADY_S} s without a lapse)"
-                if live else
+                if got is not None and got[0] else
                 f"no policy command reached the safety node within {timeout} s of configure: "
                 "is policy_node running with its bundle loaded, and do /joint_states reach "
                 "it?")
@@ -337,6 +346,17 @@ class InProcessGraph(_GraphBase):
     @property
     def safety(self) -> Any:
         return self.nodes.get("safety_node")
+
+    # one process: the policy's commands reach the safety node by direct call (or through
+    # the process's own DDS participant), with no matching between processes to wait out;
+    # waiting here would only let a passive quadruped sink further before its soft start
+    POLICY_STEADY_S = 0.0
+
+    def _policy_stream(self, seen: int) -> tuple[bool, float] | None:
+        safety = self.safety
+        if safety is None:  # (taken out of the graph: the diagnostics check says so first)
+            return None
+        return safety.policy_live(), safety.policy_live_s()
 
     def activate(self, timeout: float = 10.0) -> None:
         """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
