@@ -271,13 +271,21 @@ class TrackingGuard(Stage):
 # -- command shaping --
 @dataclass
 class SoftStartConfig:
-    """Ramp from the measured pose to the command over ``duration_s`` after (re)activation."""
+    """Ramp from the measured pose to the command over ``duration_s`` after (re)activation.
+
+    ``stand_s`` > 0: first a stand-up, ``stand_s`` long, from the measured pose to the
+    robot's default pose (the policy's command ignored meanwhile), then the ramp from the
+    default pose to the command. A legged robot sinks while it is passive (damped, before
+    its activation); a locomotion policy trained from standing starts would get
+    observations it never saw, and its targets from a crouch can trip the tracking guard."""
 
     duration_s: float = 2.0
+    stand_s: float = 0.0
 
     def validate(self) -> None:
-        if self.duration_s < 0:
-            raise ValueError(f"duration_s must be >= 0, got {self.duration_s}")
+        if self.duration_s < 0 or self.stand_s < 0:
+            raise ValueError(f"duration_s and stand_s must be >= 0, got {self.duration_s} "
+                             f"and {self.stand_s}")
 
 
 class SoftStart(Stage):
@@ -293,9 +301,19 @@ class SoftStart(Stage):
         if self.q_start is None:
             self.q_start = ctx.state.q.copy()
             self.t0 = ctx.t
-        alpha = (ctx.t - self.t0) / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
+        since, stand = ctx.t - self.t0, self.cfg.stand_s
+        if since < stand:  # stand up: measured pose -> default pose, the command ignored
+            a = since / stand
+            cmd.q_target[:] = self.q_start + a * (self.spec.q0 - self.q_start)
+            cmd.dq_target[:] = 0.0
+            cmd.tau_ff[:] = 0.0
+            ctx.record(self.name, "stand-up to the default pose")
+            return
+        since -= stand
+        alpha = since / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
         if alpha < 1.0:
-            K.ramp(cmd.q_target, cmd.dq_target, cmd.tau_ff, self.q_start, alpha)
+            K.ramp(cmd.q_target, cmd.dq_target, cmd.tau_ff,
+                   self.spec.q0 if stand > 0 else self.q_start, alpha)
             ctx.record(self.name, "ramp")
 
 

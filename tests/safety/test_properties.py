@@ -121,6 +121,7 @@ def test_torque_box_just_past_the_rate_box_is_not_a_violation() -> None:
     chain = make_safety_chain(load_robot_config(robot="quad12"))
     rl = next(s for s in chain.stages if isinstance(s, RateLimit))
     tl = next(s for s in chain.stages if isinstance(s, TorqueLimit))
+    next(s for s in chain.stages if s.name == "soft_start").cfg.stand_s = 0.0  # (the ramp)
     j, n = 10, spec.n_joints
     first = JointCommand(spec.joint_names, spec.q0.copy(), np.zeros(n), spec.kp.copy(),
                          spec.kd.copy(), np.zeros(n))

@@ -136,6 +136,26 @@ def test_soft_start_ramps_from_measured_pose() -> None:
         assert bool(cx.events) == (alpha < 1.0)
 
 
+def test_soft_start_stands_up_to_the_default_pose_first() -> None:
+    """stand_s: from a crouch to the default pose (the command ignored), then the ramp from
+    the default pose to the command."""
+    stage = SoftStart(QUAD, SoftStartConfig(duration_s=2.0, stand_s=1.0), DT)
+    stage.reset(None)
+    crouch, target = QUAD.q0 + 0.6, QUAD.q0 - 0.2
+    for t, want, dq in [(10.0, crouch, 0.0), (10.5, crouch + 0.5 * (QUAD.q0 - crouch), 0.0),
+                        (11.0, QUAD.q0, 0.0), (12.0, QUAD.q0 + 0.5 * (target - QUAD.q0), 0.15),
+                        (13.0, target, 0.3), (14.0, target, 0.3)]:
+        c = cmd()
+        c.q_target[:], c.dq_target[:] = target, 0.3
+        cx = ctx(state(q=crouch, t=t), t=t)
+        stage(c, cx)
+        np.testing.assert_allclose(c.q_target, want)
+        np.testing.assert_allclose(c.dq_target, dq)
+        assert bool(cx.events) == (t < 13.0)
+    with pytest.raises(ValueError, match="stand_s must be >= 0"):
+        SoftStartConfig(stand_s=-1.0).validate()
+
+
 # -- monitor stages ----------------------------------------------------------------------
 def test_non_finite_holds_and_latches() -> None:
     stage = NonFinite(QUAD, NonFiniteConfig(latch=True), DT)

@@ -216,7 +216,7 @@ class _GraphBase:
     def estop(self) -> None:
         self.operator.estop(True)
 
-    POLICY_STEADY_S = 1.0  # policy commands arriving this long without a lapse: activate
+    POLICY_STEADY_S = 0.5  # policy commands arriving this long without a lapse: activate
 
     def _policy_stream(self, seen: int) -> tuple[bool, float] | None:
         """(policy commands arriving at the safety node, for how long [s]) from its
