@@ -66,7 +66,7 @@ def _slim(b: dict[str, Any]) -> dict[str, Any]:
     keys = ("command_latency_us", "late_commands", "command_gaps", "late_ticks",
             "late_ticks_after_slow_tick", "late_ticks_active", "ticks", "tick_lateness_us",
             "tick_us", "commands", "timeouts", "refused", "loop_policy", "realtime_error",
-            "late_tick_threads", "gap_s")
+            "late_tick_threads", "gap_s", "late_command_log")
     return {k: b.get(k) for k in keys}
 
 

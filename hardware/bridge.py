@@ -135,6 +135,8 @@ class HardwareBridge:
         self.latency_us: deque[float] = deque(maxlen=history)
         self.command_gaps = 0
         self.gap_log: deque[float] = deque(maxlen=10_000)  # missing time [s] of each gap
+        # (arrival time, latency [s]) of each command later than its period: where a stall was
+        self.late_log: deque[tuple[float, float]] = deque(maxlen=1_000)
         self.loop_cpu_s = 0.0
         self.frozen_objects = 0  # objects exempted from garbage collection at configure
         self.modes: deque[tuple[float, str]] = deque(maxlen=10_000)
@@ -250,6 +252,8 @@ class HardwareBridge:
                 self.gap_log.append(stamp - self._cmd_stamp)
             if stamp != self._cmd_stamp:
                 self.latency_us.append((now - stamp) * 1e6)
+                if self.command_period_s and now - stamp > self.command_period_s:
+                    self.late_log.append((now, now - stamp))
             self._cmd, self._cmd_arrival, self._cmd_stamp = cmd, now, stamp
             self.commands += 1
         return True
@@ -374,6 +378,9 @@ class HardwareBridge:
             out["late_commands"] = int((lat > self.command_period_s * 1e6).sum())
             out["command_gaps"] = self.command_gaps
             out["gap_s"] = [round(g, 3) for g in list(self.gap_log)[:20]]  # the first 20
+            t0 = self.active_since if np.isfinite(self.active_since) else 0.0
+            out["late_command_log"] = [{"at_s": round(t - t0, 3), "latency_ms": round(1e3 * d, 1)}
+                                       for t, d in list(self.late_log)[:20]]  # the first 20
         return out
 
 

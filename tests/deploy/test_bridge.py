@@ -252,3 +252,28 @@ def test_realtime_priority_is_the_loop_threads_alone_and_a_refusal_is_reported(
     assert "CAP_SYS_NICE" in refused.stats()["realtime_error"]
     assert "realtime_priority: 0" in refused.realtime_error  # the way out is named
     backend.close()
+
+
+def test_late_commands_are_logged_with_their_time_and_latency() -> None:
+    """Each command later than the policy period is kept with its arrival (since the
+    activation) and latency: where a stall was, for the bench's JSON."""
+    backend = open_backend("quad12", BackendConfig(kind="sim"))
+    spec = backend.plant.spec
+    bridge = HardwareBridge(spec, backend.make_robot, rate_hz=200, command_timeout_s=0.5,
+                            soft_start_s=0.0, shutdown_damp_s=0.0, command_period_s=0.02)
+    try:
+        bridge.configure()
+        bridge.activate()
+        n = spec.n_joints
+        cmd = JointCommand(spec.joint_names, spec.q0.copy(), np.zeros(n), spec.kp.copy(),
+                           spec.kd.copy(), np.zeros(n))
+        now = time.monotonic()
+        assert bridge.submit(cmd, now - 0.005, now=now)  # on time
+        assert bridge.submit(cmd, now + 0.015, now=now + 0.265)  # 250 ms late
+        s = bridge.stats()
+        assert s["late_commands"] == 1 and s["command_gaps"] == 0
+        (late,) = s["late_command_log"]
+        assert late["latency_ms"] == pytest.approx(250.0, abs=0.2)
+        assert late["at_s"] == pytest.approx(now + 0.265 - bridge.active_since, abs=1e-3)
+    finally:
+        bridge.shutdown()
