@@ -277,3 +277,4 @@ def test_late_commands_are_logged_with_their_time_and_latency() -> None:
         assert late["at_s"] == pytest.approx(now + 0.265 - bridge.active_since, abs=1e-3)
     finally:
         bridge.shutdown()
+        backend.close()  # (its plant thread would step on into later tests)

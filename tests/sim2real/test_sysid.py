@@ -217,23 +217,29 @@ def test_a_payload_merged_into_a_link_is_that_link_carrying_it() -> None:
         attach_payload(m, Payload(0.0))
 
 
+def weak_motors_proxy(monkeypatch: pytest.MonkeyPatch, dq_noise: float) -> None:
+    """Proxies whose only perturbations are their motors' strengths (drawn as usual) and,
+    if ``dq_noise`` > 0, the velocity sensor's noise."""
+    import sim2real.proxy as proxy_mod
+
+    sample = proxy_mod.ProxyParams.sample.__func__  # type: ignore[attr-defined]
+
+    def weak_motors(cls: Any, seed: int, model: Any, spec: Any = None) -> Any:
+        p = sample(cls, seed, model, spec)
+        return proxy_mod.ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
+                                     com_shift=[[0.0] * 3] * len(p.com_shift),
+                                     motor_strength=p.motor_strength, q_noise=0.0,
+                                     dq_noise=dq_noise, gyro_noise=0.0)
+
+    monkeypatch.setattr(proxy_mod.ProxyParams, "sample", classmethod(weak_motors))
+
+
 def test_a_known_payload_sets_the_scale_that_the_strength_anchor_guesses(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A proxy whose motors are all weaker than their datasheet (strength 0.86-0.99, the
     rest nominal): the strength anchor (mean strength 1) scales every parameter up by the
     mean's error; a second log carrying a known 0.2 kg payload fixes the scale."""
-    import sim2real.proxy as proxy_mod
-
-    sample = proxy_mod.ProxyParams.sample.__func__  # type: ignore[attr-defined]
-
-    def weak_motors_only(cls: Any, seed: int, model: Any, spec: Any = None) -> Any:
-        p = sample(cls, seed, model, spec)
-        return proxy_mod.ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
-                                     com_shift=[[0.0] * 3] * len(p.com_shift),
-                                     motor_strength=p.motor_strength, q_noise=0.0,
-                                     dq_noise=0.0, gyro_noise=0.0)
-
-    monkeypatch.setattr(proxy_mod.ProxyParams, "sample", classmethod(weak_motors_only))
+    weak_motors_proxy(monkeypatch, dq_noise=0.0)
     from sim2real.experiment import Payload
 
     log = excite_proxy("arm6", 0, seconds=30.0, seed=0)
@@ -259,20 +265,9 @@ def test_window_means_remove_the_velocity_noise_bias(monkeypatch: pytest.MonkeyP
     payload-anchored strengths low on every joint; the equation averaged over 0.1 s windows
     (the default) takes the acceleration from the velocity's change across the window and
     recovers them."""
-    import sim2real.proxy as proxy_mod
     from sim2real.experiment import Payload
 
-    sample = proxy_mod.ProxyParams.sample.__func__  # type: ignore[attr-defined]
-
-    def weak_motors_noisy_velocity(cls: Any, seed: int, model: Any, spec: Any = None) -> Any:
-        p = sample(cls, seed, model, spec)
-        return proxy_mod.ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
-                                     com_shift=[[0.0] * 3] * len(p.com_shift),
-                                     motor_strength=p.motor_strength, q_noise=0.0,
-                                     dq_noise=0.05, gyro_noise=0.0)
-
-    monkeypatch.setattr(proxy_mod.ProxyParams, "sample",
-                        classmethod(weak_motors_noisy_velocity))
+    weak_motors_proxy(monkeypatch, dq_noise=0.05)
     log = excite_proxy("arm6", 0, seconds=30.0, seed=0)
     loaded = excite_proxy("arm6", 0, seconds=30.0, seed=1, payload=Payload(0.2))
     assert np.std(log.dq - smooth(log.dq, log.control_dt)) > 0.03  # the noise is there
