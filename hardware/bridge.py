@@ -250,7 +250,9 @@ class HardwareBridge:
                     and self.state == Lifecycle.ACTIVE):
                 self.command_gaps += 1
                 self.gap_log.append(stamp - self._cmd_stamp)
-            if stamp != self._cmd_stamp:
+            if stamp != self._cmd_stamp and self.state == Lifecycle.ACTIVE:
+                # (from the activation, as the deadline misses are counted: a passive robot
+                # applies no command, and a backlog DDS delivers before it is no miss)
                 self.latency_us.append((now - stamp) * 1e6)
                 if self.command_period_s and now - stamp > self.command_period_s:
                     self.late_log.append((now, now - stamp))
