@@ -90,7 +90,6 @@ class SafetyNode(Node):
         self._msg = JointState()
         self.bad_inputs = 0
         self.policy_gaps = ArrivalGaps()  # wall-clock gaps between policy commands arriving
-        self._policy_seen = False  # reported in /diagnostics (policy_live) from the first one
         self._live_since = 0.0  # since when policy commands arrive without a lapse
         self.watchdog_ticks = 0
         self.modes: list[tuple[float, str]] = []
@@ -146,21 +145,22 @@ class SafetyNode(Node):
 
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
         now = time.monotonic()
-        if not self.policy_live():  # the first command, or the first after a lapse
+        if not self.policy_live(now):  # the first command, or the first after a lapse
             self._live_since = now
         self.policy_gaps.add(now)
         with self._lock:
-            self.sup.submit_policy(cmd, time.monotonic())
+            self.sup.submit_policy(cmd, now)
             if not self.sup.intervention:
                 self._tick(stamp)
-        if not self._policy_seen:  # the chain is live end to end: say so at once
-            self._policy_seen = True
+        if self.policy_gaps.count == 1:  # the chain is live end to end: say so at once
             self._publish_diagnostics()
 
-    def policy_live(self) -> bool:
-        """A policy command arrived within the last three policy periods."""
-        return bool(self.policy_gaps.last is not None
-                    and time.monotonic() - self.policy_gaps.last < 3.0 * self.policy_dt)
+    def policy_live(self, now: float | None = None) -> bool:
+        """A policy command arrived within the last three policy periods (before ``now``,
+        default: now)."""
+        last = self.policy_gaps.last
+        now = time.monotonic() if now is None else now
+        return last is not None and now - last < 3.0 * self.policy_dt
 
     def policy_live_s(self) -> float:
         """How long policy commands have been arriving without a lapse of three periods [s]
