@@ -37,6 +37,16 @@ Disturbed fraction: with ``disturbed_fraction`` f < 1 only a fixed, evenly sprea
     steps neither train the disturber nor count in the curriculum's fall rate. The actor
     learns from both, as a robot meets both; its cost and the constraint cover all envs.
 
+Oracle: with ``oracle: max`` (the default) the cost is measured from r^task_max, so at zero
+    force the constraint asks for perfect tracking, which no walking gait gives: lambda
+    reaches its cap right after the warm-up and stays there (every run so far). With
+    ``oracle: force_free`` (needs disturbed_fraction < 1) the oracle is what the same actor
+    achieves without force, measured each iteration on the force-free envs, and the
+    constraint bounds the cost the disturbance *adds*:
+        mean_disturbed c~ - mean_force-free c~ <= eta mean_disturbed d~
+    The dual step uses that difference, and lambda A_c enters the actor's advantage on the
+    disturbed envs only, so the force-free envs train the actor on the task reward alone.
+
 Every constant is in `HInfConfig`; docs/locomotion.md lists the values used.
 """
 
@@ -55,6 +65,8 @@ from robot_rl.algos.ppo import PPO, PPOConfig, RolloutStorage
 from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, episode_infos
 from robot_rl.envs.disturbance import TASK_TERMS, DisturbedEnvFactory
 from robot_rl.policies.mlp import ActorCritic, mlp
+
+ORACLES = ("max", "force_free")
 
 
 @dataclass
@@ -77,8 +89,14 @@ class HInfConfig:
     cost_value_epochs: int = 5
     warmup_iterations: int = 0
     disturbed_fraction: float = 1.0
+    oracle: str = "max"
 
     def validate(self) -> None:
+        if self.oracle not in ORACLES:
+            raise ValueError(f"hinf.oracle must be one of {ORACLES}, got {self.oracle!r}")
+        if self.oracle == "force_free" and self.disturbed_fraction >= 1:
+            raise ValueError("hinf.oracle 'force_free' measures the oracle on the force-free "
+                             "envs: set disturbed_fraction below 1 (e.g. 0.5)")
         if self.eta <= 0 or self.lambda_lr < 0 or self.lambda_max < self.lambda_init < 0:
             raise ValueError("need eta > 0, lambda_lr >= 0, 0 <= lambda_init <= lambda_max")
         if not 0 <= self.force_init <= self.force_max or self.force_step < 0:
@@ -111,9 +129,22 @@ class HInfTrainConfig(TrainConfig):
 
 
 def dual_ascent(lam: float, mean_cost: float, mean_force: float, cfg: HInfConfig) -> float:
-    """One multiplier step: ``clip(lam + lr (mean c~ - eta mean d~), 0, lambda_max)``."""
+    """One multiplier step: ``clip(lam + lr (mean c~ - eta mean d~), 0, lambda_max)``
+    (``mean_cost``: the cost above the oracle, see `constraint_terms`)."""
     return float(np.clip(lam + cfg.lambda_lr * (mean_cost - cfg.eta * mean_force), 0.0,
                          cfg.lambda_max))
+
+
+def constraint_terms(costs: torch.Tensor, forces: torch.Tensor, disturbed: np.ndarray,
+                     oracle: str) -> tuple[float, float]:
+    """The two means the dual step compares, from one iteration's normalised per-step costs
+    and forces (steps x envs): (cost above the oracle, force). ``max``: every env's mean
+    cost and force. ``force_free``: the disturbed envs' mean cost minus the force-free
+    envs' (the cost the disturbance adds) and the disturbed envs' mean force."""
+    if oracle == "max":
+        return float(costs.mean()), float(forces.mean())
+    d = torch.as_tensor(disturbed)
+    return (float(costs[:, d].mean() - costs[:, ~d].mean()), float(forces[:, d].mean()))
 
 
 def add_fall_terminals(cost: torch.Tensor, d_rewards: torch.Tensor, fell: np.ndarray,
@@ -191,6 +222,7 @@ class HInfRunner(OnPolicyRunner):
         # env i is disturbed where floor((i + 1) f) steps up: a share f, evenly spread
         self.disturbed = np.floor((i + 1) * f) > np.floor(i * f)
         self._d_idx = torch.as_tensor(np.flatnonzero(self.disturbed))
+        self._d_mask = torch.as_tensor(self.disturbed, dtype=torch.float32)
         self._set_bound()
         self.lam = h.lambda_init
         self.falls = FallWindow(h.curriculum_window)
@@ -276,16 +308,18 @@ class HInfRunner(OnPolicyRunner):
         self.cost_storage.compute_returns(self.cost_value(self.obs), gamma, p.lam)
         dp = self.cfg.disturber_ppo
         self.dist_storage.compute_returns(dist_ac.value(self.obs[d_idx]), dp.gamma, dp.lam)
-        # the actor's advantage: reward advantage minus lambda x cost advantage
-        self.storage.advantages = self.storage.advantages - self.lam * self.cost_storage.advantages
+        # the actor's advantage: reward advantage minus lambda x cost advantage (with the
+        # force-free oracle, on the disturbed envs only)
+        h = self.cfg.hinf
+        weight = self.lam * (self._d_mask if h.oracle == "force_free" else 1.0)
+        self.storage.advantages = self.storage.advantages - weight * self.cost_storage.advantages
         self.env_steps += self.cfg.steps_per_env * self.cfg.num_envs
-        mean_c = float(torch.stack(costs).mean())
-        mean_d = float(torch.stack(forces).mean())
+        mean_c, mean_d = constraint_terms(torch.stack(costs), torch.stack(forces), disturbed,
+                                          h.oracle)
         stats = {"collect_s": time.perf_counter() - t0, "hinf/cost": mean_c,
                  "hinf/force": mean_d, "hinf/lambda": self.lam,
                  "hinf/force_bound": self.force_bound, **self.episode_stats(episodes)}
         # dual ascent and curriculum (they apply from the next iteration on)
-        h = self.cfg.hinf
         if self.iteration + 1 < h.warmup_iterations:
             pass
         elif self.iteration + 1 == h.warmup_iterations:
@@ -340,5 +374,5 @@ class HInfRunner(OnPolicyRunner):
         self._set_bound()
 
 
-__all__ = ["FallWindow", "HInfConfig", "HInfRunner", "HInfTrainConfig", "dual_ascent",
-           "next_force_bound"]
+__all__ = ["ORACLES", "FallWindow", "HInfConfig", "HInfRunner", "HInfTrainConfig",
+           "constraint_terms", "dual_ascent", "next_force_bound"]

@@ -16,6 +16,7 @@ from robot_rl.algos.hinf import (
     HInfRunner,
     HInfTrainConfig,
     add_fall_terminals,
+    constraint_terms,
     dual_ascent,
     next_force_bound,
 )
@@ -146,13 +147,15 @@ def test_a_fall_costs_the_worst_cost_to_go() -> None:
     np.testing.assert_allclose(cost.numpy(), [0.005, 1.99, 0.0], rtol=1e-6)
 
 
-def tiny_cfg(iterations: int, warmup: int = 0, fraction: float = 1.0) -> HInfTrainConfig:
+def tiny_cfg(iterations: int, warmup: int = 0, fraction: float = 1.0,
+             oracle: str = "max") -> HInfTrainConfig:
     ppo = PPOConfig(num_mini_batches=2, num_learning_epochs=2)
     return HInfTrainConfig(
         seed=0, num_envs=4, num_workers=0, steps_per_env=16, iterations=iterations,
         save_interval=0, policy=PolicyConfig((32,), (32,)), ppo=ppo,
         hinf=HInfConfig(force_init=10.0, force_step=5.0, disturber_hidden=(16,),
-                        warmup_iterations=warmup, disturbed_fraction=fraction),
+                        warmup_iterations=warmup, disturbed_fraction=fraction,
+                        oracle=oracle),
         disturber_ppo=PPOConfig(num_mini_batches=2, num_learning_epochs=2))
 
 
@@ -235,3 +238,36 @@ def test_disturbed_fraction_leaves_the_other_envs_force_free(tmp_path: Path) -> 
         runner.close()
     with pytest.raises(ValueError, match="disturbed_fraction"):
         HInfConfig(disturbed_fraction=0.0).validate()
+
+
+def test_force_free_oracle_bounds_the_cost_the_disturbance_adds(tmp_path: Path) -> None:
+    """oracle 'force_free': the dual step compares the disturbed envs' cost above the
+    force-free envs' with the disturbed envs' force, and lambda A_c enters the actor's
+    advantage on the disturbed envs only."""
+    costs = torch.tensor([[0.1, 0.5, 0.3, 0.7], [0.3, 0.5, 0.1, 0.3]])  # steps x envs
+    forces = torch.tensor([[0.0, 0.2, 0.0, 0.4], [0.0, 0.2, 0.0, 0.0]])
+    disturbed = np.array([False, True, False, True])
+    # disturbed cost 0.5, force-free 0.2: the disturbance adds 0.3; disturbed force 0.2
+    c, d = constraint_terms(costs, forces, disturbed, "force_free")
+    assert (c, d) == (pytest.approx(0.3), pytest.approx(0.2))
+    c, d = constraint_terms(costs, forces, disturbed, "max")  # every env: 0.35 and 0.1
+    assert (c, d) == (pytest.approx(0.35), pytest.approx(0.1))
+    runner = HInfRunner("quad12-walk", tiny_cfg(1, fraction=0.5, oracle="force_free"),
+                        tmp_path)
+    try:
+        runner.lam = 1.5
+        gamma, lam_gae = runner.cfg.ppo.gamma, runner.cfg.ppo.lam
+        runner.collect()
+        s, cs = runner.storage, runner.cost_storage
+        mixed = s.advantages.clone()
+        s.compute_returns(runner.policy.value(runner.obs), gamma, lam_gae)  # A_r again
+        free, dist = runner.disturbed == 0, runner.disturbed == 1
+        assert torch.allclose(mixed[:, free], s.advantages[:, free])
+        assert torch.allclose(mixed[:, dist], s.advantages[:, dist] - 1.5 * cs.advantages[:, dist])
+        assert cs.advantages[:, dist].abs().max() > 0
+    finally:
+        runner.close()
+    with pytest.raises(ValueError, match="disturbed_fraction below 1"):
+        HInfConfig(oracle="force_free").validate()
+    with pytest.raises(ValueError, match="oracle must be one of"):
+        HInfConfig(oracle="nominal").validate()
