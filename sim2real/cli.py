@@ -23,8 +23,9 @@ def excite(args: argparse.Namespace) -> int:
     from sim2real.sysid import excite_proxy
 
     payload = None
-    if args.payload_kg is not None:
-        payload = Payload(args.payload_kg, args.payload_body, tuple(args.payload_pos))
+    if args.payload_kg is not None:  # one per named link (a quadruped: one per calf)
+        payload = [Payload(args.payload_kg, body, tuple(args.payload_pos))
+                   for body in args.payload_body]
     log = excite_proxy(args.robot, args.proxy_seed, seconds=args.seconds, seed=args.seed,
                        amplitude=args.amplitude, speed=args.speed, payload=payload)
     path = log.save(args.out)
@@ -45,7 +46,7 @@ def fit(args: argparse.Namespace) -> int:
     payload_log = SysIdLog.load(args.payload_log) if args.payload_log else None
     res = fit_log(log, total_mass_kg=mass, latencies=tuple(args.latencies),
                   progress=lambda m: print(m, file=sys.stderr), payload_log=payload_log,
-                  anchor=args.anchor,
+                  anchor=args.anchor, inertia=args.inertia.replace("-", "_"),
                   window_s=WINDOW_S if args.window_s is None else args.window_s)
     out: dict[str, Any] = {"log": str(args.log), "robot": log.robot, **res.to_dict()}
     if "truth" in log.meta:
@@ -85,7 +86,9 @@ def add_parser(sub: Any) -> None:
                    help="peak speed, as a fraction of the velocity limit")
     s.add_argument("--payload-kg", type=float, help="a known mass clamped to a link for this "
                    "run (a second log for `fit --payload-log`, which then sets the scale)")
-    s.add_argument("--payload-body", default="gripper", help="the link it is clamped to")
+    s.add_argument("--payload-body", nargs="+", default=["gripper"],
+                   help="the link it is clamped to; several: one payload on each (quad12 on "
+                   "its stand: FR_calf FL_calf RR_calf RL_calf, one anchor per leg)")
     s.add_argument("--payload-pos", type=float, nargs=3, default=[0.05, 0.0, 0.0],
                    metavar=("X", "Y", "Z"), help="its centre in the link's frame [m]")
     s.add_argument("--out", required=True, help="log path (.npz)")
@@ -105,6 +108,11 @@ def add_parser(sub: Any) -> None:
                    help="what sets the absolute scale (auto: payload if --payload-log, else "
                    "the weighing, or the motors' mean strength where gravity and link inertia "
                    "carry under 15 %% of the torque)")
+    s.add_argument("--inertia", default="auto", choices=["auto", "global", "per-body"],
+                   help="global: one mass scale for every moving link; per-body: per link its "
+                   "mass scale and CoM offset (4 each, with a CAD-tolerance prior), anchored "
+                   "by a payload log with one payload per leg; auto: per-body for a legged "
+                   "robot with a payload log, else global")
     s.add_argument("--out", help="also write the report JSON here")
     s.set_defaults(func=fit)
     s = ss.add_parser("actuator", help="fit an actuator network (torque from the history of "

@@ -9,7 +9,7 @@ delivered torque. `SysIdLog` saves and loads it as ``.npz``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,17 @@ class Payload:
             names = [model.body(i).name for i in range(1, model.nbody)]
             raise SysIdError(f"payload body '{self.body}' is not in the model; one of {names}")
         return int(bid)
+
+
+def payloads(meta: dict[str, Any]) -> list[Payload]:
+    """The payloads a log's meta records (none, one as a dict, or a list of them)."""
+    raw = meta.get("payload") or []
+    out = []
+    for entry in [raw] if isinstance(raw, dict) else raw:
+        d = dict(entry)
+        d["pos"] = tuple(d.get("pos", (0.05, 0.0, 0.0)))
+        out.append(Payload(**d))
+    return out
 
 
 def attach_payload(model: mujoco.MjModel, payload: Payload) -> None:
@@ -289,10 +300,11 @@ def collect(robot: Any, supervisor: Any, q_target: np.ndarray, dq_target: np.nda
 
 def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, seed: int = 0,
                  amplitude: float = 0.5, speed: float = 0.5,
-                 payload: Payload | None = None) -> SysIdLog:
+                 payload: Payload | Sequence[Payload] | None = None) -> SysIdLog:
     """The experiment on the reality proxy of ``proxy_seed`` (None: the nominal sim), in
     lockstep (as fast as the machine goes): robot on its stand, through its safety chain.
-    ``payload``: a known mass clamped to a link for this run (recorded in the log's meta)."""
+    ``payload``: a known mass clamped to a link for this run, or several (one per leg of a
+    quadruped: on its stand each leg's scale is its own), recorded in the log's meta."""
     from hardware.sim_plant import SimPlant
     from hardware.sim_robot import SimRobot
     from robot_rl.robots.config import load_robot_config
@@ -323,9 +335,11 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
         meta["truth"] = proxy_truth(plant.proxy, plant.model, spec, plant.robot.dof_adr,
                                     plant.robot.act_ids)
     if payload is not None:  # (after the robot's own mass and truth are taken)
-        attach_payload(plant.model, payload)
+        loads = [payload] if isinstance(payload, Payload) else list(payload)
+        for pl in loads:
+            attach_payload(plant.model, pl)
         mujoco.mj_forward(plant.model, plant.data)
-        meta["payload"] = asdict(payload)
+        meta["payload"] = [asdict(pl) for pl in loads]
     try:
         return collect(sim, make_supervisor(rcfg, spec, rcfg.control_dt), q_t, dq_t,
                        rcfg.control_dt, advance, meta, torque_sensor=plant.delivered_torque)
@@ -346,6 +360,8 @@ def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.
     viscous = motor.viscous if motor is not None else np.zeros(spec.n_joints)
     coulomb = motor.coulomb if motor is not None else np.zeros(spec.n_joints)
     return {"mass_scale": float((nominal * scale).sum() / nominal.sum()),
+            "body_mass_scale": scale.tolist(),
+            "body_com_shift": np.asarray(proxy.com_shift)[moving - 1].tolist(),
             "armature_scale": proxy.armature_scale,
             "motor_strength": [float(proxy.motor_strength[a]) for a in act_ids],
             "joint_damping": (model.dof_damping[dof_adr] + viscous).tolist(),
@@ -355,4 +371,5 @@ def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.
 
 __all__ = ["LOG_FIELDS", "SKIP_S", "STAND_HEIGHT", "Payload", "SysIdError", "SysIdLog",
            "attach_payload", "clear_workspace", "collect", "excitation", "excite_proxy",
-           "moving_bodies", "nominal_mass", "proxy_truth", "robot_mass", "robot_model"]
+           "moving_bodies", "nominal_mass", "payloads", "proxy_truth", "robot_mass",
+           "robot_model"]
