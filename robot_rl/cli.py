@@ -106,7 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     summary = train(args.task, algo=args.algo, config=args.config, iterations=args.iterations,
                     seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet,
-                    init=args.init)
+                    init=args.init, domain_rand=args.domain_rand)
     print(json.dumps(summary))
     return 0
 
@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", help="start a new run from another run's checkpoint: the policy's "
                    "weights and observation normaliser only (e.g. H-inf fine-tuning of a PPO "
                    "policy); counters, optimiser and algorithm state start fresh")
+    s.add_argument("--domain-rand", help="a domain-randomisation YAML in place of the task "
+                   "file's domain_rand section (configs/domain_rand/ROBOT.yaml: every knob, "
+                   "the ranges around the reality proxy's)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 

@@ -33,7 +33,7 @@ def _runner(algo: str) -> tuple[type, type]:
 
 def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed: int | None,
                out: Path | None, resume: str | None, progress: bool,
-               init: str | None = None) -> dict[str, Any]:
+               init: str | None = None, domain_rand: str | None = None) -> dict[str, Any]:
     from robot_rl.algos.runner import code_version, command_line
 
     runner_cls, cfg_cls = _runner(algo)
@@ -48,7 +48,10 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     if resume and init:
         raise ConfigError("--resume and --init exclude each other: --resume continues a run, "
                           "--init starts a new one from another run's weights")
-    runner = runner_cls(task, cfg, out)
+    task_config = None
+    if domain_rand is not None:
+        task_config = task_config_with_domain_rand(task, Path(domain_rand))
+    runner = runner_cls(task, cfg, out, task_config)
     source = None
     try:
         if resume:
@@ -63,6 +66,7 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     last = history[-1] if history else {}
     record = {"task": task, "algo": algo, "command": command_line(), "seed": cfg.seed,
               "code_version": version, "config_file": str(config),
+              "domain_rand_file": domain_rand,
               "train_config": to_dict(cfg), "iterations": runner.iteration,
               "env_steps": runner.env_steps, "init_from": source,
               "wall_s": round(time.perf_counter() - t0, 1),
@@ -83,15 +87,37 @@ def default_config(algo: str, task: str) -> Path:
     return specific if specific.is_file() else CONFIG_DIR / "algos" / f"{algo}.yaml"
 
 
+def task_config_with_domain_rand(task: str, path: Path) -> Any:
+    """The task's config with its ``domain_rand`` section replaced by the YAML file ``path``
+    (e.g. configs/domain_rand/quad12.yaml); a clear error for a bad file."""
+    import yaml
+
+    from robot_rl.envs.randomization import DomainRandConfig
+    from robot_rl.envs.registry import load_task_config
+
+    if not path.is_file():
+        raise ConfigError(f"--domain-rand {path}: no such file (see configs/domain_rand/)")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"--domain-rand {path}: expected a mapping of domain_rand keys")
+    full = {f: getattr(DomainRandConfig(), f) for f in DomainRandConfig.__dataclass_fields__}
+    try:  # every knob the file leaves out is off, not the task file's
+        return load_task_config(task, overrides={"domain_rand": {**full, **data}})
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"--domain-rand {path}: {err}") from None
+
+
 def train(task: str, algo: str = "ppo", config: str | None = None, iterations: int | None = None,
           seed: int | None = None, out: str | None = None, resume: str | None = None,
-          progress: bool = True, init: str | None = None) -> dict[str, Any]:
+          progress: bool = True, init: str | None = None,
+          domain_rand: str | None = None) -> dict[str, Any]:
     get_task(task)
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm '{algo}'; available: {', '.join(sorted(ALGOS))}")
     cfg_path = Path(config) if config else default_config(algo, task)
     run_dir = Path(out) if out else None  # default: runs/TASK-ALGO-sSEED
-    return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress, init)
+    return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress, init,
+                       domain_rand)
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:

@@ -173,3 +173,39 @@ def test_pd_gains_and_gyro_bias_are_randomised_per_episode() -> None:
 def test_bad_domain_rand_configs_are_refused(dr: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         walk(**dr)
+
+
+@pytest.mark.parametrize("task,robot", [("quad12-walk", "quad12"), ("quad12-walk-rough", "quad12"),
+                                        ("arm6-reach", "arm6"), ("arm6-lift", "arm6"),
+                                        ("arm6-insert", "arm6")])
+def test_the_shipped_domain_rand_files_randomise_every_task_of_their_robot(
+        task: str, robot: str, tmp_path: Any) -> None:
+    """configs/domain_rand/ROBOT.yaml (`train --domain-rand`) replaces the task's section: the
+    knobs it sets vary from episode to episode in that task's env, the ones it leaves out are
+    off; a file with a typo is refused with its name."""
+    from robot_rl.envs.registry import CONFIG_DIR
+    from robot_rl.train import task_config_with_domain_rand
+
+    cfg = task_config_with_domain_rand(task, CONFIG_DIR / "domain_rand" / f"{robot}.yaml")
+    dr = cfg.domain_rand
+    assert dr.link_mass == (0.85, 1.15) and dr.kp_scale == (0.9, 1.1)
+    assert (dr.push_vel > 0) == (robot == "quad12")
+    env = make_env(task, cfg)
+    try:
+        seen = []
+        for seed in range(3):
+            env.reset(seed=seed)
+            seen.append(env.dr.params())
+        varied = {k for k in seen[0] if len({round(p[k], 9) for p in seen}) > 1}
+        expected = {"friction_scale", "motor_strength_mean", "link_mass_scale_mean",
+                    "contact_damping_ratio_scale", "kp_scale_mean", "kd_scale_mean"}
+        if robot == "quad12":
+            expected |= {"added_base_mass", "gyro_bias_norm"}
+        assert expected <= varied, expected - varied
+        assert robot == "quad12" or all(p["added_base_mass"] == 0.0 for p in seen)
+    finally:
+        env.close()
+    bad = tmp_path / "dr.yaml"
+    bad.write_text("link_mas: [0.9, 1.1]\n")
+    with pytest.raises(ConfigError, match="dr.yaml"):
+        task_config_with_domain_rand(task, bad)
