@@ -39,11 +39,11 @@ def fit(args: argparse.Namespace) -> int:
     from sim2real.sysid import WINDOW_S, SysIdLog, compare
     from sim2real.sysid import fit as fit_log
 
-    log = SysIdLog.load(args.log)
+    log = SysIdLog.load(args.log, args.robot)
     mass = args.mass_kg
     if mass is None and "total_mass_kg" in log.meta:
         mass = float(log.meta["total_mass_kg"])  # the proxy's weighing, recorded by excite
-    payload_log = SysIdLog.load(args.payload_log) if args.payload_log else None
+    payload_log = SysIdLog.load(args.payload_log, args.robot) if args.payload_log else None
     res = fit_log(log, total_mass_kg=mass, latencies=tuple(args.latencies),
                   progress=lambda m: print(m, file=sys.stderr), payload_log=payload_log,
                   anchor=args.anchor, inertia=args.inertia.replace("-", "_"),
@@ -91,10 +91,12 @@ def add_parser(sub: Any) -> None:
                    "its stand: FR_calf FL_calf RR_calf RL_calf, one anchor per leg)")
     s.add_argument("--payload-pos", type=float, nargs=3, default=[0.05, 0.0, 0.0],
                    metavar=("X", "Y", "Z"), help="its centre in the link's frame [m]")
-    s.add_argument("--out", required=True, help="log path (.npz)")
+    s.add_argument("--out", required=True, help="log path (.npz, or .mcap: ROS 2 messages)")
     s.set_defaults(func=excite)
     s = ss.add_parser("fit", help="identify the parameters from a log (JSON last)")
-    s.add_argument("log", help="a log from `robot-rl sysid excite`")
+    s.add_argument("log", help="a log from `robot-rl sysid excite` (.npz or .mcap), or an MCAP "
+                   "recording of the robot's /joint_states and /command")
+    s.add_argument("--robot", help="the robot of an MCAP recording without /sysid/meta")
     s.add_argument("--mass-kg", type=float, help="the robot weighed [kg] (sets the absolute "
                    "scale; default: the log's recorded weighing, else the nominal mass)")
     s.add_argument("--latencies", type=int, nargs="+", default=[0, 1, 2, 3],

@@ -188,7 +188,12 @@ class SysIdLog:
         return float(len(self.t) * self.control_dt)
 
     def save(self, path: str | Path) -> Path:
+        """``.npz`` (every field), or ``.mcap`` (ROS 2 messages: `sim2real.mcap_log`)."""
         path = Path(path)
+        if path.suffix == ".mcap":
+            from sim2real.mcap_log import write_mcap
+
+            return write_mcap(self, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {"robot": self.robot, "control_dt": self.control_dt,
                   "fixed_base": self.fixed_base, "meta": self.meta}
@@ -199,10 +204,16 @@ class SysIdLog:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> SysIdLog:
+    def load(cls, path: str | Path, robot: str | None = None) -> SysIdLog:
+        """A ``.npz`` log, or an ``.mcap`` recording of /joint_states and /command
+        (`sim2real.mcap_log.read_mcap`; ``robot`` names the robot where the file does not)."""
         path = Path(path)
         if not path.is_file():
             raise SysIdError(f"{path}: no such log; record one with `robot-rl sysid excite`")
+        if path.suffix == ".mcap":
+            from sim2real.mcap_log import read_mcap
+
+            return read_mcap(path, robot)  # type: ignore[no-any-return]
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(str(z["header"]))

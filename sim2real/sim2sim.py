@@ -3,11 +3,13 @@ proxies, through the same deploy chain (`DeployLoop`: policy â†’ safety chain â†
 500 Hz, real time), with the same command script; metrics side by side and a PNG.
 
 Metrics per robot (simulator ground truth). Quadruped: distance, velocity- and yaw-tracking
-error against the script, falls, mean |torque| and mechanical power, minimum base height.
+error against the script, falls, mean |torque| and mechanical power, minimum base height,
+foot slip.
 Arm: goals reached (within 2 cm at the end of their 4 s segments), the mean final distance,
 mean |torque| and power. Both: the safety chain's interventions per stage. The gap between
-``sim`` and the proxies is what on-robot fine-tuning has to close. (Foot slip is not
-measured yet.)
+``sim`` and the proxies is what on-robot fine-tuning has to close. Quadruped foot slip: the
+mean tangential speed of the feet's contact points while they touch the ground
+(`MjRobot.foot_slip`), over the samples the robot is up.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ REACH_SCRIPT: list[dict[str, Any]] = [
     {"t": 8.0, "cmd": [0.26, 0.05, 0.08]}, {"t": 12.0, "cmd": [0.20, 0.0, 0.18]},
     {"t": 16.0, "cmd": [0.24, -0.06, 0.10]}]
 WALK_KEYS = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_torque_nm",
-             "mean_power_w", "min_height_m")
+             "mean_power_w", "min_height_m", "foot_slip_mps")
 REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_w")
 
 
@@ -73,7 +75,13 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
         rec["r"](bridge, state)
 
     loop = DeployLoop(cfg, on_tick=on_tick)
-    rec["r"] = TruthRecorder(loop.backend.truth, loop.decimation)
+    plant = loop.backend.plant
+    slip = None
+    if plant is not None and plant.robot.foot_geom_ids.size:
+        def slip() -> Any:
+            with plant.lock:
+                return plant.robot.foot_slip()
+    rec["r"] = TruthRecorder(loop.backend.truth, loop.decimation, slip)
     loop.start()
     try:
         loop.run(cfg.run_s)

@@ -111,6 +111,26 @@ class MjRobot:
         """Per-foot contact flags from the touch sensors, shape (n_feet,)."""
         return self.data.sensordata[self.touch_adr_arr] > 0.0
 
+    def foot_slip(self) -> np.ndarray:
+        """Per foot, the tangential speed [m/s] of its contact point (the material point of
+        the foot at the contact, ``v + w x r``: a rolling foot does not slip, a dragged one
+        does), NaN for a foot without a contact; shape (n_feet,). Simulator truth, for
+        reports: the foot's geom velocity at MuJoCo's contact position, less its component
+        along the contact normal."""
+        m, d = self.model, self.data
+        out = np.full(len(self.foot_geom_ids), np.nan)
+        vel = np.empty(6)
+        for c in d.contact[: d.ncon]:
+            for k, g in enumerate(self.foot_geom_ids):
+                if g not in (c.geom1, c.geom2) or not np.isnan(out[k]):
+                    continue
+                mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_GEOM, int(g), vel, 0)
+                w, v = vel[:3], vel[3:]  # world frame, at the geom's centre
+                point = v + np.cross(w, c.pos - d.geom_xpos[g])
+                n = c.frame[:3]
+                out[k] = float(np.linalg.norm(point - (point @ n) * n))
+        return out
+
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) and rotation matrix (3, 3) of the base body."""
         d = self.data

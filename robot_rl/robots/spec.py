@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.types import JointCommand
+
+COMMAND_MODES = ("active", "hold", "damping", "stop")  # the safety layer's
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
@@ -100,3 +104,17 @@ class RobotSpec:
     def decimation(self) -> int:
         """Physics steps per policy step."""
         return int(round(self.policy_dt / self.physics_dt))
+
+    def command(self, mode: str, q: np.ndarray, dq: np.ndarray, tau_ff: np.ndarray
+                ) -> JointCommand:
+        """The command a mode of the safety layer sends with these targets: ``active`` and
+        ``hold`` with the robot's kp / kd, ``damping`` and ``stop`` pure damping (kp 0, the
+        robot's damping kd). The ROS graph's /command carries the mode, never gains (a
+        JointState has no field for them), so this is where gains come from on the way in."""
+        if mode not in COMMAND_MODES:
+            raise ValueError(f"unknown command mode '{mode}' (expected one of {COMMAND_MODES})")
+        if mode in ("damping", "stop"):
+            return JointCommand.damping(self.joint_names, self.damping_kd)
+        return JointCommand(self.joint_names, np.asarray(q, dtype=np.float64),
+                            np.asarray(dq, dtype=np.float64), self.kp.copy(), self.kd.copy(),
+                            np.asarray(tau_ff, dtype=np.float64))

@@ -31,8 +31,10 @@ class TruthRecorder:
     [rad], mean |tau| [N m], mechanical power sum |tau dq| [W], end effector x, y, z [m, base
     frame] (zeros without one)."""
 
-    def __init__(self, truth: Any, every: int) -> None:
+    def __init__(self, truth: Any, every: int, slip: Any = None) -> None:
         self.truth, self.every = truth, max(1, every)
+        self.slip = slip  # () -> per-foot contact-point slip [m/s], NaN in the air (sim)
+        self.slips: list[float] = []  # per row: the mean over the feet in contact
         self.rows: list[tuple[float, ...]] = []
         self.t_active: float | None = None
         self._k = 0
@@ -56,9 +58,16 @@ class TruthRecorder:
                           float(rp[1]), float(np.abs(tau).mean()),
                           float(np.abs(tau * st.dq).sum()), float(ee[0]), float(ee[1]),
                           float(ee[2])))
+        if self.slip is not None:
+            feet = np.asarray(self.slip(), dtype=np.float64)
+            self.slips.append(float(np.nanmean(feet)) if np.isfinite(feet).any()
+                              else float("nan"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t_active": self.t_active, "rows": self.rows}
+        out: dict[str, Any] = {"t_active": self.t_active, "rows": self.rows}
+        if self.slip is not None:
+            out["slip"] = self.slips
+        return out
 
 
 def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0,
@@ -70,9 +79,12 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
     if rows.size == 0 or t0 is None:
         return {"samples": 0}
     end = np.inf if until is None else t0 + until
-    rows = rows[(rows[:, 0] >= t0) & (rows[:, 0] < end)]
+    keep = (rows[:, 0] >= t0) & (rows[:, 0] < end)
+    rows = rows[keep]
     if rows.size == 0:
         return {"samples": 0}
+    slips = np.asarray(truth.get("slip") or [], dtype=np.float64)
+    slip = slips[keep] if len(slips) == len(keep) else None
     t = rows[:, 0] - t0
     xy = rows[:, 1:3]
     dist = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) if len(xy) > 1 else 0.0
@@ -99,7 +111,10 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
             "fallen_at_end": bool(fallen[-1]),
             "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
             "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
-            **_effort(rows), "min_height_m": round(float(rows[:, 3].min()), 3)}
+            **_effort(rows), "min_height_m": round(float(rows[:, 3].min()), 3),
+            # the mean tangential speed of the feet's contact points while standing on them
+            "foot_slip_mps": (round(float(np.nanmean(slip[~fallen])), 4) if slip is not None
+                              and np.isfinite(slip[~fallen]).any() else None)}
 
 
 def _effort(rows: np.ndarray) -> dict[str, float]:

@@ -21,6 +21,8 @@ def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
     assert sim["proxy"] is None and proxy["proxy"]["seed"] == 3  # the proxy's parameters
     assert sim["falls"] == 0 and proxy["falls"] == 0 and sim["samples"] > 50
     assert sim["min_height_m"] > 0.2  # the standing policy stands on both
+    # a standing robot's feet hardly slip (measured: mm/s); the metric is there on both
+    assert 0.0 <= sim["foot_slip_mps"] < 0.05 and 0.0 <= proxy["foot_slip_mps"] < 0.05
     assert (out / "sim2sim.png").stat().st_size > 10_000
     assert "| metric | sim | proxy3 |" in (out / "report.md").read_text()
     assert main(["sim2sim", str(bundles["quad12_stand"]), "--to", "mars"]) == 2

@@ -169,3 +169,42 @@ def test_rough_scene_random_terrain_stays_finite() -> None:
     assert np.all(np.isfinite(data.sensordata))
     trunk = model.body(SPEC.base_body).id
     assert data.xmat[trunk, 8] > 0.9  # still upright on the bumps
+
+
+def test_foot_slip_is_the_contact_points_tangential_speed() -> None:
+    """`MjRobot.foot_slip`: standing, the feet's contact points are still; the robot dragged
+    sideways at 0.5 m/s with its feet on the ground slips at 0.5 m/s on every foot; pivoting
+    about one foot's contact point, that foot's centre moves but its contact point does not
+    slip (the velocity is taken at the contact, not at the geom's centre); a foot in the air
+    has no slip (NaN)."""
+    from robot_rl.robots.mjstate import MjRobot
+
+    model, data = _load(FLAT)
+    robot = MjRobot(SPEC, model, data)
+    kp, kd = np.asarray(SPEC.kp), np.asarray(SPEC.kd)
+    _run_pd(model, data, 1.0, kp, kd)  # settle on the ground
+    mujoco.mj_forward(model, data)
+    still = robot.foot_slip()
+    assert np.isfinite(still).all() and still.max() < 0.01, still
+    data.qvel[:] = 0.0
+    data.qvel[1] = 0.5  # the free joint's world y velocity: dragged sideways
+    mujoco.mj_forward(model, data)
+    np.testing.assert_allclose(robot.foot_slip(), 0.5, atol=0.01)
+    # pivoting about foot 0's contact point (the whole robot rigid, spinning about an axis
+    # through that point): its centre moves at w r, its contact point is still
+    g = int(robot.foot_geom_ids[0])
+    c = next(c for c in data.contact[: data.ncon] if g in (c.geom1, c.geom2))
+    trunk = model.body(SPEC.base_body).id
+    w = np.array([0.0, 2.0, 2.0])  # pitch (moves the foot centre) and yaw
+    data.qvel[:] = 0.0
+    data.qvel[0:3] = -np.cross(w, c.pos - data.xpos[trunk])
+    data.qvel[3:6] = data.xmat[trunk].reshape(3, 3).T @ w  # the free joint's is local
+    mujoco.mj_forward(model, data)
+    v = np.empty(6)
+    mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_GEOM, g, v, 0)
+    assert np.linalg.norm(v[3:5]) > 0.03  # the foot's centre does move ...
+    assert robot.foot_slip()[0] < 1e-6  # ... its contact point does not
+    assert np.all(robot.foot_slip()[1:] > 0.1)  # the other feet are dragged round
+    data.qpos[2] += 0.2  # lifted clear of the ground
+    mujoco.mj_forward(model, data)
+    assert np.isnan(robot.foot_slip()).all()

@@ -23,10 +23,10 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Imu, JointState
 
-from robot_rl.robots.spec import RobotSpec
+from robot_rl.robots.spec import COMMAND_MODES, RobotSpec
 from robot_rl.types import JointCommand, RobotState
 
-MODES = ("active", "hold", "damping", "stop")
+MODES = COMMAND_MODES
 _OFFSET = time.time() - time.monotonic()
 
 
@@ -134,9 +134,7 @@ def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str,
 
 def _with_mode_gains(spec: RobotSpec, mode: str, q: np.ndarray, dq: np.ndarray,
                      tau: np.ndarray) -> JointCommand:
-    if mode in ("damping", "stop"):
-        return JointCommand.damping(spec.joint_names, spec.damping_kd)
-    return JointCommand(spec.joint_names, q, dq, spec.kp.copy(), spec.kd.copy(), tau)
+    return spec.command(mode, q, dq, tau)
 
 
 def with_mode_gains(spec: RobotSpec, cmd: JointCommand, mode: str) -> JointCommand:
