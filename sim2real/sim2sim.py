@@ -65,6 +65,7 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     from robot_rl.runtime.deploy import DeployLoop
     from robot_rl.runtime.deploy_report import (
         TruthRecorder,
+        foot_slip_probe,
         locomotion_metrics,
         reach_metrics,
     )
@@ -75,13 +76,8 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
         rec["r"](bridge, state)
 
     loop = DeployLoop(cfg, on_tick=on_tick)
-    plant = loop.backend.plant
-    slip = None
-    if plant is not None and plant.robot.foot_geom_ids.size:
-        def slip() -> Any:
-            with plant.lock:
-                return plant.robot.foot_slip()
-    rec["r"] = TruthRecorder(loop.backend.truth, loop.decimation, slip)
+    rec["r"] = TruthRecorder(loop.backend.truth, loop.decimation,
+                             foot_slip_probe(loop.backend))
     loop.start()
     try:
         loop.run(cfg.run_s)

@@ -23,6 +23,20 @@ FALL_HEIGHT = 0.15   # m: the training task's termination height (quad12-walk)
 FALL_TILT = 1.0      # rad: the training task's termination tilt
 
 
+def foot_slip_probe(backend: Any) -> Any:
+    """For a simulated backend with feet, a function giving each foot's contact-point slip
+    now (`MjRobot.foot_slip`, under the plant's lock), for `TruthRecorder`; else None."""
+    plant = getattr(backend, "plant", None)
+    if plant is None or not plant.robot.foot_geom_ids.size:
+        return None
+
+    def slip() -> np.ndarray:
+        with plant.lock:
+            return np.asarray(plant.robot.foot_slip())
+
+    return slip
+
+
 class TruthRecorder:
     """Samples ``truth()`` every ``every`` bridge ticks while the bridge is active (as its
     ``on_tick`` hook).

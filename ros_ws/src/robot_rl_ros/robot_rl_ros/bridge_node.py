@@ -19,7 +19,7 @@ from sensor_msgs.msg import Imu, JointState
 
 from robot_rl.runtime.deploy import load_robot, make_bridge
 from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl.runtime.deploy_report import TruthRecorder
+from robot_rl.runtime.deploy_report import TruthRecorder, foot_slip_probe
 from robot_rl.types import JointCommand, RobotState
 from robot_rl_ros.convert import StateMessages, msg_to_command, with_mode_gains
 from robot_rl_ros.local import LocalBus
@@ -67,7 +67,7 @@ class HardwareBridgeNode(LifecycleNode):
             self.backend = open_backend(self.cfg.robot, self.cfg.backend)
             if self.backend.truth is not None:
                 self.recorder = TruthRecorder(self.backend.truth, round(
-                    self.policy_dt * self.cfg.bridge.rate_hz))
+                    self.policy_dt * self.cfg.bridge.rate_hz), foot_slip_probe(self.backend))
             self.bridge = make_bridge(self.cfg, self.spec, self.backend, self.policy_dt,
                                       on_state=self._publish, on_tick=self.recorder)
             self.bridge.configure()
