@@ -100,7 +100,7 @@ def task_config_with_domain_rand(task: str, path: Path) -> Any:
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ConfigError(f"--domain-rand {path}: expected a mapping of domain_rand keys")
-    full = {f: getattr(DomainRandConfig(), f) for f in DomainRandConfig.__dataclass_fields__}
+    full = to_dict(DomainRandConfig())
     try:  # every knob the file leaves out is off, not the task file's
         return load_task_config(task, overrides={"domain_rand": {**full, **data}})
     except (ValueError, TypeError) as err:

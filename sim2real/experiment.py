@@ -125,7 +125,8 @@ def payloads(meta: dict[str, Any]) -> list[Payload]:
     out = []
     for entry in [raw] if isinstance(raw, dict) else raw:
         d = dict(entry)
-        d["pos"] = tuple(d.get("pos", (0.05, 0.0, 0.0)))
+        if "pos" in d:  # (JSON stored it as a list)
+            d["pos"] = tuple(d["pos"])
         out.append(Payload(**d))
     return out
 

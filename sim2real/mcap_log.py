@@ -26,6 +26,7 @@ message could not carry them.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -107,17 +108,24 @@ def write_mcap(log: Any, path: str | Path) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=8)
+def _order(msg_names: tuple[str, ...], names: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """Where each of the robot's joints is in a message's name list, and the joints missing
+    from it (once per name list: a recording repeats the same one)."""
+    idx = {n: i for i, n in enumerate(msg_names)}
+    return [idx.get(n, -1) for n in names], [n for n in names if n not in idx]
+
+
 def _ordered(msg: Any, names: tuple[str, ...], field: str, where: str) -> np.ndarray:
     """A JointState field in the robot's joint order (by name), or a clear error."""
     from sim2real.experiment import SysIdError
 
-    values = list(getattr(msg, field))
-    idx = {n: i for i, n in enumerate(msg.name)}
-    missing = [n for n in names if n not in idx]
+    values = getattr(msg, field)
+    order, missing = _order(tuple(msg.name), names)
     if missing or len(values) != len(msg.name):
         raise SysIdError(f"{where}: {field} lacks joints {missing or '(sizes differ)'}; "
                          f"expected {list(names)}")
-    return np.array([values[idx[n]] for n in names], dtype=np.float64)
+    return np.array([values[i] for i in order], dtype=np.float64)
 
 
 def read_mcap(path: str | Path, robot: str | None = None) -> Any:

@@ -250,6 +250,19 @@ class _Regressors:
 COM_STEP = 1e-4  # m: the finite-difference step of the CoM-shift columns (`_regressors`)
 
 
+def rigid_body_model(model: RolloutModel) -> mujoco.MjModel:
+    """A copy of the nominal model whose inverse dynamics is the rigid-body torque R alone:
+    no joint damping, armature or dry friction, and no constraints (a free scene object's
+    contacts, or a limit, which the excitation keeps away from, would put arbitrary
+    constraint forces into R)."""
+    m = copy.copy(model.nominal)
+    m.dof_damping[:] = 0.0
+    m.dof_armature[:] = 1e-9  # (not 0: a massless gripper jaw would make M singular)
+    m.dof_frictionloss[:] = 0.0
+    m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
+    return m
+
+
 def _regressors(log: SysIdLog, model: RolloutModel, per_body: bool = False) -> _Regressors:
     """The log's regressors (`_Regressors`); ``per_body``: also each moving body's columns.
 
@@ -262,13 +275,7 @@ def _regressors(log: SysIdLog, model: RolloutModel, per_body: bool = False) -> _
     q, dq = smooth(log.q, dt), smooth(log.dq, dt)
     q_mid, v_mid = 0.5 * (q[1:] + q[:-1]), 0.5 * (dq[1:] + dq[:-1])
     acc = np.diff(dq, axis=0) / dt  # the mean acceleration over each interval
-    m = copy.copy(model.nominal)
-    m.dof_damping[:] = 0.0
-    m.dof_armature[:] = 1e-9  # (not 0: a massless gripper jaw would make M singular)
-    m.dof_frictionloss[:] = 0.0
-    # no constraints in the inverse: a free scene object's contacts (or a limit, which the
-    # excitation keeps away from) would put arbitrary constraint forces into R
-    m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
+    m = rigid_body_model(model)
     skip = round(SKIP_S / dt)
     ks = np.arange(skip, len(q) - 1 - skip // 2)
     touching = link_contacts(log, model)

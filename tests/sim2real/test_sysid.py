@@ -288,11 +288,9 @@ def test_per_body_columns_are_each_links_share_of_the_rigid_torque(
     and a model with one link 15 % heavier and its CoM shifted is the nominal torque plus
     that link's columns times (scale - 1, scale x shift), up to the parallel-axis term's
     second order in the shift: halving the shift quarters what is left."""
-    import copy
-
     import mujoco
 
-    from sim2real.sysid import RolloutModel, _regressors
+    from sim2real.sysid import RolloutModel, _regressors, rigid_body_model
 
     model = RolloutModel("quad12")
     r = _regressors(nominal_log, model, per_body=True)
@@ -309,11 +307,7 @@ def test_per_body_columns_are_each_links_share_of_the_rigid_torque(
 
     def miss(scale: float, shift: np.ndarray) -> tuple[float, float]:
         """rms of (true - predicted) and of (true - nominal) over the sampled rows."""
-        m = copy.copy(model.nominal)
-        m.dof_damping[:] = 0.0
-        m.dof_armature[:] = 1e-9
-        m.dof_frictionloss[:] = 0.0
-        m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
+        m = rigid_body_model(model)
         bid = model.moving[b]
         m.body_mass[bid] *= scale
         m.body_inertia[bid] *= scale
