@@ -16,9 +16,17 @@ Lifecycle (ros2 managed-node states):
 - ``cleanup``: damp ``shutdown_damp_s``, stop the loop, disconnect. ``shutdown``: same from
   any state.
 
-While active, a safe command is held at most ``command_timeout_s`` after it arrived; then the
-bridge damps (``timeouts`` counts it) until a new one arrives. An invalid command (wrong size,
-non-finite) is refused and the robot damped at once.
+The bridge is the last line before the motors, so it trusts no command:
+- every command is clamped to the robot's hard limits (position range, velocity and torque
+  limits, gains at most the robot's own) whatever produced it (``clamped`` counts them);
+- a command computed from a state older than ``max_command_age_s`` (its ``stamp``: a stalled
+  policy or safety node that resumed) is refused;
+- while active, a safe command is held at most ``command_timeout_s`` after it arrived;
+- an invalid command (wrong size, non-finite), a stale one, or a timeout *latches* damping
+  (``latched`` says why) until `reset` (the safety node's ``~/reset`` calls it after its own
+  reset has re-armed the chain's soft start). After a reset the bridge follows a stiff
+  command only once its targets are within ``reentry_tol`` of the measured pose (the chain's
+  soft start starts there), so a reset alone can never make the robot jump.
 
 Timing: every tick's lateness against its schedule (a *late tick* is more than one period
 late) and every command's latency from the state it was computed from (``stamp``) to its
@@ -99,7 +107,8 @@ class HardwareBridge:
                  on_state: Callable[[RobotState, int], None] | None = None,
                  on_tick: Callable[[HardwareBridge, RobotState], None] | None = None,
                  command_period_s: float | None = None, history: int = 200_000,
-                 realtime_priority: int = 0) -> None:
+                 realtime_priority: int = 0, max_command_age_s: float = 0.1,
+                 reentry_tol: float = 0.3) -> None:
         self.spec, self.make_robot = spec, make_robot
         self.period = 1.0 / rate_hz
         self.publish_every = publish_every
@@ -108,6 +117,12 @@ class HardwareBridge:
         self.on_state, self.on_tick = on_state, on_tick
         self.command_period_s = command_period_s
         self.realtime_priority = realtime_priority
+        self.max_command_age_s, self.reentry_tol = max_command_age_s, reentry_tol
+        self.latched = ""  # why damping is latched ("": not latched)
+        self._reentry = False  # after a reset: wait for a command near the measured pose
+        self.stale = 0
+        self.clamped = 0
+        self.resets = 0
         self.realtime_error: str | None = None
         self.loop_policy = ""  # the loop thread's scheduling policy once it runs
         self.state = Lifecycle.UNCONFIGURED
@@ -146,6 +161,10 @@ class HardwareBridge:
         n = spec.n_joints
         self._damping = JointCommand.damping(spec.joint_names, spec.damping_kd)
         self._zeros = np.zeros(n)
+        # the hard limits every command is clamped to (gains: at most the robot's own)
+        self._kp_max = np.asarray(spec.kp, dtype=np.float64)
+        self._kd_max = np.maximum(spec.kd, spec.damping_kd) if len(spec.damping_kd) else \
+            np.asarray(spec.kd, dtype=np.float64)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def configure(self) -> None:
@@ -187,6 +206,8 @@ class HardwareBridge:
             st = self.last_state
             self._hold = None if st is None else np.clip(st.q, self.spec.q_min, self.spec.q_max)
             self._cmd = None
+            self.latched = ""  # (an explicit activation, with its own soft start)
+            self._reentry = False
             self.active_since = time.monotonic()
             self.active_tick = self.ticks  # ticks from here on are the active phase's
             self.state = Lifecycle.ACTIVE
@@ -235,7 +256,8 @@ class HardwareBridge:
     # -- commands ----------------------------------------------------------------------------
     def submit(self, cmd: JointCommand, stamp: float, now: float | None = None) -> bool:
         """A safe command computed from the state read at ``stamp`` (monotonic s). Refused
-        (False; the robot is damped at once) if its arrays are not n finite values."""
+        (False; damping latched at once) if its arrays are not n finite values or ``stamp``
+        is older than ``max_command_age_s``; otherwise clamped to the hard limits."""
         now = time.monotonic() if now is None else now
         n = self.spec.n_joints
         arrays = (cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff)
@@ -244,6 +266,13 @@ class HardwareBridge:
         if not ok:
             self.refuse("refused a command with wrong sizes or non-finite values")
             return False
+        if not np.isfinite(stamp) or now - stamp > self.max_command_age_s:
+            if self.state == Lifecycle.ACTIVE:  # (a passive robot applies nothing)
+                self.stale += 1
+                self.refuse(f"refused a command computed from a state {now - stamp:.3f} s old "
+                            f"(> max_command_age_s {self.max_command_age_s})")
+            return False
+        cmd = self._clamp(cmd)
         with self._lock:
             if (self.command_period_s and np.isfinite(self._cmd_stamp)
                     and stamp - self._cmd_stamp > 1.5 * self.command_period_s
@@ -260,12 +289,46 @@ class HardwareBridge:
             self.commands += 1
         return True
 
+    def _clamp(self, cmd: JointCommand) -> JointCommand:
+        """``cmd`` inside the robot's hard limits (a new command if anything was clamped)."""
+        spec = self.spec
+        q = np.clip(cmd.q_target, spec.q_min, spec.q_max)
+        dq = np.clip(cmd.dq_target, -spec.dq_max, spec.dq_max)
+        kp = np.clip(cmd.kp, 0.0, self._kp_max)
+        kd = np.clip(cmd.kd, 0.0, self._kd_max)
+        tau = np.clip(cmd.tau_ff, -spec.tau_max, spec.tau_max)
+        if (np.array_equal(q, cmd.q_target) and np.array_equal(dq, cmd.dq_target)
+                and np.array_equal(kp, cmd.kp) and np.array_equal(kd, cmd.kd)
+                and np.array_equal(tau, cmd.tau_ff)):
+            return cmd
+        self.clamped += 1
+        return JointCommand(cmd.joint_names, q, dq, kp, kd, tau)
+
     def refuse(self, reason: str) -> None:
-        """An invalid command arrived: forget the current one, so the robot damps now."""
+        """An invalid command arrived: forget the current one and latch damping now."""
         with self._lock:
             self.refused += 1
             self._cmd, self._cmd_arrival = None, -np.inf
             self.fault = reason
+            if self.state == Lifecycle.ACTIVE:
+                self._latch(reason)
+
+    def _latch(self, reason: str) -> None:
+        """(Lock held) damp until `reset`."""
+        if not self.latched:
+            self.latched = reason
+
+    def reset(self) -> tuple[bool, str]:
+        """Release latched damping (the safety node calls it after its own reset): (ok,
+        message). The next stiff command is followed only once its targets are within
+        ``reentry_tol`` of the measured pose."""
+        with self._lock:
+            was = self.latched
+            self.latched = ""
+            self._reentry = True
+            self._cmd, self._cmd_arrival = None, -np.inf
+            self.resets += 1
+        return True, f"bridge reset ({'released: ' + was if was else 'nothing latched'})"
 
     def _select(self, now: float, st: RobotState) -> JointCommand:
         spec = self.spec
@@ -274,30 +337,44 @@ class HardwareBridge:
                 if self._hold is None:
                     return self._damping
                 return JointCommand.hold(spec.joint_names, self._hold, spec.kp, spec.kd)
+            if self.latched:
+                self._set_mode("latched")
+                return self._damping
             ramp = 1.0 if self.soft_start_s <= 0 else min(
                 1.0, (now - self.active_since) / self.soft_start_s)
             cmd, arrival = self._cmd, self._cmd_arrival
-        fresh = cmd is not None and now - arrival <= self.command_timeout_s
-        if not fresh:
-            if ramp < 1.0 and self._hold is not None:  # soft start, no command yet
-                self._set_mode("soft_start")
-                return JointCommand.hold(spec.joint_names, self._hold, spec.kp * ramp, spec.kd)
-            if self._mode != "timeout":
+            fresh = cmd is not None and now - arrival <= self.command_timeout_s
+            if not fresh:
+                if ramp < 1.0 and self._hold is not None and not self._reentry:
+                    self._set_mode("soft_start")  # soft start, no command yet
+                    return JointCommand.hold(spec.joint_names, self._hold, spec.kp * ramp,
+                                             spec.kd)
+                if self._reentry and cmd is None:
+                    self._set_mode("reentry")  # reset: waiting for the chain's commands
+                    return self._damping
                 self.timeouts += 1
-                self._set_mode("timeout")
-            return self._damping
-        assert cmd is not None
+                self._latch(f"no safe command for {self.command_timeout_s} s "
+                            "(safety node dead or stalled?)")
+                self._set_mode("latched")
+                return self._damping
+            assert cmd is not None
+            if self._reentry:  # (until a stiff command near the measured pose)
+                stiff = cmd.kp > 0
+                if np.any(np.abs(cmd.q_target - st.q)[stiff] > self.reentry_tol):
+                    self._set_mode("reentry")
+                    return self._damping
+                self._reentry = not stiff.any()
         self._set_mode("following")  # the safety chain ramps its targets in from the pose
         return cmd
 
-    def _set_mode(self, mode: str) -> None:
+    def _set_mode(self, mode: str) -> None:  # (any thread: the last writer wins)
         if mode != self._mode:
             self._mode = mode
             self.modes.append((time.monotonic(), mode))
 
     @property
     def mode(self) -> str:
-        """passive | soft_start | following | timeout | hold."""
+        """passive | soft_start | following | latched | reentry | hold."""
         return self._mode
 
     # -- the loop ----------------------------------------------------------------------------
@@ -370,6 +447,8 @@ class HardwareBridge:
             "late_ticks": int((late > period_us).sum()), "late_ticks_after_slow_tick": after_slow,
             "late_ticks_active": late_active,
             "commands": self.commands, "refused": self.refused, "timeouts": self.timeouts,
+            "stale_commands": self.stale, "clamped_commands": self.clamped,
+            "latched": self.latched, "resets": self.resets,
             "command_latency_us": percentiles(lat), "fault": self.fault,
             "loop_cpu_s": round(self.loop_cpu_s, 3), "loop_policy": self.loop_policy,
             "realtime_error": self.realtime_error,

@@ -7,7 +7,9 @@
 - ``scan --port PORT [--protocol P] [--baud B ...]``: which servo ids answer at which baud.
 - ``calibrate --robot arm6 --port PORT``: record each joint's zero and range into a JSON file.
 
-Both virtual devices serve until SIGINT / SIGTERM.
+Both virtual devices serve until SIGINT / SIGTERM. Bad arguments (an id outside the protocols'
+range, a baud rate the protocol does not support, a negative seed) end in one line naming the
+argument and the valid values, exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +25,48 @@ from typing import Any
 from hardware.errors import HardwareError
 
 PROTOCOLS = ("feetech", "dynamixel")
+# servo ids both protocols can address: 0..252 (253 is reserved, 254 = 0xFE the broadcast id)
+MAX_SERVO_ID = 252
+
+
+def _int_in(lo: int, hi: int | None = None) -> Any:
+    """An argparse ``type``: an integer in [lo, hi] (no upper bound if hi is None); anything
+    else is an argparse error (one line, exit status 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            span = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_at_least(lo: float) -> Any:
+    """An argparse ``type``: a finite float >= lo."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= lo):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= {lo:g}, got {text}")
+        return value
+
+    return parse
+
+
+def supported_bauds(protocol: str) -> tuple[int, ...]:
+    """The baud rates the servos of ``protocol`` can be set to (their Baud_Rate tables)."""
+    from hardware.servo.protocol import MODELS
+
+    return tuple(sorted({b for m in MODELS.values() if m.protocol == protocol
+                         for b in m.baudrates.values()}))
 
 
 def _serve_until_signalled(close: Any) -> int:
@@ -77,9 +121,20 @@ def scan(args: argparse.Namespace) -> int:
     from hardware.servo import BUSES
 
     protocols = [args.protocol] if args.protocol else list(PROTOCOLS)
+    bauds: dict[str, list[int] | None] = {p: None for p in protocols}  # None: the usual ones
+    if args.baud:
+        for proto in protocols:
+            bauds[proto] = [b for b in args.baud if b in supported_bauds(proto)]
+        unknown = [b for b in args.baud if not any(b in (bauds[p] or ()) for p in protocols)]
+        if unknown:
+            valid = "; ".join(f"{p}: {', '.join(map(str, supported_bauds(p)))}"
+                              for p in protocols)
+            raise HardwareError(f"--baud {', '.join(map(str, unknown))}: not a baud rate "
+                                f"{' or '.join(protocols)} servos support ({valid})")
+        protocols = [p for p in protocols if bauds[p]]
     found: dict[str, Any] = {}
     for proto in protocols:
-        res = BUSES[proto].scan_port(args.port, args.baud or None, range(args.max_id + 1))
+        res = BUSES[proto].scan_port(args.port, bauds[proto], range(args.max_id + 1))
         if res:
             found[proto] = {str(b): {str(i): m for i, m in ids.items()} for b, ids in res.items()}
     if not found:
@@ -105,7 +160,10 @@ def calibrate(args: argparse.Namespace) -> int:
     from hardware.virtual.plant_servo import MODELS
     from robot_rl.robots import get_robot
 
-    spec = get_robot(args.robot)
+    try:
+        spec = get_robot(args.robot)
+    except KeyError as err:
+        raise HardwareError(f"--robot: {err.args[0]}") from None
     motors = {n: (j + 1, MODELS[args.protocol]) for j, n in enumerate(spec.joint_names)}
     bus = BUSES[args.protocol](motors, args.port)
     with bus:
@@ -145,20 +203,24 @@ def add_parser(sub: Any) -> None:
     s = hw.add_parser("virtual-bus", help="virtual servo chain (arm6) on a pty; prints its path")
     s.add_argument("--robot", default="arm6")
     s.add_argument("--protocol", choices=PROTOCOLS, default="feetech")
-    s.add_argument("--realtime", type=float, default=1.0, help="sim s per wall s (1 = real)")
-    s.add_argument("--proxy-seed", type=int, help="serve the reality proxy of this seed "
-                   "(sim2real/proxy.py) instead of the nominal model")
+    s.add_argument("--realtime", type=_float_at_least(0.0), default=1.0,
+                   help="sim s per wall s (1 = real time, 0 = free-running)")
+    s.add_argument("--proxy-seed", type=_int_in(0), help="serve the reality proxy of this "
+                   "seed (sim2real/proxy.py) instead of the nominal model")
     s.set_defaults(func=virtual_bus)
     s = hw.add_parser("virtual-can", help="4 emulated slcan adapters with quad12's MIT motors")
     s.add_argument("--robot", default="quad12")
-    s.add_argument("--realtime", type=float, default=1.0)
-    s.add_argument("--proxy-seed", type=int, help="serve the reality proxy of this seed")
+    s.add_argument("--realtime", type=_float_at_least(0.0), default=1.0,
+                   help="sim s per wall s (1 = real time, 0 = free-running)")
+    s.add_argument("--proxy-seed", type=_int_in(0), help="serve the reality proxy of this seed")
     s.set_defaults(func=virtual_can)
     s = hw.add_parser("scan", help="find the servo ids on a serial bus")
     s.add_argument("--port", required=True)
     s.add_argument("--protocol", choices=PROTOCOLS)
-    s.add_argument("--baud", type=int, nargs="*", help="baud rates to try (default: common)")
-    s.add_argument("--max-id", type=int, default=20, help="highest id to ping (default 20)")
+    s.add_argument("--baud", type=_int_in(1), nargs="*", help="baud rates to try, ones the "
+                   "protocol supports (default: the common ones)")
+    s.add_argument("--max-id", type=_int_in(0, MAX_SERVO_ID), default=20,
+                   help=f"highest id to ping, 0..{MAX_SERVO_ID} (default 20)")
     s.set_defaults(func=scan)
     s = hw.add_parser("calibrate", help="record an arm's joint zeros and ranges (JSON)")
     s.add_argument("--robot", default="arm6")

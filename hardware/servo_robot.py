@@ -6,7 +6,9 @@ as goal positions; a damping command (kp = 0 on every joint: the safety chain's 
 STOP) switches torque off (the servos go limp), anything else keeps torque on.
 
 Freshness as in `hardware.robot`: a failed read keeps the previous values *with their old
-time* and sets ``fault``; the state watchdog of the safety chain then damps the arm.
+time* and sets ``fault``; the state watchdog of the safety chain then damps the arm. Late
+serial replies (a USB adapter's latency timer) are failed attempts, never another register's
+or request's value (`hardware.servo.bus`); if they persist the read fails (``LateReplyError``).
 """
 
 from __future__ import annotations

@@ -76,6 +76,10 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
                           out=args.out, policy_path=args.policy, events=events,
                           note=args.note or "")
     print(json.dumps(summary))
+    if summary.get("failures"):
+        print(f"bringup: the graph failed: {'; '.join(summary['failures'])} (report: "
+              f"{summary.get('report')})", file=sys.stderr)
+        return 1
     return 0
 
 

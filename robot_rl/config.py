@@ -5,6 +5,10 @@ wrong type raises `ConfigError` naming the file, the dotted key and the reason, 
 
     configs/tasks/quad12-walk.yaml: key 'rewards.trackin_lin_vel': unknown key; valid keys: ...
 
+Every float must be finite: ``.nan``, ``.inf`` and ``-.inf`` are refused for every config
+in the project (here, in one place), since NaN passes checks such as ``x <= 0`` and inf makes
+a timeout or limit never trip. Ranges are each config's own ``validate``.
+
 Supported field types: bool, int, float, str, Literal[...], tuples / lists of those
 (``tuple[float, float]`` fixes the length, ``tuple[float, ...]`` does not), ``dict[str, T]``,
 nested dataclasses and ``X | None``. Dataclasses may define ``validate(self) -> None`` that
@@ -14,6 +18,7 @@ raises ``ValueError`` for cross-field checks; the message is reported with the f
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -33,6 +38,23 @@ def _type_name(tp: Any) -> str:
 
 def _at(path: str) -> str:
     return f"key '{path}'" if path else "top level"
+
+
+def _finite_float(value: int | float, where: str) -> float:
+    """``value`` as a finite float, else ConfigError. The one place every float of every
+    config passes: a NaN slips through checks written as ``x <= 0`` or ``x > limit`` (every
+    comparison with NaN is false) and an inf makes a timeout or a limit never trip, so either
+    would silently switch a safety check off."""
+    try:
+        out = float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        out = math.inf if value > 0 else -math.inf
+    if not math.isfinite(out):
+        spelled = ".nan" if math.isnan(out) else (".inf" if out > 0 else "-.inf")
+        raise ConfigError(f"{where}: {spelled} is not a finite number (NaN or inf would "
+                          "switch off the checks that use it); give a finite value in SI "
+                          "units")
+    return out
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
@@ -72,8 +94,16 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+            hint = ""
+            if isinstance(value, str) and "e" in value.lower():
+                try:
+                    if math.isfinite(float(value)):
+                        hint = (" (YAML reads an exponent without a dot and a sign as text: "
+                                "write e.g. 1.0e+5 or 100000.0)")
+                except ValueError:
+                    pass
+            raise ConfigError(f"{where}: expected a number, got {value!r}{hint}")
+        return _finite_float(value, where)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

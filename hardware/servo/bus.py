@@ -8,9 +8,27 @@ the driver raises, it never falls back to a cached value.
 Timing: ``timeout_s`` bounds the wait for each status packet (per attempt); a failed
 attempt (timeout, bad CRC/checksum, CRC error reported by the motor) is retried
 ``retries`` times, then a :class:`MotorError` subclass names the motor, register and cause.
-The input buffer is flushed before each attempt, so a reply that arrives after its request
-was given up is discarded. Neither protocol carries sequence numbers, so a reply that is
-late by more than a whole later attempt cannot be told apart on the wire.
+
+Replies are matched to requests; neither protocol has sequence numbers, and a late status
+packet can have the very shape of the next answer (Present_Position and Present_Velocity
+are both 2 bytes on an STS3215, both 4 on a Dynamixel X). An attempt takes a packet only
+from the motor it awaits next (request order), with a valid CRC/checksum and the data
+length the instruction returns (an empty Dynamixel error status is taken, and raises);
+any other is discarded and counted in ``stats.late_replies``. When an attempt is given up,
+the motors it still awaited *settle* for ``settle_s``: no request expecting their replies
+is sent before then, and every packet arriving meanwhile is read, discarded and counted
+(``stats.late_max_s``: how long after its request the latest came). The attempt stays a
+failed one, so retries and the final error follow the dropped-reply path; the error is a
+:class:`LateReplyError` when the motor's replies were seen arriving late. Input left over
+before a request is read, counted and flushed.
+
+Guaranteed: a value returned was sent by that motor in a reply of that register's length,
+and no packet arriving within ``settle_s`` of its request being given up (``timeout_s +
+settle_s`` of its sending) is taken for another request's answer. Not guaranteed: a packet
+later than that, with the id and length of a later request's answer, cannot be told apart
+on the wire (raise ``settle_s``, or set an FTDI adapter's ``latency_timer`` to 1 ms). A
+write expecting no reply (SYNC_WRITE, e.g. torque off) never waits for settling. Cost: a
+given-up attempt delays the next request to its motors by ``settle_s``.
 """
 
 from __future__ import annotations
@@ -26,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import serial
 
@@ -65,6 +83,11 @@ class MotorTimeoutError(MotorError):
     """No status packet arrived within the timeout, after every retry."""
 
 
+class LateReplyError(MotorTimeoutError):
+    """Every attempt timed out while the motor's status packets kept arriving late (after
+    the timeout): they were discarded, never taken as another request's answer."""
+
+
 class ChecksumError(MotorError):
     """Replies kept failing their CRC/checksum (or the motor reported a CRC error)."""
 
@@ -92,13 +115,16 @@ class BusStats:
     timeouts: int = 0
     checksum_errors: int = 0
     hardware_errors: int = 0
+    late_replies: int = 0  # status packets that answered no request in flight: discarded
+    late_max_s: float = 0.0  # latest of those from a given-up request: s after it was sent
     last_rtt_s: float = math.nan  # send -> last expected status packet, seconds
 
 
 class _AttemptFailed(Exception):
-    def __init__(self, kind: str, motor_id: int, detail: str) -> None:
+    def __init__(self, kind: str, motor_id: int, detail: str, pending: Sequence[int]) -> None:
         super().__init__(detail)
         self.kind, self.motor_id, self.detail = kind, motor_id, detail
+        self.pending = tuple(pending)  # motors whose status packets may still come
 
 
 def _serial_ports() -> list[str]:
@@ -122,6 +148,8 @@ class MotorBus:
         Wait for each status packet, seconds.
     retries : int
         Extra attempts after a timeout or a corrupted reply.
+    settle_s : float
+        How long a given-up attempt's replies may still come late, seconds (see above).
     raise_on_hardware_error : bool
         Raise :class:`MotorHardwareError` when a reply flags a hardware fault; when False
         the fault is counted in ``stats.hardware_errors`` and kept in ``hardware_alerts``.
@@ -132,7 +160,7 @@ class MotorBus:
 
     def __init__(self, motors: Mapping[str, tuple[int, str]], port: str | None = None,
                  baudrate: int = 1_000_000, *, timeout_s: float = 0.02, retries: int = 2,
-                 raise_on_hardware_error: bool = True) -> None:
+                 settle_s: float = 0.1, raise_on_hardware_error: bool = True) -> None:
         self.motors: dict[str, tuple[int, sp.ModelSpec]] = {}
         seen: dict[int, str] = {}
         for name, (motor_id, model) in motors.items():
@@ -143,16 +171,18 @@ class MotorBus:
             seen[motor_id] = name
             self.motors[name] = (int(motor_id), sp.model_spec(model, self.protocol.name))
         self._names = {motor_id: name for name, (motor_id, _) in self.motors.items()}
-        if timeout_s <= 0 or retries < 0:
-            raise ValueError("timeout_s must be > 0 and retries >= 0")
+        if timeout_s <= 0 or retries < 0 or settle_s < 0:
+            raise ValueError("timeout_s must be > 0, retries >= 0 and settle_s >= 0")
         self.port, self.baudrate = port, baudrate
-        self.timeout_s, self.retries = timeout_s, retries
+        self.timeout_s, self.retries, self.settle_s = timeout_s, retries, settle_s
         self.raise_on_hardware_error = raise_on_hardware_error
         self.stats = BusStats()
         self.hardware_alerts: dict[int, int] = {}
         self._ser: serial.Serial | None = None
         self._parser = sp.PacketParser(self.protocol, status=True)
         self._queue: deque[sp.Packet] = deque()
+        self._settling: dict[int, tuple[float, float]] = {}  # id -> (request sent, until)
+        self._late_log: list[tuple[int, float]] = []  # this exchange's (id, lateness s)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ port
@@ -196,6 +226,7 @@ class MotorBus:
                                 "then log in again") from exc
             raise PortError(f"cannot open serial port {self.port}: {exc}") from exc
         self.reset_stats()
+        self._settling.clear()
         if check_motors and self.motors:
             try:
                 self.check_motors()
@@ -275,57 +306,95 @@ class MotorBus:
                 self._queue.extend(self._parser.feed(ser.read(max(1, ser.in_waiting))))
         return self._queue.popleft()
 
-    def _attempt(self, data: bytes, expect: Sequence[int], timeout_s: float
-                 ) -> dict[int, sp.Packet]:
+    def _late(self, packet: sp.Packet) -> None:
+        """Count and drop a status packet that answers no request in flight."""
+        self.stats.late_replies += 1
+        if packet.motor_id in self._settling:  # from a given-up request: how long after
+            late = time.monotonic() - self._settling[packet.motor_id][0]
+            self.stats.late_max_s = max(self.stats.late_max_s, late)
+            self._late_log.append((packet.motor_id, late))
+
+    def _settle(self, expect: Sequence[int]) -> None:
+        """Read, count and drop the line's input; first until none of ``expect`` settles."""
+        ser = self._ser
+        assert ser is not None
+        until = max((self._settling[i][1] for i in expect if i in self._settling),
+                    default=0.0)
+        while (packet := self._next_packet(until)) is not None:
+            self._late(packet)
+        for packet in self._parser.feed(ser.read(ser.in_waiting)):
+            self._late(packet)
+        self._parser.clear()  # a partial frame: its tail would look like garbage
+        ser.reset_input_buffer()
+
+    def _attempt(self, data: bytes, expect: Sequence[int], timeout_s: float,
+                 reply_len: int | None) -> dict[int, sp.Packet]:
         ser = self._ser
         if ser is None:
             raise BusError("the bus is not open; call open() first")
-        self._parser.clear()
-        self._queue.clear()
         try:
-            ser.reset_input_buffer()
+            if expect:  # a write without replies goes out at once (it may be a torque off)
+                self._settle(expect)
             t0 = time.monotonic()
             ser.write(data)
             self.stats.packets_sent += 1
-            return self._collect(expect, timeout_s, t0)
+            try:
+                return self._collect(expect, timeout_s, t0, reply_len)
+            except _AttemptFailed as fail:
+                until = time.monotonic() + self.settle_s
+                self._settling.update(dict.fromkeys(fail.pending, (t0, until)))
+                raise
         except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise PortError(f"serial port {self.port} failed ({exc}); was the adapter "
                             "unplugged? Reconnect it and open the bus again") from exc
 
-    def _collect(self, expect: Sequence[int], timeout_s: float, t0: float
-                 ) -> dict[int, sp.Packet]:
+    def _fits(self, packet: sp.Packet, reply_len: int | None) -> bool:
+        if reply_len is None or len(packet.params) == reply_len:
+            return True  # a Dynamixel error status has no data (then _check_status raises)
+        return self.protocol is sp.DYNAMIXEL and not packet.params and bool(packet.error & 0x7F)
+
+    def _collect(self, expect: Sequence[int], timeout_s: float, t0: float,
+                 reply_len: int | None) -> dict[int, sp.Packet]:
         replies: dict[int, sp.Packet] = {}
-        for motor_id in expect:
+        for k, motor_id in enumerate(expect):
+            deadline = time.monotonic() + timeout_s
             while True:
-                packet = self._next_packet(time.monotonic() + timeout_s)
+                packet = self._next_packet(deadline)
                 if packet is None:
                     raise _AttemptFailed("timeout", motor_id, f"no status packet within "
-                                         f"{timeout_s * 1e3:.0f} ms")
+                                         f"{timeout_s * 1e3:.0f} ms", expect[k:])
                 if not packet.valid:
-                    raise _AttemptFailed("checksum", motor_id, "bad CRC/checksum in reply")
-                if packet.motor_id == motor_id:
+                    raise _AttemptFailed("checksum", motor_id, "bad CRC/checksum in reply",
+                                         expect[k:])
+                if packet.motor_id == motor_id and self._fits(packet, reply_len):
                     break
+                self._late(packet)  # another motor's, or of another length: not this answer
             self.stats.packets_received += 1
             if self.protocol is sp.DYNAMIXEL and packet.error & 0x7F == sp.DXL_CRC_ERROR:
-                raise _AttemptFailed("checksum", motor_id, "motor reported a CRC error")
+                raise _AttemptFailed("checksum", motor_id, "motor reported a CRC error",
+                                     expect[k + 1:])
             replies[motor_id] = packet
         if expect:
             self.stats.last_rtt_s = time.monotonic() - t0
         return replies
 
     def _exchange(self, target: int, instruction: int, params: bytes, expect: Sequence[int],
-                  register: str, *, timeout_s: float | None = None,
-                  retries: int | None = None) -> dict[int, sp.Packet]:
-        """Send one instruction, collect status packets from ``expect`` in order, retrying."""
+                  register: str, *, reply_len: int | None = None,
+                  timeout_s: float | None = None, retries: int | None = None
+                  ) -> dict[int, sp.Packet]:
+        """Send one instruction, collect status packets from ``expect`` in order (each with
+        ``reply_len`` data bytes, None = any), retrying."""
         data = self.protocol.instruction(target, instruction, params)
         attempts = 1 + (self.retries if retries is None else retries)
         with self._lock:
+            self._late_log.clear()
             for attempt in range(attempts):
                 if attempt:
                     self.stats.retries += 1
                 try:
-                    replies = self._attempt(data, expect, timeout_s or self.timeout_s)
+                    replies = self._attempt(data, expect, timeout_s or self.timeout_s,
+                                            reply_len)
                     break
                 except _AttemptFailed as fail:
                     last = fail
@@ -334,13 +403,22 @@ class MotorBus:
                     else:
                         self.stats.checksum_errors += 1
             else:
-                kind = MotorTimeoutError if last.kind == "timeout" else ChecksumError
-                raise kind(last.motor_id, register, f"{last.detail} (after {attempts} "
-                           f"attempt{'s' * (attempts > 1)} at {self.baudrate} baud)",
-                           self._names.get(last.motor_id))
+                self._raise(last, register, attempts)
         for motor_id, packet in replies.items():
             self._check_status(motor_id, packet, register)
         return replies
+
+    def _raise(self, last: _AttemptFailed, register: str, attempts: int) -> NoReturn:
+        kind: type[MotorError] = MotorTimeoutError if last.kind == "timeout" else ChecksumError
+        late = [s for i, s in self._late_log if i == last.motor_id]
+        detail = last.detail
+        if kind is MotorTimeoutError and late:
+            kind = LateReplyError
+            detail += (f"; {len(late)} of its replies came late (up to {max(late) * 1e3:.0f} "
+                       "ms after the request), discarded: a USB adapter's latency timer?")
+        raise kind(last.motor_id, register, f"{detail} (after {attempts} attempt"
+                   f"{'s' * (attempts > 1)} at {self.baudrate} baud)",
+                   self._names.get(last.motor_id))
 
     def _check_status(self, motor_id: int, packet: sp.Packet, register: str) -> None:
         error, name = packet.error, self._names.get(motor_id)
@@ -372,14 +450,15 @@ class MotorBus:
              retries: int | None = None) -> int:
         """Ping one motor; returns its model number. Raises :class:`MotorError`."""
         motor_id, _ = self._resolve(motor)
-        reply = self._exchange(motor_id, sp.PING, b"", [motor_id], "PING",
+        ping_len = 3 if self.protocol.ping_reports_model else 0  # model (2) + firmware (1)
+        reply = self._exchange(motor_id, sp.PING, b"", [motor_id], "PING", reply_len=ping_len,
                                timeout_s=timeout_s, retries=retries)[motor_id]
         if self.protocol.ping_reports_model:
             return int.from_bytes(reply.params[:2], "little")
         model_addr = 3  # Feetech: the PING status is empty; Model_Number lives at 3 (2 B)
         params = self.protocol.read_params(model_addr, 2)
         reply = self._exchange(motor_id, sp.READ, params, [motor_id], "Model_Number",
-                               timeout_s=timeout_s, retries=retries)[motor_id]
+                               reply_len=2, timeout_s=timeout_s, retries=retries)[motor_id]
         return int.from_bytes(reply.params[:2], "little")
 
     def scan(self, ids: Iterable[int] = range(sp.BROADCAST_ID - 1), *,
@@ -424,7 +503,8 @@ class MotorBus:
         motor_id, reg = self._register(motor, register)
         params = self.protocol.read_params(reg.address, reg.size)
         reply = self._exchange(motor_id, sp.READ, params, [motor_id], register,
-                               timeout_s=timeout_s, retries=retries)[motor_id]
+                               reply_len=reg.size, timeout_s=timeout_s,
+                               retries=retries)[motor_id]
         return self._decode(reg, reply, motor_id)
 
     def _decode(self, reg: sp.Register, reply: sp.Packet, motor_id: int) -> int:
@@ -440,7 +520,7 @@ class MotorBus:
         if not reg.writable:
             raise ValueError(f"register {register} is read-only")
         params = self.protocol.write_params(reg.address, reg.encode(value))
-        self._exchange(motor_id, sp.WRITE, params, [motor_id], register,
+        self._exchange(motor_id, sp.WRITE, params, [motor_id], register, reply_len=0,
                        timeout_s=timeout_s, retries=retries)
 
     def _group(self, register: str, motors: Iterable[MotorRef]
@@ -468,7 +548,7 @@ class MotorBus:
         ids = [motor_id for _, motor_id in items]
         params = self.protocol.sync_read_params(reg.address, reg.size, ids)
         replies = self._exchange(sp.BROADCAST_ID, sp.SYNC_READ, params, ids, register,
-                                 timeout_s=timeout_s, retries=retries)
+                                 reply_len=reg.size, timeout_s=timeout_s, retries=retries)
         return {ref: self._decode(reg, replies[motor_id], motor_id) for ref, motor_id in items}
 
     def sync_write(self, register: str, values: Mapping[Any, int]) -> None:
@@ -502,7 +582,7 @@ class DynamixelBus(MotorBus):
     def reboot(self, motor: MotorRef) -> None:
         """REBOOT a motor (clears its hardware error; torque comes back off)."""
         motor_id, _ = self._resolve(motor)
-        self._exchange(motor_id, sp.REBOOT, b"", [motor_id], "REBOOT")
+        self._exchange(motor_id, sp.REBOOT, b"", [motor_id], "REBOOT", reply_len=0)
 
 
 class FeetechBus(MotorBus):

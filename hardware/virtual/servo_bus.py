@@ -15,8 +15,9 @@ and velocities (ticks/s) from it and forwards goal positions and torque switches
 methods are called from the server thread. :class:`FirstOrderBackend` is a small
 in-memory one for tests.
 
-Fault injection: ``drop_replies``, ``corrupt_replies``, ``delay_replies``, ``disconnect``,
-``set_hardware_error``, ``clear_faults``. CLI: ``python -m hardware.virtual.servo_bus``.
+Fault injection: ``drop_replies``, ``corrupt_replies``, ``delay_replies``, ``late_replies``,
+``disconnect``, ``set_hardware_error``, ``clear_faults``. CLI: ``python -m
+hardware.virtual.servo_bus``.
 """
 
 from __future__ import annotations
@@ -183,11 +184,13 @@ class VirtualServoBus:
                        for i, m in motors.items()}
         self.backend: ServoBackend = backend or FirstOrderBackend(self.servos)
         self.stats = dict.fromkeys(("instructions", "replies", "dropped", "corrupted",
-                                    "checksum_errors"), 0)
+                                    "checksum_errors", "late"), 0)
         self._rng = random.Random(seed)
         self._drop: list[FaultRule] = []
         self._corrupt: list[FaultRule] = []
         self._delay: dict[int | None, float] = {}
+        self._late: list[tuple[FaultRule, float, float]] = []  # rule, min and max delay
+        self._fifo_until = 0.0  # nothing leaves before a late status packet still held back
         self._dead: set[int] = set()
         self._lock = threading.RLock()
         self._pending: list[tuple[float, int, bytes]] = []
@@ -288,6 +291,19 @@ class VirtualServoBus:
             for i in self._ids(ids) or [None]:
                 self._delay[i] = float(seconds)
 
+    def late_replies(self, delay_s: float | tuple[float, float],
+                     ids: int | Iterable[int] | None = None, *, probability: float = 1.0,
+                     count: int | None = None) -> None:
+        """Answer a fraction ``probability`` of the requests to ``ids`` (None = all; at most
+        ``count`` requests) ``delay_s`` s late (or uniformly (min, max) s), past a client's
+        timeout if longer, as a USB adapter's latency timer does: the line stays in order,
+        later replies leave after the late ones. ``stats["late"]``: packets sent late."""
+        lo, hi = (delay_s, delay_s) if isinstance(delay_s, int | float) else delay_s
+        if not 0.0 <= lo <= hi:
+            raise ValueError(f"delay_s must be >= 0 (or a range lo <= hi), not {delay_s!r}")
+        with self._lock:
+            self._late.append((FaultRule(self._ids(ids), probability, count), lo, hi))
+
     def disconnect(self, ids: int | Iterable[int]) -> None:
         """These motors vanish: they neither act on nor answer anything."""
         with self._lock:
@@ -315,11 +331,12 @@ class VirtualServoBus:
                 self.backend.set_torque(motor_id, False)
 
     def clear_faults(self) -> None:
-        """Remove all injected drops, corruptions, delays and disconnections."""
+        """Remove all injected drops, corruptions, delays, late replies, disconnections."""
         with self._lock:
             self._drop.clear()
             self._corrupt.clear()
             self._delay.clear()
+            self._late.clear()
             self._dead.clear()
 
     # ----------------------------------------------------------- inspection
@@ -467,10 +484,22 @@ class VirtualServoBus:
                 servo.id = new_id
                 self.servos[new_id] = servo
 
+    def _lateness(self, ids: list[int]) -> float:
+        """Extra delay (s) of one request's status packets: each ``late_replies`` rule draws
+        once per request, for the first of ``ids`` it covers."""
+        late = 0.0
+        for rule, lo, hi in self._late:
+            first = next((i for i in ids if rule.ids is None or i in rule.ids), None)
+            if first is not None and rule.fires(first, self._rng):
+                late = max(late, self._rng.uniform(lo, hi))
+        return late
+
     def _schedule(self, replies: list[tuple[_Servo, int, bytes]], now: float) -> None:
-        """Queue status packets; within one instruction they leave in order."""
+        """Queue status packets; within one instruction they leave in order, and none
+        overtakes a late one (``late_replies``) queued before it."""
         due = now
         byte_s = 10.0 / (self._line_baud() or 1_000_000)
+        late = self._lateness([servo.id for servo, _, _ in replies]) if self._late else 0.0
         for servo, error, params in replies:
             if any(rule.fires(servo.id, self._rng) for rule in self._drop):
                 self.stats["dropped"] += 1
@@ -480,10 +509,14 @@ class VirtualServoBus:
                 frame = frame[:-1] + bytes([frame[-1] ^ 0x5A])
                 self.stats["corrupted"] += 1
             delay = servo.get("Return_Delay_Time") * servo.spec.return_delay_unit_s
-            delay += self._delay.get(servo.id, self._delay.get(None, 0.0))
-            due = max(due, now + delay)
+            delay += self._delay.get(servo.id, self._delay.get(None, 0.0)) + late
+            held = self._fifo_until > now + delay
+            due = max(due, now + delay, self._fifo_until)
             heapq.heappush(self._pending, (due, next(self._seq), frame))
             due += len(frame) * byte_s
+            if late or held:
+                self._fifo_until = max(self._fifo_until, due)
+                self.stats["late"] += bool(late)
 
     def _flush(self, now: float) -> None:
         while self._pending and self._pending[0][0] <= now:

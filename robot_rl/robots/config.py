@@ -3,7 +3,7 @@
 It names the robot, the control period, optional per-joint limits / gains that tighten the
 spec (every joint must then be listed), and the safety chain. Mistakes are refused at load
 time naming the file, key and reason: inverted limits, a missing or unknown joint, negative
-gains, limits wider than the hardware's.
+gains or gains beyond the robot's own range, limits wider than the hardware's.
 """
 
 from __future__ import annotations
@@ -11,17 +11,27 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from robot_rl.config import ConfigError, load_config
 from robot_rl.robots import ROBOTS, RobotSpec, get_robot
 from robot_rl.safety.chain import SafetyChain, SafetyConfig, build_stages
+from robot_rl.safety.fallback import build_fallback
 
 
 @dataclass
 class JointConfig:
-    """One joint's deployment settings; None keeps the spec's value."""
+    """One joint's deployment settings; None keeps the spec's value.
+
+    Ranges (the robot's own, from its `RobotSpec`): q_min < q_max inside the spec's
+    [q_min, q_max] [rad]; kp in [0, ``GAIN_RATIO_MAX`` x the spec's kp] [N m/rad]; kd in
+    [0, ``GAIN_RATIO_MAX`` x the larger of the spec's kd and damping kd] [N m s/rad] (the
+    factor is the torque_limit stage's default gain clamp: gains a motor driver accepts);
+    tau_max in (0, the spec's tau_max] [N m]; dq_max in (0, the spec's dq_max] [rad/s]."""
+
+    GAIN_RATIO_MAX: ClassVar[float] = 5.0
 
     q_min: float | None = None
     q_max: float | None = None
@@ -60,15 +70,22 @@ class RobotConfig:
             i = spec.joint_names.index(name)
             lo = spec.q_min[i] if j.q_min is None else j.q_min
             hi = spec.q_max[i] if j.q_max is None else j.q_max
-            if lo >= hi:
+            if not lo < hi:
                 raise ValueError(f"joints.{name}: limits inverted (q_min {lo} >= q_max {hi})")
-            if lo < spec.q_min[i] - 1e-9 or hi > spec.q_max[i] + 1e-9:
+            if not (spec.q_min[i] - 1e-9 <= lo and hi <= spec.q_max[i] + 1e-9):
                 raise ValueError(f"joints.{name}: limits [{lo}, {hi}] exceed the hardware "
                                  f"range [{spec.q_min[i]}, {spec.q_max[i]}]")
-            for key in ("kp", "kd"):
+            ratio = JointConfig.GAIN_RATIO_MAX
+            gain_max = {"kp": ratio * float(spec.kp[i]),
+                        "kd": ratio * float(max(spec.kd[i], spec.damping_kd[i]))}
+            for key, top in gain_max.items():
                 v = getattr(j, key)
-                if v is not None and v < 0:
+                if v is not None and not v >= 0:
                     raise ValueError(f"joints.{name}.{key}: gains must be >= 0, got {v}")
+                if v is not None and not v <= top:
+                    raise ValueError(f"joints.{name}.{key}: {v} is beyond {spec.name}'s range "
+                                     f"[0, {top:g}] ({ratio:g} x its nominal {key}); use a "
+                                     "gain the motors are specified for")
             for key, hw in (("tau_max", spec.tau_max[i]), ("dq_max", spec.dq_max[i])):
                 v = getattr(j, key)
                 if v is not None and not 0 < v <= hw:
@@ -88,7 +105,9 @@ class RobotConfig:
                 if v is not None:
                     arr[i] = v
         q0 = np.clip(spec.q0, arrays["q_min"], arrays["q_max"])
-        return dataclasses.replace(spec, q0=q0, **arrays)  # type: ignore[arg-type]
+        rest = (np.clip(spec.q_rest, arrays["q_min"], arrays["q_max"]) if spec.q_rest.size
+                else spec.q_rest)
+        return dataclasses.replace(spec, q0=q0, q_rest=rest, **arrays)  # type: ignore[arg-type]
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
@@ -96,13 +115,16 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
 
 def load_robot_config(path: str | Path | None = None, robot: str = "") -> RobotConfig:
     """Load and validate a robot config (default: ``configs/robots/<robot>.yaml``); the
-    safety stages are built once here so their options are checked at load time too."""
+    safety stages and fallback are built once here so their options are checked at load
+    time too."""
     if path is None:
         if not robot:
             raise ConfigError("give a robot config file or a robot name")
         path = CONFIG_DIR / f"{robot}.yaml"
     cfg = load_config(RobotConfig, path)
-    build_stages(cfg.safety, cfg.effective_spec(), cfg.control_dt, str(path))
+    spec = cfg.effective_spec()
+    build_stages(cfg.safety, spec, cfg.control_dt, str(path))
+    build_fallback(cfg.safety.fallback, spec, cfg.control_dt, str(path))
     return cfg
 
 

@@ -58,6 +58,13 @@ QUAD12 = RobotSpec(
     cameras=("track",),
     mass_range=(12.0, 15.0),
     damping_kd=np.full(12, 2.0),  # kd of the damping mode (kp = 0)
+    # resting pose [rad] (the safety layer's sit-down ends here, then damps): hips splayed as
+    # in q0 for a wide base; calf = -2 x thigh puts each foot straight under its hip (thigh and
+    # calf are equally long), so the legs stand on their feet, not on their knees, and the body
+    # goes straight down; thigh 1.2 gives a hip-to-sole height of 2 x 0.213 cos 1.2 + 0.022
+    # = 0.17 m (0.32 m at q0), ~0.13 m under the PD's sag, a crouch from which damping lowers
+    # the trunk onto its belly (0.057 m half height) rather than tipping it
+    q_rest=_per_leg((-0.1, 1.2, -2.4), (0.1, 1.2, -2.4), (-0.1, 1.2, -2.4), (0.1, 1.2, -2.4)),
 )
 
 __all__ = ["JOINT_NAMES", "QUAD12"]

@@ -43,6 +43,9 @@ class RobotSpec:
         cameras: MJCF camera names.
         mass_range: plausible total mass [kg] (checked by the tests against the MJCF).
         damping_kd: kd used in damping mode (kp = 0) by the safety layer [N m s/rad].
+        q_rest: resting pose [rad]: low and statically stable (a quadruped crouched with its
+            feet under its hips), where the safety layer's controlled stop ends before it
+            damps (`robot_rl.safety.fallback`); empty = the robot has none.
     """
 
     name: str
@@ -66,6 +69,7 @@ class RobotSpec:
     cameras: tuple[str, ...] = ()
     mass_range: tuple[float, float] = (0.0, float("inf"))
     damping_kd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    q_rest: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
@@ -85,10 +89,18 @@ class RobotSpec:
         damping = damping.copy()
         damping.setflags(write=False)
         object.__setattr__(self, "damping_kd", damping)
+        rest = np.array(self.q_rest, dtype=np.float64)
+        if rest.size and rest.shape != (n,):
+            raise ValueError(f"RobotSpec {self.name}: q_rest has shape {rest.shape}, "
+                             f"expected ({n},) or empty")
+        rest.setflags(write=False)
+        object.__setattr__(self, "q_rest", rest)
         if np.any(self.q_min >= self.q_max):
             raise ValueError(f"RobotSpec {self.name}: q_min must be below q_max")
         if np.any((self.q0 < self.q_min) | (self.q0 > self.q_max)):
             raise ValueError(f"RobotSpec {self.name}: q0 outside the joint limits")
+        if rest.size and np.any((rest < self.q_min) | (rest > self.q_max)):
+            raise ValueError(f"RobotSpec {self.name}: q_rest outside the joint limits")
         if np.any(self.kp < 0) or np.any(self.kd < 0) or np.any(self.tau_max <= 0):
             raise ValueError(f"RobotSpec {self.name}: gains must be >= 0 and tau_max > 0")
         ratio = self.policy_dt / self.physics_dt

@@ -13,13 +13,22 @@ actions into `JointCommand`s:
   joint position in ``a[3]``).
 
 Gains are the robot's (the deployment config's effective spec). `swap` replaces the bundle
-only after the new one loaded and passed every check; on failure the old one keeps running.
+only after the new one loaded and passed every check, including a trial run on the current
+observation and perturbed copies of it (`probe`); on failure the old one keeps running.
 Terms that need a perception source the deploy path does not have (object poses) are refused
 at load time.
+
+Policy outputs are judged raw, before any clip: a non-finite output, or one beyond
+``OUTPUT_BOUND_FACTOR`` x the bundle's ``action_clip`` (an output scaled by 1e9, an overflow),
+becomes a command of NaN targets, which the safety chain's non-finite guard turns into its
+latched fallback; clipped first, it would have been a finite full-scale offset. Task commands
+(``/cmd_vel``, ``/goal``) are clamped to the ranges the policy was trained on
+(`robot_rl.runtime.commands`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -29,12 +38,19 @@ from typing import Any
 import numpy as np
 
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.runtime.commands import command_bounds
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
 from robot_rl.runtime.policy import BundleError, OnnxPolicy, open_policy
 from robot_rl.types import JointCommand, RobotState
 
 _NEEDS_EE = ("ee_pos", "goal_rel", "object_rel")
 _UNAVAILABLE = ("object_pos", "object_quat", "object_rel", "base_lin_vel")
+# a raw output beyond this many times the bundle's action_clip is a fault, not an action to
+# clip. Measured (3 episodes of 500 steps each, sim): largest |a| / action_clip 1.09 for
+# quad12_walk_ppo (4.36 / 4.0), 0.98 for quad12_walk_hinf, 4.14 for arm6_reach_ppo (4.14 /
+# 1.0; p99 1.76): 10 leaves 2.4x headroom over the largest seen
+OUTPUT_BOUND_FACTOR = 10.0
+PROBE_PERTURBATIONS = 8  # perturbed observations a hot-swap candidate is run on
 
 
 class _Loaded:
@@ -77,6 +93,25 @@ class _Loaded:
             self.ik = DampedLeastSquaresIK(spec)
         if step_type == "joint_pos_offset" and int(meta["act_dim"]) != spec.n_joints:
             raise BundleError(f"{path}: {meta['act_dim']} actions for {spec.n_joints} joints")
+        self.command_lo, self.command_hi = command_bounds(meta)
+
+    def output_fault(self, a: np.ndarray, spec: RobotSpec) -> str:
+        """Why raw output ``a`` cannot be an action ("" if it can): non-finite, or beyond
+        the bundle's bounds (``OUTPUT_BOUND_FACTOR`` x action_clip; the joint limits widened
+        by 1 rad for absolute joint targets)."""
+        if not np.isfinite(a).all():
+            return "non-finite policy output"
+        if self.step_type == "joint_pos":
+            n = min(a.shape[0], spec.n_joints)
+            lo, hi = spec.q_min[:n] - 1.0, spec.q_max[:n] + 1.0
+            if np.any(a[:n] < lo) or np.any(a[:n] > hi):
+                return "policy output beyond the joint limits (+/- 1 rad)"
+            return ""
+        bound = OUTPUT_BOUND_FACTOR * (self.clip if math.isfinite(self.clip) else 1.0)
+        peak = float(np.abs(a).max()) if a.size else 0.0
+        if peak > bound:
+            return f"policy output {peak:.3g} beyond its bound {bound:g}"
+        return ""
 
 
 class PolicyController:
@@ -91,11 +126,14 @@ class PolicyController:
         self._lock = threading.Lock()
         self._cur = _Loaded(spec, Path(path), threads)
         # no command given: standing still / the origin (every command term has 3 values)
-        self.command = np.asarray(command if len(command) else (0.0, 0.0, 0.0),
-                                  dtype=np.float64).reshape(-1)
+        self.command = np.zeros(3)
+        if len(command):
+            self.set_command(command)  # (clamped to the trained ranges, as every command)
         self.last_action = np.zeros(int(self._cur.meta["act_dim"]))
         self.swaps = 0
         self.steps = 0
+        self.output_faults = 0
+        self.last_fault = ""
         self.last_step_us = 0.0
 
     @property
@@ -110,11 +148,58 @@ class PolicyController:
     def policy_dt(self) -> float:
         return self._cur.policy_dt
 
-    def set_command(self, command: Any) -> None:
+    def set_command(self, command: Any) -> bool:
+        """Set the task command, clamped to the ranges the policy was trained on. Raises
+        ValueError (the command in force is kept) for non-finite values or a wrong size;
+        returns whether it was clamped."""
         cmd = np.asarray(command, dtype=np.float64).reshape(-1)
         if not np.isfinite(cmd).all():
-            raise ValueError(f"command {cmd.tolist()} has non-finite values")
+            raise ValueError(f"command {cmd.tolist()} has non-finite values; kept "
+                             f"{self.command.tolist()}")
+        lo, hi = self._cur.command_lo, self._cur.command_hi
+        if lo is not None and hi is not None:
+            if cmd.shape != lo.shape:
+                raise ValueError(f"command {cmd.tolist()} has {cmd.size} values, the policy "
+                                 f"takes {lo.size}; kept {self.command.tolist()}")
+            clamped = np.clip(cmd, lo, hi)
+            changed = bool(np.any(clamped != cmd))
+            self.command = clamped
+            return changed
         self.command = cmd
+        return False
+
+    def probe(self, new: _Loaded, state: RobotState | None, seed: int = 0) -> str:
+        """Run candidate ``new`` on the observation of ``state`` (the robot now) and
+        `PROBE_PERTURBATIONS` perturbed copies (Gaussian, 5 % of each value plus 0.01);
+        the reason it is refused ("" if every output is finite and within its bounds). Its
+        recurrent state (action queues) is reset afterwards."""
+        if state is None:
+            return ""
+        arrays: dict[str, Any] = {k: v.copy() for k, v in vars(state).items()
+                                  if isinstance(v, np.ndarray)}
+        st = dataclasses.replace(state, **arrays)
+        st.command = self.command.copy()
+        if new.ik is not None and st.ee_pos is None:
+            st.ee_pos = new.ik.fk(st.q)[0]
+        last = np.zeros(int(new.meta["act_dim"]))
+        try:
+            obs = new.builder.build(st, last)
+        except ValueError as e:
+            return f"{new.path}: its observation cannot be built from the robot's state: {e}"
+        rng = np.random.default_rng(seed)
+        try:
+            for k in range(PROBE_PERTURBATIONS + 1):
+                x = obs if k == 0 else obs + rng.normal(size=obs.shape) * (
+                    0.05 * np.abs(obs) + 0.01)
+                a = np.asarray(new.policy.step(x.astype(obs.dtype), st.t),
+                               dtype=np.float64).reshape(-1)
+                why = new.output_fault(a, self.spec)
+                if why:
+                    what = "the current observation" if k == 0 else f"perturbed copy {k}"
+                    return f"{new.path}: {why} on {what}; refused before the swap"
+        finally:
+            new.policy.reset()
+        return ""
 
     def swap(self, path: str | Path) -> dict[str, Any]:
         """Load ``path``, check it, then switch to it (between two steps). Raises BundleError
@@ -156,9 +241,14 @@ class PolicyController:
             cur = self._cur
             obs = self.observe(state)
             a = np.asarray(cur.policy.step(obs, t), dtype=np.float64).reshape(-1)
-            q = self._decode(cur, a, state)
-            if np.isfinite(a).all():  # a NaN action goes on to the safety chain (it holds),
-                # but never into the next observation
+            self.last_fault = cur.output_fault(a, self.spec)
+            if self.last_fault:  # judged raw, before any clip: NaN targets go on to the
+                # safety chain (its non-finite guard latches its fallback), and the output
+                # never into the next observation
+                self.output_faults += 1
+                q = np.full(self.spec.n_joints, np.nan)
+            else:
+                q = self._decode(cur, a, state)
                 self.last_action[:] = np.clip(a, -cur.clip, cur.clip) if math.isfinite(
                     cur.clip) else a
         spec = self.spec

@@ -74,7 +74,7 @@ def make_bridge(cfg: DeployConfig, spec: RobotSpec, backend: Any, policy_dt: flo
                           publish_every=b.publish_every, command_timeout_s=b.command_timeout_s,
                           soft_start_s=b.soft_start_s, shutdown_damp_s=b.shutdown_damp_s,
                           command_period_s=policy_dt, realtime_priority=b.realtime_priority,
-                          **hooks)
+                          max_command_age_s=b.max_command_age_s, **hooks)
 
 
 class DeployLoop:
@@ -107,7 +107,7 @@ class DeployLoop:
         t0 = time.perf_counter()
         try:
             cmd = self.controller.step(st, st.t)
-            sup.submit_policy(cmd, time.monotonic())
+            sup.submit_policy(cmd, st.t)  # (its age: the state's it was computed from)
         except ValueError as e:  # a bad / non-finite observation: the chain holds
             self.errors += 1
             self.last_error = str(e)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from robot_rl.config import load_config
 from robot_rl.robots import ROBOTS
@@ -78,14 +79,24 @@ class BridgeConfig:
         rate_hz: loop rate (read state, publish, write the latest safe command).
         publish_every: publish joint states / IMU every N-th tick.
         command_timeout_s: a safe command is held at most this long after it arrived, then
-            the bridge damps until a new one arrives.
-        soft_start_s: on activation the gains ramp from 0 to the commanded ones over this.
-        shutdown_damp_s: on shutdown the robot is damped this long before disconnecting.
+            the bridge damps until a new one arrives; in (0, 1] s (the bridge's last line of
+            defence when the safety node dies: a stiff robot nobody commands for longer than
+            a second is not safe).
+        max_command_age_s: a command computed from a state older than this is refused and
+            damping latched (a policy or safety node that stalled and resumed); in (0, 1] s.
+            The state -> command latency is ~0.5-3 ms on these machines (docs/results.md).
+        soft_start_s: on activation the gains ramp from 0 to the commanded ones over this;
+            in [0, 10] s.
+        shutdown_damp_s: on shutdown the robot is damped this long before disconnecting;
+            in [0, 10] s (enough for any robot to come to rest).
         realtime_priority: 0 (default): the loop thread is scheduled like any other; 1-99: it
             runs in SCHED_FIFO at that priority (`robot_rl.runtime.realtime`), so a busy
             machine does not wake it late. Where the OS refuses, the bridge runs without it
             and its stats say why (``realtime_error``).
     """
+
+    COMMAND_TIMEOUT_MAX: ClassVar[float] = 1.0
+    RAMP_MAX: ClassVar[float] = 10.0  # soft_start_s, shutdown_damp_s
 
     rate_hz: float = 500.0
     publish_every: int = 1
@@ -93,6 +104,7 @@ class BridgeConfig:
     soft_start_s: float = 1.0
     shutdown_damp_s: float = 1.0
     realtime_priority: int = 0
+    max_command_age_s: float = 0.1
 
     def validate(self) -> None:
         if not 0 <= self.realtime_priority <= 99:
@@ -102,9 +114,16 @@ class BridgeConfig:
             raise ValueError(f"bridge.rate_hz must be in [1, 2000], got {self.rate_hz}")
         if self.publish_every < 1:
             raise ValueError("bridge.publish_every must be >= 1")
-        if not self.command_timeout_s > 0 or self.soft_start_s < 0 or self.shutdown_damp_s < 0:
-            raise ValueError("bridge.command_timeout_s must be > 0; soft_start_s and "
-                             "shutdown_damp_s >= 0")
+        if not 0 < self.command_timeout_s <= self.COMMAND_TIMEOUT_MAX:
+            raise ValueError(f"bridge.command_timeout_s must be in (0, "
+                             f"{self.COMMAND_TIMEOUT_MAX}] s, got {self.command_timeout_s}")
+        for key in ("soft_start_s", "shutdown_damp_s"):
+            v = getattr(self, key)
+            if not 0 <= v <= self.RAMP_MAX:
+                raise ValueError(f"bridge.{key} must be in [0, {self.RAMP_MAX}] s, got {v}")
+        if not 0 < self.max_command_age_s <= self.COMMAND_TIMEOUT_MAX:
+            raise ValueError(f"bridge.max_command_age_s must be in (0, "
+                             f"{self.COMMAND_TIMEOUT_MAX}] s, got {self.max_command_age_s}")
 
 
 @dataclass
@@ -122,11 +141,28 @@ class PolicyNodeConfig:
 
 @dataclass
 class ScriptStep:
-    """From ``t`` [s] after activation on, command ``cmd`` (a /cmd_vel twist: vx, vy, yaw
-    rate; or an arm goal)."""
+    """From ``t`` [s] after activation on (t >= 0), command ``cmd``: the robot's task command
+    of `TASK_COMMAND_SIZE` values (see `task_command`)."""
 
     t: float = 0.0
     cmd: tuple[float, ...] = ()
+
+    def validate(self) -> None:
+        if not self.t >= 0:
+            raise ValueError(f"t must be >= 0 s (after activation), got {self.t}")
+
+
+# Every task-command term of the observation builder (`robot_rl.runtime.obs`:
+# velocity_command, goal_pos, goal_rel) reads 3 values; `PolicyController` defaults to 3 zeros.
+TASK_COMMAND_SIZE = 3
+
+
+def task_command(robot: str) -> str:
+    """What the task command of ``robot`` is, for messages: a /cmd_vel twist for a floating
+    base (legged robot), a /goal position for an arm."""
+    if ROBOTS[robot].floating_base:
+        return "a /cmd_vel twist (vx [m/s], vy [m/s], yaw rate [rad/s])"
+    return "a /goal position (x, y, z) [m] in the base frame"
 
 
 @dataclass
@@ -141,7 +177,9 @@ class DeployConfig:
         watchdog_hz: the safety node re-runs its chain at this rate whenever no policy
             command arrived for a policy period (stale policy → hold → damping). (In the
             in-process graph it checks on every state the bridge hands over instead.)
-        script: the scripted command sequence of a demo run; run_s its length [s].
+        script: the scripted command sequence of a demo run (each step's ``cmd`` the
+            robot's task command, `TASK_COMMAND_SIZE` values; refused at load otherwise);
+            run_s its length, in (0, 86400] s.
         executor_realtime_priority: 0 (default): each node process's executor thread (with
             ``--processes``: the policy node's inference, the safety node's chain, the
             bridge's command subscription) is scheduled like any other; 1-99: SCHED_FIFO at
@@ -161,6 +199,8 @@ class DeployConfig:
     run_s: float = 20.0
     executor_realtime_priority: int = 0
 
+    RUN_MAX: ClassVar[float] = 86_400.0  # run_s: a day
+
     def validate(self) -> None:
         if not 0 <= self.executor_realtime_priority <= 99:
             raise ValueError("executor_realtime_priority must be 0 (off) or 1..99 (SCHED_FIFO), "
@@ -174,8 +214,16 @@ class DeployConfig:
                              f"'{self.robot}'")
         if not 1.0 <= self.watchdog_hz <= 1000.0:
             raise ValueError(f"watchdog_hz must be in [1, 1000], got {self.watchdog_hz}")
-        if self.run_s <= 0:
-            raise ValueError("run_s must be > 0")
+        if not 0 < self.run_s <= self.RUN_MAX:
+            raise ValueError(f"run_s must be in (0, {self.RUN_MAX:g}] s, got {self.run_s}")
+        n = TASK_COMMAND_SIZE
+        if self.policy.command and len(self.policy.command) != n:
+            raise ValueError(f"policy.command: {len(self.policy.command)} value(s), but "
+                             f"{self.robot} takes {n}: {task_command(self.robot)}")
+        for i, step in enumerate(self.script):
+            if len(step.cmd) != n:
+                raise ValueError(f"script[{i}].cmd: {len(step.cmd)} value(s) {list(step.cmd)}, "
+                                 f"but {self.robot} takes {n}: {task_command(self.robot)}")
         times = [s.t for s in self.script]
         if times != sorted(times):
             raise ValueError("script: steps must be in increasing time order")
@@ -208,5 +256,5 @@ def load_deploy_config(path: str | Path) -> DeployConfig:
     return load_config(DeployConfig, resolve(path))
 
 
-__all__ = ["BACKEND_ROBOTS", "BackendConfig", "BridgeConfig", "DeployConfig", "PolicyNodeConfig",
-           "ScriptStep", "load_deploy_config", "resolve"]
+__all__ = ["BACKEND_ROBOTS", "TASK_COMMAND_SIZE", "BackendConfig", "BridgeConfig", "DeployConfig",
+           "PolicyNodeConfig", "ScriptStep", "load_deploy_config", "resolve", "task_command"]

@@ -3,13 +3,15 @@
 Monitor stages (e-stop, watchdogs, non-finite guard, fall and tracking guards) run every
 tick and may escalate the mode; shaping stages (soft start, joint limits, rate limit, torque
 limit, workspace CBF) edit the command and run only while the mode is ACTIVE. The chain's
-output for each mode is described in `robot_rl.safety.core`. Every intervention is counted
-per stage with its last reason (`SafetyChain.report`).
+output for each mode is described in `robot_rl.safety.core`; what HOLD commands, and whether
+DAMPING / STOP begin with a controlled stop, is the robot's fallback
+(`robot_rl.safety.fallback`, ``safety.fallback`` in the robot config). Every intervention is
+counted per stage with its last reason (`SafetyChain.report`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from robot_rl.config import ConfigError, from_dict
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.safety import _kernels as K
 from robot_rl.safety.core import Mode, SafetyEvent, Stage, TickContext
+from robot_rl.safety.fallback import Fallback, HoldFallback, HoldFallbackConfig, build_fallback
 from robot_rl.safety.stages import STAGES, EStop, SoftStart
 from robot_rl.types import JointCommand, RobotState
 
@@ -25,15 +28,38 @@ from robot_rl.types import JointCommand, RobotState
 @dataclass
 class SafetyConfig:
     """YAML ``safety`` section: ``stages`` is an ordered list of ``{type: NAME, ...options}``;
-    ``reset_max_speed`` [rad/s]: a reset is refused while any joint moves faster."""
+    ``reset_max_speed`` [rad/s], in (0, 2]: a reset is refused while any joint moves faster.
+
+    Mandatory stages (``MANDATORY``); a chain without any of them is refused, because nothing
+    else in the deploy path does their job:
+
+    - ``estop``: the operator's stop (the /estop topic, `SafetyChain.engage_estop`);
+    - ``state_watchdog``: stale or non-finite measured state (a dead bus or sensor) → damping;
+    - ``command_watchdog``: stale policy command (a dead or slow policy) → hold, then damping;
+    - ``non_finite``: NaN / inf in the command → hold;
+    - ``joint_limits``, ``rate_limit``, ``torque_limit``: the position, velocity and torque
+      limits of the hardware; in this order, since each keeps its target inside the boxes
+      of the ones before it (``TickContext.q_lo`` / ``r_lo``), so a later stage never undoes
+      an earlier one's limit.
+
+    Optional: ``fall_detect`` (legged robots), ``tracking_guard``, ``soft_start`` and extra
+    shaping stages such as ``cbf_workspace``.
+    """
+
+    MANDATORY = ("estop", "state_watchdog", "command_watchdog", "non_finite", "joint_limits",
+                 "rate_limit", "torque_limit")
+    ORDERED = ("joint_limits", "rate_limit", "torque_limit")
+    RESET_SPEED_MAX = 2.0
 
     stages: tuple[dict[str, Any], ...] = ()
     reset_max_speed: float = 0.5
+    # ``{type: NAME, ...options}`` of `robot_rl.safety.fallback` (checked by `build_fallback`)
+    fallback: dict[str, Any] = field(default_factory=lambda: {"type": "hold"})
 
     def validate(self) -> None:
         if not self.stages:
             raise ValueError("safety.stages is empty: list the stages in order")
-        seen = set()
+        seen: list[str] = []
         for i, entry in enumerate(self.stages):
             kind = entry.get("type")
             if kind not in STAGES:
@@ -41,7 +67,20 @@ class SafetyConfig:
                                  f"{', '.join(sorted(STAGES))}")
             if kind in seen:
                 raise ValueError(f"safety.stages[{i}]: stage '{kind}' listed twice")
-            seen.add(kind)
+            seen.append(kind)
+        missing = [k for k in self.MANDATORY if k not in seen]
+        if missing:
+            raise ValueError(f"safety.stages: mandatory stage(s) {', '.join(missing)} missing; "
+                             f"every chain needs {', '.join(self.MANDATORY)} (add e.g. "
+                             f"'- {{type: {missing[0]}}}'; see configs/robots/*.yaml)")
+        order = [k for k in seen if k in self.ORDERED]
+        if order != list(self.ORDERED):
+            raise ValueError(f"safety.stages: {', '.join(self.ORDERED)} must come in this "
+                             f"order (each keeps its target inside the limits of the ones "
+                             f"before it), got {', '.join(order)}")
+        if not 0 < self.reset_max_speed <= self.RESET_SPEED_MAX:
+            raise ValueError(f"safety.reset_max_speed must be in (0, {self.RESET_SPEED_MAX}] "
+                             f"rad/s, got {self.reset_max_speed}")
 
 
 def build_stages(cfg: SafetyConfig, spec: RobotSpec, control_dt: float,
@@ -76,12 +115,18 @@ class SafetyChain:
         stages: ordered stages (see `build_stages`).
         control_dt: control period [s].
         reset_max_speed: `reset` is refused while any joint is faster than this [rad/s].
+        fallback: what HOLD commands and how DAMPING / STOP begin (default: ``hold``).
     """
 
     def __init__(self, spec: RobotSpec, stages: list[Stage], control_dt: float,
-                 reset_max_speed: float = 0.5) -> None:
+                 reset_max_speed: float = 0.5, fallback: Fallback | None = None) -> None:
         self.spec, self.stages, self.control_dt = spec, stages, control_dt
         self.reset_max_speed = reset_max_speed
+        # the plain hold is also what the monitors see on a tick without a usable command
+        self._hold = HoldFallback(spec, HoldFallbackConfig(), control_dt)
+        self.fallback = fallback if fallback is not None else self._hold
+        # stages whose DAMPING / STOP may begin with the fallback's controlled stop
+        self._controlled_stop = frozenset(s.name for s in stages if s.controlled_stop)
         self._shape = (spec.n_joints,)
         self._monitors = [s for s in stages if not s.shaping]
         self._shapers = [s for s in stages if s.shaping]
@@ -100,7 +145,7 @@ class SafetyChain:
     def from_config(cls, cfg: SafetyConfig, spec: RobotSpec, control_dt: float,
                     source: str = "safety") -> SafetyChain:
         return cls(spec, build_stages(cfg, spec, control_dt, source), control_dt,
-                   cfg.reset_max_speed)
+                   cfg.reset_max_speed, build_fallback(cfg.fallback, spec, control_dt, source))
 
     # -- operator API --------------------------------------------------------------------
     def engage_estop(self, reason: str = "e-stop engaged") -> None:
@@ -120,6 +165,7 @@ class SafetyChain:
             self.estop.release()
         for s in self.stages:
             s.reset(state)
+        self.fallback.reset()
         self.last_safe = None
 
     def rearm(self, state: RobotState) -> list[str]:
@@ -133,6 +179,7 @@ class SafetyChain:
         for s in self.stages:
             if s.rearm_clears:
                 s.reset(state)
+        self.fallback.reset()
         self.last_safe = None
         return cleared
 
@@ -157,7 +204,7 @@ class SafetyChain:
             if command is not None:
                 ctx.request("chain", f"command arrays must all be numeric with shape "
                             f"({spec.n_joints},)", Mode.HOLD)
-            work = self._hold_command(state)
+            work = self._hold.hold(ctx)
         for stage in self._monitors:
             stage(work, ctx)
         if ctx.mode == Mode.ACTIVE:
@@ -172,9 +219,10 @@ class SafetyChain:
         if ctx.mode == Mode.ACTIVE:
             out = work
         elif ctx.mode == Mode.HOLD:  # (`held`: work is this tick's hold; monitors never edit)
-            out = work if held else self._hold_command(state)
+            out = work if held and self.fallback is self._hold else self.fallback.hold(ctx)
         else:
-            out = JointCommand.damping(spec.joint_names, spec.damping_kd)
+            stop = self.fallback.stop(ctx, self._controlled_stop_allowed(ctx))
+            out = JointCommand.damping(spec.joint_names, spec.damping_kd) if stop is None else stop
         self.mode = ctx.mode
         self.last_safe = out
         self._last_ctx = ctx
@@ -210,15 +258,10 @@ class SafetyChain:
                 return None
         return JointCommand.from_block(command.joint_names, block)
 
-    def _hold_command(self, state: RobotState) -> JointCommand:
-        """Hold the last stiff target (else the measured pose), clipped to the joint limits,
-        with the normal gains; a fresh command."""
-        spec = self.spec
-        last = self.last_safe
-        q = last.q_target if last is not None and last.kp.any() else state.q
-        out = JointCommand.hold(spec.joint_names, q, spec.kp, spec.kd)
-        K.clamp(out.q_target, spec.q_min, spec.q_max)
-        return out
+    def _controlled_stop_allowed(self, ctx: TickContext) -> bool:
+        """Every stage that asked for DAMPING / STOP this tick permits a controlled stop."""
+        ok = self._controlled_stop
+        return all(name in ok for name, _, mode in ctx.raw_events if mode >= Mode.DAMPING)
 
     def summary(self) -> dict[str, Any]:
         """Interventions per stage (count, last reason), ticks and the current mode."""

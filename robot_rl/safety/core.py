@@ -6,8 +6,11 @@ proposed command in place (clip, ramp, project) and record an event, or escalate
 
 Modes, in escalating order; the chain's output in each:
     ACTIVE   the (filtered) command goes to the motors;
-    HOLD     hold the last safe position target with the normal gains;
+    HOLD     the robot's fallback (`robot_rl.safety.fallback`): hold the last safe position
+             target with the normal gains (``hold``), or stand on all feet (``stand``);
     DAMPING  kp = 0, kd = the robot's damping gains, no feed-forward (falls, stale state);
+             where every stage asking for it allows (`Stage.controlled_stop`), the
+             fallback's controlled stop first (``stand``: sit down, then damp);
     STOP     like DAMPING, latched until an explicit reset (e-stop, tracking fault).
 """
 
@@ -104,6 +107,11 @@ class Stage:
     # `SafetyChain.rearm` (activation from passive) resets this stage; False for the STOP
     # latches (e-stop, tracking fault), which only an explicit reset clears
     rearm_clears: ClassVar[bool] = True
+    # a DAMPING / STOP this stage asks for may begin with the robot's controlled stop (stiff
+    # targets to a resting pose, `robot_rl.safety.fallback`): True only where the fault leaves
+    # the measured state trustworthy and a stiff command harmless (the e-stop, a silent
+    # policy); False (default): damping at once (a fall, a stale state, a stuck motor)
+    controlled_stop: ClassVar[bool] = False
 
     def __init__(self, spec: RobotSpec, cfg: Any, control_dt: float) -> None:
         self.spec, self.cfg, self.control_dt = spec, cfg, control_dt

@@ -32,6 +32,7 @@ class EStop(Stage):
 
     name: ClassVar[str] = "estop"
     rearm_clears: ClassVar[bool] = False
+    controlled_stop: ClassVar[bool] = True  # an operator's stop: the robot itself is sound
 
     def __init__(self, spec: RobotSpec, cfg: EStopConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
@@ -62,14 +63,19 @@ def _finite(*arrays: np.ndarray) -> bool:
 class StateWatchdogConfig:
     """Stale joint state, or NaN / inf in the measured joints or IMU orientation (a sensor or
     decoding fault: nothing computed from it can be trusted) → damping. ``timeout_s``:
-    maximum age of the state; ``latch``: keep damping until a reset."""
+    maximum age of the state, in (0, ``TIMEOUT_MAX``] = (0, 1] s (a robot left blind for a
+    second has fallen or hit something; typical: 2-10 control periods, 50-100 ms);
+    ``latch``: keep damping until a reset."""
+
+    TIMEOUT_MAX: ClassVar[float] = 1.0
 
     timeout_s: float = 0.05
     latch: bool = True
 
     def validate(self) -> None:
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not 0 < self.timeout_s <= self.TIMEOUT_MAX:
+            raise ValueError(f"timeout_s must be > 0 and <= {self.TIMEOUT_MAX:g} s, got "
+                             f"{self.timeout_s}")
 
 
 class StateWatchdog(Stage):
@@ -101,27 +107,48 @@ class StateWatchdog(Stage):
 
 @dataclass
 class CommandWatchdogConfig:
-    """Stale policy command → hold after ``hold_after_s``, damping after ``damp_after_s``."""
+    """Stale policy command → hold after ``hold_after_s``, damping after ``damp_after_s``;
+    0 < hold_after_s <= damp_after_s <= ``DAMP_MAX`` = 2 s (holding a pose for longer
+    without a policy is a robot nobody controls; typical: 0.1 s and 0.5 s). A command's age
+    is that of the state it was computed from, so a late command is an old one. ``latch``
+    (default): once damping, keep damping until a reset (a policy that resumes after a stall
+    must not take a robot that has begun to sit or sag straight back)."""
+
+    DAMP_MAX: ClassVar[float] = 2.0
 
     hold_after_s: float = 0.1
     damp_after_s: float = 0.5
+    latch: bool = True
 
     def validate(self) -> None:
-        if not 0 < self.hold_after_s <= self.damp_after_s:
-            raise ValueError("need 0 < hold_after_s <= damp_after_s, got "
+        if not 0 < self.hold_after_s <= self.damp_after_s <= self.DAMP_MAX:
+            raise ValueError(f"need 0 < hold_after_s <= damp_after_s <= {self.DAMP_MAX:g} s, got "
                              f"{self.hold_after_s}, {self.damp_after_s}")
 
 
 class CommandWatchdog(Stage):
     name: ClassVar[str] = "command_watchdog"
+    controlled_stop: ClassVar[bool] = True  # a silent policy: the state is still fresh
     cfg: CommandWatchdogConfig
 
+    @property
+    def latched(self) -> bool:
+        return self.tripped
+
+    def reset(self, state: RobotState | None) -> None:
+        self.tripped = False
+
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
+        if self.tripped:
+            ctx.request(self.name, "latched after a stale command (reset to resume)",
+                        Mode.DAMPING)
+            return
         if ctx.command_t is None:
             ctx.request(self.name, "no command received yet", Mode.HOLD)
             return
         age = ctx.t - ctx.command_t
         if age > self.cfg.damp_after_s:
+            self.tripped = self.cfg.latch and ctx.motors_on
             ctx.request(self.name, f"command is {age * 1e3:.0f} ms old "
                         f"(> {self.cfg.damp_after_s * 1e3:.0f} ms)", Mode.DAMPING)
         elif age > self.cfg.hold_after_s:
@@ -161,7 +188,12 @@ class NonFinite(Stage):
 @dataclass
 class FallDetectConfig:
     """Legged robots: |roll| or |pitch| beyond the limits [rad], or the base lower than
-    ``min_base_height`` [m] (when the state has a base position) → damping, latched."""
+    ``min_base_height`` [m] (when the state has a base position) → damping, latched.
+    max_roll, max_pitch in (0, pi) rad (pi: upside down, never trips); min_base_height in
+    [0, ``HEIGHT_MAX``) = [0, 2) m (0: no height check; a base-height threshold of 2 m is
+    beyond any legged robot this stack drives)."""
+
+    HEIGHT_MAX: ClassVar[float] = 2.0
 
     max_roll: float = 0.8
     max_pitch: float = 0.8
@@ -169,7 +201,11 @@ class FallDetectConfig:
 
     def validate(self) -> None:
         if not (0 < self.max_roll < np.pi and 0 < self.max_pitch < np.pi):
-            raise ValueError("max_roll and max_pitch must be in (0, pi)")
+            raise ValueError(f"max_roll and max_pitch must be in (0, pi) rad, got "
+                             f"{self.max_roll}, {self.max_pitch}")
+        if not 0 <= self.min_base_height < self.HEIGHT_MAX:
+            raise ValueError(f"min_base_height must be >= 0 and < {self.HEIGHT_MAX:g} m, got "
+                             f"{self.min_base_height}")
 
 
 class FallDetect(Stage):
@@ -208,15 +244,29 @@ class FallDetect(Stage):
 @dataclass
 class TrackingGuardConfig:
     """|q - last target| > ``max_error`` [rad] or |measured torque| > ``max_torque_ratio`` x
-    tau_max on any joint for longer than ``duration_s`` → stop (latched)."""
+    tau_max on any joint for longer than ``duration_s`` → stop (latched).
+
+    Ranges: max_error in (0, pi/2] rad (a joint a quarter turn off its target is not
+    tracking); max_torque_ratio in (0, 2] (a motor's peak torque is at most about twice its
+    rated limit, so a larger ratio never trips); duration_s in [0, 1] s."""
+
+    ERROR_MAX: ClassVar[float] = float(np.pi / 2)
+    TORQUE_RATIO_MAX: ClassVar[float] = 2.0
+    DURATION_MAX: ClassVar[float] = 1.0
 
     max_error: float = 0.6
     max_torque_ratio: float = 1.2
     duration_s: float = 0.2
 
     def validate(self) -> None:
-        if self.max_error <= 0 or self.max_torque_ratio <= 0 or self.duration_s < 0:
-            raise ValueError("max_error and max_torque_ratio must be > 0, duration_s >= 0")
+        if not 0 < self.max_error <= self.ERROR_MAX:
+            raise ValueError(f"max_error must be > 0 and <= pi/2 rad, got {self.max_error}")
+        if not 0 < self.max_torque_ratio <= self.TORQUE_RATIO_MAX:
+            raise ValueError(f"max_torque_ratio must be > 0 and <= {self.TORQUE_RATIO_MAX:g}, "
+                             f"got {self.max_torque_ratio}")
+        if not 0 <= self.duration_s <= self.DURATION_MAX:
+            raise ValueError(f"duration_s must be >= 0 and <= {self.DURATION_MAX:g} s, got "
+                             f"{self.duration_s}")
 
 
 class TrackingGuard(Stage):
@@ -277,15 +327,21 @@ class SoftStartConfig:
     robot's default pose (the policy's command ignored meanwhile), then the ramp from the
     default pose to the command. A legged robot sinks while it is passive (damped, before
     its activation); a locomotion policy trained from standing starts would get
-    observations it never saw, and its targets from a crouch can trip the tracking guard."""
+    observations it never saw, and its targets from a crouch can trip the tracking guard.
+
+    Both in [0, ``DURATION_MAX``] = [0, 10] s (a stand-up or ramp takes seconds; longer
+    leaves the robot half-way, neither passive nor controlled)."""
+
+    DURATION_MAX: ClassVar[float] = 10.0
 
     duration_s: float = 2.0
     stand_s: float = 0.0
 
     def validate(self) -> None:
-        if self.duration_s < 0 or self.stand_s < 0:
-            raise ValueError(f"duration_s and stand_s must be >= 0, got {self.duration_s} "
-                             f"and {self.stand_s}")
+        for key in ("duration_s", "stand_s"):
+            v = getattr(self, key)
+            if not 0 <= v <= self.DURATION_MAX:
+                raise ValueError(f"{key} must be >= 0 and <= {self.DURATION_MAX:g} s, got {v}")
 
 
 class SoftStart(Stage):
@@ -319,13 +375,15 @@ class SoftStart(Stage):
 
 @dataclass
 class JointLimitsConfig:
-    """Position targets kept ``margin`` [rad] inside the joint limits."""
+    """Position targets kept ``margin`` [rad] inside the joint limits; margin >= 0 and below
+    half the robot's smallest joint range (checked against the robot when the stage is
+    built)."""
 
     margin: float = 0.05
 
     def validate(self) -> None:
-        if self.margin < 0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if not self.margin >= 0:
+            raise ValueError(f"margin must be >= 0 (rad), got {self.margin}")
 
 
 class JointLimits(Stage):
@@ -335,9 +393,10 @@ class JointLimits(Stage):
 
     def __init__(self, spec: RobotSpec, cfg: JointLimitsConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
-        if np.any(spec.q_max - spec.q_min <= 2 * cfg.margin):
+        if not np.all(spec.q_max - spec.q_min > 2 * cfg.margin):
             raise ValueError(f"joint_limits margin {cfg.margin} rad leaves no range on some "
-                             "joint; use a smaller margin")
+                             f"joint; use a margin below half the smallest joint range "
+                             f"({float(np.min(spec.q_max - spec.q_min)) / 2:.3f} rad)")
         self.lo = spec.q_min + cfg.margin
         self.hi = spec.q_max - cfg.margin
 
@@ -349,13 +408,17 @@ class JointLimits(Stage):
 
 @dataclass
 class RateLimitConfig:
-    """|target change per tick| ≤ ``scale`` x dq_max x control_dt; |dq_target| ≤ dq_max."""
+    """|target change per tick| ≤ ``scale`` x dq_max x control_dt; |dq_target| ≤ dq_max.
+    ``scale`` in (0, ``SCALE_MAX``] = (0, 2]: 1 = the joints' rated speed; up to 2 leaves room
+    for a conservative spec, beyond that the "limit" no longer limits anything."""
+
+    SCALE_MAX: ClassVar[float] = 2.0
 
     scale: float = 1.0
 
     def validate(self) -> None:
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
+        if not 0 < self.scale <= self.SCALE_MAX:
+            raise ValueError(f"scale must be > 0 and <= {self.SCALE_MAX:g}, got {self.scale}")
 
 
 class RateLimit(Stage):
@@ -388,7 +451,10 @@ class TorqueLimitConfig:
     """Predicted PD torque ``kp (q_t - q) + kd (dq_t - dq) + tau_ff`` kept within ``scale`` x
     tau_max by moving the position target (not by clipping the torque). Gains are first
     clamped to [0, ``max_gain_ratio`` x the spec's kp / kd] (negative or runaway gains are
-    refused the way a motor driver's gain range would)."""
+    refused the way a motor driver's gain range would). scale in (0, 1]; max_gain_ratio in
+    [1, ``GAIN_RATIO_MAX``] = [1, 10]."""
+
+    GAIN_RATIO_MAX: ClassVar[float] = 10.0
 
     scale: float = 1.0
     max_gain_ratio: float = 5.0
@@ -396,8 +462,9 @@ class TorqueLimitConfig:
     def validate(self) -> None:
         if not 0 < self.scale <= 1.0:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
-        if self.max_gain_ratio < 1.0:
-            raise ValueError(f"max_gain_ratio must be >= 1, got {self.max_gain_ratio}")
+        if not 1.0 <= self.max_gain_ratio <= self.GAIN_RATIO_MAX:
+            raise ValueError(f"max_gain_ratio must be >= 1 and <= {self.GAIN_RATIO_MAX:g}, got "
+                             f"{self.max_gain_ratio}")
 
 
 class TorqueLimit(Stage):

@@ -56,16 +56,28 @@ def test_bridge_lifecycle_timeout_and_refusal() -> None:
         assert bridge.submit(cmd, time.monotonic())
         assert _wait(lambda: bridge.mode == "following")
         np.testing.assert_allclose(bridge.last_sent.kp, spec.kp)  # full gains once commanded
-        assert _wait(lambda: bridge.mode == "timeout", 1.0)  # no new command: damping
+        assert _wait(lambda: bridge.mode == "latched", 1.0)  # no new command: damping
         assert time.monotonic() - t_sent >= 0.1 and not bridge.last_sent.kp.any()
-        assert bridge.timeouts == 1
-        assert bridge.submit(cmd, time.monotonic())  # a new command: followed again
+        assert bridge.timeouts == 1 and "no safe command" in bridge.latched
+        assert bridge.submit(cmd, time.monotonic())  # a new command: still damped (latched)
+        time.sleep(0.1)
+        assert bridge.mode == "latched" and not bridge.last_sent.kp.any()
+        far = JointCommand(spec.joint_names, bridge.last_state.q + 0.5, np.zeros(n),
+                           spec.kp.copy(), spec.kd.copy(), np.zeros(n))
+        assert bridge.reset()[0] and not bridge.latched
+        assert bridge.submit(far, time.monotonic())  # 0.5 rad from the pose: not followed
+        time.sleep(0.05)
+        assert bridge.mode == "reentry" and not bridge.last_sent.kp.any()
+        near = JointCommand(spec.joint_names, bridge.last_state.q.copy(), np.zeros(n),
+                            spec.kp.copy(), spec.kd.copy(), np.zeros(n))
+        assert bridge.submit(near, time.monotonic())  # at the pose: followed
         assert _wait(lambda: bridge.mode == "following")
+        assert bridge.submit(cmd, time.monotonic())
         nan = JointCommand(spec.joint_names, np.full(n, np.nan), np.zeros(n), spec.kp.copy(),
                            spec.kd.copy(), np.zeros(n))
         assert not bridge.submit(nan, time.monotonic())  # refused, robot damped at once
         assert _wait(lambda: not bridge.last_sent.kp.any(), 0.05)
-        assert bridge.refused == 1
+        assert bridge.refused == 1 and bridge.latched
         bridge.submit(cmd, time.monotonic())
         bridge.deactivate()  # hold: stiff, no timeout
         time.sleep(0.3)
@@ -260,7 +272,8 @@ def test_late_commands_are_logged_with_their_time_and_latency() -> None:
     backend = open_backend("quad12", BackendConfig(kind="sim"))
     spec = backend.plant.spec
     bridge = HardwareBridge(spec, backend.make_robot, rate_hz=200, command_timeout_s=0.5,
-                            soft_start_s=0.0, shutdown_damp_s=0.0, command_period_s=0.02)
+                            soft_start_s=0.0, shutdown_damp_s=0.0, command_period_s=0.02,
+                            max_command_age_s=1.0)  # (stale commands refused: tests/faults)
     try:
         bridge.configure()
         bridge.activate()

@@ -39,6 +39,11 @@ DT = ARM6.policy_dt  # chain period [s]
 N_ARM = 5  # arm6: every joint but the gripper moves "ee"
 BOX_MIN, BOX_MAX = (0.05, -0.3, 0.0), (0.45, 0.3, 0.4)
 BOX = {"box_min": list(BOX_MIN), "box_max": list(BOX_MAX)}  # as in a YAML entry
+# the stages every chain must have (`SafetyConfig.MANDATORY`), as YAML entries
+MONITORS = tuple({"type": k} for k in ("estop", "state_watchdog", "command_watchdog",
+                                       "non_finite"))
+MANDATORY = (*MONITORS, {"type": "joint_limits"}, {"type": "rate_limit"},
+             {"type": "torque_limit"})
 SPHERE = (0.25, 0.12, 0.15, 0.05)
 # 5 cm clearance: the jaws reach ~4 cm below "ee" and would otherwise touch the table
 CFG = WorkspaceCBFConfig(BOX_MIN, BOX_MAX, table_margin=0.05, spheres=(SPHERE,), gamma=0.2)
@@ -205,8 +210,8 @@ def test_output_satisfies_linearised_constraints_and_bounds(
 def test_chain_outputs_respect_the_other_stages_bounds() -> None:
     """In a chain after joint_limits (margin), rate_limit (scale 0.5) and torque_limit (scale
     0.8), the CBF's projections stay inside their boxes (`robot_rl.safety.check`)."""
-    entries = ({"type": "joint_limits", "margin": 0.05}, {"type": "rate_limit", "scale": 0.5},
-               {"type": "torque_limit", "scale": 0.8},
+    entries = (*MONITORS, {"type": "joint_limits", "margin": 0.05},
+               {"type": "rate_limit", "scale": 0.5}, {"type": "torque_limit", "scale": 0.8},
                {"type": "cbf_workspace", **BOX, "table_margin": 0.05, "torque_scale": 0.8})
     chain = SafetyChain.from_config(SafetyConfig(stages=entries), ARM6, DT)
     rng = np.random.default_rng(0)
@@ -363,13 +368,14 @@ def test_chain_outputs_hold_when_the_cbf_is_infeasible() -> None:
 
 # -- configuration --
 def build(**options: object) -> list[Stage]:
+    """The mandatory stages (entries 0-6) and the CBF from ``options`` (entry 7)."""
     entry = {"type": "cbf_workspace", **BOX, **options}
-    return build_stages(SafetyConfig(stages=(entry,)), ARM6, DT, "arm6.yaml")
+    return build_stages(SafetyConfig(stages=(*MANDATORY, entry)), ARM6, DT, "arm6.yaml")
 
 
 def test_registered_and_built_from_yaml_entry() -> None:
-    (s,) = build(table_z=0.0, table_margin=0.02, spheres=[[0.2, 0.0, 0.1, 0.04]], gamma=0.2,
-                 sites=["ee"])
+    s = build(table_z=0.0, table_margin=0.02, spheres=[[0.2, 0.0, 0.1, 0.04]], gamma=0.2,
+              sites=["ee"])[-1]
     assert isinstance(s, WorkspaceCBF) and s.shaping and s.arm.tolist() == [0, 1, 2, 3, 4]
 
 
@@ -391,7 +397,7 @@ def test_bad_config_is_refused_with_a_clear_message(options: dict[str, object],
     with pytest.raises(ConfigError) as err:
         build(**options)
     msg = str(err.value)
-    assert msg.startswith("arm6.yaml: safety.stages[0] (cbf_workspace)")
+    assert msg.startswith("arm6.yaml: safety.stages[7] (cbf_workspace)")
     for w in words:
         assert w in msg
 

@@ -350,6 +350,17 @@ def test_wrong_command_size_is_held() -> None:
 
 
 # -- configuration -----------------------------------------------------------------------------
+MANDATORY = ("estop", "state_watchdog", "command_watchdog", "non_finite", "joint_limits",
+             "rate_limit", "torque_limit")
+
+
+def chain_yaml(**entries: str) -> str:
+    """A ``safety:`` section with every mandatory stage, ``entries`` (flow-style YAML, keyed by
+    stage type) in place of the default entry of that type or appended."""
+    stages = [entries.pop(k, f"{{type: {k}}}") for k in MANDATORY] + list(entries.values())
+    return f"safety: {{stages: [{', '.join(stages)}]}}\n"
+
+
 @pytest.mark.parametrize(("yaml", "message"), [
     ("robot: quad12\njoints: {FR_hip_joint: {q_min: 0.5, q_max: 0.2}}\n", "missing joint"),
     ("robot: arm6\njoints:\n" + "".join(f"  {j}: {{}}\n" for j in ARM.joint_names[:5])
@@ -359,19 +370,19 @@ def test_wrong_command_size_is_held() -> None:
     ("robot: arm6\njoints:\n" + "".join(f"  {j}: {{}}\n" for j in ARM.joint_names[:5])
      + "  gripper: {q_max: 9.0}\n", "exceed the hardware range"),
     ("robot: arm6\njoints: {elbow: {}}\n", "unknown joint(s) ['elbow']"),
-    ("robot: arm6\nsafety: {stages: [{type: estopp}]}\n", "unknown stage type 'estopp'"),
-    ("robot: arm6\nsafety: {stages: [{type: rate_limit, scale: -1}]}\n",
-     "safety.stages[0] (rate_limit): invalid value: scale must be > 0"),
-    ("robot: arm6\nsafety: {stages: [{type: joint_limits, margni: 0.1}]}\n",
+    ("robot: arm6\n" + chain_yaml(estopp="{type: estopp}"), "unknown stage type 'estopp'"),
+    ("robot: arm6\n" + chain_yaml(rate_limit="{type: rate_limit, scale: -1}"),
+     "safety.stages[5] (rate_limit): invalid value: scale must be > 0"),
+    ("robot: arm6\n" + chain_yaml(joint_limits="{type: joint_limits, margni: 0.1}"),
      "key 'margni': unknown key"),
-    ("robot: arm6\nsafety: {stages: [{type: joint_limits, margin: 2.0}]}\n",
+    ("robot: arm6\n" + chain_yaml(joint_limits="{type: joint_limits, margin: 2.0}"),
      "leaves no range"),
-    ("robot: arm6\nsafety: {stages: [{type: command_watchdog, hold_after_s: 1.0, "
-     "damp_after_s: 0.5}]}\n", "hold_after_s <= damp_after_s"),
+    ("robot: arm6\n" + chain_yaml(command_watchdog="{type: command_watchdog, hold_after_s: 1.0, "
+                                  "damp_after_s: 0.5}"), "hold_after_s <= damp_after_s"),
 ])
 def test_bad_robot_config_refused_at_load(tmp_path: Path, yaml: str, message: str) -> None:
     if "safety" not in yaml:
-        yaml += "safety: {stages: [{type: estop}]}\n"
+        yaml += chain_yaml()
     path = tmp_path / "robot.yaml"
     path.write_text(yaml)
     with pytest.raises(ConfigError) as err:
@@ -384,14 +395,16 @@ def test_joint_overrides_tighten_the_spec(tmp_path: Path) -> None:
     joints = "".join(f"  {j}: {{}}\n" for j in ARM.joint_names[:5])
     path = tmp_path / "arm.yaml"
     path.write_text(f"robot: arm6\njoints:\n{joints}  gripper: {{q_min: 0.0, q_max: 1.0, "
-                    f"kp: 5.0}}\nsafety: {{stages: [{{type: joint_limits, margin: 0.0}}]}}\n")
+                    f"kp: 5.0}}\n" + chain_yaml(joint_limits="{type: joint_limits, margin: 0.0}"))
     cfg = load_robot_config(path)
     spec = cfg.effective_spec()
     assert spec.q_min[5] == 0.0 and spec.q_max[5] == 1.0 and spec.kp[5] == 5.0
     chain = make_safety_chain(cfg)
     c = cmd(ARM)
     c.q_target[5] = 1.5
-    out = chain.step(c, state(ARM), t=0.0)
+    q = ARM.q0.copy()
+    q[5] = 1.0  # at the new limit: the rate limit (from the measured pose) leaves it there
+    out = chain.step(c, state(ARM, q=q), t=0.0)
     assert out.q_target[5] == pytest.approx(1.0)
 
 

@@ -3,8 +3,14 @@
 configure = build the backend and connect (the robot is passive: damped); activate = torque
 on + soft start; deactivate = hold; cleanup = damp, disconnect. Publishes ``/joint_states``
 and ``/imu/data`` from the bridge's own loop thread (not an executor timer) and takes
-``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`). A failed transition
-returns FAILURE with the reason in the log and in ``last_error``; the robot stays damped.
+``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`) from this graph's safety
+node only: its frame must carry the graph's session token and a sequence number above the last
+one followed; anything else (a stray publisher, a second graph on the same domain, a replay) is
+refused and damping latched. ``~/reset`` (std_srvs/Trigger, called by the safety node's own
+reset) releases latched damping (`hardware.bridge.HardwareBridge.reset`). Publishers of
+``/command`` other than ``safety_node`` are also looked for in the ROS graph once a second and
+reported (``stray_publishers``). A failed transition returns FAILURE with the reason in the log
+and in ``last_error``; the robot stays damped.
 In the in-process graph the state also goes to the policy and safety nodes, and the command
 comes back, by direct calls (`robot_rl_ros.local`); the topics are published all the same.
 """
@@ -16,12 +22,14 @@ from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Imu, JointState
+from std_srvs.srv import Trigger
 
 from robot_rl.runtime.deploy import load_robot, make_bridge
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.runtime.deploy_report import TruthRecorder, foot_slip_probe
 from robot_rl.types import JointCommand, RobotState
-from robot_rl_ros.convert import StateMessages, msg_to_command, with_mode_gains
+from robot_rl_ros.contain import contained, error_counts
+from robot_rl_ros.convert import StateMessages, msg_to_command, parse_frame, with_mode_gains
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
@@ -30,7 +38,7 @@ from robot_rl_ros.timing import NodeClock
 
 class HardwareBridgeNode(LifecycleNode):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "hardware_bridge",
-                 local: LocalBus | None = None, **kwargs: Any) -> None:
+                 local: LocalBus | None = None, session: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
@@ -40,10 +48,15 @@ class HardwareBridgeNode(LifecycleNode):
         self.pub_joints = publisher(self, JointState, "/joint_states", STATE_QOS)
         self.pub_imu = publisher(self, Imu, "/imu/data", STATE_QOS)
         self.local = local
+        self.session = session
+        self.last_seq = -1
+        self.stray_publishers: list[str] = []
         if local is not None:  # the safe command by direct call (in-process graph)
             local.subscribe(self, "command", self._on_local_command)
         else:
             subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
+            self.create_timer(1.0, contained(self, "graph check", self._check_publishers))
+        self.create_service(Trigger, "~/reset", contained(self, "~/reset", self._on_reset))
         self.backend: Any = None
         self.bridge: Any = None
         self.recorder: TruthRecorder | None = None
@@ -122,12 +135,36 @@ class HardwareBridgeNode(LifecycleNode):
         self.pub_imu.publish(imu)  # IMU first: the policy reads it with the joint state
         self.pub_joints.publish(js)
 
+    def _check_publishers(self) -> None:
+        names = sorted({f"{i.node_namespace.rstrip('/')}/{i.node_name}"
+                        for i in self.get_publishers_info_by_topic("/command")
+                        if i.node_name != "safety_node"})
+        if names and names != self.stray_publishers:
+            self.log.error(f"other publishers on /command: {names}; their commands are "
+                           "refused (and the robot damped if they send)")
+        self.stray_publishers = names
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        if self.bridge is None:
+            response.success, response.message = False, "bridge not configured"
+        else:
+            response.success, response.message = self.bridge.reset()
+            self.log.info(response.message)
+        return response
+
     def _on_command(self, msg: JointState) -> None:
         t0 = time.thread_time()
         if self.bridge is None:
             return
         try:
+            _, session, seq = parse_frame(msg.header.frame_id)
+            if session != self.session or (self.session and seq <= self.last_seq):
+                raise ValueError(
+                    f"not from this graph's safety node (session '{session[:16]}', seq {seq}"
+                    f" after {self.last_seq})")
             cmd, _, stamp = msg_to_command(self.spec, msg)
+            self.last_seq = seq
         except ValueError as e:
             self.bad_commands += 1
             self.log.error(f"refused /command: {e}; damping", throttle_s=1.0)
@@ -145,6 +182,8 @@ class HardwareBridgeNode(LifecycleNode):
     def stats(self) -> dict[str, Any]:
         out = self.bridge.stats() if self.bridge is not None else {"state": "unconfigured"}
         out["bad_commands"] = self.bad_commands
+        out["stray_publishers"] = self.stray_publishers
+        out["callback_errors"] = error_counts(self)
         out["latency_samples_us"] = list(self.bridge.latency_us) if self.bridge else []
         out["truth"] = self.recorder.to_dict() if self.recorder is not None else None
         out["modes"] = [m for _, m in self.bridge.modes] if self.bridge else []

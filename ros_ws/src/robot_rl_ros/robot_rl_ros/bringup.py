@@ -2,6 +2,10 @@
 scripted command sequence, then an orderly shutdown (robot damped) and a report: distance,
 velocity tracking, falls, safety interventions, loop latency p50/p99, deadline misses, CPU
 and memory, with a plot (``out/run.png``) and the full stats (``out/summary.json``).
+
+A node process that exits or an executor that stops while the graph runs ends the run at once
+(the bridge damps); it is listed under ``failures`` in the report, and the command line exits
+non-zero. The report is written whatever ended the run.
 """
 
 from __future__ import annotations
@@ -182,11 +186,13 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
         cfg.policy_path = policy_path
     seconds = cfg.run_s if duration is None else duration
     out_dir = Path(out) if out else None
-    graph: Any = (ProcessGraph(cfg_path, cfg, (out_dir or Path("out/bringup")) / "nodes")
+    graph: Any = (ProcessGraph(cfg_path, cfg, (out_dir or Path("out/bringup")) / "nodes",
+                               policy_path=policy_path)
                   if processes else InProcessGraph(cfg))
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     log: list[dict[str, Any]] = []
+    failures: list[str] = []
     try:
         print(f"bringup: {cfg.robot} on {cfg.backend.kind}, policy {cfg.policy_path}, "
               f"{'one process per node' if processes else 'one process'}", flush=True)
@@ -204,6 +210,13 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
             print(f"bringup: t={entry['t']} s {kind}: {entry['result']}", flush=True)
             log.append(entry)
         graph.run(max(0.0, seconds - (time.monotonic() - t0)), until=stop)
+        failures = graph.failures()
+        if failures:
+            print(f"bringup: graph failed: {'; '.join(failures)}; robot damped", flush=True)
+    except DeployError:
+        raise
+    except Exception as e:  # the run itself failed: stop (damped), still report
+        failures.append(f"bring-up error: {type(e).__name__}: {e}")
     finally:
         signal.signal(signal.SIGINT, previous)
         stats = graph.stop()
@@ -214,6 +227,7 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
     summary = summarize(cfg, stats, "processes" if processes else "in-process",
                         until=min(stops) if stops else None)
     summary["events"] = log
+    summary["failures"] = failures
     if out_dir is not None:
         b = stats.get("hardware_bridge", {})
         png = plot_run(cfg, b.get("truth") or {}, b.get("latency_samples_us") or [],

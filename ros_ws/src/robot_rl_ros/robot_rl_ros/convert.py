@@ -6,7 +6,11 @@
 - ``/policy/command``, ``/teleop/command`` and ``/command`` (sensor_msgs/JointState): position =
   target [rad], velocity = target velocity [rad/s], effort = feed-forward torque [N m];
   ``header.frame_id`` carries the safety mode of ``/command`` (``active``, ``hold``,
-  ``damping``, ``stop``). Gains are not in the message (JointState has no field for them):
+  ``damping``, ``stop``), and on ``/command`` also the safety node's session token and its
+  sequence number, ``"MODE;SESSION;SEQ"`` (`command_frame` / `parse_frame`): the bridge
+  follows only the safety node of its own graph, in order (a stray publisher on ``/command``,
+  or a second graph on the same domain, is refused and the robot damped).
+  Gains are not in the message (JointState has no field for them):
   ``active`` / ``hold`` use the robot's configured kp / kd, ``damping`` / ``stop`` kp = 0 and
   the robot's damping kd, so a command can never carry gains the robot config did not allow.
 - Stamps: ``header.stamp`` is the wall-clock time of the *state reading* a command was computed
@@ -82,22 +86,26 @@ def _order(spec: RobotSpec, names: list[str]) -> list[int] | None:
         raise ValueError(f"message lacks joints {missing}") from None
 
 
-def _arr(values: object, idx: list[int] | None, n: int, what: str) -> np.ndarray:
+def _arr(values: object, idx: list[int] | None, n: int, what: str,
+         n_names: int | None = None) -> np.ndarray:
+    """``values`` as float64 (n,) in the spec's order (``idx``: where each spec joint is among
+    the message's ``n_names`` names). ValueError for a wrong count, whatever the order."""
     a = np.asarray(values, dtype=np.float64)
-    if idx is not None and a.size:
+    want = n if n_names is None else n_names
+    if a.ndim != 1 or a.shape[0] != want:
+        raise ValueError(f"{what} has {a.size} values for {want} joint names")
+    if idx is not None:
         a = a[idx]
-    if a.shape != (n,):
-        raise ValueError(f"{what} has {a.size} values for {n} joints")
     return a
 
 
 def joint_state_to_state(spec: RobotSpec, js: JointState, imu: Imu | None) -> RobotState:
     """A `RobotState` (t on the local monotonic clock) from the latest messages."""
     idx = _order(spec, js.name)
-    n = spec.n_joints
-    st = RobotState(t=from_stamp(js.header.stamp), q=_arr(js.position, idx, n, "position"),
-                    dq=_arr(js.velocity, idx, n, "velocity"),
-                    tau=_arr(js.effort, idx, n, "effort") if len(js.effort) else None)
+    n, m = spec.n_joints, len(js.name)
+    st = RobotState(t=from_stamp(js.header.stamp), q=_arr(js.position, idx, n, "position", m),
+                    dq=_arr(js.velocity, idx, n, "velocity", m),
+                    tau=_arr(js.effort, idx, n, "effort", m) if len(js.effort) else None)
     if imu is not None:
         o, w, a = imu.orientation, imu.angular_velocity, imu.linear_acceleration
         st.imu_quat = np.array([o.w, o.x, o.y, o.z])
@@ -107,10 +115,11 @@ def joint_state_to_state(spec: RobotSpec, js: JointState, imu: Imu | None) -> Ro
 
 
 def command_to_msg(cmd: JointCommand, stamp_mono: float, mode: str = "active",
-                   msg: JointState | None = None) -> JointState:
+                   msg: JointState | None = None, session: str = "", seq: int = 0
+                   ) -> JointState:
     msg = JointState() if msg is None else msg
     msg.header.stamp = to_stamp(stamp_mono)
-    msg.header.frame_id = mode
+    msg.header.frame_id = command_frame(mode, session, seq)
     msg.name = list(cmd.joint_names)
     msg.position = np.asarray(cmd.q_target, dtype=np.float64).tolist()
     msg.velocity = np.asarray(cmd.dq_target, dtype=np.float64).tolist()
@@ -118,17 +127,37 @@ def command_to_msg(cmd: JointCommand, stamp_mono: float, mode: str = "active",
     return msg
 
 
-def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str, float]:
-    """(command with the robot's gains for its mode, mode, stamp on the local clock). Raises
-    ValueError for an unknown mode, missing joints or wrong sizes."""
-    mode = msg.header.frame_id or "active"
+def command_frame(mode: str, session: str = "", seq: int = 0) -> str:
+    """The ``header.frame_id`` of a command: its mode, and on ``/command`` the safety node's
+    session token and sequence number."""
+    return f"{mode};{session};{seq}" if session else mode
+
+
+def parse_frame(frame_id: str) -> tuple[str, str, int]:
+    """(mode, session, seq) of a command's ``header.frame_id`` (`command_frame`); session ""
+    and seq -1 when it carries only a mode. ValueError for an unknown mode or a malformed
+    frame."""
+    parts = (frame_id or "active").split(";")
+    mode = parts[0] or "active"
     if mode not in MODES:
         raise ValueError(f"unknown command mode '{mode}' (expected one of {MODES})")
+    if len(parts) == 1:
+        return mode, "", -1
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise ValueError(f"malformed command frame '{frame_id[:60]}' (expected MODE;SESSION;SEQ)")
+    return mode, parts[1], int(parts[2])
+
+
+def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str, float]:
+    """(command with the robot's gains for its mode, mode, stamp on the local clock). Raises
+    ValueError for an unknown mode, a malformed frame, missing joints or wrong sizes
+    (non-finite values pass: the safety chain's non-finite guard and the bridge judge them)."""
+    mode = parse_frame(msg.header.frame_id)[0]
     idx = _order(spec, msg.name)
-    n = spec.n_joints
-    q = _arr(msg.position, idx, n, "position")
-    dq = _arr(msg.velocity, idx, n, "velocity") if len(msg.velocity) else np.zeros(n)
-    tau = _arr(msg.effort, idx, n, "effort") if len(msg.effort) else np.zeros(n)
+    n, m = spec.n_joints, len(msg.name)
+    q = _arr(msg.position, idx, n, "position", m)
+    dq = _arr(msg.velocity, idx, n, "velocity", m) if len(msg.velocity) else np.zeros(n)
+    tau = _arr(msg.effort, idx, n, "effort", m) if len(msg.effort) else np.zeros(n)
     return _with_mode_gains(spec, mode, q, dq, tau), mode, from_stamp(msg.header.stamp)
 
 
@@ -150,5 +179,15 @@ def with_mode_gains(spec: RobotSpec, cmd: JointCommand, mode: str) -> JointComma
     return _with_mode_gains(spec, mode, q, dq, tau)
 
 
-__all__ = ["MODES", "StateMessages", "command_to_msg", "from_stamp", "joint_state_to_state",
-           "msg_to_command", "to_stamp", "with_mode_gains"]
+__all__ = [
+    "MODES",
+    "StateMessages",
+    "command_frame",
+    "command_to_msg",
+    "from_stamp",
+    "joint_state_to_state",
+    "msg_to_command",
+    "parse_frame",
+    "to_stamp",
+    "with_mode_gains",
+]

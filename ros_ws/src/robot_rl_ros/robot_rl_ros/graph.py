@@ -8,13 +8,22 @@ the robot passive), then activate. On the way down (end of run, Ctrl-C, an error
 node goes, the bridge damps for ``shutdown_damp_s`` and disconnects, then the rest.
 
 Discovery stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``).
+
+Supervision: `failures` lists every node process that exited and every executor that stopped
+while the graph runs (checked every 0.1 s by `run`); the bring-up then stops the graph (the
+bridge damps) and reports non-zero. Node processes die with this one (a parent-death signal,
+and each also watches its parent), so a ``kill -9`` of the bring-up never leaves motors on.
+Each graph has a random session token that the safety node's ``/command`` carries and the
+bridge checks (`robot_rl_ros.convert.command_frame`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -70,31 +79,47 @@ def make_executor(context: Context) -> Any:
     return SingleThreadedExecutor(context=context)
 
 
-def spin(executor: Any) -> None:
+def spin(executor: Any, health: dict[str, Any] | None = None) -> None:
     """Run ``executor`` until its context shuts down or it has no node left
     (``Executor.shutdown()`` drops its nodes; nodes are added before this starts).
 
-    A node destroyed from another thread (a node taken out of a running graph) can be caught
-    half-way while the executor builds its wait set: rclpy then raises ``InvalidHandle`` out
-    of ``spin()``, and a plain ``spin()`` thread dies silently, taking every other node of the
-    process with it (a safety node whose watchdog no longer ticks). That race is harmless:
-    the next pass rebuilds the wait set without the destroyed node. Any other error ends the
-    loop loudly; the hardware bridge, on its own thread, then damps after its command
-    timeout."""
-    while executor.context.ok() and executor.get_nodes():
-        try:
-            executor.spin_once(timeout_sec=0.2)
-        except InvalidHandle:
-            continue
-        except (ShutdownException, ExternalShutdownException):
-            return
-        except Exception as e:
-            if not executor.context.ok() or not executor.get_nodes():
-                return  # shutting down (rclpy's shutdown() races the wait set too)
-            _log.error(f"executor stopped by {type(e).__name__}: {e} (nodes "
-                       f"{[n.get_name() for n in executor.get_nodes()]}); the hardware "
-                       "bridge damps after its command timeout")
-            raise
+    It never ends on an error: every node callback is fault-contained already
+    (`robot_rl_ros.contain`), and anything else rclpy raises out of one pass (a node
+    destroyed from another thread while the wait set was built: ``InvalidHandle``; an error in
+    rclpy itself) is logged, counted in ``health["executor_errors"]`` and the next pass goes
+    on, so ``/estop``, ``~/reset`` and the watchdogs stay served. ``health["alive"]`` is
+    False once the loop has ended (the graph reports a node whose executor stopped)."""
+    health = {} if health is None else health
+    health.update(alive=True, executor_errors=0, last_error="")
+    try:
+        while executor.context.ok() and executor.get_nodes():
+            try:
+                executor.spin_once(timeout_sec=0.2)
+            except InvalidHandle:
+                continue
+            except (ShutdownException, ExternalShutdownException):
+                return
+            except Exception as e:
+                if not executor.context.ok() or not executor.get_nodes():
+                    return  # shutting down (rclpy's shutdown() races the wait set too)
+                health["executor_errors"] += 1
+                health["last_error"] = f"{type(e).__name__}: {e}"
+                _log.error(f"executor pass failed ({type(e).__name__}: {e}; nodes "
+                           f"{[n.get_name() for n in executor.get_nodes()]}); going on",
+                           throttle_s=1.0)
+                time.sleep(0.001)
+    finally:
+        health["alive"] = False
+
+
+def die_with_parent() -> None:
+    """(Called by a node process first thing) SIGTERM when the parent dies: Linux
+    prctl(PR_SET_PDEATHSIG). A node's SIGTERM handler damps and disconnects the robot; the
+    node also checks its parent's pid (the parent may have died before this call)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except OSError:
+        pass  # (not Linux: the node's own parent watch still ends it)
 
 
 def memory_mb() -> dict[str, float]:
@@ -147,11 +172,19 @@ class Operator(Node):
 
     def _on_command(self, msg: JointState) -> None:
         self.commands_seen += 1
-        mode = msg.header.frame_id or "active"
+        mode = (msg.header.frame_id or "active").split(";")[0]
         if not self.modes_seen or self.modes_seen[-1] != mode:
             self.modes_seen.append(mode)
 
+    def check_command(self, cmd: tuple[float, ...] | list[float]) -> None:
+        """ValueError unless ``cmd`` is 3 finite numbers (vx, vy, yaw rate / a goal)."""
+        if len(cmd) != 3 or not all(isinstance(c, (int, float)) and abs(c) < float("inf")
+                                    for c in cmd):
+            what = "(vx, vy, yaw rate)" if self.quadruped else "(x, y, z) goal"
+            raise ValueError(f"command {list(cmd)} must be 3 finite numbers {what}")
+
     def send_command(self, cmd: tuple[float, ...] | list[float]) -> None:
+        self.check_command(cmd)
         if self.quadruped:
             m = Twist()
             m.linear.x, m.linear.y, m.angular.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
@@ -213,8 +246,12 @@ class _GraphBase:
         t_end = time.monotonic() + seconds
         last = None
         while time.monotonic() < t_end and not (until is not None and until.is_set()):
+            if self.failures():
+                return
             if script and self.t_active is not None:
                 cmd = self.cfg.command_at(time.monotonic() - self.t_active)
+                if cmd is not None and cmd != last:
+                    cmd = self._check_step(cmd)
                 if cmd is not None and (cmd != last or int(time.monotonic() * 10) % 10 == 0):
                     self.operator.send_command(cmd)
                     last = cmd
@@ -222,6 +259,20 @@ class _GraphBase:
 
     def estop(self) -> None:
         self.operator.estop(True)
+
+    def failures(self) -> list[str]:
+        """What of the graph has died (a node process, an executor thread): empty while all
+        runs."""
+        return []
+
+    def _check_step(self, cmd: tuple[float, ...]) -> tuple[float, ...] | None:
+        """A script step's command, or None (logged) if it cannot be sent."""
+        try:
+            self.operator.check_command(cmd)
+        except ValueError as e:
+            _log.error(f"script step refused: {e}", throttle_s=5.0)
+            return None
+        return cmd
 
     POLICY_STEADY_S = 0.5  # policy commands arriving this long without a lapse: activate
 
@@ -301,9 +352,13 @@ class InProcessGraph(_GraphBase):
         self.cfg = cfg
         self.bus = LocalBus() if intra_process else None
         self.context = Context()
+        self.session = secrets.token_hex(8)
         self.nodes: dict[str, Any] = {}
         self.executors: dict[str, Any] = {}
+        self.health: dict[str, dict[str, Any]] = {}  # executor name -> `spin`'s health
+        self._group_of: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+        self._stopping = False
         self.final: dict[str, Any] = {}
 
     def start(self) -> InProcessGraph:
@@ -315,25 +370,33 @@ class InProcessGraph(_GraphBase):
         tune_process()  # (the bridge freezes the heap at configure, thaws at cleanup)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
-            bus = self.bus
+            bus, session = self.bus, self.session
             policy = PolicyNode(self.cfg, local=bus, context=self.context)
             self.nodes["policy_node"] = policy
             self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, local=bus,
-                                                   context=self.context)
-            self.nodes["hardware_bridge"] = HardwareBridgeNode(self.cfg, policy.dt, local=bus,
-                                                               context=self.context)
+                                                   session=session, context=self.context)
+            self.nodes["hardware_bridge"] = HardwareBridgeNode(
+                self.cfg, policy.dt, local=bus, session=session, context=self.context)
             self.operator = Operator(self.cfg, context=self.context)
             self.nodes["deploy_operator"] = self.operator
-            # one executor thread for all nodes: a command hop between two nodes is then
-            # handled by the same thread without another wake-up (wake-ups cost ~1 ms on
-            # these VMs; several executors would pay one per hop)
-            ex = make_executor(self.context)
-            for name, n in self.nodes.items():
-                ex.add_node(n)
-                self.executors[name] = ex
-            th = threading.Thread(target=spin, args=(ex,), daemon=True, name="executor")
-            th.start()
-            self._threads.append(th)
+            # two executor threads: the policy node's (its parameter callbacks, and with
+            # topics its inference: a slow policy step must not delay /estop), and one for
+            # the rest (a command hop between two nodes of one executor costs no extra
+            # wake-up, ~1 ms on these VMs)
+            groups = {"policy": ["policy_node"],
+                      "graph": ["safety_node", "hardware_bridge", "deploy_operator"]}
+            for group, names in groups.items():
+                ex = make_executor(self.context)
+                for name in names:
+                    ex.add_node(self.nodes[name])
+                    self.executors[name] = ex
+                self.health[group] = {}
+                for name in names:
+                    self._group_of[name] = group
+                th = threading.Thread(target=spin, args=(ex, self.health[group]), daemon=True,
+                                      name=f"executor-{group}")
+                th.start()
+                self._threads.append(th)
             bridge = self.nodes["hardware_bridge"]
             if bridge.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise DeployError(f"hardware_bridge: {bridge.last_error or 'configure failed'}")
@@ -365,6 +428,12 @@ class InProcessGraph(_GraphBase):
             return None
         return safety.policy_live(), safety.policy_live_s()
 
+    def failures(self) -> list[str]:
+        if self._stopping:
+            return []
+        return [f"executor '{g}' stopped ({h.get('last_error') or 'no error'})"
+                for g, h in self.health.items() if h and not h.get("alive", True)]
+
     def activate(self, timeout: float = 10.0) -> None:
         """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
         self._check_before_activation(timeout)
@@ -381,19 +450,23 @@ class InProcessGraph(_GraphBase):
         node = self.nodes.pop(name)
         if self.bus is not None:
             self.bus.drop(node)
+        if hasattr(node, "stop_worker"):
+            node.stop_worker()
         stats = getattr(node, "stats", None)
         if stats is not None:
             self.final[name] = stats()
         ex = self.executors.pop(name, None)
         if ex is not None:
             ex.remove_node(node)
-            if not self.executors:
+            if ex not in self.executors.values():  # its last node: the executor goes too
+                self.health.pop(self._group_of.get(name, ""), None)  # (not a failure)
                 ex.shutdown(timeout_sec=1.0)
         node.destroy_node()
 
     def stop(self) -> dict[str, Any]:
         """Shut down in order: the bridge damps at once, the policy goes, the bridge
         disconnects after its damping time, then the rest."""
+        self._stopping = True
         bridge = self.nodes.get("hardware_bridge")
         if bridge is not None and bridge.bridge is not None:
             bridge.bridge.damp()
@@ -421,8 +494,12 @@ class ProcessGraph(_GraphBase):
     NODES = ("policy_node", "safety_node", "hardware_bridge")
 
     def __init__(self, cfg_path: str | Path, cfg: DeployConfig, work_dir: str | Path,
-                 watch_commands: bool = False) -> None:
+                 watch_commands: bool = False, policy_path: str | None = None) -> None:
         self.cfg_path, self.cfg = str(cfg_path), cfg
+        self.policy_path = policy_path  # (overrides the config's in every node)
+        self.session = secrets.token_hex(8)
+        self.killed: set[str] = set()
+        self._stopping = False
         self.watch_commands = watch_commands
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -435,10 +512,13 @@ class ProcessGraph(_GraphBase):
         for suffix in (".ready", ".error", ".json"):
             (self.work / f"{name}{suffix}").unlink(missing_ok=True)
         log = open(self.work / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "robot_rl_ros.run_node", name, self.cfg_path,
-             "--work-dir", str(self.work)], stdout=log, stderr=subprocess.STDOUT,
-            env=dict(os.environ))
+        cmd = [sys.executable, "-m", "robot_rl_ros.run_node", name, self.cfg_path,
+               "--work-dir", str(self.work), "--session", self.session,
+               "--parent", str(os.getpid())]
+        if self.policy_path:
+            cmd += ["--policy", str(self.policy_path)]
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                            env=dict(os.environ))
 
     def _wait_ready(self, name: str, timeout: float = 60.0) -> None:
         t_end = time.monotonic() + timeout
@@ -505,7 +585,19 @@ class ProcessGraph(_GraphBase):
                 "hardware_bridge"))
         self.t_active = time.monotonic()
 
+    def failures(self) -> list[str]:
+        if self._stopping:
+            return []
+        out = []
+        for name, p in self.procs.items():
+            rc = p.poll()
+            if rc is not None and name not in self.killed:
+                out.append(f"{name} exited (code {rc}): {self._log_tail(name)[-300:]}")
+        return out
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        if not self._stopping:
+            self.killed.add(name)
         p = self.procs.get(name)
         if p is not None and p.poll() is None:
             p.send_signal(sig)
@@ -517,6 +609,7 @@ class ProcessGraph(_GraphBase):
 
     def stop(self) -> dict[str, Any]:
         """The bridge first (it damps at once, then disconnects), then policy and safety."""
+        self._stopping = True
         for name in ("hardware_bridge", "policy_node", "safety_node"):
             self.kill(name, signal.SIGINT)
         if self.executor is not None:
@@ -532,5 +625,6 @@ class ProcessGraph(_GraphBase):
         return out
 
 
-__all__ = ["InProcessGraph", "Operator", "ProcessGraph", "memory_mb", "process_info",
+__all__ = ["InProcessGraph", "Operator", "ProcessGraph", "die_with_parent", "memory_mb",
+           "process_info",
            "ros_environment", "spin"]

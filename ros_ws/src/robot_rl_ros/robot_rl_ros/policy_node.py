@@ -6,15 +6,21 @@ the next policy time runs one step (observation from that message and the latest
 ``/imu/data``, task command from ``/cmd_vel`` or ``/goal``) and publishes
 ``/policy/command`` stamped with that state's stamp. An observation that cannot be built or is
 not finite publishes nothing: the safety node's command watchdog then holds, then damps.
-In the in-process graph the state arrives by a direct call from the bridge's loop thread and
-the command goes the same way to the safety node (`robot_rl_ros.local.LocalBus`); the
-command topic is published as well.
+In the in-process graph the state arrives by a direct call from the bridge's loop thread, which
+only leaves it in this node's mailbox: the policy runs in the node's own worker thread, never in
+the bridge's loop (a slow policy step must not stall the 500 Hz loop and its timeouts), and the
+command goes from there to the safety node by a direct call (`robot_rl_ros.local.LocalBus`);
+the command topic is published as well.
+
+Task commands (``/cmd_vel``, ``/goal``) are clamped to the ranges the policy was trained on; a
+non-finite one is refused and the command in force kept (`PolicyController.set_command`).
 
 Hot swap: setting the ``policy_path`` parameter checks the new bundle's metadata at once
 (refused: the parameter is not changed, the reason is returned), then loads it in a
-background thread (onnxruntime session creation must not stall the policy ticks) and switches
-between two steps; if the full load fails, the old policy keeps running and the parameter is
-set back.
+background thread (onnxruntime session creation must not stall the policy ticks), runs it on
+the current observation and perturbed copies (`PolicyController.probe`: any non-finite or
+out-of-bounds output refuses it) and switches between two steps; if the load or the probe
+fails, the old policy keeps running and the parameter is set back.
 """
 
 from __future__ import annotations
@@ -76,6 +82,11 @@ class PolicyNode(Node):
         else:
             subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
             subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+        self._mailbox: RobotState | None = None
+        self._wake = threading.Event()
+        self._stop_worker = threading.Event()
+        self.commands_refused = 0
+        self.commands_clamped = 0
         subscribe(self, Twist, "/cmd_vel", self._on_cmd_vel, EVENT_QOS)
         subscribe(self, PointStamped, "/goal", self._on_goal, EVENT_QOS)
         self._imu: Imu | None = None
@@ -91,24 +102,62 @@ class PolicyNode(Node):
         self.cpu = NodeClock()
         self._msg = JointState()
         self._lock = threading.Lock()  # state callbacks may run in the bridge's thread
+        self._last_state: RobotState | None = None  # (what a swap candidate is probed on)
+        if local is not None:
+            self._worker = threading.Thread(target=self._work, daemon=True,
+                                            name="policy-worker")
+            self._worker.start()
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_imu(self, msg: Imu) -> None:
         self._imu = msg
 
     def _on_cmd_vel(self, msg: Twist) -> None:
-        with self._lock:
-            self.controller.set_command([msg.linear.x, msg.linear.y, msg.angular.z])
+        self._set_command("/cmd_vel", [msg.linear.x, msg.linear.y, msg.angular.z])
 
     def _on_goal(self, msg: PointStamped) -> None:
+        self._set_command("/goal", [msg.point.x, msg.point.y, msg.point.z])
+
+    def _set_command(self, topic: str, values: list[float]) -> None:
         with self._lock:
-            self.controller.set_command([msg.point.x, msg.point.y, msg.point.z])
+            try:
+                clamped = self.controller.set_command(values)
+            except ValueError as e:
+                self.commands_refused += 1
+                self.log.error(f"refused {topic}: {e}", throttle_s=1.0)
+                return
+        if clamped:
+            self.commands_clamped += 1
+            self.log.warning(f"{topic} {values} clamped to the policy's trained range: "
+                             f"{self.controller.command.tolist()}", throttle_s=1.0)
 
     def _on_joints(self, msg: JointState) -> None:
         self._step(from_stamp(msg.header.stamp), msg)
 
     def _on_state(self, st: RobotState) -> None:
-        self._step(st.t, st)
+        """(In the bridge's loop thread) leave the state for the worker; never run here."""
+        self._mailbox = st
+        self._wake.set()
+
+    def _work(self) -> None:
+        """The worker thread (in-process graph): the newest state → one policy step."""
+        from robot_rl_ros.contain import record
+
+        while not self._stop_worker.is_set():
+            if not self._wake.wait(0.2):
+                continue
+            self._wake.clear()
+            st, self._mailbox = self._mailbox, None
+            if st is None:
+                continue
+            try:
+                self._step(st.t, st)
+            except Exception as e:  # contained: the safety node's watchdog holds meanwhile
+                record(self, "policy step", e)
+
+    def stop_worker(self) -> None:
+        self._stop_worker.set()
+        self._wake.set()
 
     def _due(self, t: float) -> bool:
         if t < self._next_t - self.tol:
@@ -131,6 +180,7 @@ class PolicyNode(Node):
             try:
                 st = (state if isinstance(state, RobotState)
                       else joint_state_to_state(self.spec, state, self._imu))
+                self._last_state = st
                 cmd = self.controller.step(st, t)
             except ValueError as e:  # bad observation: publish nothing, the chain holds
                 self.errors += 1
@@ -148,6 +198,13 @@ class PolicyNode(Node):
 
     # -- hot swap ----------------------------------------------------------------------------
     def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        try:
+            return self._check_params(params)
+        except Exception as e:  # contained: the running policy is kept
+            self._loading = False
+            return SetParametersResult(successful=False, reason=f"{type(e).__name__}: {e}")
+
+    def _check_params(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
             if p.name != "policy_path":
                 continue
@@ -170,7 +227,11 @@ class PolicyNode(Node):
         from robot_rl.runtime.controller import _Loaded
 
         try:
-            self._pending = _Loaded(self.spec, path, self.cfg.policy.threads)
+            new = _Loaded(self.spec, path, self.cfg.policy.threads)
+            why = self.controller.probe(new, self._last_state)
+            if why:
+                raise ValueError(why)
+            self._pending = new
         except Exception as e:  # refused: the old policy keeps running, the parameter reverts
             self._log_swap(path, False, str(e))
             self._loading = False
@@ -194,8 +255,13 @@ class PolicyNode(Node):
 
     def stats(self) -> dict[str, Any]:
         from hardware.bridge import percentiles
+        from robot_rl_ros.contain import error_counts
 
         return {"published": self.published, "errors": self.errors,
+                "output_faults": self.controller.output_faults,
+                "commands_refused": self.commands_refused,
+                "commands_clamped": self.commands_clamped,
+                "callback_errors": error_counts(self),
                 "states_received": self.states_received,
                 "state_gaps": self.state_gaps.summary(),
                 "step_us": percentiles(self.step_us), "swaps": self.swap_log,

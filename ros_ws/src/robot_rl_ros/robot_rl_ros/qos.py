@@ -29,8 +29,13 @@ def quiet_pub() -> dict[str, Any]:
 
 
 def subscribe(node: Any, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> Any:
-    """``node.create_subscription`` without QoS-event handlers (see `quiet_sub`)."""
-    return node.create_subscription(msg_type, topic, callback, qos, **quiet_sub())
+    """``node.create_subscription`` without QoS-event handlers (see `quiet_sub`), the callback
+    fault-contained (`robot_rl_ros.contain`: an exception is logged and counted, the executor
+    goes on)."""
+    from robot_rl_ros.contain import contained
+
+    return node.create_subscription(msg_type, topic, contained(node, topic, callback), qos,
+                                    **quiet_sub())
 
 
 def publisher(node: Any, msg_type: Any, topic: str, qos: QoSProfile) -> Any:

@@ -2,12 +2,20 @@
 (what `ProcessGraph` and the launch files start). Writes ``DIR/NODE.ready`` once the node
 is up, ``DIR/NODE.error`` (the reason) if it cannot start, and ``DIR/NODE.json`` (its stats,
 CPU, memory) when it exits on SIGINT / SIGTERM. The bridge shuts down through its lifecycle
-(damped, then disconnected) before exiting."""
+(damped, then disconnected) before exiting.
+
+``--policy PATH`` overrides the config's bundle (every node of a graph gets the same);
+``--session TOKEN`` is the graph's session token (`robot_rl_ros.convert.command_frame`; by
+default one derived from the config file and the boot, so the nodes of one launch agree);
+``--parent PID``: the node ends (orderly: the bridge damps) when that process is gone, and
+it exits with code 3 if its executor stops, so whoever started it sees the failure."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,7 +27,24 @@ from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.runtime.deploy_config import load_deploy_config
 from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thread_policy, tune_process
-from robot_rl_ros.graph import make_executor, process_info, ros_environment, spin
+from robot_rl_ros.graph import (
+    die_with_parent,
+    make_executor,
+    process_info,
+    ros_environment,
+    spin,
+)
+
+
+def default_session(config: str) -> str:
+    """The session token of nodes started without one (launch files): from the config file's
+    path, this boot and the ROS domain, so the nodes of one launch agree."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    key = f"{Path(config).resolve()}|{boot}|{os.environ.get('ROS_DOMAIN_ID', '0')}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _policy_dt(cfg: Any) -> float:
@@ -31,7 +56,7 @@ def _policy_dt(cfg: Any) -> float:
     return float(bundle_metadata(path)["policy_dt"])
 
 
-def make_node(name: str, cfg: Any) -> Any:
+def make_node(name: str, cfg: Any, session: str = "") -> Any:
     if name == "policy_node":
         from robot_rl_ros.policy_node import PolicyNode
 
@@ -39,22 +64,23 @@ def make_node(name: str, cfg: Any) -> Any:
     if name == "safety_node":
         from robot_rl_ros.safety_node import SafetyNode
 
-        return SafetyNode(cfg, _policy_dt(cfg))
+        return SafetyNode(cfg, _policy_dt(cfg), session=session)
     if name == "hardware_bridge":
         from robot_rl_ros.bridge_node import HardwareBridgeNode
 
-        return HardwareBridgeNode(cfg, _policy_dt(cfg))
+        return HardwareBridgeNode(cfg, _policy_dt(cfg), session=session)
     raise ValueError(f"unknown node '{name}'; nodes: policy_node, safety_node, hardware_bridge")
 
 
-def spin_realtime(executor: Any, priority: int, out: dict[str, Any], name: str = "node") -> None:
+def spin_realtime(executor: Any, priority: int, out: dict[str, Any], name: str = "node",
+                  health: dict[str, Any] | None = None) -> None:
     """`spin` on this thread, first put in SCHED_FIFO at ``priority`` (0: left as is); what
     it got goes to ``out`` (``executor_policy``, ``executor_realtime_error``)."""
     err = set_thread_realtime(priority) if priority else None
     if err is not None:
         print(f"{name}: executor thread not real-time: {err}", file=sys.stderr)
     out.update(executor_policy=thread_policy(), executor_realtime_error=err)
-    spin(executor)
+    spin(executor, health)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("node")
     ap.add_argument("config")
     ap.add_argument("--work-dir", default=".")
+    ap.add_argument("--policy", default="", help="override the config's policy_path")
+    ap.add_argument("--session", default="", help="the graph's session token")
+    ap.add_argument("--parent", type=int, default=0, help="end when this process is gone")
     args, _ = ap.parse_known_args(argv)
+    if args.parent:
+        die_with_parent()
+    if args.parent and os.getppid() != args.parent:
+        return 4  # the parent died before this process got going
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     ros_environment()
@@ -71,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             cfg = load_deploy_config(args.config)
-            node = make_node(args.node, cfg)
+            if args.policy:
+                cfg.policy_path = args.policy
+            node = make_node(args.node, cfg, args.session or default_session(args.config))
         except Exception as e:  # refuse to start, say why
             (work / f"{args.node}.error").write_text(f"{type(e).__name__}: {e}")
             print(f"{args.node}: {e}", file=sys.stderr)
@@ -84,10 +119,22 @@ def main(argv: list[str] | None = None) -> int:
         executor = make_executor(rclpy.get_default_context())
         executor.add_node(node)
         sched: dict[str, Any] = {}
+        health: dict[str, Any] = {}
         threading.Thread(target=spin_realtime, args=(executor, cfg.executor_realtime_priority,
-                                                     sched, args.node), daemon=True).start()
-        (work / f"{args.node}.ready").write_text("ok")
-        done.wait()
+                                                     sched, args.node, health),
+                         daemon=True).start()
+        (work / f"{args.node}.ready").write_text(f"{os.getpid()}")
+        rc = 0
+        while not done.wait(0.2):
+            if args.parent and os.getppid() != args.parent:
+                print(f"{args.node}: parent {args.parent} is gone; shutting down",
+                      file=sys.stderr)
+                break
+            if health and not health.get("alive", True):
+                print(f"{args.node}: executor stopped ({health.get('last_error')}); "
+                      "shutting down", file=sys.stderr)
+                rc = 3
+                break
         if args.node == "hardware_bridge":
             if node.bridge is not None:
                 node.bridge.damp()
@@ -104,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+    return rc
 
 
 def _entry(name: str) -> int:

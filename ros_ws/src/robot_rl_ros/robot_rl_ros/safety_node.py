@@ -10,12 +10,22 @@ true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset
 (its lifecycle ``/hardware_bridge/transition_event``), the chain is re-armed: latches from
 the passive phase are cleared, the e-stop and tracking faults are kept. ``/diagnostics`` at
 2 Hz and at every change of mode: mode, source, interventions per stage with their last
-reason.
+reason, refused inputs and contained callback errors.
 
-In the in-process graph the state and the policy command arrive by direct calls in the
-bridge's loop thread and ``/command`` goes back the same way (`robot_rl_ros.local`), beside
-the topics; the watchdog then runs on every state (100 Hz at the default bridge settings)
-instead of on a timer; a lock keeps those calls and the executor's (e-stop, reset) apart.
+Freshness is judged by the stamp of the state a policy command was computed from, not by its
+arrival: a command from a stalled policy node (SIGSTOP, a long GC) that arrives late carries
+an old stamp and is treated as missing (hold, then damping). ``/command`` carries this node's
+session token and a sequence number (`robot_rl_ros.convert.command_frame`), so the bridge
+follows this node only. A successful ``~/reset`` also resets the bridge's latched damping
+(``/hardware_bridge/reset``), after the chain has re-armed its soft start.
+
+In the in-process graph the state and the policy command arrive by direct calls (the state
+in the bridge's loop thread, the policy command in the policy node's worker thread) and
+``/command`` goes back the same way (`robot_rl_ros.local`), beside the topics; the watchdog
+then runs on every state (100 Hz at the default bridge settings) instead of on a timer; a
+lock keeps those calls and the executor's (e-stop, reset) apart. Those ticks run outside this
+node's executor, so they check that the executor still runs (a heartbeat timer in it): if it
+has stopped, ``/estop`` and ``~/reset`` would go unheard, and the chain latches STOP.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from robot_rl.runtime.deploy import load_robot, make_supervisor
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.safety.core import Mode
 from robot_rl.types import JointCommand, RobotState
+from robot_rl_ros.contain import contained, error_counts
 from robot_rl_ros.convert import (
     command_to_msg,
     joint_state_to_state,
@@ -48,11 +59,24 @@ from robot_rl_ros.timing import ArrivalGaps, NodeClock
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
               Mode.STOP: "stop"}
+EXECUTOR_STALE_S = 1.0  # (direct hand-over) the executor's heartbeat older than this: STOP
+
+
+def mode_word(mode: Mode, out: JointCommand) -> str:
+    """The mode a command goes out with. /command carries the mode, not gains (the bridge
+    takes the robot's gains for it), so a stiff output of DAMPING / STOP (a fallback's
+    controlled sit-down) goes as ``hold`` and a damped output of HOLD as ``damping``."""
+    stiff = bool(out.kp.any())
+    if mode in (Mode.DAMPING, Mode.STOP):
+        return "hold" if stiff else _MODE_WORD[mode]
+    if mode == Mode.HOLD and not stiff:
+        return "damping"
+    return _MODE_WORD[mode]
 
 
 class SafetyNode(Node):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "safety_node",
-                 local: LocalBus | None = None, **kwargs: Any) -> None:
+                 local: LocalBus | None = None, session: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
@@ -63,6 +87,10 @@ class SafetyNode(Node):
         self.pub = publisher(self, JointState, "/command", COMMAND_QOS)
         self.pub_diag = publisher(self, DiagnosticArray, "/diagnostics", EVENT_QOS)
         self.local = local
+        self.session = session
+        self.seq = 0
+        self._exec_beat = time.monotonic()
+        self.executor_stalls = 0
         if local is not None:  # state and policy command by direct call (in-process graph)
             local.subscribe(self, "state", self._on_state)
             local.subscribe(self, "policy_command", self._on_policy_command)
@@ -75,12 +103,16 @@ class SafetyNode(Node):
         subscribe(self, Bool, "/estop", self._on_estop, EVENT_QOS)
         subscribe(self, TransitionEvent, "/hardware_bridge/transition_event",
                   self._on_bridge_transition, EVENT_QOS)
-        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/reset", contained(self, "~/reset", self._on_reset))
+        self.bridge_reset = self.create_client(Trigger, "/hardware_bridge/reset")
         if local is None:
-            self.create_timer(1.0 / cfg.watchdog_hz, self._on_watchdog)
+            self.create_timer(1.0 / cfg.watchdog_hz,
+                              contained(self, "watchdog", self._on_watchdog))
+        else:  # the executor's heartbeat, checked by the ticks that run outside it
+            self.create_timer(0.1, self._beat)
         # (with the direct hand-over the watchdog runs on every state instead, in the bridge's
         # thread: no executor wake-up per watchdog period to compete with the chain)
-        self.create_timer(0.5, self._publish_diagnostics)
+        self.create_timer(0.5, contained(self, "diagnostics", self._publish_diagnostics))
         self._lock = threading.RLock()
         self._js: JointState | None = None
         self._st: RobotState | None = None  # (direct hand-over: the state itself)
@@ -101,6 +133,9 @@ class SafetyNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         self._js = msg
+
+    def _beat(self) -> None:
+        self._exec_beat = time.monotonic()
 
     def _on_state(self, st: RobotState) -> None:
         self._st = st
@@ -149,7 +184,8 @@ class SafetyNode(Node):
             self._live_since = now
         self.policy_gaps.add(now)
         with self._lock:
-            self.sup.submit_policy(cmd, now)
+            # (its time is the state's it was computed from: a late command is an old one)
+            self.sup.submit_policy(cmd, min(stamp, now))
             if not self.sup.intervention:
                 self._tick(stamp)
         if self.policy_gaps.count == 1:  # the chain is live end to end: say so at once
@@ -186,6 +222,14 @@ class SafetyNode(Node):
                 self.log.warning("E-STOP engaged (latched until ~/reset)")
                 self._tick(None)
 
+    def _reset_bridge(self) -> None:
+        """After the chain's own reset (soft start re-armed): the bridge's latched damping."""
+        if self.bridge_reset.service_is_ready():
+            self.bridge_reset.call_async(Trigger.Request())
+        else:
+            self.log.warning("reset: /hardware_bridge/reset is not available; the bridge "
+                             "keeps any latched damping")
+
     def _on_bridge_transition(self, msg: TransitionEvent) -> None:
         if msg.goal_state.id != State.PRIMARY_STATE_ACTIVE:
             self.sup.set_motors_on(False)  # inactive / finalized: the motors hold or damp
@@ -202,6 +246,8 @@ class SafetyNode(Node):
         with self._lock:
             self._refresh_state()
             response.success, response.message = self.sup.reset()
+        if response.success:
+            self._reset_bridge()
         (self.log.info if response.success else self.log.warning)(
             response.message)
         return response
@@ -215,22 +261,35 @@ class SafetyNode(Node):
                     self._tick(None)
             self.cpu.add(time.thread_time() - c0)
 
+    def _check_executor(self, now: float) -> None:
+        """(Ticks outside the executor) latch STOP if the executor has stopped serving."""
+        if (self.local is not None and now - self._exec_beat > EXECUTOR_STALE_S
+                and self.sup.chain.motors_on):
+            self.executor_stalls += 1
+            if self.sup.mode != Mode.STOP:
+                why = (f"safety node's executor silent for {now - self._exec_beat:.1f} s "
+                       "(/estop and ~/reset unheard)")
+                self.log.error(why + ": STOP", throttle_s=1.0)
+                self.sup.engage_estop(why)
+
     def _tick(self, stamp: float | None) -> None:
         """One chain tick and its ``/command`` (the caller holds the lock)."""
         now = time.monotonic()
         if not self._refresh_state():
             return
+        self._check_executor(now)
         out = self.sup.tick(now)
         if out is None:
             return
         self._last_tick = now
-        mode = _MODE_WORD[self.sup.mode]
+        mode = mode_word(self.sup.mode, out)
         t = self._state_stamp if stamp is None else stamp
         if self.local is not None:  # the bridge first: this is the latency path
             c0 = time.thread_time()
             self.local.deliver("command", out, mode, t)
             self.cpu.exclude(time.thread_time() - c0)  # (the bridge counts its own share)
-        self.pub.publish(command_to_msg(out, t, mode, self._msg))
+        self.seq += 1
+        self.pub.publish(command_to_msg(out, t, mode, self._msg, self.session, self.seq))
         if not self.modes or self.modes[-1][1] != mode:  # a new mode is reported at once
             self.modes.append((now, mode))
             self._publish_diagnostics()
@@ -246,7 +305,10 @@ class SafetyNode(Node):
         status.values = [KeyValue(key="mode", value=d["mode"]),
                          KeyValue(key="estop", value=str(d["estop"])),
                          KeyValue(key="policy_live", value=str(self.policy_live())),
-                         KeyValue(key="policy_live_s", value=f"{self.policy_live_s():.3f}")] + [
+                         KeyValue(key="policy_live_s", value=f"{self.policy_live_s():.3f}"),
+                         KeyValue(key="bad_inputs", value=str(self.bad_inputs)),
+                         KeyValue(key="callback_errors",
+                                  value=str(sum(error_counts(self).values())))] + [
             KeyValue(key=f"{k}.count", value=str(v["count"]))
             for k, v in d["interventions"].items()] + [
             KeyValue(key=f"{k}.last_reason", value=v["last_reason"])
@@ -260,6 +322,7 @@ class SafetyNode(Node):
         with self._lock:
             d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
+                 callback_errors=error_counts(self), executor_stalls=self.executor_stalls,
                  policy_gaps=self.policy_gaps.summary(),
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
         return d
