@@ -292,9 +292,11 @@ class HardwareBridge:
     def _clamp(self, cmd: JointCommand) -> JointCommand:
         """``cmd`` inside the robot's hard limits (a new command if anything was clamped)."""
         spec = self.spec
-        q = np.clip(cmd.q_target, spec.q_min, spec.q_max)
-        dq = np.clip(cmd.dq_target, -spec.dq_max, spec.dq_max)
         kp = np.clip(cmd.kp, 0.0, self._kp_max)
+        # (a position target matters only where there is stiffness: a damping command's
+        # zeros are not clamped, nor counted)
+        q = np.where(kp > 0, np.clip(cmd.q_target, spec.q_min, spec.q_max), cmd.q_target)
+        dq = np.clip(cmd.dq_target, -spec.dq_max, spec.dq_max)
         kd = np.clip(cmd.kd, 0.0, self._kd_max)
         tau = np.clip(cmd.tau_ff, -spec.tau_max, spec.tau_max)
         if (np.array_equal(q, cmd.q_target) and np.array_equal(dq, cmd.dq_target)

@@ -14,6 +14,11 @@ Tolerance: a bound counts as compatible with the others when their boxes meet wi
 bound and may pass the lower one by up to the gap, so the checks allow the same ``EPS`` on
 the target (``kp x EPS`` on the PD torque) and never call the stages' priority rule a
 violation.
+
+DAMPING / STOP: pure damping, except a controlled stop (`robot_rl.safety.fallback`) where
+every stage that asked for DAMPING / STOP this tick allows one (`Stage.controlled_stop`,
+judged from the tick's events): then a stiff hold, inside the hardware limits, with at most
+the robot's own gains, no velocity target and no feed-forward.
 """
 
 from __future__ import annotations
@@ -47,8 +52,20 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
                                         or np.any(out.kd > tl.kd_max + EPS)):
         found.append("gain above max_gain_ratio x the spec")
     if chain.mode >= Mode.DAMPING:
-        if out.kp.any() or not np.allclose(out.kd, spec.damping_kd) or out.tau_ff.any():
-            found.append(f"mode {chain.mode.name} but the output is not pure damping")
+        if not out.kp.any() and np.allclose(out.kd, spec.damping_kd) and not out.tau_ff.any():
+            return found  # pure damping
+        allowed = {s.name for s in chain.stages if s.controlled_stop}
+        asked = {e.stage for e in chain.last_events if e.mode >= Mode.DAMPING}
+        if not asked or not asked <= allowed:
+            found.append(f"mode {chain.mode.name} but the output is not pure damping "
+                         f"(asked by {', '.join(sorted(asked - allowed)) or 'nobody'})")
+            return found
+        if (np.any(out.kp > spec.kp + EPS) or np.any(out.kd > spec.kd + EPS)
+                or out.dq_target.any() or out.tau_ff.any()):
+            found.append("controlled stop with gains above the robot's, a velocity target or "
+                         "a feed-forward torque")
+        if np.any((out.q_target < spec.q_min - EPS) | (out.q_target > spec.q_max + EPS)):
+            found.append("controlled stop target outside the joint limits")
         return found
     jl = stages.get(JointLimits)
     lo = jl.lo if isinstance(jl, JointLimits) else spec.q_min

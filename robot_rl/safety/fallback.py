@@ -16,19 +16,25 @@ Behaviours (`FALLBACKS`):
 - ``hold`` (default; arms): hold the last stiff target (else the measured pose), clipped to
   the joint limits, with the robot's gains; damping at once on DAMPING / STOP.
 - ``stand`` (legged robots): a frozen mid-stride pose tips a walking quadruped over (a swing
-  leg stays in the air, the stance legs are wherever the gait left them), so HOLD ramps to
-  the robot's standing pose ``q0`` (all feet down) and holds it; the controlled stop stands,
-  then sits down to the robot's resting pose ``q_rest`` (low, feet under the hips), holds it
-  while the body settles, and only then damps.
+  leg stays in the air, the stance legs are wherever the gait left them), and so does a ramp
+  to any fixed pose at 0.5-1 m/s (the body's momentum pitches it over its front feet while
+  the soft PD legs give way). So a HOLD that interrupts the policy first runs a shipped
+  recovery bundle (a walking policy) at a zero velocity command for ``recover_s``, which
+  stops the robot within a few steps, then ramps to the standing pose ``q0`` (all feet down)
+  and holds it. The controlled stop runs the same episode (continuing a HOLD's), then sits
+  down to the robot's resting pose ``q_rest`` (low, feet under the hips), holds it while the
+  body settles, and only then damps: Spot's "settle, then cut".
 
 Every trajectory is a function of time since it began (the chain runs at the policy period
-in deployment, and on a watchdog of 25-100 Hz while the policy is silent), not of ticks.
-The gains are always the robot's own kp / kd: the ROS graph's ``/command`` carries no gains
-(they come from the mode, `RobotSpec.command`), so a fallback must not depend on others.
+in deployment, and on a watchdog of 25-100 Hz while the policy is silent), not of ticks; the
+recovery bundle steps once per its own policy period, whatever the tick rate. The gains are
+always the robot's own kp / kd: the ROS graph's ``/command`` carries no gains (they come from
+the mode, `RobotSpec.command`), so a fallback must not depend on others.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,19 +100,26 @@ class HoldFallback(Fallback):
 # -- stand --
 @dataclass
 class StandFallbackConfig:
-    """Options of ``type: stand`` [s].
+    """Options of ``type: stand`` (times in s).
 
     Attributes:
-        stand_s: ramp from the last stiff target to the standing pose ``q0`` (HOLD, and the
-            first phase of the controlled stop).
+        recovery_bundle: a shipped locomotion bundle (``.onnx``, relative paths from the
+            repository) run with a zero velocity command at the start of a HOLD that
+            interrupts the policy, and of a controlled stop: a robot walking at 0.5-1 m/s
+            cannot be stopped by any fixed pose of soft PD legs (it pitches over its front
+            feet), a walking policy stops it in a step or two. "" = none: straight to the
+            stand ramp. Any fault of it (bad observation, non-finite output) ends it early.
+        recover_s: how long the recovery bundle runs.
+        stand_s: ramp from the last stiff target to the standing pose ``q0``.
         standup_s: ramp from the measured pose to ``q0`` when the robot was not held stiffly
-            before the HOLD (damped or passive: it may have sunk to the ground), as slow as
-            a stand-up from the floor needs.
+            before the HOLD (damped or passive: it may have sunk to the ground).
         sit_s: controlled stop: ramp from ``q0`` down to the resting pose ``q_rest``.
         settle_s: controlled stop: ``q_rest`` held stiffly while the body comes to rest,
             then damping.
     """
 
+    recovery_bundle: str = ""
+    recover_s: float = 1.0
     stand_s: float = 0.3
     standup_s: float = 2.0
     sit_s: float = 1.5
@@ -114,15 +127,27 @@ class StandFallbackConfig:
 
     def validate(self) -> None:
         if not (self.stand_s > 0 and self.standup_s > 0 and self.sit_s > 0
-                and self.settle_s >= 0):
-            raise ValueError("stand_s, standup_s and sit_s must be > 0 and settle_s >= 0, got "
-                             f"{self.stand_s}, {self.standup_s}, {self.sit_s}, "
-                             f"{self.settle_s}")
+                and self.settle_s >= 0 and self.recover_s >= 0):
+            raise ValueError("stand_s, standup_s and sit_s must be > 0, settle_s and "
+                             f"recover_s >= 0, got {self.stand_s}, {self.standup_s}, "
+                             f"{self.sit_s}, {self.settle_s}, {self.recover_s}")
+
+
+@dataclass
+class _Episode:
+    """One fallback episode, from the tick the chain left ACTIVE (or a stiff mode) [s]."""
+
+    recover_until: float  # end of the recovery phase (= its start: none)
+    q_from: np.ndarray | None = None  # start of the stand ramp (None: not begun)
+    ramp: float = 0.0  # its length (it begins at ``recover_until``)
+    t_stop: float | None = None  # when the controlled stop was asked for
+    t_sit: float | None = None  # when the sit-down began: once stood, not before t_stop
 
 
 class StandFallback(Fallback):
-    """HOLD: stand on all feet at ``q0``; controlled stop: stand, sit down to ``q_rest``,
-    settle, damp. See the module docstring for why."""
+    """HOLD: [recovery bundle] → ramp to ``q0`` → hold ``q0``. Controlled stop: the same
+    episode (continued from a HOLD, or begun afresh from ACTIVE), then a sit-down to
+    ``q_rest``, ``settle_s`` there, then damping. See the module docstring for why."""
 
     name: ClassVar[str] = "stand"
     cfg: StandFallbackConfig
@@ -134,59 +159,110 @@ class StandFallback(Fallback):
                              f"{spec.name} defines none (RobotSpec.q_rest); add one to its "
                              "robot module or use fallback type 'hold'")
         self.q_stand, self.q_rest = spec.q0, spec.q_rest
+        self.recovery: Any = None
+        if cfg.recovery_bundle and cfg.recover_s > 0:
+            # lazy: onnxruntime is loaded only where a recovery bundle is configured
+            from robot_rl.runtime.controller import PolicyController
+            from robot_rl.runtime.deploy_config import resolve
+
+            try:  # (zero task command: stand still)
+                self.recovery = PolicyController(spec, resolve(cfg.recovery_bundle))
+            except ValueError as err:  # BundleError: missing, malformed, another robot
+                raise ValueError(f"recovery_bundle refused: {err}") from None
         self.reset()
 
     def reset(self) -> None:
-        self._hold: tuple[float, np.ndarray, float] | None = None  # (t0, q_from, ramp [s])
-        self._sit: tuple[float, np.ndarray] | None = None  # (t0, q_from)
+        self._ep: _Episode | None = None
+        self._rec_q: np.ndarray | None = None  # the recovery's last target and its time
+        self._rec_t = -np.inf
 
-    def _from(self, ctx: TickContext) -> tuple[np.ndarray, bool]:
-        """Where a trajectory starts: the last stiff target, else the measured pose (clipped
-        to the joint limits); and whether the robot was held stiffly."""
-        last = ctx.last_safe
-        stiff = last is not None and bool(last.kp.any())
-        q = np.array(last.q_target if stiff and last is not None else ctx.state.q,
-                     dtype=np.float64)
+    def _begin(self, ctx: TickContext) -> _Episode:
+        """A new episode: with the recovery phase when it interrupts the policy (ACTIVE)."""
+        recover = self.recovery is not None and ctx.last_mode == Mode.ACTIVE
+        if recover:
+            self.recovery.reset()
+            self._rec_q, self._rec_t = None, -np.inf
+        self._ep = _Episode(ctx.t + (self.cfg.recover_s if recover else 0.0))
+        return self._ep
+
+    def _recover(self, ctx: TickContext) -> np.ndarray | None:
+        """The recovery bundle's target (stepped once per its policy period, whatever the
+        tick rate; held in between), clipped to the joint limits; None if it failed."""
+        rec = self.recovery
+        if self._rec_q is not None and ctx.t - self._rec_t < rec.policy_dt - 1e-6:
+            return self._rec_q
+        try:  # (on a copy: the controller writes its task command into the state)
+            q = rec.step(copy.copy(ctx.state), ctx.t).q_target
+        except ValueError:  # a non-finite observation
+            return None
+        if not np.isfinite(q).all():
+            return None
+        q = np.array(q, dtype=np.float64)
         K.clamp(q, self.spec.q_min, self.spec.q_max)
-        return q, stiff
+        self._rec_q, self._rec_t = q, ctx.t
+        return q
+
+    def _stand(self, ctx: TickContext, ep: _Episode) -> tuple[np.ndarray, str, bool]:
+        """(target, what, stand reached) of the episode's recovery / stand phases at ctx.t."""
+        if ctx.t < ep.recover_until:
+            q = self._recover(ctx)
+            if q is not None:
+                return q, "recovery policy at a zero command", False
+            ep.recover_until = ctx.t  # failed: stand from here
+        if ep.q_from is None:  # the stand ramp begins: from the last stiff target
+            last = ctx.last_safe
+            stiff = last is not None and bool(last.kp.any())
+            q_from = np.array(last.q_target if stiff and last is not None else ctx.state.q,
+                              dtype=np.float64)
+            K.clamp(q_from, self.spec.q_min, self.spec.q_max)
+            ep.q_from = q_from
+            ep.ramp = self.cfg.stand_s if stiff else self.cfg.standup_s
+        # (timed from the end of the recovery, not from this tick: every phase boundary after
+        # it is a fixed time, whatever the tick rate)
+        a = _smooth((ctx.t - ep.recover_until) / ep.ramp)
+        return (ep.q_from + a * (self.q_stand - ep.q_from),
+                "ramp to the standing pose" if a < 1.0 else "standing pose", a >= 1.0)
 
     def _command(self, q: np.ndarray) -> JointCommand:
         s = self.spec
         return JointCommand.hold(s.joint_names, q, s.kp, s.kd)
 
     def hold(self, ctx: TickContext) -> JointCommand:
-        # a new HOLD starts a new stand (the chain may call this twice in one tick; the same
-        # inputs give the same start, so that is harmless)
-        if ctx.last_mode != Mode.HOLD or self._hold is None:
-            q_from, stiff = self._from(ctx)
-            self._hold = (ctx.t, q_from, self.cfg.stand_s if stiff else self.cfg.standup_s)
-        t0, q_from, ramp = self._hold
-        a = _smooth((ctx.t - t0) / ramp)
-        ctx.record(self.name, "stand: ramp to the standing pose" if a < 1.0
-                   else "stand: holding the standing pose")
-        return self._command(q_from + a * (self.q_stand - q_from))
+        ep = self._ep
+        if ctx.last_mode != Mode.HOLD or ep is None:
+            ep = self._begin(ctx)
+        q, what, _ = self._stand(ctx, ep)
+        ctx.record("fallback", f"stand: {what}")
+        return self._command(q)
 
     def stop(self, ctx: TickContext, allowed: bool) -> JointCommand | None:
-        if not allowed or not ctx.motors_on:  # damping; a sit-down is never resumed
-            self._sit = None
+        if not allowed or not ctx.motors_on:  # damping; an episode is never resumed
+            self._ep = None
             return None
-        if ctx.last_mode < Mode.DAMPING:  # entering from a stiff mode (ACTIVE / HOLD)
-            q_from, stiff = self._from(ctx)
-            self._sit = (ctx.t, q_from) if stiff else None  # not held stiffly: stay damped
-        if self._sit is None:
+        if ctx.last_mode < Mode.DAMPING:  # entering from a stiff mode
+            last = ctx.last_safe
+            if last is None or not last.kp.any():  # nothing held stiffly: stay damped
+                self._ep = None
+            elif ctx.last_mode == Mode.ACTIVE or self._ep is None:
+                self._begin(ctx)  # (from HOLD: its episode goes on, then sits down)
+        ep = self._ep
+        if ep is None:
             return None
-        t0, q_from = self._sit
-        since, cfg, q_stand = ctx.t - t0, self.cfg, self.q_stand
-        if since < cfg.stand_s:  # all feet down first
-            q = q_from + _smooth(since / cfg.stand_s) * (q_stand - q_from)
-            what = "stand before the sit-down"
-        elif since < cfg.stand_s + cfg.sit_s + cfg.settle_s:
-            q = q_stand + _smooth((since - cfg.stand_s) / cfg.sit_s) * (self.q_rest - q_stand)
-            what = "sit-down to the resting pose"
-        else:
-            return None  # seated: damping from here on
-        ctx.record(self.name, what)
-        return self._command(q)
+        if ep.t_stop is None:
+            ep.t_stop = ctx.t
+        if ep.t_sit is None:
+            q, what, stood = self._stand(ctx, ep)
+            if not stood:
+                ctx.record("fallback", f"controlled stop: {what}")
+                return self._command(q)
+            ep.t_sit = max(ep.t_stop, ep.recover_until + ep.ramp)
+        since, cfg = ctx.t - ep.t_sit, self.cfg
+        if since >= cfg.sit_s + cfg.settle_s:
+            self._ep = None  # seated: damping from here on
+            return None
+        ctx.record("fallback", "controlled stop: sit-down to the resting pose")
+        a = _smooth(since / cfg.sit_s)
+        return self._command(self.q_stand + a * (self.q_rest - self.q_stand))
 
 
 FALLBACKS: dict[str, tuple[type[Fallback], type[Any]]] = {

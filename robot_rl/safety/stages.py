@@ -148,7 +148,7 @@ class CommandWatchdog(Stage):
             return
         age = ctx.t - ctx.command_t
         if age > self.cfg.damp_after_s:
-            self.tripped = self.cfg.latch and ctx.motors_on
+            self.tripped = self.cfg.latch  # (the bridge's activation re-arms it)
             ctx.request(self.name, f"command is {age * 1e3:.0f} ms old "
                         f"(> {self.cfg.damp_after_s * 1e3:.0f} ms)", Mode.DAMPING)
         elif age > self.cfg.hold_after_s:

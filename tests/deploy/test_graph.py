@@ -63,7 +63,10 @@ def test_quad12_graph_rates_estop_and_reset(bundles: dict[str, Path],
         assert g.bridge.backend.truth().base_pos[2] > 0.22  # standing
         g.estop()
         assert wait_for(lambda: g.safety.sup.mode.name == "STOP", 0.5)
-        assert wait_for(lambda: not br.last_sent.kp.any(), 0.2)  # damped
+        # quad12's fallback: a controlled sit-down (stiff), then damping
+        # (configs/robots/quad12.yaml: stand 0.3 s, sit 1.5 s, settle 0.5 s)
+        assert br.last_sent.kp.any()
+        assert wait_for(lambda: not br.last_sent.kp.any(), 4.0)  # damped
         time.sleep(0.5)
         assert g.safety.sup.mode.name == "STOP" and not br.last_sent.kp.any()  # latched
         ok, msg = False, ""
@@ -105,7 +108,7 @@ def test_direct_hand_over_keeps_every_topic_published(bundles: dict[str, Path]) 
         g.stop()
 
 
-def test_a_policy_that_raises_in_the_bridge_thread_leaves_the_chain_holding(
+def test_a_policy_that_raises_in_its_worker_leaves_the_chain_holding(
         bundles: dict[str, Path]) -> None:
     g = InProcessGraph(quad_cfg(bundles["quad12_stand"])).start()
     try:
@@ -120,9 +123,11 @@ def test_a_policy_that_raises_in_the_bridge_thread_leaves_the_chain_holding(
         ticks = br.ticks
         assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
         assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
-        assert wait_for(lambda: not br.last_sent.kp.any(), 0.3)
+        assert wait_for(lambda: not br.last_sent.kp.any(), 4.0)  # (after the sit-down)
         assert br.ticks - ticks > 100 and not br.fault  # the bridge's loop kept going
-        assert g.bus.errors > 10 and "onnxruntime fell over" in g.bus.last_error
+        pol = g.policy  # contained in the policy node's worker, counted there
+        assert pol.callback_errors["policy step"] > 10
+        assert "onnxruntime fell over" in pol.last_callback_error
     finally:
         g.stop()
 
@@ -169,13 +174,13 @@ def test_dead_policy_node_holds_then_damps_and_dead_safety_node_damps(
         t_kill = time.monotonic()
         # the safety chain's command watchdog: hold after 0.1 s, damping after 0.5 s
         assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
-        t_hold = next(t for t, m in reversed(g.safety.modes) if m == "hold")
+        t_hold = next(t for t, m in g.safety.modes if m == "hold" and t >= t_kill)
         assert t_hold - g.safety.sup.policy_t > 0.1 and br.last_sent.kp.any()  # not early
         assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
         assert time.monotonic() - t_kill < 0.5 + 0.3
-        assert wait_for(lambda: not br.last_sent.kp.any(), 0.3)
+        assert wait_for(lambda: not br.last_sent.kp.any(), 4.0)  # (after the sit-down)
         g.kill("safety_node")  # nobody sends /command now: the bridge's own timeout damps
-        assert wait_for(lambda: br.mode == "timeout", 0.5)
+        assert wait_for(lambda: br.mode == "latched", 0.5)
         assert not br.last_sent.kp.any()
     finally:
         g.stop()

@@ -1,6 +1,8 @@
 """Fault injection in simulation on both robots, the safety chain closed around MuJoCo:
 NaN bursts, a frozen policy, a stale state, spikes, ± max oscillation, e-stop mid-motion, and
-10 s of pure noise as the quadruped's policy."""
+10 s of pure noise as the quadruped's policy. What HOLD and a controlled stop command is each
+robot's fallback (arm6 ``hold``: the last safe target, damping at once; quad12 ``stand``:
+recovery, stand, sit-down; robot_rl/safety/fallback.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 from robot_rl.safety.core import Mode
+from robot_rl.safety.fallback import HoldFallback, StandFallback
 from robot_rl.safety.harness import Fault, SafetyHarness, TickLog
 from robot_rl.types import JointCommand, RobotState
 
@@ -39,6 +42,11 @@ def tick(h: SafetyHarness, t: float) -> int:
     return int(round(t / h.control_dt))
 
 
+def stand_until(fb: StandFallback, t0: float) -> float:
+    """When a stand episode begun at ``t0`` from ACTIVE reaches the standing pose [s]."""
+    return t0 + (fb.cfg.recover_s if fb.recovery is not None else 0.0) + fb.cfg.stand_s
+
+
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_benign_policy_runs_active_without_interventions_after_soft_start(robot: str) -> None:
     h, log = run(robot, [], seconds=4.0)
@@ -53,14 +61,22 @@ def test_nan_burst_holds_the_last_safe_target(robot: str) -> None:
     k = tick(h, 2.5)
     assert log.mode[k - 1] == Mode.ACTIVE and log.mode[k] == Mode.HOLD
     assert np.all(log.mode[k:] == Mode.HOLD)  # latched until reset
-    np.testing.assert_allclose(log.q_target[k:], np.repeat(log.q_target[k - 1:k], len(
-        log.q_target) - k, axis=0))
     assert h.chain.summary()["interventions"]["non_finite"]["count"] > 0
+    fb = h.chain.fallback
+    if isinstance(fb, HoldFallback):  # the last safe target, unchanged
+        np.testing.assert_allclose(log.q_target[k:], np.repeat(log.q_target[k - 1:k], len(
+            log.q_target) - k, axis=0))
+        return
+    assert isinstance(fb, StandFallback)  # stiff all along, then the standing pose, upright
+    assert np.all(log.kp[k:] > 0) and not log.fell.any()
+    stood = tick(h, stand_until(fb, 2.5)) + 1
+    np.testing.assert_allclose(log.q_target[stood:], np.repeat(fb.q_stand[None], len(
+        log.q_target) - stood, axis=0))
 
 
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_frozen_policy_holds_then_damps(robot: str) -> None:
-    h, log = run(robot, [Fault("freeze", start=2.5)])
+    h, log = run(robot, [Fault("freeze", start=2.5)], seconds=6.5)
     cw = next(s for s in h.chain.stages if s.name == "command_watchdog").cfg
     last_cmd_t = (tick(h, 2.5) - 1) // h.policy_every * h.policy_every * h.control_dt
     first_hold = log.first(log.mode == Mode.HOLD)
@@ -70,7 +86,15 @@ def test_frozen_policy_holds_then_damps(robot: str) -> None:
     tol = 1.01 * h.control_dt
     assert log.t[first_hold] - last_cmd_t == pytest.approx(cw.hold_after_s, abs=tol)
     assert log.t[first_damp] - last_cmd_t == pytest.approx(cw.damp_after_s, abs=tol)
-    assert np.all(log.kp[first_damp:] == 0.0)
+    fb = h.chain.fallback
+    limp = first_damp  # the hold fallback damps at once
+    if isinstance(fb, StandFallback):  # the HOLD's episode goes on, then sits down, then damps
+        sit = max(log.t[first_damp], stand_until(fb, log.t[first_hold]))
+        limp = tick(h, sit + fb.cfg.sit_s + fb.cfg.settle_s) + 1
+        assert np.all(log.kp[first_damp:limp - 1] > 0)
+        np.testing.assert_allclose(log.q_target[limp - 2], fb.q_rest)
+    # (damped, the quadruped then sinks onto its belly, below the fall height: no tip-over)
+    assert np.all(log.kp[limp:] == 0.0) and not log.fell[:limp].any()
 
 
 @pytest.mark.parametrize("robot", ROBOTS)
@@ -118,11 +142,17 @@ def test_max_oscillation_stays_within_limits(robot: str) -> None:
 
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_estop_mid_motion_damps_in_the_same_tick(robot: str) -> None:
-    h, log = run(robot, [Fault("estop", start=2.5)])
+    """STOP in the same tick; damping at once (arm6) or after the controlled stop (quad12)."""
+    h, log = run(robot, [Fault("estop", start=2.5)], seconds=6.5)
     k = tick(h, 2.5)
     assert log.mode[k - 1] == Mode.ACTIVE
-    assert log.mode[k] == Mode.STOP and np.all(log.kp[k] == 0.0)
-    assert np.all(log.mode[k:] == Mode.STOP)
+    assert log.mode[k] == Mode.STOP and np.all(log.mode[k:] == Mode.STOP)
+    fb = h.chain.fallback
+    limp = k
+    if isinstance(fb, StandFallback):
+        limp = tick(h, stand_until(fb, 2.5) + fb.cfg.sit_s + fb.cfg.settle_s) + 1
+        assert np.all(log.kp[k:limp - 1] > 0) and not log.fell[:limp].any()
+    assert np.all(log.kp[limp:] == 0.0)
     state = h.robot.read_state()
     state.dq[:] = 0.0
     state.t = 10.0

@@ -262,22 +262,24 @@ def test_chain_holds_before_first_command_then_ramps() -> None:
 
 
 def test_chain_estop_damps_in_the_same_tick_and_needs_reset() -> None:
-    chain = _chain()
-    st = state(base_pos=np.array([0, 0, 0.3]))
+    """(The arm: its fallback damps at once. The quadruped's e-stop sits it down first:
+    tests/faults/test_quadruped_fallback.py.)"""
+    chain = _chain(ARM)
+    st = state(ARM)
     for k in range(3):
-        chain.step(cmd(), st, t=k * DT)
+        chain.step(cmd(ARM), st, t=k * DT)
     chain.engage_estop("operator")
-    out = chain.step(cmd(), st, t=3 * DT)
+    out = chain.step(cmd(ARM), st, t=3 * DT)
     assert chain.mode == Mode.STOP
-    np.testing.assert_array_equal(out.kp, np.zeros(12))
-    np.testing.assert_array_equal(out.kd, QUAD.damping_kd)
+    np.testing.assert_array_equal(out.kp, np.zeros(6))
+    np.testing.assert_array_equal(out.kd, ARM.damping_kd)
     for k in range(4, 10):  # a fresh command does not release it
-        assert chain.step(cmd(), st, t=k * DT).kp.sum() == 0.0
-    moving = state(dq=np.full(12, 2.0), base_pos=np.array([0, 0, 0.3]))
+        assert chain.step(cmd(ARM), st, t=k * DT).kp.sum() == 0.0
+    moving = state(ARM, dq=np.full(6, 2.0))
     with pytest.raises(ValueError, match="reset refused: a joint moves at 2.00 rad/s"):
         chain.reset(moving)
     chain.reset(st)
-    chain.step(cmd(), st, t=10 * DT)
+    chain.step(cmd(ARM), st, t=10 * DT)
     assert chain.mode == Mode.ACTIVE
     assert chain.summary()["interventions"]["estop"]["count"] == 7
 
@@ -301,12 +303,14 @@ def test_rearm_clears_passive_phase_latches_but_keeps_stop_latches() -> None:
 
 
 def test_chain_nan_burst_holds_last_safe_command() -> None:
-    chain = _chain()
-    st = state(base_pos=np.array([0, 0, 0.3]))
+    """(The arm's ``hold`` fallback; the quadruped stands instead:
+    tests/faults/test_quadruped_fallback.py.)"""
+    chain = _chain(ARM)
+    st = state(ARM)
     for k in range(500):  # past the soft start
         st.t = k * DT
-        good = chain.step(cmd(), st, t=k * DT)
-    bad = cmd()
+        good = chain.step(cmd(ARM), st, t=k * DT)
+    bad = cmd(ARM)
     bad.q_target[5] = np.nan
     st.t = 500 * DT
     out = chain.step(bad, st, t=500 * DT)

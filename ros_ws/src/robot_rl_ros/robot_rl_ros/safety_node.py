@@ -283,7 +283,9 @@ class SafetyNode(Node):
             return
         self._last_tick = now
         mode = mode_word(self.sup.mode, out)
-        t = self._state_stamp if stamp is None else stamp
+        # the stamp of the state the output stands on: the policy's for an active command,
+        # the state the chain judged for its own (hold, fallback, damping)
+        t = self._state_stamp if stamp is None or self.sup.mode != Mode.ACTIVE else stamp
         if self.local is not None:  # the bridge first: this is the latency path
             c0 = time.thread_time()
             self.local.deliver("command", out, mode, t)

@@ -1,0 +1,102 @@
+"""Helpers of the fault tests that run the ROS 2 graph: configs, a graph in either mode, a
+publisher of bad input from outside the deploy chain, and what reached the motors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robot_rl.config import from_dict, to_dict
+from robot_rl.robots.config import CONFIG_DIR
+from robot_rl.runtime.deploy_config import DeployConfig
+
+MODES = ("in_process", "processes")
+
+
+def wait_for(cond: Any, timeout: float) -> bool:
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def robot_config(tmp_path: Path, robot: str = "quad12") -> Path:
+    """The shipped robot config with the state watchdog at 250 ms: the fault tests run four
+    processes on two cores beside the rest of the suite, and a state 50 ms late would latch
+    damping before the fault under test is injected."""
+    text = (CONFIG_DIR / f"{robot}.yaml").read_text()
+    old = "state_watchdog, timeout_s: 0.05,"
+    assert text.count(old) == 1
+    path = tmp_path / f"{robot}_robot.yaml"
+    path.write_text(text.replace(old, "state_watchdog, timeout_s: 0.25,"))
+    return path
+
+
+def deploy_config(tmp_path: Path, policy: Path, robot: str = "quad12", backend: str = "sim",
+                  **over: Any) -> tuple[Path, DeployConfig]:
+    """A deploy config for ``robot`` on ``backend`` (and its YAML file, for node processes)."""
+    data: dict[str, Any] = {
+        "robot": robot, "policy_path": str(policy), "robot_config": str(
+            robot_config(tmp_path, robot)),
+        "backend": {"kind": backend, **({"proxy_seed": 3} if backend == "proxy" else {})},
+        "bridge": {"rate_hz": 500, "publish_every": 5, "soft_start_s": 0.2,
+                   "shutdown_damp_s": 0.2, "max_command_age_s": 0.25},
+        "run_s": 5.0, "script": [{"t": 0.0, "cmd": [0.0, 0.0, 0.0] if robot == "quad12"
+                                  else [0.2, 0.0, 0.12]}]}
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k] = {**data[k], **v}
+        else:
+            data[k] = v
+    cfg = from_dict(DeployConfig, data)
+    path = tmp_path / f"{robot}_deploy.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    return path, cfg
+
+
+def start(mode: str, path: Path, cfg: DeployConfig, tmp_path: Path, **kw: Any) -> Any:
+    """A started graph of ``mode`` (``in_process`` | ``processes``)."""
+    from robot_rl_ros.graph import InProcessGraph, ProcessGraph
+
+    if mode == "in_process":
+        return InProcessGraph(cfg).start()
+    return ProcessGraph(path, cfg, tmp_path / "nodes", watch_commands=True, **kw).start()
+
+
+def safety_mode(g: Any) -> str:
+    """The safety node's mode: its own object in-process, its /diagnostics across processes."""
+    if getattr(g, "nodes", None) and "safety_node" in g.nodes:
+        return str(g.safety.sup.mode.name)
+    return str(g.operator.safety_status.get("mode", ""))
+
+
+def damped(g: Any) -> bool:
+    """Whether the motors are damped now (in-process: what the bridge last sent; processes:
+    the last /command's mode)."""
+    if getattr(g, "nodes", None) and "hardware_bridge" in g.nodes:
+        sent = g.bridge.bridge.last_sent
+        return sent is not None and not sent.kp.any()
+    seen = g.operator.modes_seen
+    return bool(seen) and seen[-1] in ("damping", "stop")
+
+
+def publish(g: Any, msg_type: Any, topic: str, msg: Any, times: int = 3,
+            qos: Any = None) -> None:
+    """Publish ``msg`` on ``topic`` from a node outside the deploy chain (the operator's
+    process), ``times`` times 50 ms apart (discovery of a new publisher takes a moment)."""
+    from robot_rl_ros.qos import EVENT_QOS
+
+    op = g.operator
+    key = (topic, msg_type)
+    pubs = op.__dict__.setdefault("_test_pubs", {})
+    if key not in pubs:
+        pubs[key] = op.create_publisher(msg_type, topic, qos or EVENT_QOS)
+        time.sleep(0.5)
+    for _ in range(times):
+        pubs[key].publish(msg)
+        time.sleep(0.05)

@@ -1,0 +1,138 @@
+"""Issue 21, cases 1 and 12: one bad message must never take the e-stop down.
+
+A NaN ``/cmd_vel`` and ``/goal``, a ``/teleop/command`` with its joints in another order and 3
+positions, and a ``/cmd_vel`` of 1e6 m/s used to raise out of their callbacks and kill the
+executor that also serves ``/estop`` and ``~/reset`` (in-process graph), while the chain kept
+walking the robot. Now each is refused or clamped, counted, and the e-stop works after them,
+in both graph modes. An executor or node process that dies anyway is seen: the robot ends
+damped and the graph reports the failure."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+
+import pytest
+from geometry_msgs.msg import PointStamped, Twist
+from graphs import MODES, damped, deploy_config, publish, safety_mode, start, wait_for
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+
+from robot_rl.robots import get_robot
+
+
+def _bad_inputs(g: object) -> None:
+    spec = get_robot("quad12")
+    nan = Twist()
+    nan.linear.x = math.nan
+    publish(g, Twist, "/cmd_vel", nan)
+    goal = PointStamped()
+    goal.point.x = math.nan
+    publish(g, PointStamped, "/goal", goal)
+    shuffled = JointState()
+    shuffled.name = list(reversed(spec.joint_names))
+    shuffled.position = [0.1, 0.2, 0.3]
+    publish(g, JointState, "/teleop/command", shuffled)
+    fast = Twist()
+    fast.linear.x = 1e6
+    publish(g, Twist, "/cmd_vel", fast)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bad_messages_are_refused_and_the_estop_still_works(
+        mode: str, bundles: dict[str, Path], tmp_path: Path) -> None:
+    path, cfg = deploy_config(tmp_path, bundles["quad12_stand"])
+    g = start(mode, path, cfg, tmp_path)
+    try:
+        g.activate()
+        g.run(1.0, script=False)
+        _bad_inputs(g)
+        g.run(0.5, script=False)
+        assert not g.failures()
+        assert safety_mode(g) == "ACTIVE" and not damped(g)  # nothing stopped the chain
+        if mode == "in_process":
+            pol = g.policy
+            assert pol.commands_refused >= 2  # the NaN /cmd_vel and /goal
+            assert pol.commands_clamped >= 1 and pol.controller.command[0] == 1.0  # trained max
+            assert g.safety.bad_inputs >= 1  # the shuffled teleop command
+        else:
+            assert wait_for(lambda: int(g.operator.safety_status.get("bad_inputs", 0)) >= 1,
+                            2.0), g.operator.safety_status
+        g.estop()  # the e-stop works after the bad input
+        assert wait_for(lambda: safety_mode(g) == "STOP", 1.0), safety_mode(g)
+        assert wait_for(lambda: damped(g), 5.0)  # (quad12: sits down first, then damps)
+    finally:
+        stats = g.stop()
+    if mode == "processes":
+        p = stats["policy_node"]
+        assert p["commands_refused"] >= 2 and p["commands_clamped"] >= 1, p
+        assert stats["safety_node"]["bad_inputs"] >= 1
+
+
+def test_a_stopped_executor_latches_stop_and_is_reported(bundles: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """In-process: the chain's ticks run outside the executor (bridge and policy threads);
+    with the executor gone /estop is unheard, so the safety node latches STOP itself."""
+    path, cfg = deploy_config(tmp_path, bundles["quad12_stand"])
+    g = start("in_process", path, cfg, tmp_path)
+    try:
+        g.activate()
+        g.run(1.0, script=False)
+        g.executors["safety_node"].shutdown(timeout_sec=1.0)  # the executor is gone
+        assert wait_for(lambda: bool(g.failures()), 2.0)
+        assert "executor 'graph' stopped" in g.failures()[0]
+        assert wait_for(lambda: safety_mode(g) == "STOP", 2.0)
+        assert "executor silent" in g.safety.sup.chain.estop.reason
+        assert wait_for(lambda: damped(g), 5.0)
+    finally:
+        g.stop()
+
+
+def test_a_dead_safety_process_latches_the_bridge_and_is_reported(
+        bundles: dict[str, Path], tmp_path: Path) -> None:
+    path, cfg = deploy_config(tmp_path, bundles["quad12_stand"])
+    g = start("processes", path, cfg, tmp_path)
+    try:
+        g.activate()
+        g.run(1.0, script=False)
+        g.procs["safety_node"].send_signal(signal.SIGKILL)  # not through g.kill: unexpected
+        assert wait_for(lambda: bool(g.failures()), 3.0)
+        assert "safety_node exited" in g.failures()[0]
+        g.run(0.4, script=False)  # (returns at once: the graph has failed)
+        import time
+
+        time.sleep(0.4)  # the bridge's own command timeout (0.1 s) latches meanwhile
+    finally:
+        stats = g.stop()
+    b = stats["hardware_bridge"]
+    assert "no safe command" in b["latched"], b["latched"]
+    assert b["timeouts"] == 1 and "latched" in b["modes"], b["modes"]
+
+
+def test_estop_on_a_chain_without_an_estop_stage_is_refused_at_load(tmp_path: Path) -> None:
+    from robot_rl.config import ConfigError
+    from robot_rl.robots.config import CONFIG_DIR, load_robot_config
+
+    text = (CONFIG_DIR / "quad12.yaml").read_text()
+    path = tmp_path / "no_estop.yaml"
+    path.write_text(text.replace("    - {type: estop}\n", ""))
+    with pytest.raises(ConfigError, match="estop"):
+        load_robot_config(path)
+
+
+def test_estop_message_is_reliable_and_latched(bundles: dict[str, Path], tmp_path: Path
+                                               ) -> None:
+    """/estop false never releases it; only ~/reset does (and only once still)."""
+    path, cfg = deploy_config(tmp_path, bundles["quad12_stand"])
+    g = start("in_process", path, cfg, tmp_path)
+    try:
+        g.activate()
+        g.run(0.5, script=False)
+        publish(g, Bool, "/estop", Bool(data=True), times=1)
+        assert wait_for(lambda: safety_mode(g) == "STOP", 1.0)
+        publish(g, Bool, "/estop", Bool(data=False))
+        g.run(0.3, script=False)
+        assert safety_mode(g) == "STOP"
+    finally:
+        g.stop()
