@@ -1,28 +1,21 @@
-"""Helpers of the fault tests that run the ROS 2 graph: configs, a graph in either mode, a
-publisher of bad input from outside the deploy chain, and what reached the motors."""
+"""Helpers of the fault tests that run the ROS 2 graph: configs and a graph in either mode;
+the injection itself is `robot_rl_ros.inject` (shared with `robot-rl bench faults`)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from robot_rl_ros.inject import bad_inputs, damped, publish, safety_mode, wait_for
 
 from robot_rl.config import from_dict, to_dict
 from robot_rl.robots.config import CONFIG_DIR
 from robot_rl.runtime.deploy_config import DeployConfig
 
 MODES = ("in_process", "processes")
-
-
-def wait_for(cond: Any, timeout: float) -> bool:
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
+__all__ = ["MODES", "bad_inputs", "damped", "deploy_config", "publish", "robot_config",
+           "safety_mode", "start", "wait_for"]
 
 
 def robot_config(tmp_path: Path, robot: str = "quad12") -> Path:
@@ -66,37 +59,3 @@ def start(mode: str, path: Path, cfg: DeployConfig, tmp_path: Path, **kw: Any) -
     if mode == "in_process":
         return InProcessGraph(cfg).start()
     return ProcessGraph(path, cfg, tmp_path / "nodes", watch_commands=True, **kw).start()
-
-
-def safety_mode(g: Any) -> str:
-    """The safety node's mode: its own object in-process, its /diagnostics across processes."""
-    if getattr(g, "nodes", None) and "safety_node" in g.nodes:
-        return str(g.safety.sup.mode.name)
-    return str(g.operator.safety_status.get("mode", ""))
-
-
-def damped(g: Any) -> bool:
-    """Whether the motors are damped now (in-process: what the bridge last sent; processes:
-    the last /command's mode)."""
-    if getattr(g, "nodes", None) and "hardware_bridge" in g.nodes:
-        sent = g.bridge.bridge.last_sent
-        return sent is not None and not sent.kp.any()
-    seen = g.operator.modes_seen
-    return bool(seen) and seen[-1] in ("damping", "stop")
-
-
-def publish(g: Any, msg_type: Any, topic: str, msg: Any, times: int = 3,
-            qos: Any = None) -> None:
-    """Publish ``msg`` on ``topic`` from a node outside the deploy chain (the operator's
-    process), ``times`` times 50 ms apart (discovery of a new publisher takes a moment)."""
-    from robot_rl_ros.qos import EVENT_QOS
-
-    op = g.operator
-    key = (topic, msg_type)
-    pubs = op.__dict__.setdefault("_test_pubs", {})
-    if key not in pubs:
-        pubs[key] = op.create_publisher(msg_type, topic, qos or EVENT_QOS)
-        time.sleep(0.5)
-    for _ in range(times):
-        pubs[key].publish(msg)
-        time.sleep(0.05)

@@ -9,34 +9,23 @@ damped and the graph reports the failure."""
 
 from __future__ import annotations
 
-import math
 import signal
 from pathlib import Path
 
 import pytest
-from geometry_msgs.msg import PointStamped, Twist
-from graphs import MODES, damped, deploy_config, publish, safety_mode, start, wait_for
-from sensor_msgs.msg import JointState
+from graphs import (
+    MODES,
+    bad_inputs,
+    damped,
+    deploy_config,
+    publish,
+    safety_mode,
+    start,
+    wait_for,
+)
 from std_msgs.msg import Bool
 
 from robot_rl.robots import get_robot
-
-
-def _bad_inputs(g: object) -> None:
-    spec = get_robot("quad12")
-    nan = Twist()
-    nan.linear.x = math.nan
-    publish(g, Twist, "/cmd_vel", nan)
-    goal = PointStamped()
-    goal.point.x = math.nan
-    publish(g, PointStamped, "/goal", goal)
-    shuffled = JointState()
-    shuffled.name = list(reversed(spec.joint_names))
-    shuffled.position = [0.1, 0.2, 0.3]
-    publish(g, JointState, "/teleop/command", shuffled)
-    fast = Twist()
-    fast.linear.x = 1e6
-    publish(g, Twist, "/cmd_vel", fast)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -47,7 +36,7 @@ def test_bad_messages_are_refused_and_the_estop_still_works(
     try:
         g.activate()
         g.run(1.0, script=False)
-        _bad_inputs(g)
+        bad_inputs(g, get_robot("quad12").joint_names)
         g.run(0.5, script=False)
         assert not g.failures()
         assert safety_mode(g) == "ACTIVE" and not damped(g)  # nothing stopped the chain

@@ -76,9 +76,10 @@ def test_a_command_from_an_old_state_is_refused_and_damping_latches() -> None:
 
 def test_commands_from_a_stray_publisher_are_never_applied(bundles: dict[str, Path],
                                                            tmp_path: Path) -> None:
-    from robot_rl.robots import get_robot
     from robot_rl_ros.convert import command_to_msg
     from robot_rl_ros.qos import COMMAND_QOS
+
+    from robot_rl.robots import get_robot
 
     spec = get_robot("quad12")
     path, cfg = deploy_config(tmp_path, bundles["quad12_stand"])
