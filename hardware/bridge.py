@@ -18,7 +18,7 @@ Lifecycle (ros2 managed-node states):
 
 The bridge is the last line before the motors, so it trusts no command:
 - every command is clamped to the robot's hard limits (position range, velocity and torque
-  limits, gains at most the robot's own) whatever produced it (``clamped`` counts them);
+  limits, gains at most the robot's own: its stand-up gains) whatever produced it (``clamped`` counts them);
 - a command computed from a state older than ``max_command_age_s`` (its ``stamp``: a stalled
   policy or safety node that resumed) is refused;
 - while active, a safe command is held at most ``command_timeout_s`` after it arrived;
@@ -162,9 +162,8 @@ class HardwareBridge:
         self._damping = JointCommand.damping(spec.joint_names, spec.damping_kd)
         self._zeros = np.zeros(n)
         # the hard limits every command is clamped to (gains: at most the robot's own)
-        self._kp_max = np.asarray(spec.kp, dtype=np.float64)
-        self._kd_max = np.maximum(spec.kd, spec.damping_kd) if len(spec.damping_kd) else \
-            np.asarray(spec.kd, dtype=np.float64)
+        self._kp_max = np.maximum(spec.kp, spec.stand_kp)
+        self._kd_max = np.maximum(np.maximum(spec.kd, spec.stand_kd), spec.damping_kd)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def configure(self) -> None:

@@ -65,6 +65,11 @@ QUAD12 = RobotSpec(
     # kp-20 PD sags to 0.15 m (measured: nominal and proxy seeds 3, 7; 0.26 at q0): low, yet
     # above fall_detect's 0.12 m while held stiffly; damping then lowers it onto its belly
     q_rest=_per_leg((-0.1, 1.0, -2.0), (0.1, 1.0, -2.0), (-0.1, 1.0, -2.0), (0.1, 1.0, -2.0)),
+    # stand-up gains kp 40, kd 0.71: after 3 s passive on proxy seed 3 the robot lies on its
+    # belly, calves folded at -2.72; with kp 20 a 2 s stand-up left the rear calves 0.5-0.66
+    # rad short of q0 for good (the PD's 10-13 N m cannot lift the folded rear legs) and the
+    # ramp to the policy tripped the tracking guard; with kp 40 it stood (0.29 m at 2.3 s)
+    stand_gain_ratio=2.0,
 )
 
 __all__ = ["JOINT_NAMES", "QUAD12"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from robot_rl.types import JointCommand
 
-COMMAND_MODES = ("active", "hold", "damping", "stop")  # the safety layer's
+COMMAND_MODES = ("active", "hold", "stand", "damping", "stop")  # the safety layer's
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -46,6 +46,12 @@ class RobotSpec:
         q_rest: resting pose [rad]: low and statically stable (a quadruped crouched with its
             feet under its hips), where the safety layer's controlled stop ends before it
             damps (`robot_rl.safety.fallback`); empty = the robot has none.
+        stand_gain_ratio: the stand-up's gains (`stand_kp`, `stand_kd`; the ``stand``
+            command mode, used by the safety chain's soft start to stand the robot up from
+            the ground) are kp x this and kd x its square root (the same damping ratio). 1 =
+            the policy's gains. A policy's gains hold a standing robot; from its belly, a
+            folded leg needs more torque to lift it than they give within the tracking guard's
+            error (issue 21, case 7).
     """
 
     name: str
@@ -70,6 +76,7 @@ class RobotSpec:
     mass_range: tuple[float, float] = (0.0, float("inf"))
     damping_kd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     q_rest: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stand_gain_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
@@ -101,12 +108,23 @@ class RobotSpec:
             raise ValueError(f"RobotSpec {self.name}: q0 outside the joint limits")
         if rest.size and np.any((rest < self.q_min) | (rest > self.q_max)):
             raise ValueError(f"RobotSpec {self.name}: q_rest outside the joint limits")
+        if not 1.0 <= self.stand_gain_ratio <= 5.0:
+            raise ValueError(f"RobotSpec {self.name}: stand_gain_ratio must be in [1, 5], got "
+                             f"{self.stand_gain_ratio}")
         if np.any(self.kp < 0) or np.any(self.kd < 0) or np.any(self.tau_max <= 0):
             raise ValueError(f"RobotSpec {self.name}: gains must be >= 0 and tau_max > 0")
         ratio = self.policy_dt / self.physics_dt
         if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise ValueError(f"RobotSpec {self.name}: policy_dt {self.policy_dt} is not an "
                              f"integer multiple of physics_dt {self.physics_dt}")
+
+    @property
+    def stand_kp(self) -> np.ndarray:
+        return self.kp * self.stand_gain_ratio
+
+    @property
+    def stand_kd(self) -> np.ndarray:
+        return self.kd * float(np.sqrt(self.stand_gain_ratio))
 
     @property
     def n_joints(self) -> int:
@@ -120,13 +138,16 @@ class RobotSpec:
     def command(self, mode: str, q: np.ndarray, dq: np.ndarray, tau_ff: np.ndarray
                 ) -> JointCommand:
         """The command a mode of the safety layer sends with these targets: ``active`` and
-        ``hold`` with the robot's kp / kd, ``damping`` and ``stop`` pure damping (kp 0, the
-        robot's damping kd). The ROS graph's /command carries the mode, never gains (a
+        ``hold`` with the robot's kp / kd, ``stand`` with its stand-up gains (`stand_kp`,
+        `stand_kd`), ``damping`` and ``stop`` pure damping (kp 0, the robot's damping kd). The ROS graph's /command carries the mode, never gains (a
         JointState has no field for them), so this is where gains come from on the way in."""
         if mode not in COMMAND_MODES:
             raise ValueError(f"unknown command mode '{mode}' (expected one of {COMMAND_MODES})")
         if mode in ("damping", "stop"):
             return JointCommand.damping(self.joint_names, self.damping_kd)
+        stand = mode == "stand"
         return JointCommand(self.joint_names, np.asarray(q, dtype=np.float64),
-                            np.asarray(dq, dtype=np.float64), self.kp.copy(), self.kd.copy(),
+                            np.asarray(dq, dtype=np.float64),
+                            self.stand_kp if stand else self.kp.copy(),
+                            self.stand_kd if stand else self.kd.copy(),
                             np.asarray(tau_ff, dtype=np.float64))

@@ -324,24 +324,33 @@ class SoftStartConfig:
     """Ramp from the measured pose to the command over ``duration_s`` after (re)activation.
 
     ``stand_s`` > 0: first a stand-up, ``stand_s`` long, from the measured pose to the
-    robot's default pose (the policy's command ignored meanwhile), then the ramp from the
-    default pose to the command. A legged robot sinks while it is passive (damped, before
-    its activation); a locomotion policy trained from standing starts would get
-    observations it never saw, and its targets from a crouch can trip the tracking guard.
+    robot's default pose with the robot's stand-up gains (`RobotSpec.stand_kp`; the policy's
+    command ignored meanwhile), then the default pose held until the robot is there (every joint within ``stand_tol`` [rad] of it, at most
+    ``stand_wait_s`` more), then the ramp from the default pose to the command. A legged
+    robot sinks while it is passive (damped, before its activation): from its belly, quad12's
+    rear calves were still 0.6-0.7 rad short of the standing pose when a 2 s stand-up ended,
+    and ramping to the policy from there tripped the tracking guard (issue 21, case 7); a
+    locomotion policy trained from standing starts gets observations it never saw from a
+    crouch.
 
-    Both in [0, ``DURATION_MAX``] = [0, 10] s (a stand-up or ramp takes seconds; longer
-    leaves the robot half-way, neither passive nor controlled)."""
+    duration_s, stand_s and stand_wait_s in [0, ``DURATION_MAX``] = [0, 10] s (a stand-up or
+    ramp takes seconds; longer leaves the robot half-way, neither passive nor controlled);
+    stand_tol in (0, 1] rad."""
 
     DURATION_MAX: ClassVar[float] = 10.0
 
     duration_s: float = 2.0
     stand_s: float = 0.0
+    stand_tol: float = 0.15
+    stand_wait_s: float = 3.0
 
     def validate(self) -> None:
-        for key in ("duration_s", "stand_s"):
+        for key in ("duration_s", "stand_s", "stand_wait_s"):
             v = getattr(self, key)
             if not 0 <= v <= self.DURATION_MAX:
                 raise ValueError(f"{key} must be >= 0 and <= {self.DURATION_MAX:g} s, got {v}")
+        if not 0 < self.stand_tol <= 1.0:
+            raise ValueError(f"stand_tol must be in (0, 1] rad, got {self.stand_tol}")
 
 
 class SoftStart(Stage):
@@ -352,20 +361,35 @@ class SoftStart(Stage):
     def reset(self, state: RobotState | None) -> None:
         self.q_start: np.ndarray | None = None
         self.t0 = 0.0
+        self.t_stood: float | None = None  # when the stand-up reached the default pose
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         if self.q_start is None:
             self.q_start = ctx.state.q.copy()
             self.t0 = ctx.t
         since, stand = ctx.t - self.t0, self.cfg.stand_s
-        if since < stand:  # stand up: measured pose -> default pose, the command ignored
-            a = since / stand
-            cmd.q_target[:] = self.q_start + a * (self.spec.q0 - self.q_start)
-            cmd.dq_target[:] = 0.0
-            cmd.tau_ff[:] = 0.0
-            ctx.record(self.name, "stand-up to the default pose")
-            return
-        since -= stand
+        if stand > 0 and self.t_stood is None:
+            q0 = self.spec.q0
+            if since < stand:  # stand up: measured pose -> default pose, command ignored
+                a = since / stand
+                what = "stand-up to the default pose"
+            else:  # hold the default pose until the robot is there (or the wait is over)
+                a = 1.0
+                there = float(np.abs(ctx.state.q - q0).max()) <= self.cfg.stand_tol
+                if there or since >= stand + self.cfg.stand_wait_s:
+                    self.t_stood = ctx.t
+                what = "stand-up: waiting to reach the default pose"
+            if self.t_stood is None:  # (with the robot's stand-up gains)
+                cmd.q_target[:] = self.q_start + a * (q0 - self.q_start)
+                cmd.dq_target[:] = 0.0
+                cmd.tau_ff[:] = 0.0
+                cmd.kp[:] = self.spec.stand_kp
+                cmd.kd[:] = self.spec.stand_kd
+                ctx.record(self.name, what)
+                return
+        if stand > 0:
+            assert self.t_stood is not None
+            since = ctx.t - self.t_stood
         alpha = since / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
         if alpha < 1.0:
             K.ramp(cmd.q_target, cmd.dq_target, cmd.tau_ff,

@@ -34,6 +34,8 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from lifecycle_msgs.msg import State, TransitionEvent
 from rclpy.node import Node
@@ -62,11 +64,14 @@ _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
 EXECUTOR_STALE_S = 1.0  # (direct hand-over) the executor's heartbeat older than this: STOP
 
 
-def mode_word(mode: Mode, out: JointCommand) -> str:
+def mode_word(mode: Mode, out: JointCommand, spec: Any = None) -> str:
     """The mode a command goes out with. /command carries the mode, not gains (the bridge
     takes the robot's gains for it), so a stiff output of DAMPING / STOP (a fallback's
-    controlled sit-down) goes as ``hold`` and a damped output of HOLD as ``damping``."""
+    controlled sit-down) goes as ``hold``, a damped output of HOLD as ``damping``, and an
+    output with gains above the robot's (the soft start's stand-up) as ``stand``."""
     stiff = bool(out.kp.any())
+    if stiff and spec is not None and bool(np.any(out.kp > spec.kp + 1e-9)):
+        return "stand"
     if mode in (Mode.DAMPING, Mode.STOP):
         return "hold" if stiff else _MODE_WORD[mode]
     if mode == Mode.HOLD and not stiff:
@@ -282,7 +287,7 @@ class SafetyNode(Node):
         if out is None:
             return
         self._last_tick = now
-        mode = mode_word(self.sup.mode, out)
+        mode = mode_word(self.sup.mode, out, self.spec)
         # the stamp of the state the output stands on: the policy's for an active command,
         # the state the chain judged for its own (hold, fallback, damping)
         t = self._state_stamp if stamp is None or self.sup.mode != Mode.ACTIVE else stamp
