@@ -18,7 +18,8 @@ Lifecycle (ros2 managed-node states):
 
 The bridge is the last line before the motors, so it trusts no command:
 - every command is clamped to the robot's hard limits (position range, velocity and torque
-  limits, gains at most the robot's own: its stand-up gains) whatever produced it (``clamped`` counts them);
+  limits, gains at most the robot's own: its stand-up gains) whatever produced it
+  (``clamped`` counts them);
 - a command computed from a state older than ``max_command_age_s`` (its ``stamp``: a stalled
   policy or safety node that resumed) is refused;
 - while active, a safe command is held at most ``command_timeout_s`` after it arrived;

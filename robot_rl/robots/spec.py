@@ -139,8 +139,9 @@ class RobotSpec:
                 ) -> JointCommand:
         """The command a mode of the safety layer sends with these targets: ``active`` and
         ``hold`` with the robot's kp / kd, ``stand`` with its stand-up gains (`stand_kp`,
-        `stand_kd`), ``damping`` and ``stop`` pure damping (kp 0, the robot's damping kd). The ROS graph's /command carries the mode, never gains (a
-        JointState has no field for them), so this is where gains come from on the way in."""
+        `stand_kd`), ``damping`` and ``stop`` pure damping (kp 0, the robot's damping kd).
+        The ROS graph's /command carries the mode, never gains (a JointState has no field
+        for them), so this is where gains come from on the way in."""
         if mode not in COMMAND_MODES:
             raise ValueError(f"unknown command mode '{mode}' (expected one of {COMMAND_MODES})")
         if mode in ("damping", "stop"):

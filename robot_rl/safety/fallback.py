@@ -110,6 +110,10 @@ class StandFallbackConfig:
             feet), a walking policy stops it in a step or two. "" = none: straight to the
             stand ramp. Any fault of it (bad observation, non-finite output) ends it early.
         recover_s: how long the recovery bundle runs.
+        recovery_max_error: its targets are kept within this of the measured pose [rad]: a
+            walking policy braking from 1 m/s asks for PD errors beyond 1.2 rad, and with the
+            stale command before a HOLD those can outlast the tracking guard's patience
+            (quad12: 0.8 rad for 0.25 s), whose STOP would drop the robot.
         stand_s: ramp from the last stiff target to the standing pose ``q0``.
         standup_s: ramp from the measured pose to ``q0`` when the robot was not held stiffly
             before the HOLD (damped or passive: it may have sunk to the ground).
@@ -120,6 +124,7 @@ class StandFallbackConfig:
 
     recovery_bundle: str = ""
     recover_s: float = 1.0
+    recovery_max_error: float = 0.75
     stand_s: float = 0.3
     standup_s: float = 2.0
     sit_s: float = 1.5
@@ -131,6 +136,9 @@ class StandFallbackConfig:
             raise ValueError("stand_s, standup_s and sit_s must be > 0, settle_s and "
                              f"recover_s >= 0, got {self.stand_s}, {self.standup_s}, "
                              f"{self.sit_s}, {self.settle_s}, {self.recover_s}")
+        if not self.recovery_max_error > 0:
+            raise ValueError(f"recovery_max_error must be > 0 rad, got "
+                             f"{self.recovery_max_error}")
 
 
 @dataclass
@@ -187,7 +195,8 @@ class StandFallback(Fallback):
 
     def _recover(self, ctx: TickContext) -> np.ndarray | None:
         """The recovery bundle's target (stepped once per its policy period, whatever the
-        tick rate; held in between), clipped to the joint limits; None if it failed."""
+        tick rate; held in between), kept within ``recovery_max_error`` of the measured pose
+        and inside the joint limits; None if it failed."""
         rec = self.recovery
         if self._rec_q is not None and ctx.t - self._rec_t < rec.policy_dt - 1e-6:
             return self._rec_q
@@ -197,7 +206,8 @@ class StandFallback(Fallback):
             return None
         if not np.isfinite(q).all():
             return None
-        q = np.array(q, dtype=np.float64)
+        e = self.cfg.recovery_max_error
+        q = np.clip(q, ctx.state.q - e, ctx.state.q + e)
         K.clamp(q, self.spec.q_min, self.spec.q_max)
         self._rec_q, self._rec_t = q, ctx.t
         return q

@@ -130,6 +130,7 @@ class CommandWatchdog(Stage):
     name: ClassVar[str] = "command_watchdog"
     controlled_stop: ClassVar[bool] = True  # a silent policy: the state is still fresh
     cfg: CommandWatchdogConfig
+    tripped = False  # (damping latched; `reset` clears it)
 
     @property
     def latched(self) -> bool:
@@ -325,13 +326,13 @@ class SoftStartConfig:
 
     ``stand_s`` > 0: first a stand-up, ``stand_s`` long, from the measured pose to the
     robot's default pose with the robot's stand-up gains (`RobotSpec.stand_kp`; the policy's
-    command ignored meanwhile), then the default pose held until the robot is there (every joint within ``stand_tol`` [rad] of it, at most
-    ``stand_wait_s`` more), then the ramp from the default pose to the command. A legged
-    robot sinks while it is passive (damped, before its activation): from its belly, quad12's
-    rear calves were still 0.6-0.7 rad short of the standing pose when a 2 s stand-up ended,
-    and ramping to the policy from there tripped the tracking guard (issue 21, case 7); a
-    locomotion policy trained from standing starts gets observations it never saw from a
-    crouch.
+    command ignored meanwhile), then the default pose held until the robot is there (every
+    joint within ``stand_tol`` [rad] of it, at most ``stand_wait_s`` more), then the ramp
+    from the default pose to the command. A legged robot sinks while it is passive (damped,
+    before its activation): from its belly, quad12's rear calves were still 0.6-0.7 rad
+    short of the standing pose when a 2 s stand-up at the policy's gains ended, and ramping
+    to the policy from there tripped the tracking guard (issue 21, case 7); a locomotion
+    policy trained from standing starts gets observations it never saw from a crouch.
 
     duration_s, stand_s and stand_wait_s in [0, ``DURATION_MAX``] = [0, 10] s (a stand-up or
     ramp takes seconds; longer leaves the robot half-way, neither passive nor controlled);
@@ -376,8 +377,8 @@ class SoftStart(Stage):
             else:  # hold the default pose until the robot is there (or the wait is over)
                 a = 1.0
                 there = float(np.abs(ctx.state.q - q0).max()) <= self.cfg.stand_tol
-                if there or since >= stand + self.cfg.stand_wait_s:
-                    self.t_stood = ctx.t
+                if there or since >= stand + self.cfg.stand_wait_s:  # (timed, not ticked)
+                    self.t_stood = ctx.t if there else self.t0 + stand + self.cfg.stand_wait_s
                 what = "stand-up: waiting to reach the default pose"
             if self.t_stood is None:  # (with the robot's stand-up gains)
                 cmd.q_target[:] = self.q_start + a * (q0 - self.q_start)

@@ -26,8 +26,8 @@ from robot_rl.safety.fallback import StandFallback
 from robot_rl.types import JointCommand, RobotState
 
 PROXY = "configs/deploy/quad12_proxy.yaml"
-FAULT_AT = 4.0   # s after activation: 2 s stand-up + 1 s ramp into the policy, 1 s walking
 SPEED = 1.0      # m/s, commanded from the activation on
+AT_SPEED_S = 0.5  # s: the fault comes this long after the robot first walks at 0.6 x SPEED
 STAND_Z = 0.18   # m: the base stays above this until the sit-down (standing ~0.26, fall 0.15)
 UPRIGHT = 0.5    # rad: |roll|, |pitch| stay below this (the old HOLD: roll 0.82, then a fall)
 
@@ -55,7 +55,8 @@ class FaultyPolicy:
 class Trace:
     """Samples at 50 Hz from the bridge's loop: time since activation [s], the simulator's base
     height [m], roll, pitch [rad], forward speed [m/s]; the chain's mode; the sent command's
-    targets and whether it was stiff. ``safety``: the supervisor's diagnostics at the end."""
+    targets and whether it was stiff. ``fault``: when the fault came [s since activation];
+    ``safety``: the supervisor's diagnostics at the end."""
 
     t: np.ndarray
     z: np.ndarray
@@ -65,6 +66,7 @@ class Trace:
     mode: np.ndarray
     q_target: np.ndarray
     stiff: np.ndarray
+    fault: float
     safety: dict[str, Any]
 
     def at(self, t: float) -> int:
@@ -94,16 +96,23 @@ class Probe:
                           p, vx, int(loop.supervisor.mode), sent.q_target.copy(),
                           bool(sent.kp.any())))
 
-    def trace(self, safety: dict[str, Any]) -> Trace:
+    def walking(self, speed: float) -> bool:
+        """The last 0.2 s averaged over 0.6 x ``speed`` forward (the policy is in control)."""
+        rows = self.rows[-10:]
+        return len(rows) == 10 and float(np.mean([r[4] for r in rows])) > 0.6 * speed
+
+    def trace(self, fault: float, safety: dict[str, Any]) -> Trace:
         cols = list(zip(*self.rows))
         return Trace(*(np.asarray(c) for c in cols[:5]), mode=np.asarray(cols[5]),
-                     q_target=np.stack(cols[6]), stiff=np.asarray(cols[7]), safety=safety)
+                     q_target=np.stack(cols[6]), stiff=np.asarray(cols[7]), fault=fault,
+                     safety=safety)
 
 
 def run_proxy(fault: str, seed: int = 3, speed: float = SPEED, estop_after: float | None = None,
-              seconds: float = 7.8) -> Trace:
-    """Walk at ``speed`` on the proxy of ``seed``; ``fault`` at ``FAULT_AT`` (intervention |
-    dead | nan); the e-stop ``estop_after`` s later if given; ``seconds`` after activation."""
+              after: float = 3.8) -> Trace:
+    """Walk at ``speed`` on the proxy of ``seed``; ``fault`` (intervention | dead | nan)
+    ``AT_SPEED_S`` after it walks (the soft start's stand-up and ramp take 3-6 s); the e-stop
+    ``estop_after`` s later if given; ``after`` s of the fault's aftermath recorded."""
     cfg = load_config(DeployConfig, resolve(PROXY), {
         "backend": {"proxy_seed": seed},
         "bridge": {"realtime_priority": 0, "shutdown_damp_s": 0.0}})
@@ -116,19 +125,23 @@ def run_proxy(fault: str, seed: int = 3, speed: float = SPEED, estop_after: floa
     loop.start()
     try:
         t0 = loop.bridge.active_since
-        _sleep_until(t0 + FAULT_AT)
+        while not probe.walking(speed):
+            assert time.monotonic() < t0 + 10.0, "the policy never walked"
+            time.sleep(0.02)
+        t_fault = time.monotonic() + AT_SPEED_S
+        _sleep_until(t_fault)
         if fault == "intervention":  # the operator takes over, no teleop command arrives
             loop.supervisor.set_intervention(True)
         else:
             policy.fault = fault
         if estop_after is not None:
-            _sleep_until(t0 + FAULT_AT + estop_after)
+            _sleep_until(t_fault + estop_after)
             loop.supervisor.engage_estop("test e-stop")
-        _sleep_until(t0 + seconds)
+        _sleep_until(t_fault + after)
         safety = loop.supervisor.diagnostics()
     finally:
         loop.stop()
-    return probe.trace(safety)
+    return probe.trace(t_fault - t0, safety)
 
 
 def _sleep_until(t: float) -> None:
@@ -142,11 +155,11 @@ def fallback_cfg() -> StandFallback:
 
 
 def check_stood(tr: Trace, until: float) -> None:
-    """Walking when the fault came; upright and standing from then until ``until`` (the
-    sit-down); fall detection never tripped."""
-    fault = tr.at(FAULT_AT)
+    """Walking when the fault came; upright and standing from then until ``until`` s after
+    it (the sit-down); fall detection and the tracking guard never tripped."""
+    fault = tr.at(tr.fault)
     assert tr.vx[fault - 5: fault].mean() > 0.5, "not walking when the fault came"
-    w = tr.window(FAULT_AT, until)
+    w = tr.window(tr.fault, tr.fault + until)
     assert tr.z[w].min() > STAND_Z, f"base down to {tr.z[w].min():.3f} m"
     assert np.abs(tr.roll[w]).max() < UPRIGHT and np.abs(tr.pitch[w]).max() < UPRIGHT, (
         np.abs(tr.roll[w]).max(), np.abs(tr.pitch[w]).max())
@@ -156,7 +169,9 @@ def check_stood(tr: Trace, until: float) -> None:
 
 
 def check_sat_down(tr: Trace, fb: StandFallback, limp_at: float) -> None:
-    """Sat down to q_rest (stiff), then damped from ``limp_at`` on; low and still upright."""
+    """Sat down to q_rest (stiff), then damped from ``limp_at`` s after the fault on; low and
+    still upright."""
+    limp_at += tr.fault
     before = tr.window(limp_at - 0.3, limp_at - 0.05)
     assert np.all(tr.stiff[before])
     np.testing.assert_allclose(tr.q_target[before], np.repeat(fb.q_rest[None], before.stop -
@@ -165,7 +180,7 @@ def check_sat_down(tr: Trace, fb: StandFallback, limp_at: float) -> None:
     assert after.stop - after.start >= 5 and not tr.stiff[after].any()
     assert np.all(tr.mode[after] >= Mode.DAMPING)
     assert tr.z[-1] < 0.17, f"not low: {tr.z[-1]:.3f} m"  # (standing: ~0.26 m)
-    w = tr.window(FAULT_AT, tr.t[-1] + 1)
+    w = tr.window(tr.fault, tr.t[-1] + 1)
     assert np.abs(tr.roll[w]).max() < UPRIGHT and np.abs(tr.pitch[w]).max() < UPRIGHT
     assert "fall_detect" not in tr.safety["interventions"]
 
@@ -177,14 +192,14 @@ def test_hold_while_walking_stands_then_the_estop_sits_down(fault: str) -> None:
     fb = fallback_cfg()
     estop = 1.5
     tr = run_proxy(fault, estop_after=estop)
-    check_stood(tr, FAULT_AT + estop)
-    hold = tr.window(FAULT_AT + 0.1, FAULT_AT + estop)
+    check_stood(tr, estop)
+    hold = tr.window(tr.fault + 0.1, tr.fault + estop)
     assert np.all(tr.mode[hold] == Mode.HOLD)
-    stood = tr.window(FAULT_AT + fb.cfg.recover_s + fb.cfg.stand_s + 0.05, FAULT_AT + estop)
+    stood = tr.window(tr.fault + fb.cfg.recover_s + fb.cfg.stand_s + 0.05, tr.fault + estop)
     assert stood.stop - stood.start >= 5
     np.testing.assert_allclose(tr.q_target[stood], np.repeat(fb.q_stand[None], stood.stop -
                                                             stood.start, axis=0), atol=1e-9)
-    check_sat_down(tr, fb, FAULT_AT + estop + fb.cfg.sit_s + fb.cfg.settle_s)
+    check_sat_down(tr, fb, estop + fb.cfg.sit_s + fb.cfg.settle_s)
 
 
 def test_dead_policy_holds_standing_then_sits_down_and_damps() -> None:
@@ -193,9 +208,9 @@ def test_dead_policy_holds_standing_then_sits_down_and_damps() -> None:
     episode goes on to the standing pose, then sits down, then damps."""
     fb = fallback_cfg()
     tr = run_proxy("dead")
-    sit = FAULT_AT + 0.1 + fb.cfg.recover_s + fb.cfg.stand_s  # (hold_after_s 0.1)
+    sit = 0.1 + fb.cfg.recover_s + fb.cfg.stand_s  # after the fault (hold_after_s 0.1)
     check_stood(tr, sit - 0.05)
-    assert np.any(tr.mode[tr.window(FAULT_AT, sit)] == Mode.HOLD)
+    assert np.any(tr.mode[tr.window(tr.fault, tr.fault + sit)] == Mode.HOLD)
     assert tr.safety["interventions"]["command_watchdog"]["count"] > 0
     check_sat_down(tr, fb, sit + fb.cfg.sit_s + fb.cfg.settle_s)
 

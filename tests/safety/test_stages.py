@@ -137,23 +137,47 @@ def test_soft_start_ramps_from_measured_pose() -> None:
 
 
 def test_soft_start_stands_up_to_the_default_pose_first() -> None:
-    """stand_s: from a crouch to the default pose (the command ignored), then the ramp from
-    the default pose to the command."""
-    stage = SoftStart(QUAD, SoftStartConfig(duration_s=2.0, stand_s=1.0), DT)
+    """stand_s: from a crouch to the default pose with the stand-up gains (the command
+    ignored), the default pose held until the robot is there, then the ramp from the default
+    pose to the command."""
+    stage = SoftStart(QUAD, SoftStartConfig(duration_s=2.0, stand_s=1.0, stand_tol=0.1), DT)
     stage.reset(None)
     crouch, target = QUAD.q0 + 0.6, QUAD.q0 - 0.2
-    for t, want, dq in [(10.0, crouch, 0.0), (10.5, crouch + 0.5 * (QUAD.q0 - crouch), 0.0),
-                        (11.0, QUAD.q0, 0.0), (12.0, QUAD.q0 + 0.5 * (target - QUAD.q0), 0.15),
-                        (13.0, target, 0.3), (14.0, target, 0.3)]:
+    q0 = QUAD.q0
+    for t, meas, want, dq, standing in [
+            (10.0, crouch, crouch, 0.0, True), (10.5, crouch, crouch + 0.5 * (q0 - crouch), 0.0,
+                                                True),
+            (11.0, crouch, q0, 0.0, True),  # ramp over, the robot not there: wait
+            (11.5, q0 + 0.3, q0, 0.0, True),
+            (12.0, q0 + 0.05, q0, 0.0, False),  # there (within 0.1 rad): the ramp begins
+            (13.0, q0, q0 + 0.5 * (target - q0), 0.15, False), (14.0, q0, target, 0.3, False),
+            (15.0, q0, target, 0.3, False)]:
         c = cmd()
         c.q_target[:], c.dq_target[:] = target, 0.3
-        cx = ctx(state(q=crouch, t=t), t=t)
+        cx = ctx(state(q=meas, t=t), t=t)
         stage(c, cx)
         np.testing.assert_allclose(c.q_target, want)
         np.testing.assert_allclose(c.dq_target, dq)
-        assert bool(cx.events) == (t < 13.0)
+        assert bool(cx.events) == (t < 14.0)
+        np.testing.assert_allclose(c.kp, QUAD.stand_kp if standing else QUAD.kp)
+    assert QUAD.stand_gain_ratio > 1.0  # (quad12: stiffer to lift itself off the ground)
     with pytest.raises(ValueError, match="stand_s must be >= 0"):
         SoftStartConfig(stand_s=-1.0).validate()
+
+
+def test_soft_start_waits_for_the_default_pose_at_most_stand_wait_s() -> None:
+    stage = SoftStart(QUAD, SoftStartConfig(duration_s=1.0, stand_s=1.0, stand_wait_s=2.0), DT)
+    stage.reset(None)
+    crouch, target = QUAD.q0 + 0.6, QUAD.q0 - 0.2  # the robot never gets up
+    for t, want, what in [(0.0, crouch, "stand-up to the default pose"),
+                          (2.9, QUAD.q0, "stand-up: waiting to reach the default pose"),
+                          (3.5, QUAD.q0 + 0.5 * (target - QUAD.q0), "ramp")]:
+        c = cmd()
+        c.q_target[:] = target
+        cx = ctx(state(q=crouch, t=t), t=t)
+        stage(c, cx)
+        np.testing.assert_allclose(c.q_target, want)
+        assert cx.events[0].reason == what
 
 
 # -- monitor stages ----------------------------------------------------------------------
@@ -180,6 +204,10 @@ def test_watchdogs() -> None:
         cx = ctx(state(t=1.0), t=1.0, command_t=1.0 - age)
         cw(cmd(), cx)
         assert cx.mode == mode
+    cx = ctx(state(t=1.0), t=1.0, command_t=1.0)  # fresh again: damping stays latched
+    cw(cmd(), cx)
+    assert cx.mode == Mode.DAMPING and "latched" in cx.events[0].reason and cw.latched
+    cw.reset(None)
     cx = ctx(state(), command_t=None)
     cw(cmd(), cx)
     assert cx.mode == Mode.HOLD and cx.events[0].reason == "no command received yet"

@@ -35,7 +35,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from lifecycle_msgs.msg import State, TransitionEvent
 from rclpy.node import Node
