@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.bus import run as bus
 from benchmarks.deploy import run as deploy
 from benchmarks.env_throughput import run as env_throughput
+from benchmarks.faults import run as faults
 from benchmarks.policy_latency import run as policy_latency
 from benchmarks.safety import run as safety
 from benchmarks.train_throughput import run as train_throughput
@@ -20,6 +21,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "bus": bus,
     "deploy": deploy,
     "env-throughput": env_throughput,
+    "faults": faults,
     "policy-latency": policy_latency,
     "safety": safety,
     "train-throughput": train_throughput,

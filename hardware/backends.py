@@ -32,6 +32,7 @@ class Backend:
     truth: Callable[[], RobotState] | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     plant: Any = None
+    device: Any = None  # the virtual device in front of the plant (fault injection), if any
 
     def close(self) -> None:
         while self.closers:
@@ -113,7 +114,7 @@ def _virtual_bus(robot: str, cfg: BackendConfig) -> Backend:
     virtual = arm6_virtual_bus(plant, cfg.protocol).start()
     cal = identity_calibration(plant)
     return Backend(lambda: _servo_robot(robot, cfg.protocol, virtual.port, cal), plant.state,
-                   [plant.stop, virtual.close], plant)
+                   [plant.stop, virtual.close], plant, virtual)
 
 
 def _serial(robot: str, cfg: BackendConfig) -> Backend:

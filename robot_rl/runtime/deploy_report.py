@@ -85,9 +85,12 @@ class TruthRecorder:
 
 
 def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0,
-                       until: float | None = None) -> dict[str, Any]:
+                       until: float | None = None, fall_height: float = FALL_HEIGHT
+                       ) -> dict[str, Any]:
     """Distance, tracking error against the script, falls (from truth samples), over the
-    run from activation to ``until`` s after it (e.g. an e-stop) or the end."""
+    run from activation to ``until`` s after it (e.g. an e-stop) or the end. A fall: the base
+    below ``fall_height`` (default: the training task's termination height) or tilted beyond
+    `FALL_TILT`, after having been up."""
     rows = np.asarray(truth.get("rows") or [], dtype=np.float64)
     t0 = truth.get("t_active")
     if rows.size == 0 or t0 is None:
@@ -102,7 +105,7 @@ def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float
     t = rows[:, 0] - t0
     xy = rows[:, 1:3]
     dist = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) if len(xy) > 1 else 0.0
-    fallen = (rows[:, 3] < FALL_HEIGHT) | (np.abs(rows[:, 7]) > FALL_TILT) | (
+    fallen = (rows[:, 3] < fall_height) | (np.abs(rows[:, 7]) > FALL_TILT) | (
         np.abs(rows[:, 8]) > FALL_TILT)
     # a fall is going down once up: a robot that sat down while passive (the graph waits
     # for the policy's commands before it activates) and stands up is not one

@@ -123,7 +123,8 @@ class SafetyChain:
         self.spec, self.stages, self.control_dt = spec, stages, control_dt
         self.reset_max_speed = reset_max_speed
         # the plain hold is also what the monitors see on a tick without a usable command
-        self._hold = HoldFallback(spec, HoldFallbackConfig(), control_dt)
+        self._hold = (fallback if isinstance(fallback, HoldFallback)
+                      else HoldFallback(spec, HoldFallbackConfig(), control_dt))
         self.fallback = fallback if fallback is not None else self._hold
         # stages whose DAMPING / STOP may begin with the fallback's controlled stop
         self._controlled_stop = frozenset(s.name for s in stages if s.controlled_stop)

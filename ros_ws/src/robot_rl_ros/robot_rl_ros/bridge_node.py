@@ -5,12 +5,16 @@ on + soft start; deactivate = hold; cleanup = damp, disconnect. Publishes ``/joi
 and ``/imu/data`` from the bridge's own loop thread (not an executor timer) and takes
 ``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`) from this graph's safety
 node only: its frame must carry the graph's session token and a sequence number above the last
-one followed; anything else (a stray publisher, a second graph on the same domain, a replay) is
-refused and damping latched. ``~/reset`` (std_srvs/Trigger, called by the safety node's own
-reset) releases latched damping (`hardware.bridge.HardwareBridge.reset`). Publishers of
+one followed. Anything else (a stray publisher, a second graph on the same domain, a replay or
+a reordered duplicate) is ignored, counted (``foreign_commands``) and logged: it never reaches
+the motors, and it cannot take the robot away from its safety node either (refusing it by
+damping would let any stray node drop a walking robot). A malformed command from the safety
+node itself is refused and damping latched. ``~/reset`` (std_srvs/Trigger, called by the
+safety node's own reset) releases latched damping (`hardware.bridge.HardwareBridge.reset`).
+Publishers of
 ``/command`` other than ``safety_node`` are also looked for in the ROS graph once a second and
-reported (``stray_publishers``). A failed transition returns FAILURE with the reason in the log
-and in ``last_error``; the robot stays damped.
+reported (``stray_publishers``). A failed transition returns FAILURE with the reason in the
+log and in ``last_error``; the robot stays damped.
 In the in-process graph the state also goes to the policy and safety nodes, and the command
 comes back, by direct calls (`robot_rl_ros.local`); the topics are published all the same.
 """
@@ -50,6 +54,7 @@ class HardwareBridgeNode(LifecycleNode):
         self.local = local
         self.session = session
         self.last_seq = -1
+        self.foreign_commands = 0
         self.stray_publishers: list[str] = []
         if local is not None:  # the safe command by direct call (in-process graph)
             local.subscribe(self, "command", self._on_local_command)
@@ -159,10 +164,18 @@ class HardwareBridgeNode(LifecycleNode):
             return
         try:
             _, session, seq = parse_frame(msg.header.frame_id)
-            if session != self.session or (self.session and seq <= self.last_seq):
-                raise ValueError(
-                    f"not from this graph's safety node (session '{session[:16]}', seq {seq}"
-                    f" after {self.last_seq})")
+        except ValueError as e:
+            session, seq, why = "?", -1, str(e)
+        else:
+            why = ""
+        if why or session != self.session or (self.session and seq <= self.last_seq):
+            self.foreign_commands += 1
+            detail = f"; {why}" if why else ""
+            self.log.error(f"ignored a /command not from this graph's safety node (session "
+                           f"'{session[:16]}', seq {seq} after {self.last_seq}{detail})",
+                           throttle_s=1.0)
+            return
+        try:
             cmd, _, stamp = msg_to_command(self.spec, msg)
             self.last_seq = seq
         except ValueError as e:
@@ -183,6 +196,7 @@ class HardwareBridgeNode(LifecycleNode):
         out = self.bridge.stats() if self.bridge is not None else {"state": "unconfigured"}
         out["bad_commands"] = self.bad_commands
         out["stray_publishers"] = self.stray_publishers
+        out["foreign_commands"] = self.foreign_commands
         out["callback_errors"] = error_counts(self)
         out["latency_samples_us"] = list(self.bridge.latency_us) if self.bridge else []
         out["truth"] = self.recorder.to_dict() if self.recorder is not None else None

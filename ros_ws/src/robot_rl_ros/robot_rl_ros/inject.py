@@ -64,6 +64,29 @@ def bad_inputs(g: Any, joint_names: tuple[str, ...] | list[str]) -> None:
     publish(g, Twist, "/cmd_vel", fast)
 
 
+def set_policy(g: Any, path: Any, wait_s: float = 10.0) -> bool:
+    """Ask the policy node for a hot swap to ``path`` (its ``policy_path`` parameter); True
+    if it was refused, at once or after its trial run (in-process: read from the node's swap
+    log; across processes the answer to the request, the trial run's verdict then being in the
+    node's stats)."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    if in_process(g):
+        res = g.set_policy(path)
+        if not res.successful:
+            return True
+        pol = g.policy
+        return wait_for(lambda: any(not s["ok"] for s in pol.swap_log), wait_s)
+    client = g.operator.create_client(SetParameters, "/policy_node/set_parameters")
+    req = SetParameters.Request()
+    req.parameters = [Parameter("policy_path", value=str(path)).to_parameter_msg()]
+    res = g.operator.call(client, req)
+    refused = not res.results[0].successful
+    time.sleep(3.0)  # (the trial run, in the node's background load)
+    return refused
+
+
 def in_process(g: Any) -> bool:
     return bool(getattr(g, "nodes", None))
 
@@ -85,4 +108,5 @@ def damped(g: Any) -> bool:
     return bool(seen) and seen[-1] in ("damping", "stop")
 
 
-__all__ = ["bad_inputs", "damped", "in_process", "publish", "safety_mode", "wait_for"]
+__all__ = ["bad_inputs", "damped", "in_process", "publish", "safety_mode", "set_policy",
+           "wait_for"]
