@@ -297,8 +297,9 @@ def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Pat
         # Counted, not timed: on a loaded machine four processes share two cores, and the
         # rate checks belong to the in-process test and `bench deploy`.
         assert wait_for(lambda: op.commands_seen >= 60, 30.0), (op.commands_seen, why())
-        # (a "hold" before the first policy command is right)
-        assert op.modes_seen[-1] == "active", (op.modes_seen, why())
+        # (a "hold" before the first policy command is right; then the soft start's stand-up,
+        # "stand", at least its stand_s)
+        assert wait_for(lambda: op.modes_seen[-1] == "active", 15.0), (op.modes_seen, why())
         n0 = len(op.modes_seen)
         g.kill("policy_node")  # SIGKILL: the process dies without a word
         # the dead policy shows on /command: hold, then damping, from the safety node

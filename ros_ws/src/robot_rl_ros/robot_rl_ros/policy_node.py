@@ -44,6 +44,7 @@ from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import ArrivalGaps, NodeClock
+from robot_rl_ros.worker import Mailbox
 
 
 def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | None:
@@ -82,9 +83,6 @@ class PolicyNode(Node):
         else:
             subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
             subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
-        self._mailbox: RobotState | None = None
-        self._wake = threading.Event()
-        self._stop_worker = threading.Event()
         self.commands_refused = 0
         self.commands_clamped = 0
         subscribe(self, Twist, "/cmd_vel", self._on_cmd_vel, EVENT_QOS)
@@ -103,10 +101,8 @@ class PolicyNode(Node):
         self._msg = JointState()
         self._lock = threading.Lock()  # state callbacks may run in the bridge's thread
         self._last_state: RobotState | None = None  # (what a swap candidate is probed on)
-        if local is not None:
-            self._worker = threading.Thread(target=self._work, daemon=True,
-                                            name="policy-worker")
-            self._worker.start()
+        self.worker = Mailbox(self, "policy step", lambda st: self._step(st.t, st)) \
+            if local is not None else None
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_imu(self, msg: Imu) -> None:
@@ -136,28 +132,12 @@ class PolicyNode(Node):
 
     def _on_state(self, st: RobotState) -> None:
         """(In the bridge's loop thread) leave the state for the worker; never run here."""
-        self._mailbox = st
-        self._wake.set()
-
-    def _work(self) -> None:
-        """The worker thread (in-process graph): the newest state → one policy step."""
-        from robot_rl_ros.contain import record
-
-        while not self._stop_worker.is_set():
-            if not self._wake.wait(0.2):
-                continue
-            self._wake.clear()
-            st, self._mailbox = self._mailbox, None
-            if st is None:
-                continue
-            try:
-                self._step(st.t, st)
-            except Exception as e:  # contained: the safety node's watchdog holds meanwhile
-                record(self, "policy step", e)
+        assert self.worker is not None
+        self.worker.post(st)
 
     def stop_worker(self) -> None:
-        self._stop_worker.set()
-        self._wake.set()
+        if self.worker is not None:
+            self.worker.stop()
 
     def _due(self, t: float) -> bool:
         if t < self._next_t - self.tol:

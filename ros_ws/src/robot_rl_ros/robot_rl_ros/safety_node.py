@@ -20,12 +20,14 @@ follows this node only. A successful ``~/reset`` also resets the bridge's latche
 (``/hardware_bridge/reset``), after the chain has re-armed its soft start.
 
 In the in-process graph the state and the policy command arrive by direct calls (the state
-in the bridge's loop thread, the policy command in the policy node's worker thread) and
+from the bridge's loop thread, which only posts it to this node's worker thread,
+`robot_rl_ros.worker.Mailbox`; the policy command in the policy node's worker thread) and
 ``/command`` goes back the same way (`robot_rl_ros.local`), beside the topics; the watchdog
-then runs on every state (100 Hz at the default bridge settings) instead of on a timer; a
-lock keeps those calls and the executor's (e-stop, reset) apart. Those ticks run outside this
-node's executor, so they check that the executor still runs (a heartbeat timer in it): if it
-has stopped, ``/estop`` and ``~/reset`` would go unheard, and the chain latches STOP.
+then runs on every state (100 Hz at the default bridge settings), in the worker, instead of
+on a timer; a lock keeps those calls and the executor's (e-stop, reset) apart. Those ticks
+run outside this node's executor, so they check that the executor still runs (a heartbeat
+timer in it): if it has stopped, ``/estop`` and ``~/reset`` would go unheard, and the chain
+latches STOP.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import ArrivalGaps, NodeClock
+from robot_rl_ros.worker import Mailbox
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
               Mode.STOP: "stop"}
@@ -95,6 +98,7 @@ class SafetyNode(Node):
         self.seq = 0
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
+        self.worker = Mailbox(self, "state", self._on_state_work) if local is not None else None
         if local is not None:  # state and policy command by direct call (in-process graph)
             local.subscribe(self, "state", self._on_state)
             local.subscribe(self, "policy_command", self._on_policy_command)
@@ -142,8 +146,18 @@ class SafetyNode(Node):
         self._exec_beat = time.monotonic()
 
     def _on_state(self, st: RobotState) -> None:
+        """(In the bridge's loop thread) the newest state for the chain, and a watchdog check
+        for the worker; never tick here."""
+        assert self.worker is not None
         self._st = st
+        self.worker.post(st)
+
+    def _on_state_work(self, st: RobotState) -> None:
         self._on_watchdog()
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
 
     def _refresh_state(self) -> bool:
         st = self._st
