@@ -123,23 +123,14 @@ class _Run:
 
 
 def _falls(cfg: Any, stats: dict[str, Any], t_damped: float | None = None) -> int | None:
-    """Falls from the simulator's truth, up to ``t_damped`` (monotonic) if given. The fall
-    height is the safety chain's own (fall_detect's ``min_base_height``, 0.12 m on quad12),
-    not the training task's 0.15 m: the controlled sit-down ends at ~0.145 m by design."""
+    """Falls from the simulator's truth (quadruped), up to ``t_damped`` if given."""
     from robot_rl.robots import get_robot
-    from robot_rl.robots.config import load_robot_config
-    from robot_rl.runtime.deploy_report import locomotion_metrics
+    from robot_rl.runtime.deploy_report import count_falls
 
     truth = (stats.get("hardware_bridge") or {}).get("truth")
     if not truth or not get_robot(cfg.robot).floating_base:
         return None
-    until = None
-    if t_damped is not None and truth.get("t_active") is not None:
-        until = t_damped - float(truth["t_active"])
-    stages = load_robot_config(cfg.robot_config_path()).safety.stages
-    height = next((float(s.get("min_base_height", 0.12)) for s in stages
-                   if s.get("type") == "fall_detect"), 0.12)
-    return int(locomotion_metrics(cfg, truth, until=until, fall_height=height)["falls"])
+    return count_falls(cfg, truth, t_damped)
 
 
 def _quad(tmp: Path, **over: Any) -> tuple[Path, Any]:

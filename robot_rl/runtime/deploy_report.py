@@ -84,6 +84,23 @@ class TruthRecorder:
         return out
 
 
+def count_falls(cfg: DeployConfig, truth: dict[str, Any], until_t: float | None = None
+                ) -> int:
+    """Falls in a graph's truth record up to monotonic time ``until_t`` (e.g. when the motors
+    were damped: a quadruped's controlled sit-down ends lying down by design), at the safety
+    chain's own fall height (fall_detect's ``min_base_height``, 0.12 m on quad12; the
+    sit-down's resting pose sags to ~0.145 m, under the training task's 0.15 m)."""
+    from robot_rl.robots.config import load_robot_config
+
+    stages = load_robot_config(cfg.robot_config_path()).safety.stages
+    height = next((float(s.get("min_base_height", FALL_HEIGHT)) for s in stages
+                   if s.get("type") == "fall_detect"), FALL_HEIGHT)
+    until = None
+    if until_t is not None and truth.get("t_active") is not None:
+        until = until_t - float(truth["t_active"])
+    return int(locomotion_metrics(cfg, truth, until=until, fall_height=height)["falls"])
+
+
 def locomotion_metrics(cfg: DeployConfig, truth: dict[str, Any], settle_s: float = 1.0,
                        until: float | None = None, fall_height: float = FALL_HEIGHT
                        ) -> dict[str, Any]:
@@ -238,4 +255,5 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str))
 
 
-__all__ = ["TruthRecorder", "locomotion_metrics", "plot_run", "reach_metrics", "write_json"]
+__all__ = ["TruthRecorder", "count_falls", "locomotion_metrics", "plot_run", "reach_metrics",
+           "write_json"]

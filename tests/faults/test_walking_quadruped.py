@@ -1,0 +1,66 @@
+"""Issue 21, cases 6 and 7, through the ROS 2 graph on the reality proxy with the shipped
+walking policy.
+
+Case 6: ``/teleop/intervention`` true with no teleop command turned a walking quadruped's
+command into a frozen pose, and it tipped over (roll 0.82 after 0.35 s); now quad12's
+fallback stops it and stands it on all four feet (`robot_rl.safety.fallback`), in both graph
+modes. Case 7: the one-process-per-node start-up fell in 11 of 21 runs (the robot sank onto
+its belly while passive, and the stand-up at the policy's gains could not lift it); now the
+soft start stands up with the stand-up gains and waits to be standing before the policy takes
+over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphs import MODES, deploy_config, publish, safety_mode, start, wait_for
+from std_msgs.msg import Bool
+
+from robot_rl.runtime.deploy_report import count_falls
+
+REPO = Path(__file__).resolve().parents[2]
+WALK = REPO / "pretrained" / "quad12_walk_ppo.onnx"
+
+
+def _walking(tmp_path: Path) -> tuple[Path, object]:
+    return deploy_config(tmp_path, WALK, backend="proxy",
+                         script=[{"t": 0.0, "cmd": [0.5, 0.0, 0.0]}],
+                         bridge={"soft_start_s": 1.0, "shutdown_damp_s": 0.5})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_intervention_without_teleop_stands_the_walking_robot(mode: str,
+                                                                 tmp_path: Path) -> None:
+    path, cfg = _walking(tmp_path)
+    g = start(mode, path, cfg, tmp_path)
+    try:
+        g.activate()
+        assert wait_for(lambda: safety_mode(g) == "ACTIVE", 10.0)
+        g.run(4.0)  # walking at 0.5 m/s (after the stand-up)
+        publish(g, Bool, "/teleop/intervention", Bool(data=True), times=1)
+        assert wait_for(lambda: safety_mode(g) == "HOLD", 1.0), safety_mode(g)
+        g.run(3.0)
+        assert safety_mode(g) == "HOLD"  # standing, not damped
+    finally:
+        stats = g.stop()
+    truth = stats["hardware_bridge"]["truth"]
+    assert truth and count_falls(cfg, truth) == 0  # type: ignore[arg-type]
+    rows = truth["rows"]
+    assert rows[-1][3] > 0.2, rows[-1][3]  # still up at the end (base height [m])
+
+
+def test_one_process_per_node_starts_from_the_ground_without_a_fall(tmp_path: Path) -> None:
+    path, cfg = _walking(tmp_path)
+    g = start("processes", path, cfg, tmp_path)
+    try:
+        g.activate()
+        assert wait_for(lambda: g.operator.modes_seen[-1:] == ["active"], 15.0), \
+            g.operator.modes_seen
+        g.run(3.0)
+        assert safety_mode(g) == "ACTIVE"
+    finally:
+        stats = g.stop()
+    truth = stats["hardware_bridge"]["truth"]
+    assert count_falls(cfg, truth) == 0  # type: ignore[arg-type]
+    assert "stand" in stats["safety_node"]["modes"]  # it stood up with the stand-up gains
