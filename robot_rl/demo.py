@@ -80,9 +80,11 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
     arm_policy = PRETRAINED / REACH
     print(f"[1/3] quad12 on the reality proxy through the ROS 2 graph: {quad_policy.name}",
           flush=True)
-    quad_s = 8.0 if quick else 30.0
+    # (the e-stop 4.5 s before the end: quad12's controlled stop stands, sits down, settles
+    # and damps in ~3.5 s)
+    quad_s = 10.0 if quick else 30.0
     quad = _bringup("configs/deploy/quad12_proxy.yaml", out / "quad12_proxy", quad_policy,
-                    [f"{quad_s - 2.0}:estop"], quad_s, quad_note)
+                    [f"{quad_s - 4.5}:estop"], quad_s, quad_note)
     print("[2/3] arm6 over the virtual Feetech serial bus through the ROS 2 graph: "
           f"{arm_policy.name}", flush=True)
     arm_events = ["2.5:estop", "3.5:reset"] if quick else ["6.5:estop", "7.5:reset"]
@@ -110,8 +112,9 @@ def _estop_line(s: dict[str, Any]) -> str:
     ev = [e for e in s.get("events") or [] if e["event"] == "estop"]
     if not ev:
         return "no e-stop"
-    seq = " -> ".join(ev[0].get("bridge_output_next_0.3s") or [])
-    return f"e-stop at {ev[0]['t']} s: bridge output {seq or '(not observed)'}"
+    seq = " -> ".join(ev[0].get("bridge_output_after") or [])
+    return (f"e-stop at {ev[0]['t']} s: motors {seq or '(not observed)'}, damped after "
+            f"{ev[0].get('s_to_damped')} s")
 
 
 def _report(s: dict[str, Any], quad_note: str) -> str:

@@ -23,7 +23,7 @@ def test_quick_demo_deploys_both_robots_and_reports(tmp_path: Path) -> None:
         for proc in run["processes"].values():
             assert proc["torch_loaded"] is False  # the deploy process never loads torch
         estop = next(e for e in run["events"] if e["event"] == "estop")
-        assert estop["bridge_output_next_0.3s"][-1] == "damped"
+        assert estop["bridge_output_after"][-1] == "damped" and estop["s_to_damped"] < 5.0
     reset = next(e for e in arm["events"] if e["event"] == "reset")
     assert reset["ok"], reset
     assert "STOP" in quad["safety_mode_final"]  # the e-stop stays latched to the end

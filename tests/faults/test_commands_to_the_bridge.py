@@ -44,7 +44,7 @@ def test_the_bridge_clamps_every_command_to_the_hard_limits() -> None:
         assert bridge.submit(wild, time.monotonic())
         assert wait_for(lambda: bridge.mode == "following", 1.0)
         sent = bridge.last_sent
-        assert np.all(sent.q_target <= spec.q_max) and np.all(sent.kp <= spec.kp)
+        assert np.all(sent.q_target <= spec.q_max) and np.all(sent.kp <= spec.stand_kp)
         assert np.all(sent.kd >= 0) and np.all(np.abs(sent.tau_ff) <= spec.tau_max)
         assert np.all(np.abs(sent.dq_target) <= spec.dq_max) and bridge.clamped >= 1
         assert n == len(sent.q_target)

@@ -89,12 +89,14 @@ class Probe:
         loop, sent = self.loop, bridge.last_sent
         if self._k % 10 or loop is None or sent is None or bridge.active_since is None:
             return
-        truth = loop.backend.truth()
+        read_truth = loop.backend.truth
+        assert read_truth is not None  # (a simulated backend)
+        truth = read_truth()
+        assert truth.base_pos is not None and truth.base_lin_vel is not None  # (simulator)
         r, p = roll_pitch(truth.imu_quat)
-        vx = 0.0 if truth.base_lin_vel is None else float(truth.base_lin_vel[0])
         self.rows.append((time.monotonic() - bridge.active_since, float(truth.base_pos[2]), r,
-                          p, vx, int(loop.supervisor.mode), sent.q_target.copy(),
-                          bool(sent.kp.any())))
+                          p, float(truth.base_lin_vel[0]), int(loop.supervisor.mode),
+                          sent.q_target.copy(), bool(sent.kp.any())))
 
     def walking(self, speed: float) -> bool:
         """The last 0.2 s averaged over 0.6 x ``speed`` forward (the policy is in control)."""
@@ -102,9 +104,10 @@ class Probe:
         return len(rows) == 10 and float(np.mean([r[4] for r in rows])) > 0.6 * speed
 
     def trace(self, fault: float, safety: dict[str, Any]) -> Trace:
-        cols = list(zip(*self.rows))
-        return Trace(*(np.asarray(c) for c in cols[:5]), mode=np.asarray(cols[5]),
-                     q_target=np.stack(cols[6]), stiff=np.asarray(cols[7]), fault=fault,
+        c = list(zip(*self.rows))
+        return Trace(t=np.asarray(c[0]), z=np.asarray(c[1]), roll=np.asarray(c[2]),
+                     pitch=np.asarray(c[3]), vx=np.asarray(c[4]), mode=np.asarray(c[5]),
+                     q_target=np.stack(c[6]), stiff=np.asarray(c[7]), fault=fault,
                      safety=safety)
 
 
@@ -207,8 +210,10 @@ def test_dead_policy_holds_standing_then_sits_down_and_damps() -> None:
     damp_after_s, which for a quadruped with a fresh state is the controlled stop: the
     episode goes on to the standing pose, then sits down, then damps."""
     fb = fallback_cfg()
+    chain = make_safety_chain(load_robot_config(robot="quad12"))
+    hold_after = next(s for s in chain.stages if s.name == "command_watchdog").cfg.hold_after_s
     tr = run_proxy("dead")
-    sit = 0.1 + fb.cfg.recover_s + fb.cfg.stand_s  # after the fault (hold_after_s 0.1)
+    sit = hold_after + fb.cfg.recover_s + fb.cfg.stand_s  # after the fault
     check_stood(tr, sit - 0.05)
     assert np.any(tr.mode[tr.window(tr.fault, tr.fault + sit)] == Mode.HOLD)
     assert tr.safety["interventions"]["command_watchdog"]["count"] > 0

@@ -58,12 +58,14 @@ def _run(robot: CanRobot, chain, seconds: float, hz: float = 200.0,
 
 def test_quad12_stands_through_the_can_path_and_a_lost_motor_damps_it(rig) -> None:
     plant, adapters, robot = rig
+    # (the chain first: building it loads quad12's recovery bundle, ~0.15 s, and the state
+    # read just after connect would be that old: the state watchdog would latch damping)
+    chain = make_safety_chain(load_robot_config(robot="quad12"))
     robot.connect()
     assert robot.fault is None
-    chain = make_safety_chain(load_robot_config(robot="quad12"))
     modes = _run(robot, chain, 3.0)
     st = plant.state()
-    assert Mode.ACTIVE in modes and chain.mode == Mode.ACTIVE
+    assert Mode.ACTIVE in modes and chain.mode == Mode.ACTIVE, chain.summary()
     assert st.base_pos is not None and st.base_pos[2] > 0.2  # standing, soft start done
     q_robot = robot.read_state().q
     np.testing.assert_allclose(q_robot, st.q, atol=0.02)  # the CAN readings are the joints

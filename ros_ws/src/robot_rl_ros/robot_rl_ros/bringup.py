@@ -101,9 +101,10 @@ def report_markdown(s: dict[str, Any], note: str = "") -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in (s.get("interventions") or {}).items())
     mem = "; ".join(f"{k}: {v.get('rss_mb')} MB (torch loaded: {v.get('torch_loaded')})"
                     for k, v in (s.get("processes") or {}).items() if v)
-    events = "\n".join(f"- t = {e['t']} s, {e['event']}: {e['result']}; bridge output in the "
-                       f"next 0.3 s: {' -> '.join(e.get('bridge_output_next_0.3s') or [])}"
-                       for e in s.get("events") or [])
+    events = "\n".join(f"- t = {e['t']} s, {e['event']}: {e['result']}" + (
+        f"; motors: {' -> '.join(e.get('bridge_output_after') or [])} (damped after "
+        f"{e.get('s_to_damped')} s)" if "bridge_output_after" in e else "")
+        for e in s.get("events") or [])
     seed = f" (proxy seed {s['proxy_seed']})" if s.get("proxy_seed") is not None else ""
     return f"""# Deployment report: {s['robot']} on `{s['backend']}`{seed}
 
@@ -156,18 +157,21 @@ def _event(graph: Any, kind: str) -> dict[str, Any]:
     raise ValueError(f"unknown event '{kind}' (estop, reset, kill_policy)")
 
 
-def _observe(graph: Any, seconds: float) -> list[str]:
-    """The bridge's mode over the next ``seconds`` (in-process graphs only)."""
-    bridge = getattr(getattr(graph, "nodes", {}).get("hardware_bridge"), "bridge", None)
+def _observe(graph: Any, seconds: float) -> dict[str, Any]:
+    """What reaches the motors after an event, until they are damped or ``seconds`` passed:
+    the sequence of stiff / damped outputs and the seconds to damping (None: not damped)."""
+    from robot_rl_ros.inject import damped
+
     seen: list[str] = []
-    t_end = time.monotonic() + seconds
-    while time.monotonic() < t_end:
-        if bridge is not None and bridge.last_sent is not None:
-            m = "damped" if not bridge.last_sent.kp.any() else "stiff"
-            if not seen or seen[-1] != m:
-                seen.append(m)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        m = "damped" if damped(graph) else "stiff"
+        if not seen or seen[-1] != m:
+            seen.append(m)
+        if m == "damped":
+            return {"bridge_output_after": seen, "s_to_damped": round(time.monotonic() - t0, 3)}
         time.sleep(0.005)
-    return seen
+    return {"bridge_output_after": seen, "s_to_damped": None}
 
 
 def bringup(config: str | Path, processes: bool = False, duration: float | None = None,
@@ -187,7 +191,7 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
     seconds = cfg.run_s if duration is None else duration
     out_dir = Path(out) if out else None
     graph: Any = (ProcessGraph(cfg_path, cfg, (out_dir or Path("out/bringup")) / "nodes",
-                               policy_path=policy_path)
+                               policy_path=policy_path, watch_commands=True)
                   if processes else InProcessGraph(cfg))
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -206,7 +210,8 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
             if stop.is_set():
                 break
             entry = {"t": round(time.monotonic() - t0, 2), "event": kind, **_event(graph, kind)}
-            entry["bridge_output_next_0.3s"] = _observe(graph, 0.3)
+            if kind in ("estop", "kill_policy"):  # (a quadruped sits down first: ~3.5 s)
+                entry.update(_observe(graph, 6.0))
             print(f"bringup: t={entry['t']} s {kind}: {entry['result']}", flush=True)
             log.append(entry)
         graph.run(max(0.0, seconds - (time.monotonic() - t0)), until=stop)
