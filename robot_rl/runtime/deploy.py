@@ -11,7 +11,9 @@ safety chain → command. The three pieces are the cores of the three nodes:
 
 `DeployLoop` runs the policy and the chain inside the bridge's loop thread, synchronously,
 on the ticks that start a policy period: the reference the ROS graph is measured against
-(`robot-rl bench deploy`).
+(`robot-rl bench deploy`, sim-to-sim). It is not a robot's deployment path: there a slow
+policy step would stall the loop and its timeouts; the ROS graph runs the policy and the
+chain off the loop thread (issue 21).
 """
 
 from __future__ import annotations
