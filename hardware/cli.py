@@ -23,42 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from hardware.errors import HardwareError
+from robot_rl.argtypes import float_at_least, int_in
 
 PROTOCOLS = ("feetech", "dynamixel")
 # servo ids both protocols can address: 0..252 (253 is reserved, 254 = 0xFE the broadcast id)
 MAX_SERVO_ID = 252
-
-
-def _int_in(lo: int, hi: int | None = None) -> Any:
-    """An argparse ``type``: an integer in [lo, hi] (no upper bound if hi is None); anything
-    else is an argparse error (one line, exit status 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            span = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
-        return value
-
-    return parse
-
-
-def _float_at_least(lo: float) -> Any:
-    """An argparse ``type``: a finite float >= lo."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (math.isfinite(value) and value >= lo):
-            raise argparse.ArgumentTypeError(f"must be a finite number >= {lo:g}, got {text}")
-        return value
-
-    return parse
 
 
 def supported_bauds(protocol: str) -> tuple[int, ...]:
@@ -203,23 +172,23 @@ def add_parser(sub: Any) -> None:
     s = hw.add_parser("virtual-bus", help="virtual servo chain (arm6) on a pty; prints its path")
     s.add_argument("--robot", default="arm6")
     s.add_argument("--protocol", choices=PROTOCOLS, default="feetech")
-    s.add_argument("--realtime", type=_float_at_least(0.0), default=1.0,
+    s.add_argument("--realtime", type=float_at_least(0.0), default=1.0,
                    help="sim s per wall s (1 = real time, 0 = free-running)")
-    s.add_argument("--proxy-seed", type=_int_in(0), help="serve the reality proxy of this "
+    s.add_argument("--proxy-seed", type=int_in(0), help="serve the reality proxy of this "
                    "seed (sim2real/proxy.py) instead of the nominal model")
     s.set_defaults(func=virtual_bus)
     s = hw.add_parser("virtual-can", help="4 emulated slcan adapters with quad12's MIT motors")
     s.add_argument("--robot", default="quad12")
-    s.add_argument("--realtime", type=_float_at_least(0.0), default=1.0,
+    s.add_argument("--realtime", type=float_at_least(0.0), default=1.0,
                    help="sim s per wall s (1 = real time, 0 = free-running)")
-    s.add_argument("--proxy-seed", type=_int_in(0), help="serve the reality proxy of this seed")
+    s.add_argument("--proxy-seed", type=int_in(0), help="serve the reality proxy of this seed")
     s.set_defaults(func=virtual_can)
     s = hw.add_parser("scan", help="find the servo ids on a serial bus")
     s.add_argument("--port", required=True)
     s.add_argument("--protocol", choices=PROTOCOLS)
-    s.add_argument("--baud", type=_int_in(1), nargs="*", help="baud rates to try, ones the "
+    s.add_argument("--baud", type=int_in(1), nargs="*", help="baud rates to try, ones the "
                    "protocol supports (default: the common ones)")
-    s.add_argument("--max-id", type=_int_in(0, MAX_SERVO_ID), default=20,
+    s.add_argument("--max-id", type=int_in(0, MAX_SERVO_ID), default=20,
                    help=f"highest id to ping, 0..{MAX_SERVO_ID} (default 20)")
     s.set_defaults(func=scan)
     s = hw.add_parser("calibrate", help="record an arm's joint zeros and ranges (JSON)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from robot_rl import __version__
+from robot_rl.argtypes import float_at_least, int_in
 
 
 class UserError(Exception):
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("task", help="task name (see `robot-rl envs`)")
     s.add_argument("--policy", choices=("random", "zero"), default="zero",
                    help="zero = hold the default pose; random = uniform actions")
-    s.add_argument("--steps", type=int, default=500, help="policy steps (default 500)")
+    s.add_argument("--steps", type=int_in(1), default=500, help="policy steps (default 500)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--config", help="task YAML (default: configs/tasks/TASK.yaml)")
     s.add_argument("--video", help="write an MP4 of the rollout to this path")
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--algo", default="ppo", help="algorithm (ppo, hinf)")
     s.add_argument("--config", help="algorithm YAML (default: configs/algos/ALGO-TASK.yaml "
                    "if it exists, else configs/algos/ALGO.yaml)")
-    s.add_argument("--iterations", type=int, help="override the config's iterations (with "
+    s.add_argument("--iterations", type=int_in(1), help="override the config's iterations (with "
                    "--resume: how many more)")
     s.add_argument("--seed", type=int, help="override the config's seed")
     s.add_argument("--out", help="run directory (default runs/TASK-ALGO-sSEED)")
@@ -256,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", default="quad12-walk", help="task (default quad12-walk)")
     s.add_argument("--suite", default="nominal", help="nominal, push, force, terrain, a "
                    "comma-separated list, or all (default nominal)")
-    s.add_argument("--episodes", type=int, default=10, help="episodes per condition")
-    s.add_argument("--seconds", type=float, default=20.0, help="episode length [s]")
+    s.add_argument("--episodes", type=int_in(1), default=10, help="episodes per condition")
+    s.add_argument("--seconds", type=float_at_least(0.0, strict=True), default=20.0,
+                   help="episode length [s]")
     s.add_argument("--seed", type=int, default=1000, help="first episode seed")
     s.add_argument("--out", help="write eval.json and eval.png here")
     s.set_defaults(func=_cmd_eval)
@@ -272,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "its command script, report (JSON last)")
     s.add_argument("config", help="deploy config, e.g. configs/deploy/quad12_proxy.yaml")
     s.add_argument("--processes", action="store_true", help="one process per node")
-    s.add_argument("--duration", type=float, help="seconds to run (default: the config's run_s)")
+    s.add_argument("--duration", type=float_at_least(0.0, strict=True),
+                   help="seconds to run (default: the config's run_s)")
     s.add_argument("--policy", help="override the config's policy_path")
     s.add_argument("--out", default="out/bringup", help="report directory")
     s.add_argument("--event", action="append", metavar="SECONDS:KIND",
@@ -286,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("policy", help="policy bundle (.onnx)")
     s.add_argument("--to", default="proxy", help="target (proxy)")
     s.add_argument("--robot", default="quad12")
-    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="proxy seeds")
-    s.add_argument("--seconds", type=float, default=20.0)
+    s.add_argument("--seeds", type=int_in(0), nargs="+", default=[0, 1, 2], help="proxy seeds")
+    s.add_argument("--seconds", type=float_at_least(0.0, strict=True), default=20.0)
     s.add_argument("--out", default="out/sim2sim")
     s.set_defaults(func=_cmd_sim2sim)
 

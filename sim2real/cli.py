@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robot_rl.argtypes import float_at_least, int_in
+
 
 def excite(args: argparse.Namespace) -> int:
     from sim2real.experiment import Payload
@@ -76,15 +78,16 @@ def add_parser(sub: Any) -> None:
     ss = p.add_subparsers(dest="sysid_command", metavar="STEP", required=True)
     s = ss.add_parser("excite", help="run the excitation experiment and log it (.npz)")
     s.add_argument("--robot", default="quad12")
-    s.add_argument("--proxy-seed", type=int, help="the reality proxy of this seed (default: "
+    s.add_argument("--proxy-seed", type=int_in(0), help="the reality proxy of this seed (default: "
                    "the nominal sim)")
-    s.add_argument("--seconds", type=float, default=120.0)
+    s.add_argument("--seconds", type=float_at_least(0.0, strict=True), default=120.0)
     s.add_argument("--seed", type=int, default=0, help="excitation seed")
-    s.add_argument("--amplitude", type=float, default=0.5,
+    s.add_argument("--amplitude", type=float_at_least(0.0, strict=True), default=0.5,
                    help="peak, as a fraction of the distance to the nearer joint limit")
-    s.add_argument("--speed", type=float, default=0.5,
+    s.add_argument("--speed", type=float_at_least(0.0, strict=True), default=0.5,
                    help="peak speed, as a fraction of the velocity limit")
-    s.add_argument("--payload-kg", type=float, help="a known mass clamped to a link for this "
+    s.add_argument("--payload-kg", type=float_at_least(0.0, strict=True),
+                   help="a known mass clamped to a link for this "
                    "run (a second log for `fit --payload-log`, which then sets the scale)")
     s.add_argument("--payload-body", nargs="+", default=["gripper"],
                    help="the link it is clamped to; several: one payload on each (quad12 on "
@@ -97,13 +100,15 @@ def add_parser(sub: Any) -> None:
     s.add_argument("log", help="a log from `robot-rl sysid excite` (.npz or .mcap), or an MCAP "
                    "recording of the robot's /joint_states and /command")
     s.add_argument("--robot", help="the robot of an MCAP recording without /sysid/meta")
-    s.add_argument("--mass-kg", type=float, help="the robot weighed [kg] (sets the absolute "
+    s.add_argument("--mass-kg", type=float_at_least(0.0, strict=True),
+                   help="the robot weighed [kg] (sets the absolute "
                    "scale; default: the log's recorded weighing, else the nominal mass)")
-    s.add_argument("--latencies", type=int, nargs="+", default=[0, 1, 2, 3],
+    s.add_argument("--latencies", type=int_in(0, 20), nargs="+", default=[0, 1, 2, 3],
                    help="candidate actuation latencies [physics ticks of 1 ms]")
     s.add_argument("--payload-log", help="a second log of the robot carrying a known payload "
                    "(`excite --payload-kg`): its known torques set the absolute scale")
-    s.add_argument("--window-s", type=float, help="every term of the equation averaged over "
+    s.add_argument("--window-s", type=float_at_least(0.0),
+                   help="every term of the equation averaged over "
                    "windows this long [s] (default 0.1): the sensor noise's bias out of the "
                    "accelerations (0: per control interval)")
     s.add_argument("--anchor", default="auto", choices=["auto", "mass", "strength", "payload"],

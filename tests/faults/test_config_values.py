@@ -160,6 +160,12 @@ def test_shipped_deploy_configs_load(path: Path) -> None:
      ["--realtime", "finite number >= 0"]),
     (["hardware", "calibrate", "--robot", "arm7", "--port", "/dev/ttyNOPE0"],
      ["--robot", "unknown robot 'arm7'", "arm6"]),
+    (["sim", "quad12-walk", "--steps", "-5"], ["--steps", "must be >= 1, got -5"]),
+    (["bringup", "configs/deploy/quad12_proxy.yaml", "--duration", "inf"],
+     ["--duration", "finite number > 0"]),
+    (["eval", "x.onnx", "--task", "quad12-walk", "--episodes", "0"],
+     ["--episodes", "must be >= 1"]),
+    (["sysid", "excite", "--seconds", "-1", "--out", "x.npz"], ["--seconds", "> 0"]),
 ])
 def test_bad_cli_arguments_end_in_one_clear_line(capsys: pytest.CaptureFixture[str],
                                                   args: list[str], words: list[str]) -> None:
