@@ -423,7 +423,13 @@ def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
         s = json.loads((out / "summary.json").read_text()) if (
             out / "summary.json").exists() else {}
         m = s.get("motion") or {}
-        runs.append({"rc": proc.returncode, "falls": m.get("falls"),
+        node = out / "nodes" / "safety_node.json"
+        ages = json.loads(node.read_text()).get("state_age_ms") if node.exists() else None
+        reasons = {k: v.get("last_reason") for k, v in (json.loads(node.read_text()).get(
+            "interventions") or {}).items()} if node.exists() else {}
+        runs.append({"rc": proc.returncode, "falls": m.get("falls"), "state_age_ms": ages,
+                     "reasons": {k: v for k, v in reasons.items() if k in (
+                         "tracking_guard", "fall_detect", "state_watchdog")},
                      "min_height_m": m.get("min_height_m"),
                      "modes": s.get("safety_modes"),
                      "stops": {k: v for k, v in (s.get("interventions") or {}).items()
@@ -431,8 +437,10 @@ def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
         print(f"faults bench: start {k + 1}/{n}: falls {m.get('falls')} modes "
               f"{s.get('safety_modes')}", flush=True)
     falls = sum(int(r.get("falls") or 0) for r in runs)
+    ages = [r["state_age_ms"]["max"] for r in runs if r.get("state_age_ms")]
     return {"starts": n, "falls": falls, "failed": sum(r["rc"] != 0 for r in runs),
-            "with_fall": [r for r in runs if r["falls"]]}
+            "with_fall": [r for r in runs if r["falls"]],
+            "state_age_max_ms": sorted(round(a, 1) for a in ages)}
 
 
 def run(quick: bool = False, cases: list[str] | None = None, starts: int | None = None

@@ -88,21 +88,24 @@ class StateWatchdog(Stage):
 
     def reset(self, state: RobotState | None) -> None:
         self.tripped = False
+        self.why = ""  # what tripped it (kept in the latched reason: the cause, not a count)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         age = ctx.t - ctx.state_t
         st = ctx.state
+        why = ""
         if age > self.cfg.timeout_s:
-            self.tripped = self.cfg.latch
-            ctx.request(self.name, f"joint state is {age * 1e3:.0f} ms old "
-                        f"(> {self.cfg.timeout_s * 1e3:.0f} ms)", Mode.DAMPING)
+            why = (f"joint state is {age * 1e3:.0f} ms old "
+                   f"(> {self.cfg.timeout_s * 1e3:.0f} ms)")
         elif not _finite(st.q, st.dq, st.imu_quat):
+            why = "non-finite value in the measured joint state or IMU orientation (sensor fault?)"
+        if why:
+            if not self.tripped:
+                self.why = why
             self.tripped = self.cfg.latch
-            ctx.request(self.name, "non-finite value in the measured joint state or IMU "
-                        "orientation (sensor fault?)", Mode.DAMPING)
+            ctx.request(self.name, why, Mode.DAMPING)
         elif self.tripped:
-            ctx.request(self.name, "latched after a stale or non-finite joint state",
-                        Mode.DAMPING)
+            ctx.request(self.name, f"latched after: {self.why}", Mode.DAMPING)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,7 @@ class SafetyNode(Node):
         self.seq = 0
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
+        self.state_age_ms: deque[float] = deque(maxlen=100_000)
         self.worker = Mailbox(self, "state", self._on_state_work) if local is not None else None
         if local is not None:  # state and policy command by direct call (in-process graph)
             local.subscribe(self, "state", self._on_state)
@@ -296,6 +298,8 @@ class SafetyNode(Node):
         if not self._refresh_state():
             return
         self._check_executor(now)
+        if self.sup.chain.motors_on:  # how old the state the chain judges is (active only)
+            self.state_age_ms.append((now - self._state_stamp) * 1e3)
         out = self.sup.tick(now)
         if out is None:
             return
@@ -339,10 +343,13 @@ class SafetyNode(Node):
         self.pub_diag.publish(arr)
 
     def stats(self) -> dict[str, Any]:
+        from hardware.bridge import percentiles
+
         with self._lock:
             d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
                  callback_errors=error_counts(self), executor_stalls=self.executor_stalls,
+                 state_age_ms=percentiles(self.state_age_ms),
                  policy_gaps=self.policy_gaps.summary(),
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
         return d
