@@ -101,8 +101,8 @@ class PolicyNode(Node):
         self._msg = JointState()
         self._lock = threading.Lock()  # state callbacks may run in the bridge's thread
         self._last_state: RobotState | None = None  # (what a swap candidate is probed on)
-        self.worker = Mailbox(self, "policy step", lambda st: self._step(st.t, st)) \
-            if local is not None else None
+        self.worker = Mailbox(self, "policy step", lambda st: self._step(st.t, st),
+                              cfg.executor_realtime_priority) if local is not None else None
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_imu(self, msg: Imu) -> None:

@@ -100,7 +100,8 @@ class SafetyNode(Node):
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
         self.state_age_ms: deque[float] = deque(maxlen=100_000)
-        self.worker = Mailbox(self, "state", self._on_state_work) if local is not None else None
+        self.worker = (Mailbox(self, "state", self._on_state_work, cfg.executor_realtime_priority)
+                       if local is not None else None)
         if local is not None:  # state and policy command by direct call (in-process graph)
             local.subscribe(self, "state", self._on_state)
             local.subscribe(self, "policy_command", self._on_policy_command)

@@ -19,8 +19,17 @@ from robot_rl_ros.contain import record
 
 
 class Mailbox:
-    def __init__(self, owner: Any, what: str, fn: Callable[[Any], None]) -> None:
+    """Args: owner: the node (its errors are counted there); what: the thread's name;
+    fn: the work, called with each item taken; priority: 0, or the worker's SCHED_FIFO
+    priority (the deploy config's ``executor_realtime_priority``: below the bridge loop's, so
+    a wake-up is not left waiting behind normal threads; where refused, ``realtime_error``
+    says why and it runs normally)."""
+
+    def __init__(self, owner: Any, what: str, fn: Callable[[Any], None],
+                 priority: int = 0) -> None:
         self.owner, self.what, self.fn = owner, what, fn
+        self.priority = priority
+        self.realtime_error: str | None = None
         self._item: Any = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -36,6 +45,10 @@ class Mailbox:
         self._wake.set()
 
     def _run(self) -> None:
+        if self.priority:
+            from robot_rl.runtime.realtime import set_thread_realtime
+
+            self.realtime_error = set_thread_realtime(self.priority)
         while not self._stop.is_set():
             if not self._wake.wait(0.2):
                 continue
