@@ -354,6 +354,9 @@ class HardwareBridge:
                 if self._reentry and cmd is None:
                     self._set_mode("reentry")  # reset: waiting for the chain's commands
                     return self._damping
+                if cmd is None and now - self.active_since <= self.command_timeout_s:
+                    self._set_mode("waiting")  # activated, no command yet: not a timeout
+                    return self._damping
                 self.timeouts += 1
                 self._latch(f"no safe command for {self.command_timeout_s} s "
                             "(safety node dead or stalled?)")
@@ -376,7 +379,7 @@ class HardwareBridge:
 
     @property
     def mode(self) -> str:
-        """passive | soft_start | following | latched | reentry | hold."""
+        """passive | soft_start | waiting | following | latched | reentry | hold."""
         return self._mode
 
     # -- the loop ----------------------------------------------------------------------------

@@ -31,6 +31,8 @@ def _bridge() -> tuple[HardwareBridge, object]:
                             soft_start_s=0.0, shutdown_damp_s=0.0, max_command_age_s=0.1)
     bridge.configure()
     bridge.activate()
+    time.sleep(0.1)  # no command yet, within command_timeout_s: waiting, not latched
+    assert bridge.mode == "waiting" and not bridge.latched
     return bridge, backend
 
 
