@@ -70,10 +70,13 @@ def test_node_processes_die_with_a_killed_bringup_and_the_bridge_damps(
         assert all(_alive(p) for p in pids.values())
         proc.send_signal(signal.SIGKILL)  # kill -9: no chance to stop the graph itself
         proc.wait(10)
-        assert wait_for(lambda: not any(_alive(p) for p in pids.values()), 15.0), {
+        assert wait_for(lambda: not any(_alive(p) for p in pids.values()), 20.0), {
             n: _alive(p) for n, p in pids.items()}
     finally:
         if proc.poll() is None:
             proc.kill()
+        for p in locals().get("pids", {}).values():  # (never left to disturb later tests)
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
     bridge = json.loads((nodes / "hardware_bridge.json").read_text())
     assert bridge["modes"][-1] == "passive" and bridge["state"] == "unconfigured", bridge["modes"]

@@ -38,8 +38,10 @@ def test_start_walk_and_an_intervention_without_teleop_never_fall(mode: str,
         g.activate()  # (processes: after the passive wait the robot lies on its belly)
         assert wait_for(lambda: safety_mode(g) == "ACTIVE", 15.0)
         g.run(4.0)  # walking at 0.5 m/s (after the stand-up)
+        assert safety_mode(g) == "ACTIVE", (safety_mode(g), g.operator.safety_status)
         publish(g, Bool, "/teleop/intervention", Bool(data=True), times=1)
-        assert wait_for(lambda: safety_mode(g) == "HOLD", 1.0), safety_mode(g)
+        assert wait_for(lambda: safety_mode(g) == "HOLD", 1.0), (safety_mode(g),
+                                                                 g.operator.safety_status)
         g.run(3.0)
         assert safety_mode(g) == "HOLD"  # standing, not damped
     finally:

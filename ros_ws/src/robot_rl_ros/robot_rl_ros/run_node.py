@@ -35,6 +35,14 @@ from robot_rl_ros.graph import (
     spin,
 )
 
+SHUTDOWN_DEADLINE_S = 8.0
+
+
+def _hard_exit(name: str) -> None:
+    print(f"{name}: orderly shutdown took over {SHUTDOWN_DEADLINE_S} s; exiting now",
+          file=sys.stderr, flush=True)
+    os._exit(5)
+
 
 def default_session(config: str) -> str:
     """The session token of nodes started without one (launch files): from the config file's
@@ -135,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                       "shutting down", file=sys.stderr)
                 rc = 3
                 break
+        # the orderly shutdown has this long; past it the process ends anyway (the bridge has
+        # damped first), so a shutdown that hangs never leaves a node running
+        deadline = threading.Timer(SHUTDOWN_DEADLINE_S, _hard_exit, args=(args.node,))
+        deadline.daemon = True
+        deadline.start()
         if args.node == "hardware_bridge":
             if node.bridge is not None:
                 node.bridge.damp()
