@@ -22,24 +22,25 @@ def export_task_bundle(task: str, path: Path, *, kind: str = "stand", seed: int 
     ``inf`` output, or ``scaled`` (the random actor's output times ``scale``)."""
     import torch
 
-    from robot_rl.export.onnx_export import export_for_task, export_standing_policy, task_actor
+    from robot_rl.export.onnx_export import (
+        export_constant_policy,
+        export_for_task,
+        export_standing_policy,
+        task_actor,
+    )
 
     if kind == "stand":
         return export_standing_policy(task, path, hidden=(32, 32))
+    if kind in ("nan", "inf"):
+        return export_constant_policy(task, path, float(kind), (32, 32), algorithm="test")
     torch.manual_seed(seed)
     policy = task_actor(task, hidden=(32, 32))
     last = policy.actor[-1]
     assert isinstance(last, torch.nn.Linear)
-    with torch.no_grad():
+    with torch.no_grad():  # "random" or "scaled"
         last.bias.zero_()
-        if kind in ("random", "scaled"):
-            last.weight.uniform_(-0.5, 0.5)
-            last.weight.mul_(scale)
-        elif kind == "inf":
-            last.weight.zero_()
-            last.bias.fill_(float("inf"))
-        else:  # "nan"
-            last.bias.fill_(float("nan"))
+        last.weight.uniform_(-0.5, 0.5)
+        last.weight.mul_(scale)
     return export_for_task(policy, task, path, algorithm="test")
 
 

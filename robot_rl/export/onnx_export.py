@@ -279,19 +279,29 @@ def task_actor(task: str, hidden: Sequence[int] = (64, 64)) -> ActorCritic:
     return ActorCritic(builder.dim, spec.n_joints, hidden, hidden)
 
 
-def export_standing_policy(task: str, path: str | Path, hidden: Sequence[int] = (64, 64)
-                           ) -> Path:
-    """A zero-action policy as a real bundle: the joint PD holds the default pose (the
-    quadruped stands, the arm holds home). Timing and deployment runs use it where no
-    trained policy is needed or none exists yet."""
+def export_constant_policy(task: str, path: str | Path, value: float,
+                           hidden: Sequence[int] = (64, 64), algorithm: str = "constant",
+                           note: str = "") -> Path:
+    """A real bundle for ``task`` whose every output is ``value`` (its output layer's weights
+    zero, its bias ``value``): 0 holds the default pose; NaN or inf is a broken policy, for
+    the fault tests and `robot-rl bench faults`."""
     policy = task_actor(task, hidden)
     last = policy.actor[-1]
     assert isinstance(last, nn.Linear)
     with torch.no_grad():
         last.weight.zero_()
-        last.bias.zero_()
-    return export_for_task(policy, task, path, algorithm="stand",
-                           extra={"note": "zero action: holds the default pose"})
+        last.bias.fill_(value)
+    return export_for_task(policy, task, path, algorithm=algorithm,
+                           extra={"note": note or f"constant output {value}"})
+
+
+def export_standing_policy(task: str, path: str | Path, hidden: Sequence[int] = (64, 64)
+                           ) -> Path:
+    """A zero-action policy as a real bundle: the joint PD holds the default pose (the
+    quadruped stands, the arm holds home). Timing and deployment runs use it where no
+    trained policy is needed or none exists yet."""
+    return export_constant_policy(task, path, 0.0, hidden, algorithm="stand",
+                                  note="zero action: holds the default pose")
 
 
 def _export_saved(policy: nn.Module, deploy: dict[str, Any], out: Path) -> Path:

@@ -178,12 +178,8 @@ class PolicyController:
         arrays: dict[str, Any] = {k: v.copy() for k, v in vars(state).items()
                                   if isinstance(v, np.ndarray)}
         st = dataclasses.replace(state, **arrays)
-        st.command = self.command.copy()
-        if new.ik is not None and st.ee_pos is None:
-            st.ee_pos = new.ik.fk(st.q)[0]
-        last = np.zeros(int(new.meta["act_dim"]))
         try:
-            obs = new.builder.build(st, last)
+            obs = self.observe(st, new, np.zeros(int(new.meta["act_dim"])))
         except ValueError as e:
             return f"{new.path}: its observation cannot be built from the robot's state: {e}"
         rng = np.random.default_rng(seed)
@@ -225,12 +221,16 @@ class PolicyController:
             self.last_action[:] = 0.0
             self._cur.policy.reset()
 
-    def observe(self, state: RobotState) -> np.ndarray:
-        cur = self._cur
+    def observe(self, state: RobotState, bundle: _Loaded | None = None,
+                last_action: np.ndarray | None = None) -> np.ndarray:
+        """The observation of ``state`` for the running bundle (or ``bundle``, with
+        ``last_action``), the task command written into the state."""
+        cur = self._cur if bundle is None else bundle
         state.command = self.command
         if cur.ik is not None and state.ee_pos is None:
             state.ee_pos = cur.ik.fk(state.q)[0]
-        return cur.builder.build(state, self.last_action)
+        return cur.builder.build(state, self.last_action if last_action is None
+                                 else last_action)
 
     def step(self, state: RobotState, t: float) -> JointCommand:
         """One policy tick: observation → action → joint command (robot gains). Raises

@@ -176,15 +176,8 @@ class Operator(Node):
         if not self.modes_seen or self.modes_seen[-1] != mode:
             self.modes_seen.append(mode)
 
-    def check_command(self, cmd: tuple[float, ...] | list[float]) -> None:
-        """ValueError unless ``cmd`` is 3 finite numbers (vx, vy, yaw rate / a goal)."""
-        if len(cmd) != 3 or not all(isinstance(c, (int, float)) and abs(c) < float("inf")
-                                    for c in cmd):
-            what = "(vx, vy, yaw rate)" if self.quadruped else "(x, y, z) goal"
-            raise ValueError(f"command {list(cmd)} must be 3 finite numbers {what}")
-
     def send_command(self, cmd: tuple[float, ...] | list[float]) -> None:
-        self.check_command(cmd)
+        """(A script step's command: 3 finite values, checked when the config loaded.)"""
         if self.quadruped:
             m = Twist()
             m.linear.x, m.linear.y, m.angular.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
@@ -250,8 +243,6 @@ class _GraphBase:
                 return
             if script and self.t_active is not None:
                 cmd = self.cfg.command_at(time.monotonic() - self.t_active)
-                if cmd is not None and cmd != last:
-                    cmd = self._check_step(cmd)
                 if cmd is not None and (cmd != last or int(time.monotonic() * 10) % 10 == 0):
                     self.operator.send_command(cmd)
                     last = cmd
@@ -264,15 +255,6 @@ class _GraphBase:
         """What of the graph has died (a node process, an executor thread): empty while all
         runs."""
         return []
-
-    def _check_step(self, cmd: tuple[float, ...]) -> tuple[float, ...] | None:
-        """A script step's command, or None (logged) if it cannot be sent."""
-        try:
-            self.operator.check_command(cmd)
-        except ValueError as e:
-            _log.error(f"script step refused: {e}", throttle_s=5.0)
-            return None
-        return cmd
 
     POLICY_STEADY_S = 0.5  # policy commands arriving this long without a lapse: activate
 

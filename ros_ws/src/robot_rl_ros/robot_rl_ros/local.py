@@ -10,8 +10,9 @@ direct call in the publishing thread, as ros2_control chains controllers in one 
 - ``policy_command``: ``(JointCommand, stamp)`` from the policy node to the safety node;
 - ``command``: ``(JointCommand, stamp)`` from the safety node to the bridge.
 
-The chain then runs in the bridge's loop thread at the policy ticks, like the ROS-free
-`robot_rl.runtime.deploy.DeployLoop`. Every topic is still published for observers
+The bridge's loop thread only hands each state over: the policy and safety nodes take it in
+their own worker threads (`robot_rl_ros.worker.Mailbox`), so no node's work runs in the
+loop (a slow policy step must not stall it; issue 21). Every topic is still published for observers
 (recorders, tools, other processes); only the nodes of this process skip their subscription
 to what the bus carries. A failing subscriber is logged and counted, never raised into the
 publisher (the bridge's loop): the safety node's watchdog turns a missing command into hold,
