@@ -104,6 +104,10 @@ class _Run:
         # a fall is judged up to the damping (a quadruped's controlled sit-down ends lying
         # down by design: damped, it settles onto its belly)
         self.out["falls"] = _falls(self.cfg, self.stats, self.t_damped)
+        # what stopped the robot, where something did (the reason each stage last gave)
+        inter = (self.stats.get("safety_node") or {}).get("interventions") or {}
+        self.out["stops"] = {k: v.get("last_reason") for k, v in inter.items() if k in (
+            "tracking_guard", "fall_detect", "state_watchdog", "command_watchdog")}
         if exc[0] is not None:
             self.out.update(safe=False, error=f"{exc[0].__name__}: {exc[1]}")
 
@@ -413,10 +417,11 @@ def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
             out / "summary.json").exists() else {}
         m = s.get("motion") or {}
         node = out / "nodes" / "safety_node.json"
-        ages = json.loads(node.read_text()).get("state_age_ms") if node.exists() else None
-        reasons = {k: v.get("last_reason") for k, v in (json.loads(node.read_text()).get(
-            "interventions") or {}).items()} if node.exists() else {}
-        runs.append({"rc": proc.returncode, "falls": m.get("falls"), "state_age_ms": ages,
+        ns = json.loads(node.read_text()) if node.exists() else {}
+        reasons = {k: v.get("last_reason") for k, v in (ns.get("interventions") or {}).items()}
+        runs.append({"rc": proc.returncode, "falls": m.get("falls"),
+                     "state_age_ms": ns.get("state_age_ms"),
+                     "watchdog_deferred": ns.get("watchdog_deferred"),
                      "reasons": {k: v for k, v in reasons.items() if k in (
                          "tracking_guard", "fall_detect", "state_watchdog")},
                      "min_height_m": m.get("min_height_m"),
@@ -426,10 +431,12 @@ def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
         print(f"faults bench: start {k + 1}/{n}: falls {m.get('falls')} modes "
               f"{s.get('safety_modes')}", flush=True)
     falls = sum(int(r.get("falls") or 0) for r in runs)
-    ages = [r["state_age_ms"]["max"] for r in runs if r.get("state_age_ms")]
+    ages = [r["state_age_ms"]["max"] for r in runs
+            if r.get("state_age_ms") and r["state_age_ms"].get("n")]
     return {"starts": n, "falls": falls, "failed": sum(r["rc"] != 0 for r in runs),
             "with_fall": [r for r in runs if r["falls"]],
-            "state_age_max_ms": sorted(round(a, 1) for a in ages)}
+            "state_age_max_ms": sorted(round(a, 1) for a in ages),
+            "watchdog_deferred": [r.get("watchdog_deferred") for r in runs]}
 
 
 def run(quick: bool = False, cases: list[str] | None = None, starts: int | None = None

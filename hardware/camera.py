@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from hardware.errors import HardwareError
 
-class CameraError(RuntimeError):
+
+class CameraError(HardwareError):
     """The camera cannot be opened, stopped delivering, or the latest frame is too old."""
 
 

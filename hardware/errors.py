@@ -1,7 +1,10 @@
-"""Errors a user can cause on the hardware side (a missing device, a wrong robot, no reply)."""
+"""Errors a user can cause on the hardware side (a missing device, a wrong robot, no reply):
+`HardwareError`, the root of the servo bus, CAN, camera and calibration errors."""
+
+from robot_rl.errors import RobotRLError
 
 
-class HardwareError(RuntimeError):
+class HardwareError(RobotRLError, RuntimeError):
     """The robot cannot be reached or configured; the message says what and what to try."""
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from robot_rl import __version__
 from robot_rl.argtypes import float_at_least, int_in
+from robot_rl.errors import RobotRLError
 
 
-class UserError(Exception):
+class UserError(RobotRLError):
     """An error the user can fix; printed without a traceback."""
 
 
@@ -333,26 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(err: BaseException) -> bool:
-    from robot_rl.config import ConfigError
-    from robot_rl.envs.registry import UnknownTaskError
-    from robot_rl.runtime.deploy import DeployError
-    from robot_rl.runtime.policy import BundleError
-
-    user: tuple[type[BaseException], ...] = (UserError, ConfigError, UnknownTaskError,
-                                             BundleError, FileNotFoundError, DeployError)
-    if type(err).__module__.startswith("hardware."):  # device errors: the message says what
-        from hardware.camera import CameraError  # is wrong and what to try
-        from hardware.can.link import CanBusError
-        from hardware.errors import HardwareError
-        from hardware.servo.bus import BusError
-        from hardware.servo.calibration import CalibrationError
-
-        user += (CameraError, CanBusError, HardwareError, BusError, CalibrationError)
-    if type(err).__module__.startswith("sim2real."):
-        from sim2real.sysid import SysIdError
-
-        user += (SysIdError,)
-    return isinstance(err, user)
+    """Errors the user can fix (every area's errors derive from `RobotRLError`; a missing
+    file is one too); anything else is a bug and keeps its traceback."""
+    return isinstance(err, (RobotRLError, FileNotFoundError))
 
 
 def _entry() -> Any:  # console-script entry point

@@ -25,10 +25,12 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from robot_rl.errors import RobotRLError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(RobotRLError, ValueError):
     """A configuration file or override is invalid. The message names file, key and reason."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from robot_rl.errors import RobotRLError
 from robot_rl.robots import get_robot
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import JointCommand, RobotState
@@ -26,7 +27,7 @@ LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_f
 SKIP_S = 2.5  # s at the start of a log left out of every fit: the chain's 2 s soft start
 
 
-class SysIdError(ValueError):
+class SysIdError(RobotRLError, ValueError):
     """A log or a setting the identification cannot use (the message says why and what to do)."""
 
 

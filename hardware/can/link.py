@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import can
 
+from hardware.errors import HardwareError
+
 if TYPE_CHECKING:
     from hardware.can.bus import MotorReading
 
 
-class CanBusError(RuntimeError):
+class CanBusError(HardwareError):
     """A CAN bus problem a user can fix; the message names the cause and the fix.
 
     ``motor_ids``: CAN ids of the motors concerned; ``readings``: the cycle's readings, if any.

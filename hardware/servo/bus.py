@@ -48,13 +48,14 @@ from typing import Any, ClassVar, NoReturn
 
 import serial
 
+from hardware.errors import HardwareError
 from hardware.servo import protocol as sp
 
 MotorRef = int | str
 SCAN_HINT = "`robot-rl hardware scan`"
 
 
-class BusError(RuntimeError):
+class BusError(HardwareError):
     """Anything that went wrong on a servo bus."""
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hardware.errors import HardwareError
+
 TICKS_PER_REV = 4096
 CENTER_TICKS = 2048
 FORMAT = "robot-rl/servo-calibration"
@@ -39,7 +41,7 @@ Number = float | int | np.floating | np.integer
 ArrayLike = Number | npt.NDArray[Any]
 
 
-class CalibrationError(ValueError):
+class CalibrationError(HardwareError, ValueError):
     """A calibration file or value is invalid; the message names the file, joint and key."""
 
 

@@ -15,6 +15,7 @@ import gymnasium as gym
 
 from robot_rl.config import load_config
 from robot_rl.envs.base import RobotEnv, TaskConfig
+from robot_rl.errors import RobotRLError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -39,7 +40,7 @@ def register_task(name: str, entry: TaskEntry) -> None:
                  disable_env_checker=True)
 
 
-class UnknownTaskError(KeyError):
+class UnknownTaskError(RobotRLError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from robot_rl.errors import RobotRLError
 from robot_rl.robots.config import RobotConfig, load_robot_config
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.types import RobotState
 
 
-class DeployError(RuntimeError):
+class DeployError(RobotRLError, RuntimeError):
     """The deployment cannot start (wrong robot, bad bundle, missing device): the message
     names the cause and the fix; the robot is left damped or untouched."""
 

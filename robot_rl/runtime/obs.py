@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_rl.errors import RobotRLError
 from robot_rl.geometry import projected_gravity
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import RobotState
 
 
-class ObsError(ValueError):
+class ObsError(RobotRLError, ValueError):
     """The observation cannot be built from this state / configuration."""
 
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
+from robot_rl.errors import RobotRLError
+
 if TYPE_CHECKING:
     from robot_rl.robots.spec import RobotSpec
 
@@ -45,7 +47,7 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-class BundleError(ValueError):
+class BundleError(RobotRLError, ValueError):
     """The policy bundle is missing, unreadable, malformed, or does not fit this robot/input."""
 
 

@@ -65,6 +65,9 @@ from robot_rl_ros.worker import Mailbox
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
               Mode.STOP: "stop"}
 EXECUTOR_STALE_S = 1.0  # (direct hand-over) the executor's heartbeat older than this: STOP
+# a watchdog timer callback this many periods after the previous one: the process stalled
+# (timer jitter on a loaded 2-core machine stays under a quarter period)
+WATCHDOG_LATE = 1.25
 
 
 def mode_word(mode: Mode, out: JointCommand, spec: Any = None) -> str:
@@ -116,9 +119,12 @@ class SafetyNode(Node):
                   self._on_bridge_transition, EVENT_QOS)
         self.create_service(Trigger, "~/reset", contained(self, "~/reset", self._on_reset))
         self.bridge_reset = self.create_client(Trigger, "/hardware_bridge/reset")
+        # watchdog timer callbacks that came late (this process stalled) and yielded once
+        self.watchdog_deferred = 0
+        self._wd_period = 1.0 / cfg.watchdog_hz
+        self._wd_last = time.monotonic()
         if local is None:
-            self.create_timer(1.0 / cfg.watchdog_hz,
-                              contained(self, "watchdog", self._on_watchdog))
+            self.create_timer(self._wd_period, contained(self, "watchdog", self._on_watchdog))
         else:  # the executor's heartbeat, checked by the ticks that run outside it
             self.create_timer(0.1, self._beat)
         # (with the direct hand-over the watchdog runs on every state instead, in the bridge's
@@ -274,7 +280,17 @@ class SafetyNode(Node):
         return response
 
     def _on_watchdog(self) -> None:
-        if time.monotonic() - self._last_tick > 1.5 * self.policy_dt:
+        now = time.monotonic()
+        gap, self._wd_last = now - self._wd_last, now
+        if gap > WATCHDOG_LATE * self._wd_period:
+            # This process itself stalled (scheduling, a page fault): rclpy's executor runs
+            # the ready timers before the subscriptions, so the newest /joint_states and
+            # /policy/command wait behind this callback. Judging now would take our own stall
+            # for a stale state (damping at once) and a silent policy. Yield once to them;
+            # the next timer tick, one period on, judges.
+            self.watchdog_deferred += 1
+            return
+        if now - self._last_tick > 1.5 * self.policy_dt:
             c0 = time.thread_time()
             with self._lock:
                 if time.monotonic() - self._last_tick > 1.5 * self.policy_dt:
@@ -350,6 +366,7 @@ class SafetyNode(Node):
             d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
                  callback_errors=error_counts(self), executor_stalls=self.executor_stalls,
+                 watchdog_deferred=self.watchdog_deferred,
                  state_age_ms=percentiles(self.state_age_ms),
                  policy_gaps=self.policy_gaps.summary(),
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))

@@ -1,0 +1,1 @@
+"""The composition root (placeholder while the move is under way)."""
