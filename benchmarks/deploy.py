@@ -93,7 +93,7 @@ def machine_load() -> dict[str, float] | None:
 
 def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]:
     """One mode in this process (torch-free); its figures."""
-    from robot_rl.runtime.deploy_config import load_deploy_config
+    from robot_rl.deploy.config import load_deploy_config
 
     cfg = load_deploy_config(cfg_path)
     out: dict[str, Any] = {"mode": mode, "seconds": seconds}
@@ -103,7 +103,7 @@ def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]
         tune_process()  # as the graphs do
         from robot_rl_ros.graph import process_info
 
-        from robot_rl.runtime.deploy import DeployLoop
+        from robot_rl.deploy.loop import DeployLoop
 
         loop = DeployLoop(cfg).start()
         try:

@@ -43,7 +43,7 @@ WALK = [{"t": 0.0, "cmd": [0.5, 0.0, 0.0]}]
 
 def _config(tmp: Path, base: Path, **over: Any) -> tuple[Path, Any]:
     from robot_rl.config import from_dict, load_yaml, merge
-    from robot_rl.runtime.deploy_config import DeployConfig
+    from robot_rl.deploy.config import DeployConfig
 
     data = merge(load_yaml(base), over)
     if data.get("policy_path") and not Path(data["policy_path"]).is_absolute():
@@ -128,8 +128,8 @@ class _Run:
 
 def _falls(cfg: Any, stats: dict[str, Any], t_damped: float | None = None) -> int | None:
     """Falls from the simulator's truth (quadruped), up to ``t_damped`` if given."""
+    from robot_rl.deploy.report import count_falls
     from robot_rl.robots import get_robot
-    from robot_rl.runtime.deploy_report import count_falls
 
     truth = (stats.get("hardware_bridge") or {}).get("truth")
     if not truth or not get_robot(cfg.robot).floating_base:
@@ -257,7 +257,7 @@ def case_6(tmp: Path, mode: str) -> dict[str, Any]:
 def case_8(tmp: Path, mode: str) -> dict[str, Any]:
     from robot_rl_ros.graph import ProcessGraph
 
-    from robot_rl.runtime.deploy import DeployError
+    from robot_rl.deploy.build import DeployError
 
     path, cfg = _quad(tmp)
     g = ProcessGraph(path, cfg, tmp / "n8", policy_path=str(
@@ -365,7 +365,7 @@ def case_12(tmp: Path, mode: str) -> dict[str, Any]:
 
 def case_2(tmp: Path, mode: str) -> dict[str, Any]:
     from robot_rl.config import ConfigError
-    from robot_rl.robots.config import CONFIG_DIR, load_robot_config
+    from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
 
     text = (CONFIG_DIR / "quad12.yaml").read_text()
     variants = {"margin nan": ("margin: 0.05", "margin: .nan"),

@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.robots.config import (
+from robot_rl.safety.check import violations
+from robot_rl.safety.core import Mode
+from robot_rl.safety.harness import SafetyHarness
+from robot_rl.safety.robot_config import (
     CONFIG_DIR,
     RobotConfig,
     load_robot_config,
     make_safety_chain,
 )
-from robot_rl.safety.check import violations
-from robot_rl.safety.core import Mode
-from robot_rl.safety.harness import SafetyHarness
 from robot_rl.types import JointCommand, RobotState
 
 

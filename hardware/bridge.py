@@ -93,7 +93,7 @@ class HardwareBridge:
         spec: the robot (effective spec: gains, damping kd).
         make_robot: builds the (unconnected) `Robot` backend, called by `configure`.
         rate_hz, publish_every, command_timeout_s, soft_start_s, shutdown_damp_s: see
-            `robot_rl.runtime.deploy_config.BridgeConfig`.
+            `robot_rl.deploy.config.BridgeConfig`.
         on_state: called with (state, tick) from the loop thread every ``publish_every``.
         command_period_s: the expected period of safe commands (the policy period), for
             counting late and missing commands.

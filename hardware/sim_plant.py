@@ -14,27 +14,80 @@ Emulators update the laws' set-points (thread-safe, under ``plant.lock``) and re
 states with `joint_state`. ``realtime`` = simulated seconds per wall second (1.0 = real time;
 0 = as fast as possible, for tests that need no clock).
 
-``proxy_seed``: make the plant the reality proxy of that seed (`sim2real.proxy`): perturbed
-masses, friction, joint damping / armature, motor strength, a 1 ms implicit-fast integrator,
-joint and gyro sensor errors, an actuation latency of 0-2 physics steps, and DC-motor
-models (torque-speed envelope, gearbox friction, backlash: `sim2real.actuator`).
+``perturbation``: what makes the plant differ from the nominal model, handed in as an object
+(`Perturbation`; the reality proxy of a seed is ``sim2real.proxy.reality_proxy(seed)``):
+model edits, joint and gyro sensor errors, an actuation latency in physics steps, and a motor
+model (torque-speed envelope, gearbox friction, backlash play). The plant imports none of
+the models; it calls them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import mujoco
 import numpy as np
 
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot
+from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import RobotState
-from sim2real.actuator import Backlash, DCMotorModel
-from sim2real.proxy import ProxyParams, SensorModel
+
+
+class SensorErrors(Protocol):
+    """Errors of the motors' joint readings and of the IMU's gyro."""
+
+    def joints(self, q: float, dq: float) -> tuple[float, float]: ...
+
+    def gyro(self, w: np.ndarray) -> np.ndarray: ...
+
+
+class MotorModel(Protocol):
+    """A joint's motor and gearbox between the driver's torque and the link (per-joint
+    arrays): the torque it can deliver, the friction opposing the motion, the play [rad]."""
+
+    backlash: np.ndarray
+
+    def envelope(self, tau: np.ndarray, dq: np.ndarray) -> np.ndarray: ...
+
+    def friction(self, dq: np.ndarray) -> np.ndarray: ...
+
+
+class Perturbation(Protocol):
+    """What makes the plant another robot than the nominal model (e.g. the reality proxy)."""
+
+    latency_ticks: int  # actuation latency [physics steps]
+
+    def apply(self, model: mujoco.MjModel) -> None: ...
+
+    def sensor_model(self) -> SensorErrors | None: ...
+
+    def motor_model(self) -> MotorModel | None: ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its parameters, for reports (JSON-ready)."""
+        ...
+
+
+# the plant's perturbation, built from its freshly loaded model and its robot
+PerturbationFactory = Callable[[mujoco.MjModel, RobotSpec], Perturbation]
+
+
+class Backlash:
+    """A play operator per joint: the motor-side position follows the link within ±b/2."""
+
+    def __init__(self, width: np.ndarray, q0: np.ndarray) -> None:
+        self.half = 0.5 * np.asarray(width, dtype=np.float64)
+        self.q_motor = np.asarray(q0, dtype=np.float64).copy()
+
+    def update(self, q_link: np.ndarray) -> np.ndarray:
+        self.q_motor = np.clip(self.q_motor, q_link - self.half, q_link + self.half)
+        return self.q_motor
 
 
 @dataclass
@@ -79,10 +132,12 @@ MotorLaw = PositionServoLaw | MitLaw
 class SimPlant:
     """Args: robot: registry name; scene: MJCF path (default the robot's own / flat scene);
     realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe;
-    model: a loaded model to use instead of ``scene`` (the proxy edits it in place)."""
+    perturbation: builds the plant's `Perturbation` from its model and robot (None: the
+    nominal robot); model: a loaded model to use instead of ``scene`` (a perturbation edits
+    it in place)."""
 
     def __init__(self, robot: str, scene: str | Path | None = None, realtime: float = 1.0,
-                 keyframe: str = "home", proxy_seed: int | None = None,
+                 keyframe: str = "home", perturbation: PerturbationFactory | None = None,
                  model: mujoco.MjModel | None = None) -> None:
         self.spec = get_robot(robot)
         if model is not None:  # a prepared model (e.g. the robot on a stand), used as is
@@ -91,13 +146,13 @@ class SimPlant:
             path = Path(scene) if scene else self._default_scene()
             self.model = mujoco.MjModel.from_xml_path(str(path))
         self.model.opt.timestep = self.spec.physics_dt
-        self.proxy: ProxyParams | None = None
-        self.sensors: SensorModel | None = None
-        self.motor: DCMotorModel | None = None
-        if proxy_seed is not None:
-            self.proxy = ProxyParams.sample(proxy_seed, self.model, self.spec)
+        self.proxy: Perturbation | None = None  # (the reality proxy, where it is one)
+        self.sensors: SensorErrors | None = None
+        self.motor: MotorModel | None = None
+        if perturbation is not None:
+            self.proxy = perturbation(self.model, self.spec)
             self.proxy.apply(self.model)
-            self.sensors = SensorModel(self.proxy)
+            self.sensors = self.proxy.sensor_model()
             self.motor = self.proxy.motor_model()
         self.dt = float(self.model.opt.timestep)
         self.data = mujoco.MjData(self.model)
@@ -239,4 +294,5 @@ class PlantImu:
         return self.plant.imu()
 
 
-__all__ = ["MitLaw", "MotorLaw", "PlantImu", "PositionServoLaw", "SimPlant"]
+__all__ = ["Backlash", "MitLaw", "MotorLaw", "MotorModel", "Perturbation", "PerturbationFactory",
+           "PlantImu", "PositionServoLaw", "SensorErrors", "SimPlant"]

@@ -2,9 +2,9 @@
 
 Each joint gets an MIT-style motor law (``tau = clip(kp (q* - q) + kd (dq* - dq) + tau_ff)``
 evaluated by the plant at every physics step), so a `JointCommand` means on the sim exactly
-what it means on the CAN motors. With ``SimPlant(proxy_seed=...)`` this is the reality proxy
-(`sim2real.proxy`): perturbed physics, sensor errors and actuation latency behind the same
-interface as the hardware.
+what it means on the CAN motors. On a plant perturbed as the reality proxy
+(``SimPlant(perturbation=reality_proxy(seed))``, `sim2real.proxy`): perturbed physics, sensor
+errors and actuation latency behind the same interface as the hardware.
 
 The state comes from the plant's sensors: joints (with the proxy's sensor errors), the IMU,
 foot contacts; ``base_lin_vel`` and ``base_pos`` are *not* reported, as a real robot without

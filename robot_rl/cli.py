@@ -86,7 +86,7 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim2sim(args: argparse.Namespace) -> int:
-    from sim2real.sim2sim import sim2sim
+    from robot_rl.deploy.sim2sim import sim2sim
 
     if args.to != "proxy":
         raise UserError(f"--to {args.to!r}: only 'proxy' (the reality proxy) is available")
@@ -300,12 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
     s.set_defaults(func=_cmd_bench)
 
-    from hardware.cli import add_parser as add_hardware
+    from robot_rl.commands.hardware import add_parser as add_hardware
 
-    add_hardware(sub)  # `robot-rl hardware ...` (hardware/cli.py; imports nothing heavy)
-    from sim2real.cli import add_parser as add_sysid
+    add_hardware(sub)  # `robot-rl hardware ...` (robot_rl/commands/hardware.py)
+    from robot_rl.commands.sysid import add_parser as add_sysid
 
-    add_sysid(sub)  # `robot-rl sysid excite|fit` (sim2real/cli.py)
+    add_sysid(sub)  # `robot-rl sysid excite|fit` (robot_rl/commands/sysid.py)
 
     s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")
     s.add_argument("--out", default="out/demo", help="report directory (default out/demo)")

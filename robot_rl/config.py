@@ -29,6 +29,17 @@ from robot_rl.errors import RobotRLError
 
 T = TypeVar("T")
 
+REPO = Path(__file__).resolve().parents[1]  # the repository (configs/, pretrained/)
+
+
+def resolve(path: str | Path) -> Path:
+    """A path from a config: absolute, or relative to the working directory if it exists
+    there, else relative to the repository (so shipped configs work from anywhere)."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return REPO / p
+
 
 class ConfigError(RobotRLError, ValueError):
     """A configuration file or override is invalid. The message names file, key and reason."""
@@ -213,4 +224,5 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["ConfigError", "from_dict", "load_config", "load_yaml", "merge", "to_dict"]
+__all__ = ["REPO", "ConfigError", "from_dict", "load_config", "load_yaml", "merge", "resolve",
+           "to_dict"]

@@ -43,10 +43,12 @@ def projected_gravity(q: np.ndarray) -> np.ndarray:
 
 
 def roll_pitch(q: np.ndarray) -> tuple[float, float]:
-    """Roll and pitch [rad] (ZYX Euler) of orientation ``q``."""
+    """Roll and pitch [rad] (ZYX Euler) of orientation ``q``; NaN in ``q`` gives NaN angles."""
     w, x, y, z = q.tolist()  # Python floats: scalar math is much faster than numpy scalars
     roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
-    pitch = math.asin(min(1.0, max(-1.0, 2.0 * (w * y - z * x))))
+    # sin(pitch) clipped to [-1, 1] (rounding of a unit quaternion); in this order of min and
+    # max a NaN stays NaN (Python's max(-1.0, nan) would give -1.0: a pitch of -pi/2)
+    pitch = math.asin(min(max(2.0 * (w * y - z * x), -1.0), 1.0))
     return roll, pitch
 
 

@@ -17,10 +17,15 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from hardware.sim_plant import SimPlant
+from hardware.sim_robot import SimRobot
 from robot_rl.errors import RobotRLError
 from robot_rl.robots import get_robot
+from robot_rl.robots.mjstate import robot_bodies
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.safety.robot_config import load_robot_config, make_supervisor
 from robot_rl.types import JointCommand, RobotState
+from sim2real.proxy import reality_proxy
 
 STAND_HEIGHT = 0.6  # m: base height when a floating-base robot hangs on the stand
 LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
@@ -56,8 +61,6 @@ def clear_workspace(model: mujoco.MjModel, data: mujoco.MjData, spec: RobotSpec)
     experiment is run on a cleared table: an object the arm knocks over moves, and its later
     contacts are where no model of the scene expects them (on arm6 the excitation pushed the
     cube 7 cm in every 30 s log)."""
-    from robot_rl.robots.mjstate import robot_bodies
-
     mine = set(robot_bodies(model, spec).tolist())
     n = 0
     for j in range(model.njnt):
@@ -74,8 +77,6 @@ def clear_workspace(model: mujoco.MjModel, data: mujoco.MjData, spec: RobotSpec)
 
 def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
     """Ids of the bodies below the robot's base (what a stand or arm experiment moves)."""
-    from robot_rl.robots.mjstate import robot_bodies
-
     base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
     ids = robot_bodies(model, spec)
     return ids[ids != base]
@@ -83,8 +84,6 @@ def moving_bodies(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
 
 def robot_mass(model: mujoco.MjModel, spec: RobotSpec) -> float:
     """The robot's mass in ``model`` (base and every body below it) [kg]."""
-    from robot_rl.robots.mjstate import robot_bodies
-
     return float(model.body_mass[robot_bodies(model, spec)].sum())
 
 
@@ -318,15 +317,10 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
     lockstep (as fast as the machine goes): robot on its stand, through its safety chain.
     ``payload``: a known mass clamped to a link for this run, or several (one per leg of a
     quadruped: on its stand each leg's scale is its own), recorded in the log's meta."""
-    from hardware.sim_plant import SimPlant
-    from hardware.sim_robot import SimRobot
-    from robot_rl.robots.config import load_robot_config
-    from robot_rl.runtime.deploy import make_supervisor
-
     rcfg = load_robot_config(robot=robot)
     spec = rcfg.effective_spec()
     plant = SimPlant(robot, model=robot_model(robot, fixed_base=True), realtime=0,
-                     proxy_seed=proxy_seed)
+                     perturbation=None if proxy_seed is None else reality_proxy(proxy_seed))
     plant.set_joint_positions(spec.q0)
     cleared = clear_workspace(plant.model, plant.data, spec)
     sim = SimRobot(plant, lockstep=True)

@@ -13,16 +13,19 @@ Per seed (`ProxyParams.sample`), partly *outside* the training domain randomisat
 - sensors: joint-position noise σ 2 mrad, velocity noise σ 0.05 rad/s, gyro bias up to
   0.02 rad/s, gyro noise σ 0.01 rad/s;
 - an actuation latency of U{0, 2} physics ticks (applied by `SimPlant`);
-- motors (`sim2real.actuator.DCMotorModel`, with the robot's spec): torque-speed envelope
+- motors (`sim2real.motor.DCMotorModel`, with the robot's spec): torque-speed envelope
   with a no-load speed U(1.0, 1.4) x the velocity limit, gearbox friction (Coulomb up to 1.5 %
   of the torque limit, viscous up to 0.02 N m s/rad) and backlash up to 0.01 rad.
 
-`ProxyParams.apply(model)` edits a loaded model in place; `SimPlant(robot, proxy_seed=s)` uses
-it (the virtual devices: ``robot-rl hardware virtual-bus --proxy-seed S``).
+`ProxyParams.apply(model)` edits a loaded model in place. A `SimPlant` becomes the proxy of
+seed ``s`` with ``SimPlant(robot, perturbation=reality_proxy(s))``: the plant is handed the
+perturbation, it does not import this module (the virtual devices: ``robot-rl hardware
+virtual-bus --proxy-seed S``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,7 +33,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.robots.spec import RobotSpec
-from sim2real.actuator import DCMotorModel
+from sim2real.motor import DCMotorModel
 
 PROXY_DT = 0.001
 
@@ -76,6 +79,9 @@ class ProxyParams:
             p.motor = DCMotorModel.sample(rng, spec.tau_max, spec.dq_max).to_dict()
         return p
 
+    def sensor_model(self) -> SensorModel:
+        return SensorModel(self)
+
     def motor_model(self) -> DCMotorModel | None:
         return None if self.motor is None else DCMotorModel(
             **{k: np.asarray(v) for k, v in self.motor.items()})
@@ -113,4 +119,14 @@ class SensorModel:
         return w + np.asarray(self.p.gyro_bias) + self.p.gyro_noise * self.rng.standard_normal(3)
 
 
-__all__ = ["PROXY_DT", "ProxyParams", "SensorModel"]
+def reality_proxy(seed: int) -> Callable[[mujoco.MjModel, RobotSpec], ProxyParams]:
+    """The perturbation of a `SimPlant` that makes it the proxy of ``seed``: called with the
+    plant's freshly loaded model and its robot."""
+
+    def sample(model: mujoco.MjModel, spec: RobotSpec) -> ProxyParams:
+        return ProxyParams.sample(seed, model, spec)
+
+    return sample
+
+
+__all__ = ["PROXY_DT", "ProxyParams", "SensorModel", "reality_proxy"]

@@ -5,10 +5,10 @@ tracking controller (`robot_rl.control.JointPDController`) at the physics rate f
 ``decimation`` MuJoCo steps → read a `RobotState` → build the observation with the shared
 `ObsBuilder` → task reward terms, termination, truncation.
 
-Reward terms are registered per task (name → method), weighted by the YAML ``rewards``
-scales and multiplied by the policy period ``dt`` (legged_gym convention, so scales are
-per-second rates). Each term's per-episode sum is reported in ``info["episode"]`` when the
-episode ends; per-step infos are otherwise empty (cheap for vector envs).
+Reward terms are registered per task (name → function, `add_reward_term`), weighted by the
+YAML ``rewards`` scales and multiplied by the policy period ``dt`` (legged_gym convention, so
+scales are per-second rates). Each term's per-episode sum is reported in ``info["episode"]``
+when the episode ends; per-step infos are otherwise empty (cheap for vector envs).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import gymnasium as gym
 import mujoco
@@ -77,6 +77,20 @@ class TaskConfig:
 
 
 RewardFn = Callable[[Any, RobotState, np.ndarray], Any]
+_Term = TypeVar("_Term", bound=RewardFn)
+
+
+def add_reward_term(terms: dict[str, RewardFn], fn: _Term, name: str = "") -> _Term:
+    """Register ``fn`` in a task's ``terms`` (its ``reward_terms``) under ``name`` (default:
+    the function's name), the key of its weight in the task's YAML ``rewards``."""
+    name = name or fn.__name__
+    if name in terms:
+        raise ValueError(f"reward term {name!r} is registered twice "
+                         f"({terms[name].__qualname__} and {fn.__qualname__})")
+    terms[name] = fn
+    return fn
+
+
 NON_FINITE_ACTION = ("action contains NaN or inf; the env refuses it (on the robot the safety "
                      "chain holds the last safe command instead)")
 
@@ -201,13 +215,6 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     def batch_compute(b: StepBatch) -> None:
         for e in b.envs:
             e._compute(e.state)  # type: ignore[arg-type]
-
-    @staticmethod
-    def batch_terms(b: StepBatch, out: np.ndarray) -> None:
-        """Optional, for batched tasks: every env's weighted reward terms and their sum
-        (``out`` (n_terms + 1, K)) in one call (quad12-walk: a C kernel). Not overridden, the
-        batch calls the task's reward terms one by one."""
-        raise NotImplementedError
 
     @staticmethod
     def batch_terminated(b: StepBatch) -> np.ndarray:

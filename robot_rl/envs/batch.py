@@ -30,7 +30,6 @@ import numpy as np
 
 from robot_rl.control.pd import JointPDController
 from robot_rl.robots.mjstate import as_slice
-from robot_rl.safety import _kernels as K
 from robot_rl.types import RobotState
 
 if TYPE_CHECKING:
@@ -85,8 +84,9 @@ class StepBatch:
         self._pre = cls._pre_physics is not _base_hook("_pre_physics")
         self.term_names = [name for name, _, _ in e0._term_fns]
         self.term_fns = e0._term_fns
-        self._terms_hook = (cls.batch_terms if self.batched
-                            and cls.batch_terms is not _base_hook("batch_terms") else None)
+        # batched tasks: the unweighted terms of a step (n_terms, K) and the weights (n_terms, 1)
+        self._values = np.empty((len(self.term_fns), k))
+        self._term_weights = np.array([[w] for _, _, w in self.term_fns]).reshape(-1, 1)
         if self.batched:
             if e0._cameras:
                 raise ValueError(f"{cls.__name__}: batched tasks have no camera observations")
@@ -97,6 +97,7 @@ class StepBatch:
             self._base_id = r0.base_id
             self._floating = spec.floating_base
             self._gyro_bias_on = e0.cfg.domain_rand.gyro_bias > 0
+            self._qacc = np.empty((k, e0.model.nv))  # every env's qacc, for the finiteness test
         self.st: RobotState | None = None
         self.action = np.zeros((k, n))
         self.last_action = np.zeros((k, n))
@@ -116,7 +117,7 @@ class StepBatch:
         (K,) float64, terminated (K,) bool, truncated (K,) bool and K info dicts (non-empty
         at episode ends). Envs that ended are not reset (the caller does that).
         """
-        envs, k = self.envs, self.k
+        envs = self.envs
         clip = self.cfg.action_clip
         shape = self.action.shape
         last_action, prev_target = np.empty(shape), np.empty(shape)
@@ -142,31 +143,9 @@ class StepBatch:
             e.step_count += 1
         self._read()
         self._compute()
-        # terms (n_terms + 1, K): each weighted term, then the reward, their sum in term order
-        terms = np.zeros((len(self.term_fns) + 1, k))
-        rewards = terms[-1]  # the sum of the terms, added in term order (as env by env)
-        if self._terms_hook is not None:  # the task's own: all K envs in one call
-            self._terms_hook(self, terms)
-        elif self.batched and k > 1:  # (one env: the same terms on its own values, as scalars)
-            st = self.st
-            assert st is not None
-            for j, (_, fn, w) in enumerate(self.term_fns):
-                terms[j] = w * fn(self, st, action)
-                rewards += terms[j]
-        else:
-            for i, e in enumerate(envs):
-                st1, a1, total = e.state, e.action, 0.0
-                assert st1 is not None
-                for j, (_, fn, w) in enumerate(self.term_fns):
-                    value = w * fn(e, st1, a1)
-                    terms[j, i] = value
-                    total += value
-                rewards[i] = total
-        terms = terms.T
-        terminated = self._terminated()
-        for i, (_, _, _, qacc) in enumerate(self._out):
-            if not terminated[i] and not K.all_finite(qacc):
-                terminated[i] = True
+        terms = self._reward_terms(action)
+        rewards, terms = terms[-1], terms.T
+        terminated = self._terminated() | ~self._finite_acc()
         self._post_physics()
         truncated = ~terminated & self._truncated()
         infos: list[dict[str, Any]] = []
@@ -182,6 +161,41 @@ class StepBatch:
                                    **e._episode_info()}
             infos.append(info)
         return self._observe(), rewards, terminated, truncated, infos
+
+    def _reward_terms(self, action: np.ndarray) -> np.ndarray:
+        """(n_terms + 1, K): each env's weighted reward terms, then their sum (the reward),
+        added in term order.
+
+        Batched tasks call each term function once with the whole batch (``self``: (K, ...)
+        arrays); a batch of one calls them on the env itself (scalars are cheaper than
+        one-row arrays) and other tasks env by env. Either way env k gets the same values.
+        """
+        terms = np.zeros((len(self.term_fns) + 1, self.k))
+        rewards = terms[-1]
+        if self.batched and self.k > 1:
+            st, values = self.st, self._values
+            assert st is not None
+            for j, (_, fn, _) in enumerate(self.term_fns):
+                values[j] = fn(self, st, action)
+            np.multiply(values, self._term_weights, out=terms[:-1])
+            np.add.reduce(terms[:-1], axis=0, out=rewards)  # row by row: in term order
+        else:
+            for i, e in enumerate(self.envs):
+                st1, a1, total = e.state, e.action, 0.0
+                assert st1 is not None
+                for j, (_, fn, w) in enumerate(self.term_fns):
+                    value = w * fn(e, st1, a1)
+                    terms[j, i] = value
+                    total += value
+                rewards[i] = total
+        return terms
+
+    def _finite_acc(self) -> np.ndarray:
+        """(K,) bool: the joint accelerations after the step are finite (a diverged
+        simulation ends the episode)."""
+        if self.batched:  # (`_read` gathered them)
+            return np.isfinite(self._qacc).all(axis=1)  # type: ignore[no-any-return]
+        return np.array([np.isfinite(qacc).all() for _, _, _, qacc in self._out])
 
     def _take_params(self, i: int, e: RobotEnv) -> None:
         self.pd.kp[i] = e.pd.kp
@@ -239,12 +253,13 @@ class StepBatch:
         sens, tau, t = block[:, :nsens], block[:, nsens:nsens + n], block[:, nsens + n]
         base = block[:, nsens + n + 1:] if self._floating else None
         command = np.array([e.command for e in envs], dtype=np.float64)
-        cs, bid = self._cs, self._base_id
-        for i, ((_, d, _, _, _), (sensordata, force, xpos, _)) in enumerate(zip(phys,
-                                                                                 self._out)):
+        cs, bid, acc = self._cs, self._base_id, self._qacc
+        for i, ((_, d, _, _, _), (sensordata, force, xpos, qacc)) in enumerate(zip(phys,
+                                                                                    self._out)):
             sens[i] = sensordata
             tau[i] = force[cs]
             t[i] = d.time
+            acc[i] = qacc
             if base is not None:
                 base[i] = xpos[bid]
         s = self._sensors

@@ -5,6 +5,18 @@ Command (vx [m/s], vy [m/s], yaw rate [rad/s]) in the base frame, resampled ever
 per-second rate multiplied by the policy period and logged separately. Termination on a
 fall: trunk contact with the ground, tilt beyond ``termination.max_tilt`` or a base lower
 than ``termination.min_base_height`` above the terrain.
+
+How to add a reward term: write one function decorated with ``@walk_reward``, named after
+the term, that takes ``(env, st, a)`` and returns the unweighted term, and give it a weight
+under ``rewards:`` in ``configs/tasks/quad12-walk*.yaml`` (``my_term: -0.5``; a term without
+a weight is off). The function must work both on one env and on a batch: ``env`` is either a
+`Quad12WalkEnv` (scalars, (n,) arrays) or a `StepBatch` of K envs that carries the same
+names as (K,) / (K, n) arrays (``env.command``, ``env.base_height``, ``env.gravity_b``,
+``env.last_action``, ...; see `Quad12WalkEnv.batch_compute`), ``st`` the matching
+`RobotState` and ``a`` the clipped action; write it with ``[..., i]`` indexing and
+``axis=-1`` reductions and it is one numpy call per operation for all K envs. The env
+weights it, multiplies it by ``dt``, adds it to the reward and reports its episode sum as
+``info["episode"]["rew_my_term"]``.
 """
 
 from __future__ import annotations
@@ -12,16 +24,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import mujoco
 import numpy as np
 
-from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig
+from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig, add_reward_term
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.terrain import HeightField, TerrainConfig
 from robot_rl.geometry import projected_gravity
-from robot_rl.safety import _kernels as K
 from robot_rl.types import RobotState
 
 
@@ -72,82 +83,120 @@ class WalkConfig(TaskConfig):
             raise ValueError("tracking_sigma must be > 0")
 
 
-# Reward terms: ``env`` is one env (scalars, (n,) arrays; tests call them so) or a
-# `StepBatch` of K envs ((K,) and (K, n) arrays under the same names), and ``st`` the
-# matching state; each returns the unweighted term, one value per env.
-def _r_tracking_lin_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+WALK_REWARDS: dict[str, RewardFn] = {}
+_Term = TypeVar("_Term", bound=RewardFn)
+
+
+def walk_reward(fn: _Term) -> _Term:
+    """Register ``fn`` as the quad12-walk reward term named after it (module docstring)."""
+    return add_reward_term(WALK_REWARDS, fn)
+
+
+# The terms. ``env``: one env or a `StepBatch`; ``st``: its state; ``a``: the clipped action.
+# Each returns the unweighted term: a scalar for one env, a (K,) array for a batch.
+@walk_reward
+def tracking_lin_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """exp(-|command_xy - v_xy|² / tracking_sigma): 1 at perfect horizontal tracking."""
     assert st.base_lin_vel is not None
-    d = env.command[..., :2] - st.base_lin_vel[..., :2]
-    return np.exp(np.add.reduce(d * d, -1) / -env.cfg.tracking_sigma)
+    err = env.command[..., :2] - st.base_lin_vel[..., :2]
+    return np.exp(np.add.reduce(err * err, -1) / -env.cfg.tracking_sigma)
 
 
-def _r_tracking_ang_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def tracking_ang_vel(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """exp(-(command_yaw - yaw rate)² / tracking_sigma)."""
     return np.exp(-(env.command[..., 2] - st.imu_gyro[..., 2]) ** 2 / env.cfg.tracking_sigma)
 
 
-def _r_lin_vel_z(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def lin_vel_z(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Vertical base velocity squared [m²/s²]."""
     assert st.base_lin_vel is not None
     return st.base_lin_vel[..., 2] ** 2
 
 
-def _r_ang_vel_xy(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def ang_vel_xy(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Roll and pitch rates squared [rad²/s²]."""
     return st.imu_gyro[..., 0] ** 2 + st.imu_gyro[..., 1] ** 2
 
 
-def _r_orientation(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def orientation(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Horizontal part of gravity in the base frame squared (0 when level)."""
     g = env.gravity_b
     return g[..., 0] ** 2 + g[..., 1] ** 2
 
 
-def _r_base_height(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def base_height(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """(base height over the terrain - base_height_target)² [m²]."""
     return (env.base_height - env.cfg.base_height_target) ** 2
 
 
-def _r_torques(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def torques(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ joint torque² [N²m²] (the last physics step's PD torques)."""
     return (env._tau * env._tau).sum(-1)
 
 
-def _r_dof_acc(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def dof_acc(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ joint acceleration² over the policy step [rad²/s⁴]."""
     acc = (st.dq - env.last_dq) / env.dt
     return (acc * acc).sum(-1)
 
 
-def _r_action_rate(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def action_rate(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ (action - last action)²."""
     d = a - env.last_action
     return (d * d).sum(-1)
 
 
-def _r_dof_pos_limits(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def dof_pos_limits(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ distance [rad] of the joints beyond their soft limits (90 % of the range)."""
     below = np.maximum(env.soft_q_min - st.q, 0.0)
     above = np.maximum(st.q - env.soft_q_max, 0.0)
     return np.add.reduce(below + above, -1)
 
 
-def _r_collision(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def collision(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Number of thigh / calf contacts with the ground."""
     return np.asarray(env.n_body_contacts, dtype=np.float64)
 
 
 def _moving(env: Any) -> Any:
+    """The command asks for horizontal motion (not a standing command)."""
     c = env.command
     return np.hypot(c[..., 0], c[..., 1]) >= env.cfg.commands.standing_below
 
 
-def _r_feet_air_time(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def feet_air_time(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ over feet touching down this step of (air time - feet_air_time_target) [s]; 0 under
+    a standing command."""
     air = ((env.air_time_at_touchdown - env.cfg.feet_air_time_target)
            * env.first_contact).sum(-1)
     return np.where(_moving(env), air, 0.0)
 
 
-def _r_stand_still(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def stand_still(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """Σ |q - q0| [rad] under a standing command; 0 when moving."""
     return np.where(_moving(env), 0.0, np.abs(st.q - env.robot_spec.q0).sum(-1))
 
 
-def _r_termination(env: Any, st: RobotState, a: np.ndarray) -> Any:
+@walk_reward
+def termination(env: Any, st: RobotState, a: np.ndarray) -> Any:
+    """1 on the step the robot falls."""
     return np.asarray(env.fell, dtype=np.float64)
 
 
-def feet_air_time(air: np.ndarray, last_contacts: np.ndarray, contacts: np.ndarray,
-                  dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def advance_air_time(air: np.ndarray, last_contacts: np.ndarray, contacts: np.ndarray,
+                     dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One policy step of the feet's air-time clocks ((n_feet,) or (K, n_feet) arrays).
 
     Returns the clocks after the step (``air`` is updated in place: + dt, 0 for feet in
@@ -159,24 +208,6 @@ def feet_air_time(air: np.ndarray, last_contacts: np.ndarray, contacts: np.ndarr
     at_touchdown = np.where(first, air, 0.0)
     air[contacts] = 0.0
     return air, first, at_touchdown
-
-
-WALK_REWARDS: dict[str, RewardFn] = {
-    "tracking_lin_vel": _r_tracking_lin_vel, "tracking_ang_vel": _r_tracking_ang_vel,
-    "lin_vel_z": _r_lin_vel_z, "ang_vel_xy": _r_ang_vel_xy, "orientation": _r_orientation,
-    "base_height": _r_base_height, "torques": _r_torques, "dof_acc": _r_dof_acc,
-    "action_rate": _r_action_rate, "dof_pos_limits": _r_dof_pos_limits,
-    "collision": _r_collision, "feet_air_time": _r_feet_air_time,
-    "stand_still": _r_stand_still, "termination": _r_termination,
-}
-
-
-# the code of each term in the C kernel (`robot_rl.safety._kernels.walk_terms`, its enum order)
-WALK_CODES: dict[str, int] = {name: i for i, name in enumerate((
-    "tracking_lin_vel", "tracking_ang_vel", "lin_vel_z", "ang_vel_xy", "orientation",
-    "base_height", "torques", "dof_acc", "action_rate", "dof_pos_limits", "collision",
-    "feet_air_time", "stand_still", "termination"))}
-assert set(WALK_CODES) == set(WALK_REWARDS)
 
 
 class Quad12WalkEnv(RobotEnv):
@@ -260,7 +291,8 @@ class Quad12WalkEnv(RobotEnv):
     @staticmethod
     def batch_compute(b: StepBatch) -> None:
         """Gravity in the base frame, base height over the terrain, contacts, feet air time and
-        the fall test, for all K envs; each env gets its values (``env.base_height``, ...)."""
+        the fall test, for all K envs. Each env gets its values (``env.base_height``, ...) and
+        the batch the (K, ...) arrays under the same names, which the reward terms read."""
         envs: list[Quad12WalkEnv] = b.envs  # type: ignore[assignment]
         e0, st = envs[0], b.st
         assert st is not None and st.base_pos is not None and st.contacts is not None
@@ -282,46 +314,23 @@ class Quad12WalkEnv(RobotEnv):
                                      minlength=3)
                 trunk[i], n_body[i] = counts[1] > 0, counts[2]
         contact = st.contacts
-        air, first, at_touchdown = feet_air_time(np.array([e.air_time for e in envs]),
-                                                 np.array([e.last_contacts for e in envs]),
-                                                 contact, dt)
+        air, first, at_touchdown = advance_air_time(np.array([e.air_time for e in envs]),
+                                                    np.array([e.last_contacts for e in envs]),
+                                                    contact, dt)
         t = cfg.termination
         fell = ((trunk & t.trunk_contact) | (gravity[:, 2] > -math.cos(t.max_tilt))
                 | (height < t.min_base_height))
         vars(b).update(gravity_b=gravity, base_height=height, fell=fell, n_body_contacts=n_body,
                        first_contact=first, air_time_at_touchdown=at_touchdown,
                        command=st.command, last_dq=np.array([e.last_dq for e in envs]),
-                       soft_q_min=e0.soft_q_min, soft_q_max=e0.soft_q_max)
+                       soft_q_min=e0.soft_q_min, soft_q_max=e0.soft_q_max,
+                       trunk_contact=trunk, air_time=air, last_contacts=contact)
         for i, e in enumerate(envs):
             e.gravity_b, e.base_height = gravity[i], float(height[i])
             e.trunk_contact, e.n_body_contacts = bool(trunk[i]), int(n_body[i])
             e.first_contact, e.air_time_at_touchdown = first[i], at_touchdown[i]
             e.air_time, e.last_contacts = air[i], contact[i]
             e.fell = bool(fell[i])
-
-    @staticmethod
-    def batch_terms(b: StepBatch, out: np.ndarray) -> None:
-        """The weighted reward terms of all K envs and their sum ((n_terms + 1, K) ``out``) in
-        one C call: WALK_REWARDS' operations in the same order, so the same values (the same
-        bits but for exp, libm's against numpy's; tests/envs/test_quad12_walk.py); the numpy
-        terms stay the reference."""
-        const = vars(b).get("_walk_const")
-        if const is None:
-            e0: Quad12WalkEnv = b.envs[0]  # type: ignore[assignment]
-            c = e0.cfg
-            const = vars(b)["_walk_const"] = (
-                bytes(WALK_CODES[name] for name, _, _ in b.term_fns),
-                np.array([w for _, _, w in b.term_fns], dtype=np.float64),
-                e0.soft_q_min, e0.soft_q_max, np.asarray(e0.robot_spec.q0, dtype=np.float64),
-                np.array([c.tracking_sigma, c.base_height_target, c.feet_air_time_target,
-                          e0.dt, c.commands.standing_below], dtype=np.float64))
-        codes, weights, q_lo, q_hi, q0, params = const
-        st = b.st
-        assert st is not None and st.base_lin_vel is not None
-        K.walk_terms(codes, weights, out, b.command, st.base_lin_vel, st.imu_gyro,
-                     b.gravity_b, b.base_height, b._tau, st.dq, b.last_dq, b.action,
-                     b.last_action, st.q, q_lo, q_hi, q0, b.n_body_contacts,
-                     b.air_time_at_touchdown, b.first_contact, b.fell, params)
 
     @staticmethod
     def batch_terminated(b: StepBatch) -> np.ndarray:

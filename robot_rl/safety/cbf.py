@@ -35,8 +35,9 @@ from typing import Any, ClassVar
 import mujoco
 import numpy as np
 
+from robot_rl.control.pd import pd_target_range
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety.core import Mode, Stage, TickContext
+from robot_rl.safety.core import Mode, Stage, TickContext, meet
 from robot_rl.types import JointCommand
 
 _BOX_SIGN = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
@@ -94,13 +95,6 @@ class WorkspaceCBFConfig:
         if not self.sites or len(set(self.sites)) != len(self.sites):
             raise ValueError(f"sites must be a non-empty list of distinct names, got "
                              f"{list(self.sites)}")
-
-
-def _meet(lo: np.ndarray, hi: np.ndarray, lo2: np.ndarray,
-          hi2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[lo, hi] ∩ [lo2, hi2] per element; where empty, the point of [lo, hi] nearest to it."""
-    a = np.maximum(lo, np.minimum(lo2, hi))
-    return a, np.minimum(hi, np.maximum(hi2, a))
 
 
 def _ancestors(model: mujoco.MjModel, body: int) -> list[int]:
@@ -243,10 +237,11 @@ class WorkspaceCBF(Stage):
         g, h = self.G, self.h
         self.lc[:mc] = g[:mc] @ (qa - off) - np.minimum(self.cfg.gamma * h[:mc], h[:mc])
         self.lc[mc:] = g[mc:] @ center - h[mc:]
-        rest = cmd.kd[arm] * (cmd.dq_target[arm] - st.dq[arm]) + cmd.tau_ff[arm]
-        kps = np.where(pos, kp, 1.0)
-        lo_t = np.where(pos, qa + (-self.tau_max - rest) / kps, -np.inf)
-        hi_t = np.where(pos, qa + (self.tau_max - rest) / kps, np.inf)
+        # targets whose PD torque is within ±tau_max (any target on a joint with kp = 0)
+        lo_t, hi_t = pd_target_range(-self.tau_max, self.tau_max, qa, st.dq[arm],
+                                     np.where(pos, kp, 1.0), cmd.kd[arm], cmd.dq_target[arm],
+                                     cmd.tau_ff[arm])
+        lo_t[~pos], hi_t[~pos] = -np.inf, np.inf
         # the joint-limit / rate stages' boxes when they ran this tick, else the spec's
         q_lo = self.q_min if ctx.q_lo is None else ctx.q_lo[arm]
         q_hi = self.q_max if ctx.q_hi is None else ctx.q_hi[arm]
@@ -254,8 +249,8 @@ class WorkspaceCBF(Stage):
             r_lo, r_hi = ctx.r_lo[arm], ctx.r_hi[arm]
         else:
             r_lo, r_hi = center - self.step, center + self.step
-        lb, ub = _meet(q_lo, q_hi, lo_t, hi_t)
-        return _meet(lb, ub, r_lo, r_hi)
+        lb, ub = meet(q_lo, q_hi, lo_t, hi_t)
+        return meet(lb, ub, r_lo, r_hi)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         st, arm, nc = ctx.state, self.arm, 2 * self.mc

@@ -18,7 +18,6 @@ import numpy as np
 
 from robot_rl.config import ConfigError, from_dict
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety import _kernels as K
 from robot_rl.safety.core import Mode, SafetyEvent, Stage, TickContext
 from robot_rl.safety.fallback import Fallback, HoldFallback, HoldFallbackConfig, build_fallback
 from robot_rl.safety.stages import STAGES, EStop, SoftStart
@@ -128,7 +127,7 @@ class SafetyChain:
         self.fallback = fallback if fallback is not None else self._hold
         # stages whose DAMPING / STOP may begin with the fallback's controlled stop
         self._controlled_stop = frozenset(s.name for s in stages if s.controlled_stop)
-        self._shape = (spec.n_joints,)
+        self._block_shape = (5, spec.n_joints)  # the working copy of a command
         self._monitors = [s for s in stages if not s.shaping]
         self._shapers = [s for s in stages if s.shaping]
 
@@ -243,20 +242,16 @@ class SafetyChain:
         return [] if self._last_ctx is None else self._last_ctx.events
 
     def _working_copy(self, command: JointCommand) -> JointCommand | None:
-        """The proposed command copied into one fresh (5, n) float64 block (the stages edit it
-        in place; the caller's arrays are never touched); None if an array has another shape
-        or is not numeric."""
-        block = np.empty((5, self._shape[0]))
-        arrays = (command.q_target, command.dq_target, command.kp, command.kd, command.tau_ff)
-        if not K.pack(block, *arrays):  # not all float64 (n,) vectors: convert and check
-            try:
-                for row, a in zip(block, arrays):
-                    arr = np.asarray(a, dtype=np.float64)
-                    if arr.shape != self._shape:
-                        return None
-                    row[:] = arr
-            except (TypeError, ValueError):
-                return None
+        """The proposed command copied into one fresh (5, n) float64 block, its rows q_target,
+        dq_target, kp, kd, tau_ff (the stages edit it in place; the caller's arrays are never
+        touched); None if an array has another shape or is not numeric."""
+        try:  # (np.array copies; arrays of unequal shapes are a ValueError)
+            block = np.array((command.q_target, command.dq_target, command.kp, command.kd,
+                              command.tau_ff), dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if block.shape != self._block_shape:
+            return None
         return JointCommand.from_block(command.joint_names, block)
 
     def _controlled_stop_allowed(self, ctx: TickContext) -> bool:

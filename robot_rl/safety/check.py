@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rl.control.pd import pd_target_range, pd_torque
 from robot_rl.safety.chain import SafetyChain
 from robot_rl.safety.core import Mode
 from robot_rl.safety.stages import JointLimits, RateLimit, TorqueLimit
@@ -77,11 +78,13 @@ def violations(chain: SafetyChain, out: JointCommand, state: RobotState,
         found.append("position target outside the joint limits")
     t_lo = t_hi = None
     if isinstance(tl, TorqueLimit) and chain.mode == Mode.ACTIVE:
-        rest = out.kd * (out.dq_target - state.dq) + out.tau_ff
-        tau = out.kp * (out.q_target - state.q) + rest
+        # the PD torque predicted at the measured state (unsaturated), and the targets whose
+        # torque is within the limit (inf / NaN on joints with kp = 0: not stiff, see below)
+        tau = pd_torque(out.q_target, state.q, state.dq, out.kp, out.kd, out.dq_target,
+                        out.tau_ff)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            t_lo = state.q + (-tl.lim - rest) / out.kp
-            t_hi = state.q + (tl.lim - rest) / out.kp
+            t_lo, t_hi = pd_target_range(-tl.lim, tl.lim, state.q, state.dq, out.kp, out.kd,
+                                         out.dq_target, out.tau_ff)
         feasible = ~stiff | (np.maximum(t_lo, lo) <= np.minimum(t_hi, hi) + EPS)
         bad = (np.abs(tau) > tl.lim + 1e-6 + out.kp * EPS) & feasible
         if np.any(bad):

@@ -95,6 +95,43 @@ class TickContext:
         self.record(stage, reason, mode)
 
 
+# -- per-joint helpers of the stages (numpy, one vector per call; no Python loop over joints) --
+def any_true(mask: np.ndarray) -> bool:
+    """``mask.any()`` for the short vectors of a tick: np.count_nonzero skips the reduction
+    machinery that makes ndarray.any() cost several ufunc calls on 6-12 values. Any non-zero
+    value counts (NaN too)."""
+    return np.count_nonzero(mask) > 0
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Every value of every array is finite (no NaN, no ±inf; 1e308 is finite)."""
+    return all(np.count_nonzero(np.isfinite(a)) == np.size(a) for a in arrays)
+
+
+def clamp_inplace(x: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> bool:
+    """Clamp ``x`` into [lo, hi] in place: values below ``lo`` become ``lo``, values above
+    ``hi`` become ``hi``. True if some value moved. A NaN (in ``x`` or a bound) compares
+    false both ways: it is left as it is, and does not count as moved."""
+    below, above = x < lo, x > hi
+    if not (any_true(below) or any_true(above)):
+        return False
+    np.copyto(x, lo, where=below)
+    np.copyto(x, hi, where=above)
+    return True
+
+
+def meet(lo: np.ndarray, hi: np.ndarray, lo2: np.ndarray, hi2: np.ndarray,
+         out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The box [lo2, hi2] moved inside [lo, hi], which has priority, per joint: where the two
+    overlap, their intersection; where [lo2, hi2] lies wholly below (above) [lo, hi], the
+    single point ``lo`` (``hi``), the nearest one. Both ends are [lo2, hi2]'s ends clamped
+    into [lo, hi]. Needs lo <= hi and lo2 <= hi2. ``out``: two arrays for the result."""
+    a, b = (None, None) if out is None else out
+    a = np.minimum(np.maximum(lo2, lo, out=a), hi, out=a)
+    b = np.maximum(np.minimum(hi2, hi, out=b), lo, out=b)
+    return a, b
+
+
 class Stage:
     """Base class of safety stages. Subclasses set ``name`` and implement ``__call__``.
 

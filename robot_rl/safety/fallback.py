@@ -42,8 +42,7 @@ import numpy as np
 
 from robot_rl.config import ConfigError, from_dict
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety import _kernels as K
-from robot_rl.safety.core import Mode, TickContext
+from robot_rl.safety.core import Mode, TickContext, clamp_inplace
 from robot_rl.types import JointCommand
 
 
@@ -93,7 +92,7 @@ class HoldFallback(Fallback):
         last = ctx.last_safe
         q = last.q_target if last is not None and last.kp.any() else ctx.state.q
         out = JointCommand.hold(spec.joint_names, q, spec.kp, spec.kd)
-        K.clamp(out.q_target, spec.q_min, spec.q_max)
+        clamp_inplace(out.q_target, spec.q_min, spec.q_max)
         return out
 
 
@@ -170,8 +169,8 @@ class StandFallback(Fallback):
         self.recovery: Any = None
         if cfg.recovery_bundle and cfg.recover_s > 0:
             # lazy: onnxruntime is loaded only where a recovery bundle is configured
+            from robot_rl.config import resolve
             from robot_rl.runtime.controller import PolicyController
-            from robot_rl.runtime.deploy_config import resolve
 
             try:  # (zero task command: stand still)
                 self.recovery = PolicyController(spec, resolve(cfg.recovery_bundle))
@@ -208,7 +207,7 @@ class StandFallback(Fallback):
             return None
         e = self.cfg.recovery_max_error
         q = np.clip(q, ctx.state.q - e, ctx.state.q + e)
-        K.clamp(q, self.spec.q_min, self.spec.q_max)
+        clamp_inplace(q, self.spec.q_min, self.spec.q_max)
         self._rec_q, self._rec_t = q, ctx.t
         return q
 
@@ -224,7 +223,7 @@ class StandFallback(Fallback):
             stiff = last is not None and bool(last.kp.any())
             q_from = np.array(last.q_target if stiff and last is not None else ctx.state.q,
                               dtype=np.float64)
-            K.clamp(q_from, self.spec.q_min, self.spec.q_max)
+            clamp_inplace(q_from, self.spec.q_min, self.spec.q_max)
             ep.q_from = q_from
             ep.ramp = self.cfg.stand_s if stiff else self.cfg.standup_s
         # (timed from the end of the recovery, not from this tick: every phase boundary after

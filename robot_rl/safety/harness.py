@@ -18,10 +18,11 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from robot_rl.control.pd import pd_torque
 from robot_rl.geometry import roll_pitch
-from robot_rl.robots.config import RobotConfig, load_robot_config, make_safety_chain
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.safety.check import violations
+from robot_rl.safety.robot_config import RobotConfig, load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand, RobotState
 
 Policy = Callable[[RobotState, float], JointCommand | None]
@@ -151,8 +152,8 @@ class SafetyHarness:
                 log.violations.append((t, bad))
             prev_out = out
             q, dq = self.robot.q.copy(), self.robot.dq.copy()
-            tau = np.clip(out.kp * (out.q_target - q) + out.kd * (out.dq_target - dq)
-                          + out.tau_ff, -spec.tau_max, spec.tau_max)
+            tau = pd_torque(out.q_target, q, dq, out.kp, out.kd, out.dq_target, out.tau_ff,
+                            spec.tau_max)
             self.robot.set_torque(tau)
             for i in range(self.substeps):
                 if i:

@@ -1,10 +1,10 @@
 """The safety stages (ROS-free, torch-free). Each has a config dataclass (YAML ``safety.stages``
 entries, ``type: <name>``) and a `Stage` subclass; `STAGES` maps names to both.
 
-The per-joint arithmetic of each stage is one call into `robot_rl.safety._kernels` (C):
-with 6-12 joints, numpy's per-call overhead, not the arithmetic, was the cost of a tick.
-Hand-worked behaviour of each stage is in tests/safety/test_stages.py; the kernels are checked
-against numpy formulations of the same rules in tests/safety/test_kernels.py.
+Each stage's rule is written once, in its ``__call__``, as vectorised numpy over the joints
+(buffers allocated once per stage; the shaping stages edit the chain's working command in
+place). Hand-worked numbers for every rule, NaN / inf included, are in
+tests/safety/test_rules.py; each stage's modes and reasons in tests/safety/test_stages.py.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from robot_rl.control.pd import pd_target_range, pd_torque
 from robot_rl.geometry import roll_pitch
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety import _kernels as K
-from robot_rl.safety.core import Mode, Stage, TickContext
+from robot_rl.safety.core import Mode, Stage, TickContext, all_finite, clamp_inplace, meet
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -48,14 +48,6 @@ class EStop(Stage):
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         if self.engaged:
             ctx.request(self.name, self.reason, Mode.STOP)
-
-
-def _finite(*arrays: np.ndarray) -> bool:
-    """All values finite (one C call for float64 vectors; numpy for anything else)."""
-    try:
-        return K.all_finite(*arrays)
-    except TypeError:
-        return all(bool(np.isfinite(np.asarray(a, dtype=np.float64)).all()) for a in arrays)
 
 
 # -- watchdogs --
@@ -97,7 +89,7 @@ class StateWatchdog(Stage):
         if age > self.cfg.timeout_s:
             why = (f"joint state is {age * 1e3:.0f} ms old "
                    f"(> {self.cfg.timeout_s * 1e3:.0f} ms)")
-        elif not _finite(st.q, st.dq, st.imu_quat):
+        elif not all_finite(st.q, st.dq, st.imu_quat):
             why = "non-finite value in the measured joint state or IMU orientation (sensor fault?)"
         if why:
             if not self.tripped:
@@ -181,7 +173,7 @@ class NonFinite(Stage):
         self.faulted = False
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        if not K.all_finite(cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff):
+        if not all_finite(cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff):
             self.faulted = self.cfg.latch
             ctx.request(self.name, "non-finite value in the command", Mode.HOLD)
         elif self.faulted:
@@ -228,10 +220,9 @@ class FallDetect(Stage):
             ctx.request(self.name, "latched after a fall", Mode.DAMPING)
             return
         st = ctx.state
-        try:
-            roll, pitch = K.roll_pitch(st.imu_quat)
-        except TypeError:  # not a float64 vector
-            roll, pitch = roll_pitch(np.asarray(st.imu_quat, dtype=np.float64))
+        # (a NaN orientation gives NaN angles, which trip nothing here: the state watchdog
+        # damps a non-finite state)
+        roll, pitch = roll_pitch(np.asarray(st.imu_quat, dtype=np.float64))
         reason = ""
         if abs(roll) > self.cfg.max_roll:
             reason = f"roll {roll:.2f} rad beyond {self.cfg.max_roll}"
@@ -295,19 +286,20 @@ class TrackingGuard(Stage):
             ctx.request(self.name, self.stopped, Mode.STOP)
             return
         last = ctx.last_safe
-        if last is None or not ctx.motors_on:  # (a passive robot tracks nothing)
+        if last is None or not ctx.motors_on or not last.kp.any():
+            # (a passive robot tracks nothing; nor does a damped one, kp all zero)
             self.since = None
             return
-        err, over = K.tracking(ctx.state.q, last.q_target, last.kp, ctx.state.tau, self.tau_trip)
-        if err < 0.0:  # nothing tracked in damping (kp all zero)
-            self.since = None
-            return
+        st = ctx.state
+        # the largest |q - target| (NaN if one is NaN: NaN > max_error is False, a NaN state
+        # is the state watchdog's); a measured torque above the trip level, or NaN, is over
+        err = float(np.abs(st.q - last.q_target).max())
+        over = st.tau is not None and not bool((np.abs(st.tau) <= self.tau_trip).all())
         if err > self.cfg.max_error or over:
             if self.since is None:
                 self.since = ctx.t
             if ctx.t - self.since >= self.cfg.duration_s:
                 # (which joint: computed only here, on the tick that trips)
-                st = ctx.state
                 if over and st.tau is not None:
                     j = int(np.argmax(np.abs(st.tau) / self.tau_trip))
                     what = (f"{self.spec.joint_names[j]} torque {st.tau[j]:.1f} N m above "
@@ -396,8 +388,15 @@ class SoftStart(Stage):
             since = ctx.t - self.t_stood
         alpha = since / self.cfg.duration_s if self.cfg.duration_s > 0 else 1.0
         if alpha < 1.0:
-            K.ramp(cmd.q_target, cmd.dq_target, cmd.tau_ff,
-                   self.spec.q0 if stand > 0 else self.q_start, alpha)
+            # the command pulled toward where the ramp starts (in place):
+            # q_target = start + alpha (q_target - start); dq_target, tau_ff x alpha
+            start = self.spec.q0 if stand > 0 else self.q_start
+            q_t = cmd.q_target
+            q_t -= start
+            q_t *= alpha
+            q_t += start
+            cmd.dq_target *= alpha
+            cmd.tau_ff *= alpha
             ctx.record(self.name, "ramp")
 
 
@@ -430,7 +429,7 @@ class JointLimits(Stage):
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         ctx.q_lo, ctx.q_hi = self.lo, self.hi
-        if K.clamp(cmd.q_target, self.lo, self.hi):
+        if clamp_inplace(cmd.q_target, self.lo, self.hi):
             ctx.record(self.name, "position target clamped to the joint limits")
 
 
@@ -456,22 +455,31 @@ class RateLimit(Stage):
 
     def __init__(self, spec: RobotSpec, cfg: RateLimitConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
+        n = spec.n_joints
         self.step = spec.dq_max * cfg.scale * control_dt
-        self._lo = np.zeros(spec.n_joints)  # this tick's rate box (ctx.r_lo / r_hi)
-        self._hi = np.zeros(spec.n_joints)
+        self._r_lo, self._r_hi = np.zeros(n), np.zeros(n)  # this tick's rate box (ctx.r_lo/hi)
+        self._box = (np.zeros(n), np.zeros(n))  # the target's box
+        self._neg_dq_max = -spec.dq_max
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
         last = ctx.last_safe
-        # the step is measured from the last stiff target (after damping: from where we are).
-        # Position bounds have priority: the step is limited inside them, and where the whole
-        # rate box lies outside them (robot beyond a limit) the target goes to the nearest one
+        # the rate box: one step either side of the last stiff target (after damping, or with
+        # no output yet: of the measured position)
+        ref = last.q_target if last is not None and last.kp.any() else ctx.state.q
+        r_lo = np.subtract(ref, self.step, out=self._r_lo)
+        r_hi = np.add(ref, self.step, out=self._r_hi)
+        # the target's box: the rate box inside the position bounds, which have priority
+        # (where the rate box lies wholly outside them, the robot beyond a limit: the nearest
+        # bound). A NaN reference (a NaN measured state: the state watchdog's) gives a NaN
+        # box, which clamps nothing.
         q_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
         q_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
-        if K.rate_limit(cmd.q_target, cmd.dq_target, None if last is None else last.q_target,
-                        None if last is None else last.kp, ctx.state.q, self.step, q_lo, q_hi,
-                        self.spec.dq_max, self._lo, self._hi):
+        lo, hi = meet(q_lo, q_hi, r_lo, r_hi, out=self._box)
+        moved = clamp_inplace(cmd.q_target, lo, hi)
+        moved |= clamp_inplace(cmd.dq_target, self._neg_dq_max, self.spec.dq_max)
+        if moved:
             ctx.record(self.name, "target step / velocity limited by the joint velocity limits")
-        ctx.r_lo, ctx.r_hi = self._lo, self._hi
+        ctx.r_lo, ctx.r_hi = r_lo, r_hi
 
 
 @dataclass
@@ -503,25 +511,47 @@ class TorqueLimit(Stage):
     def __init__(self, spec: RobotSpec, cfg: TorqueLimitConfig, control_dt: float) -> None:
         super().__init__(spec, cfg, control_dt)
         self.lim = spec.tau_max * cfg.scale
+        self._neg_lim = -self.lim
         self.kp_max = spec.kp * cfg.max_gain_ratio
         self.kd_max = np.maximum(spec.kd, spec.damping_kd) * cfg.max_gain_ratio
+        self._tau = np.zeros(spec.n_joints)
 
     def __call__(self, cmd: JointCommand, ctx: TickContext) -> None:
-        # torque-feasible targets q + (±lim - rest) / kp are kept inside the position bounds
-        # always, and inside the rate box whenever all three intersect (see _kernels.c)
         st = ctx.state
-        flags = K.torque_limit(
-            cmd.q_target, cmd.dq_target, cmd.kp, cmd.kd, cmd.tau_ff, st.q, st.dq, self.lim,
-            self.kp_max, self.kd_max, self.spec.q_min if ctx.q_lo is None else ctx.q_lo,
-            self.spec.q_max if ctx.q_hi is None else ctx.q_hi, ctx.r_lo, ctx.r_hi)
-        if flags:
-            if flags & 1:
-                ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
-            if flags & 2:
-                ctx.record(self.name, "feed-forward torque clamped")
-            if flags & 4:
-                ctx.record(self.name, "position target moved to keep the PD torque within "
-                           "limits")
+        # gains into [0, max_gain_ratio x spec], feed-forward into [-lim, lim] ("|" not "or":
+        # both gains are clamped)
+        if clamp_inplace(cmd.kp, 0.0, self.kp_max) | clamp_inplace(cmd.kd, 0.0, self.kd_max):
+            ctx.record(self.name, "gains clamped to [0, max_gain_ratio x spec]")
+        if clamp_inplace(cmd.tau_ff, self._neg_lim, self.lim):
+            ctx.record(self.name, "feed-forward torque clamped")
+        # the PD torque the command asks for at the measured state (a NaN torque is not over:
+        # a NaN command or state never gets here, the non-finite guard and watchdog hold or
+        # damp first)
+        tau = pd_torque(cmd.q_target, st.q, st.dq, cmd.kp, cmd.kd, cmd.dq_target, cmd.tau_ff,
+                        out=self._tau)
+        over = np.abs(tau) > self.lim
+        if not over.any():
+            return
+        # stiff joints: the target moves to the nearest torque-feasible one, kept inside the
+        # position bounds always (where the feasible targets lie wholly outside them: the
+        # nearest bound) and inside the rate box too wherever that box meets the rest
+        stiff = cmd.kp > 1e-6
+        kp = np.where(stiff, cmd.kp, 1.0)  # (1.0: a stand-in gain on the joints not moved so)
+        lo, hi = pd_target_range(self._neg_lim, self.lim, st.q, st.dq, kp, cmd.kd,
+                                 cmd.dq_target, cmd.tau_ff)
+        q_lo = self.spec.q_min if ctx.q_lo is None else ctx.q_lo
+        q_hi = self.spec.q_max if ctx.q_hi is None else ctx.q_hi
+        meet(q_lo, q_hi, lo, hi, out=(lo, hi))
+        if ctx.r_lo is not None and ctx.r_hi is not None:
+            r_lo, r_hi = np.maximum(lo, ctx.r_lo), np.minimum(hi, ctx.r_hi)
+            rate_ok = r_lo <= r_hi
+            np.copyto(lo, r_lo, where=rate_ok)
+            np.copyto(hi, r_hi, where=rate_ok)
+        np.copyto(cmd.q_target, np.minimum(np.maximum(cmd.q_target, lo), hi),
+                  where=over & stiff)
+        # joints without stiffness to work with: the damping torque is removed (dq_target = dq)
+        np.copyto(cmd.dq_target, st.dq, where=over & ~stiff)
+        ctx.record(self.name, "position target moved to keep the PD torque within limits")
 
 
 STAGES: dict[str, tuple[type[Stage], type[Any]]] = {

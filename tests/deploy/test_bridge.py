@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hardware.backends import open_backend
 from hardware.bridge import HardwareBridge, Lifecycle
 from hardware.errors import HardwareError
 from robot_rl.config import from_dict
-from robot_rl.runtime.deploy import DeployLoop
-from robot_rl.runtime.deploy_config import BackendConfig, DeployConfig
+from robot_rl.deploy.backends import open_backend
+from robot_rl.deploy.config import BackendConfig, DeployConfig
+from robot_rl.deploy.loop import DeployLoop
 from robot_rl.types import JointCommand
 
 

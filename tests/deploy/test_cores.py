@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 
 from robot_rl.config import ConfigError, from_dict
+from robot_rl.deploy.config import DeployConfig
 from robot_rl.envs import make_env
 from robot_rl.robots import get_robot
-from robot_rl.robots.config import load_robot_config
 from robot_rl.runtime.controller import PolicyController
-from robot_rl.runtime.deploy import make_supervisor
-from robot_rl.runtime.deploy_config import DeployConfig
 from robot_rl.runtime.policy import BundleError
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import load_robot_config, make_supervisor
 from robot_rl.types import JointCommand
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from robot_rl.config import from_dict
-from robot_rl.runtime.deploy import DeployError
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.build import DeployError
+from robot_rl.deploy.config import DeployConfig
 
 rclpy_graph = pytest.importorskip("robot_rl_ros.graph")
 InProcessGraph, ProcessGraph = rclpy_graph.InProcessGraph, rclpy_graph.ProcessGraph
@@ -265,7 +265,7 @@ def test_bad_bundle_config_or_device_refuses_to_activate(bundles: dict[str, Path
 def test_graph_with_one_process_per_node(bundles: dict[str, Path], tmp_path: Path) -> None:
     import yaml
 
-    from robot_rl.robots.config import CONFIG_DIR
+    from robot_rl.safety.robot_config import CONFIG_DIR
 
     # Four processes share two cores here, with the rest of the test suite: a state 50 ms
     # late latches the state watchdog's damping before the policy is killed (seen in a full

@@ -31,7 +31,7 @@ def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
 def test_sim2sim_for_the_arm_reports_reaching(tmp_path: Path) -> None:
     """The shipped reach policy: the arm's profile (goals, final distances) on sim and a
     proxy; the first goal of the script is reached on both within 4 s."""
-    from sim2real.sim2sim import REACH_KEYS, sim2sim
+    from robot_rl.deploy.sim2sim import REACH_KEYS, sim2sim
 
     repo = Path(__file__).resolve().parents[2]
     s = sim2sim(repo / "pretrained" / "arm6_reach_ppo.onnx", robot="arm6", seeds=(1,),

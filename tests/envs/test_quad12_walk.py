@@ -68,7 +68,7 @@ def test_perfect_velocity_tracking_earns_full_tracking_reward() -> None:
 
 
 def test_feet_air_time_rewards_touchdown_after_long_swing() -> None:
-    from robot_rl.envs.quad12_walk import WALK_REWARDS, feet_air_time
+    from robot_rl.envs.quad12_walk import WALK_REWARDS, advance_air_time
 
     env = _env()
     env.reset(seed=0)
@@ -79,10 +79,11 @@ def test_feet_air_time_rewards_touchdown_after_long_swing() -> None:
     # FR foot in the air for 35 steps (0.7 s), then lands
     for _ in range(35):
         contacts = np.array([False, True, True, True])
-        air, first, _ = feet_air_time(air, last, contacts, env.dt)
+        air, first, _ = advance_air_time(air, last, contacts, env.dt)
         last = contacts
         assert not first.any()
-    air, first, at_touchdown = feet_air_time(air, last, np.ones(4, dtype=bool), env.dt)
+    air, first, at_touchdown = advance_air_time(air, last, np.ones(4, dtype=bool),
+                                                env.dt)
     assert first.tolist() == [True, False, False, False]
     assert air.tolist() == [0.0] * 4 and at_touchdown[1:].tolist() == [0.0] * 3
     env.first_contact, env.air_time_at_touchdown = first, at_touchdown
@@ -131,73 +132,3 @@ def test_rough_terrain_is_random_per_reset_flat_at_spawn_and_seeded() -> None:
 def test_unknown_reward_term_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown reward term.*'trackin'"):
         make_env("quad12-walk", overrides={"rewards": {"trackin": 1.0}})
-
-
-@pytest.mark.parametrize("terrain", ["flat", "rough"])
-def test_c_reward_terms_equal_the_numpy_terms(terrain: str) -> None:
-    """The C kernel (`Quad12WalkEnv.batch_terms`) against WALK_REWARDS, the numpy reference:
-    every term switched on, random actions that make the robot fall, hit its limits and touch
-    the ground with its legs, moving and standing commands; one env alone and three as a
-    batch, each with the kernel and with the numpy terms, give the same rewards (the same
-    bits on this machine), and env 0 alone the same bits as env 0 of the batch."""
-    from robot_rl.envs.batch import StepBatch
-    from robot_rl.envs.quad12_walk import WALK_CODES
-
-    weights = {name: 0.1 * (i + 1) * (-1) ** i for i, name in enumerate(WALK_CODES)}
-    overrides = {"rewards": weights, "terrain": {"kind": terrain},
-                 "commands": {"lin_vel_x": [-1.0, 1.0], "lin_vel_y": [-0.3, 0.3],
-                              "standing_below": 0.3, "resample_s": 1.0}}
-
-    def envs(k: int, kernel: bool) -> tuple[list[Quad12WalkEnv], StepBatch]:
-        es = [make_env("quad12-walk", overrides=overrides) for _ in range(k)]
-        for i, e in enumerate(es):
-            assert isinstance(e, Quad12WalkEnv)
-            e.reset(seed=100 + i)
-        b = StepBatch(es)  # type: ignore[arg-type]
-        if not kernel:
-            b._terms_hook = None
-        return es, b  # type: ignore[return-value]
-
-    rng = np.random.default_rng(3)
-    actions = rng.uniform(-3, 3, (150, 3, 12))
-    runs = {(k, kern): envs(k, kern) for k in (1, 3) for kern in (True, False)}
-    seen: set[str] = set()
-    for a in actions:
-        out = {}
-        for (k, kern), (es, b) in runs.items():
-            _, rew, term, trunc, _ = b.step(a[:k])
-            out[k, kern] = (rew.copy(), np.array([e._terms_row for e in es]))
-            for i, e in enumerate(es):
-                if term[i] or trunc[i]:
-                    e.reset()
-        for k in (1, 3):  # the same operations in the same order; only exp may differ by an
-            # ulp (libm's against numpy's SIMD exp on CPUs with AVX-512; equal bits on X86_V3)
-            np.testing.assert_allclose(out[k, True][0], out[k, False][0], rtol=1e-14, atol=0)
-            np.testing.assert_allclose(out[k, True][1], out[k, False][1], rtol=1e-14, atol=0)
-        np.testing.assert_array_equal(out[1, True][0], out[3, True][0][:1])  # the kernel: bits
-        row = out[3, True][1]
-        seen |= {name for j, name in enumerate(weights) if np.any(row[:, j] != 0.0)}
-    assert seen == set(WALK_CODES)  # every term took non-zero values at some step
-
-
-def test_c_reward_terms_refuse_bad_buffers_by_name() -> None:
-    from robot_rl.safety import _kernels as K
-
-    env = _env()
-    env.reset(seed=0)
-    env.step(np.zeros(12, dtype=np.float32))
-    b = env._solo_batch()
-    t = len(b.term_fns)
-    out = np.zeros((t + 1, 1))
-    Quad12WalkEnv.batch_terms(b, out)
-    assert out[-1, 0] == pytest.approx(out[:-1, 0].sum()) and np.all(np.isfinite(out))
-    with pytest.raises(ValueError, match=rf"out must have shape \({t + 1}, 1\)"):
-        Quad12WalkEnv.batch_terms(b, np.zeros((t + 2, 1)))
-    with pytest.raises(TypeError, match="out must be float64"):
-        Quad12WalkEnv.batch_terms(b, np.zeros((t + 1, 1), dtype=np.float32))
-    read_only = np.zeros((t + 1, 1))
-    read_only.flags.writeable = False
-    with pytest.raises(TypeError, match="out must be a writable"):
-        Quad12WalkEnv.batch_terms(b, read_only)
-    with pytest.raises(ValueError, match="unknown walk term code 99"):
-        K.walk_terms(bytes([99]), *[None] * 21)

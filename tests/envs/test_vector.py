@@ -234,7 +234,7 @@ def test_env_exception_is_reported_with_text_and_traceback() -> None:
     assert "worker 1" in msg and "env 3" in msg and "boom in env 3 at step 5" in msg
     assert "Traceback" in msg and "ValueError" in msg
     venv.close()
-    assert all(not p.is_alive() for p in venv._procs)
+    assert all(not p.is_alive() for p in venv._pool.procs)
 
 
 def make_bad_env2(index: int) -> RandomWalkEnv:
@@ -256,7 +256,7 @@ def test_failing_env_constructor_and_hanging_worker() -> None:
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match=r"worker 1 .*did not reply within 0.3 s"):
         venv.step(np.zeros((2, 2), np.float32))
-    procs = venv._procs
+    procs = venv._pool.procs
     venv.close()
     assert time.monotonic() - t0 < 2.5 and all(not p.is_alive() for p in procs)
 
@@ -277,14 +277,14 @@ def test_close_idempotent_gc_and_copy_false() -> None:
     obs, _ = venv.reset(seed=0)
     obs2, *_ = venv.step(np.zeros((2, 2), np.float32))
     assert obs is obs2 or np.shares_memory(obs, obs2)  # views of the shared array
-    procs = venv._procs
+    procs = venv._pool.procs
     venv.close()
     venv.close()
     assert venv.closed and all(not p.is_alive() for p in procs)
     with pytest.raises(RuntimeError, match="closed"):
         venv.step(np.zeros((2, 2), np.float32))
     venv2 = SubprocVectorEnv(make_walk, 2, 1)
-    procs = venv2._procs
+    procs = venv2._pool.procs
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         del venv2

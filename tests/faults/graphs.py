@@ -10,8 +10,8 @@ import yaml
 from robot_rl_ros.inject import bad_inputs, damped, publish, safety_mode, wait_for
 
 from robot_rl.config import from_dict, to_dict
-from robot_rl.robots.config import CONFIG_DIR
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.safety.robot_config import CONFIG_DIR
 
 MODES = ("in_process", "processes")
 __all__ = ["MODES", "bad_inputs", "damped", "deploy_config", "publish", "robot_config",

@@ -113,7 +113,7 @@ def test_a_dead_safety_process_latches_the_bridge_and_is_reported(
 
 def test_estop_on_a_chain_without_an_estop_stage_is_refused_at_load(tmp_path: Path) -> None:
     from robot_rl.config import ConfigError
-    from robot_rl.robots.config import CONFIG_DIR, load_robot_config
+    from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
 
     text = (CONFIG_DIR / "quad12.yaml").read_text()
     path = tmp_path / "no_estop.yaml"

@@ -18,9 +18,9 @@ import numpy as np
 from graphs import deploy_config, start, wait_for
 from sensor_msgs.msg import JointState
 
-from hardware.backends import open_backend
 from hardware.bridge import HardwareBridge
-from robot_rl.runtime.deploy_config import BackendConfig
+from robot_rl.deploy.backends import open_backend
+from robot_rl.deploy.config import BackendConfig
 from robot_rl.types import JointCommand
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from robot_rl.cli import main
 from robot_rl.config import ConfigError
+from robot_rl.deploy.config import load_deploy_config
 from robot_rl.robots import get_robot
-from robot_rl.robots.config import load_robot_config
-from robot_rl.runtime.deploy_config import load_deploy_config
+from robot_rl.safety.robot_config import load_robot_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ROBOTS_DIR = ROOT / "configs" / "robots"

@@ -18,14 +18,14 @@ from hardware.servo import BUSES, JointCalibration, MotorBus, MotorTimeoutError,
 from hardware.servo_robot import ServoRobot
 from hardware.virtual.servo_bus import VirtualServoBus
 from robot_rl.robots import get_robot
-from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand
 
 BAUD = 1_000_000
 MODELS = {"feetech": "sts3215", "dynamixel": "xl430-w250"}
 LATE_S = (0.03, 0.07)  # how late the replies come, after the request
-TIMEOUT_S = 0.02  # the deploy path's bus timeout (hardware/backends.py)
+TIMEOUT_S = 0.02  # the deploy path's bus timeout (robot_rl/deploy/backends.py)
 REGISTERS = ("Present_Position", "Present_Velocity")
 
 

@@ -42,8 +42,8 @@ def test_a_good_output_is_decoded_as_before(bundles: dict[str, Path]) -> None:
 
 
 def test_the_chain_holds_its_fallback_on_a_nan_command(bundles: dict[str, Path]) -> None:
-    from robot_rl.robots.config import CONFIG_DIR, load_robot_config
     from robot_rl.safety.chain import SafetyChain
+    from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
 
     rcfg = load_robot_config(CONFIG_DIR / "quad12.yaml")
     spec = rcfg.effective_spec()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from graphs import deploy_config, start, wait_for
 
-from robot_rl.runtime.deploy import DeployError
+from robot_rl.deploy.build import DeployError
 
 
 def test_a_policy_override_reaches_every_node_and_is_checked(bundles: dict[str, Path],

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from robot_rl.config import load_config
+from robot_rl.config import load_config, resolve
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.deploy.loop import DeployLoop
 from robot_rl.geometry import roll_pitch
-from robot_rl.robots.config import load_robot_config, make_safety_chain
-from robot_rl.runtime.deploy import DeployLoop
-from robot_rl.runtime.deploy_config import DeployConfig, resolve
 from robot_rl.safety.core import Mode
 from robot_rl.safety.fallback import StandFallback
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand, RobotState
 
 PROXY = "configs/deploy/quad12_proxy.yaml"
@@ -310,7 +310,7 @@ def test_fallback_config_is_checked_at_load(tmp_path: Any) -> None:
     import yaml
 
     from robot_rl.config import ConfigError
-    from robot_rl.robots.config import CONFIG_DIR
+    from robot_rl.safety.robot_config import CONFIG_DIR
 
     def load(robot: str, fallback: dict[str, Any]) -> None:
         data = yaml.safe_load((CONFIG_DIR / f"{robot}.yaml").read_text())

@@ -17,7 +17,7 @@ import pytest
 from graphs import MODES, deploy_config, publish, safety_mode, start, wait_for
 from std_msgs.msg import Bool
 
-from robot_rl.runtime.deploy_report import count_falls
+from robot_rl.deploy.report import count_falls
 
 REPO = Path(__file__).resolve().parents[2]
 WALK = REPO / "pretrained" / "quad12_walk_ppo.onnx"

@@ -13,8 +13,8 @@ from hardware.can.multi import MultiCanBus
 from hardware.can_robot import CanRobot
 from hardware.sim_plant import PlantImu, SimPlant
 from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
-from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand
 
 

@@ -12,8 +12,8 @@ from hardware.servo import BUSES
 from hardware.servo_robot import ServoRobot
 from hardware.sim_plant import SimPlant
 from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus, identity_calibration
-from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand
 
 

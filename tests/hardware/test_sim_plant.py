@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hardware.sim_plant import MitLaw, PositionServoLaw, SimPlant
+from sim2real.proxy import reality_proxy
 
 
 def test_servo_laws_hold_the_arm_at_its_goals_and_limp_when_disabled() -> None:
@@ -54,7 +55,7 @@ def test_motor_encoders_read_the_link_now_within_the_backlash() -> None:
     """With a motor model, the encoder sits behind the gearbox's play: after every physics
     step it is within half the play of where the link is now (not where it was a step ago:
     a 1 ms stale position reads as -kp x 1 ms of extra damping in every fit on its data)."""
-    plant = SimPlant("quad12", realtime=0, proxy_seed=0)
+    plant = SimPlant("quad12", realtime=0, perturbation=reality_proxy(0))
     s = plant.spec
     assert plant.backlash is not None
     half = plant.backlash.half

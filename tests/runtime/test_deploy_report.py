@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from robot_rl.config import from_dict
-from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl.runtime.deploy_report import reach_metrics
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.deploy.report import reach_metrics
 
 
 def _rows(ts: np.ndarray, ee: np.ndarray) -> list[list[float]]:
@@ -39,7 +39,7 @@ def test_locomotion_falls_are_going_down_once_up() -> None:
     """A robot that sat down while passive and stands up after the activation has not
     fallen (it is reported as down at activation); going down after that is one fall, and
     the tracking error skips the fallen samples."""
-    from robot_rl.runtime.deploy_report import FALL_HEIGHT, locomotion_metrics
+    from robot_rl.deploy.report import FALL_HEIGHT, locomotion_metrics
 
     cfg = from_dict(DeployConfig, {"robot": "quad12", "policy_path": "x.onnx", "run_s": 6.0,
                                    "script": [{"t": 0.0, "cmd": [0.5, 0.0, 0.0]}]})

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from robot_rl.robots import get_robot
-from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety.check import violations
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.safety.stages import RateLimit, TorqueLimit
 from robot_rl.types import JointCommand, RobotState
 

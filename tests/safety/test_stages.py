@@ -9,9 +9,9 @@ import pytest
 
 from robot_rl.config import ConfigError
 from robot_rl.robots import get_robot
-from robot_rl.robots.config import load_robot_config, make_safety_chain
 from robot_rl.safety import Mode, SafetyChain, SafetyConfig, build_stages
 from robot_rl.safety.core import TickContext
+from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.safety.stages import (
     CommandWatchdog,
     CommandWatchdogConfig,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardware.sim_plant import MitLaw, SimPlant
-from sim2real.actuator import Backlash, DCMotorModel, actuator_report
+from hardware.sim_plant import Backlash, MitLaw, SimPlant
+from sim2real.actuator import actuator_report
+from sim2real.motor import DCMotorModel
+from sim2real.proxy import reality_proxy
 from sim2real.sysid import excite_proxy
 
 
@@ -44,7 +46,7 @@ def test_backlash_is_a_play_operator() -> None:
 
 
 def test_the_proxy_plant_runs_its_motors() -> None:
-    plant = SimPlant("quad12", realtime=0, proxy_seed=3)
+    plant = SimPlant("quad12", realtime=0, perturbation=reality_proxy(3))
     m = plant.motor
     assert m is not None and plant.proxy is not None and plant.proxy.motor is not None
     assert np.all(m.omega_max >= plant.spec.dq_max) and np.all(m.backlash <= 0.01)

@@ -9,7 +9,7 @@ import numpy as np
 
 from hardware.sim_plant import MitLaw, SimPlant
 from robot_rl.envs import load_task_config
-from sim2real.proxy import ProxyParams
+from sim2real.proxy import ProxyParams, reality_proxy
 
 
 def test_params_are_seeded_and_reach_outside_the_training_ranges() -> None:
@@ -28,7 +28,7 @@ def test_params_are_seeded_and_reach_outside_the_training_ranges() -> None:
 
 def test_proxy_model_differs_from_the_nominal_one() -> None:
     nominal = SimPlant("quad12", realtime=0)
-    proxy = SimPlant("quad12", realtime=0, proxy_seed=1)
+    proxy = SimPlant("quad12", realtime=0, perturbation=reality_proxy(1))
     m0, m1, p = nominal.model, proxy.model, proxy.proxy
     assert p is not None
     assert m1.opt.timestep == 0.001 and m1.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
@@ -44,7 +44,7 @@ def test_proxy_model_differs_from_the_nominal_one() -> None:
 
 def test_quad12_stands_on_several_proxies_and_latency_delays_torque() -> None:
     for seed in (0, 1, 2):
-        plant = SimPlant("quad12", realtime=0, proxy_seed=seed)
+        plant = SimPlant("quad12", realtime=0, perturbation=reality_proxy(seed))
         s = plant.spec
         for j in range(s.n_joints):
             plant.set_law(j, MitLaw(tau_max=float(s.tau_max[j]), p_des=float(s.q0[j]),
@@ -52,7 +52,7 @@ def test_quad12_stands_on_several_proxies_and_latency_delays_torque() -> None:
         plant.step(int(2.0 / plant.dt))
         st = plant.state()
         assert st.base_pos is not None and st.base_pos[2] > 0.18, seed
-    plant = SimPlant("quad12", realtime=0, proxy_seed=1)
+    plant = SimPlant("quad12", realtime=0, perturbation=reality_proxy(1))
     assert plant.proxy is not None
     k = plant.proxy.latency_ticks
     assert k == 2

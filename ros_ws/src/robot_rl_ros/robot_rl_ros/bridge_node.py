@@ -28,9 +28,9 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
-from robot_rl.runtime.deploy import load_robot, make_bridge
-from robot_rl.runtime.deploy_config import DeployConfig
-from robot_rl.runtime.deploy_report import TruthRecorder, foot_slip_probe
+from robot_rl.deploy.build import load_robot, make_bridge
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.deploy.report import TruthRecorder, foot_slip_probe
 from robot_rl.types import JointCommand, RobotState
 from robot_rl_ros.contain import contained, error_counts
 from robot_rl_ros.convert import StateMessages, msg_to_command, parse_frame, with_mode_gains
@@ -79,7 +79,7 @@ class HardwareBridgeNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from hardware.backends import open_backend
+        from robot_rl.deploy.backends import open_backend
 
         try:
             self.backend = open_backend(self.cfg.robot, self.cfg.backend)

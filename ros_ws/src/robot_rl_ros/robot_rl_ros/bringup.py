@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robot_rl.deploy.build import DeployError
+from robot_rl.deploy.config import DeployConfig, load_deploy_config, resolve
+from robot_rl.deploy.report import locomotion_metrics, plot_run, reach_metrics, write_json
 from robot_rl.robots import get_robot
-from robot_rl.runtime.deploy import DeployError
-from robot_rl.runtime.deploy_config import DeployConfig, load_deploy_config, resolve
-from robot_rl.runtime.deploy_report import locomotion_metrics, plot_run, reach_metrics, write_json
 from robot_rl_ros.graph import InProcessGraph, ProcessGraph
 
 

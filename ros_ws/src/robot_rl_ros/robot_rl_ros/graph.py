@@ -48,8 +48,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from robot_rl.runtime.deploy import DeployError
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.build import DeployError
+from robot_rl.deploy.config import DeployConfig
 from robot_rl.runtime.realtime import tune_process
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog

@@ -36,8 +36,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Imu, JointState
 
-from robot_rl.runtime.deploy import load_robot, make_controller
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.build import load_robot, make_controller
+from robot_rl.deploy.config import DeployConfig
 from robot_rl.types import RobotState
 from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
 from robot_rl_ros.local import LocalBus

@@ -25,7 +25,7 @@ from typing import Any
 import rclpy
 from rclpy.signals import SignalHandlerOptions
 
-from robot_rl.runtime.deploy_config import load_deploy_config
+from robot_rl.deploy.config import load_deploy_config
 from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thread_policy, tune_process
 from robot_rl_ros.graph import (
     die_with_parent,

@@ -45,9 +45,10 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from robot_rl.runtime.deploy import load_robot, make_supervisor
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.build import load_robot
+from robot_rl.deploy.config import DeployConfig
 from robot_rl.safety.core import Mode
+from robot_rl.safety.robot_config import make_supervisor
 from robot_rl.types import JointCommand, RobotState
 from robot_rl_ros.contain import contained, error_counts
 from robot_rl_ros.convert import (

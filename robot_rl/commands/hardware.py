@@ -19,11 +19,20 @@ import json
 import math
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from hardware.errors import HardwareError
+from hardware.servo import BUSES
+from hardware.servo.calibration import JointCalibration, RobotCalibration
+from hardware.servo.protocol import MODELS as SERVO_MODELS
+from hardware.sim_plant import PerturbationFactory, SimPlant
+from hardware.virtual.plant_can import quad12_adapters
+from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus
 from robot_rl.argtypes import float_at_least, int_in
+from robot_rl.robots import get_robot
+from sim2real.proxy import reality_proxy
 
 PROTOCOLS = ("feetech", "dynamixel")
 # servo ids both protocols can address: 0..252 (253 is reserved, 254 = 0xFE the broadcast id)
@@ -32,10 +41,13 @@ MAX_SERVO_ID = 252
 
 def supported_bauds(protocol: str) -> tuple[int, ...]:
     """The baud rates the servos of ``protocol`` can be set to (their Baud_Rate tables)."""
-    from hardware.servo.protocol import MODELS
-
-    return tuple(sorted({b for m in MODELS.values() if m.protocol == protocol
+    return tuple(sorted({b for m in SERVO_MODELS.values() if m.protocol == protocol
                          for b in m.baudrates.values()}))
+
+
+def _proxy(args: argparse.Namespace) -> PerturbationFactory | None:
+    """The plant's perturbation: the reality proxy of ``--proxy-seed``, if given."""
+    return None if args.proxy_seed is None else reality_proxy(args.proxy_seed)
 
 
 def _serve_until_signalled(close: Any) -> int:
@@ -50,13 +62,10 @@ def _serve_until_signalled(close: Any) -> int:
 
 
 def virtual_bus(args: argparse.Namespace) -> int:
-    from hardware.sim_plant import SimPlant
-    from hardware.virtual.plant_servo import arm6_virtual_bus
-
     if args.robot != "arm6":
         raise HardwareError(f"virtual-bus emulates arm6's servo chain; for '{args.robot}' use "
                          "virtual-can (quad12)")
-    plant = SimPlant(args.robot, realtime=args.realtime, proxy_seed=args.proxy_seed).start()
+    plant = SimPlant(args.robot, realtime=args.realtime, perturbation=_proxy(args)).start()
     bus = arm6_virtual_bus(plant, args.protocol).start()
     print(bus.port, flush=True)
 
@@ -68,13 +77,10 @@ def virtual_bus(args: argparse.Namespace) -> int:
 
 
 def virtual_can(args: argparse.Namespace) -> int:
-    from hardware.sim_plant import SimPlant
-    from hardware.virtual.plant_can import quad12_adapters
-
     if args.robot != "quad12":
         raise HardwareError(f"virtual-can emulates quad12's CAN motors; for '{args.robot}' use "
                          "virtual-bus (arm6)")
-    plant = SimPlant(args.robot, realtime=args.realtime, proxy_seed=args.proxy_seed).start()
+    plant = SimPlant(args.robot, realtime=args.realtime, perturbation=_proxy(args)).start()
     adapters = [a.start() for a in quad12_adapters(plant)]
     print(" ".join(a.port for a in adapters), flush=True)
 
@@ -87,8 +93,6 @@ def virtual_can(args: argparse.Namespace) -> int:
 
 
 def scan(args: argparse.Namespace) -> int:
-    from hardware.servo import BUSES
-
     protocols = [args.protocol] if args.protocol else list(PROTOCOLS)
     bauds: dict[str, list[int] | None] = {p: None for p in protocols}  # None: the usual ones
     if args.baud:
@@ -122,13 +126,6 @@ def calibrate(args: argparse.Namespace) -> int:
     """Zero = the pose the arm is in when asked (the middle of every joint's range); range =
     the extremes seen while the user moves each joint by hand (torque off), or with --yes the
     robot spec's joint limits around that zero."""
-    import time
-
-    from hardware.servo import BUSES
-    from hardware.servo.calibration import JointCalibration, RobotCalibration
-    from hardware.virtual.plant_servo import MODELS
-    from robot_rl.robots import get_robot
-
     try:
         spec = get_robot(args.robot)
     except KeyError as err:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.config import from_dict
-from robot_rl.runtime.deploy_config import DeployConfig
+from robot_rl.deploy.config import DeployConfig
 
 SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
@@ -62,8 +62,8 @@ def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: floa
 
 def run_one(cfg: DeployConfig) -> dict[str, Any]:
     """One robot: the deploy loop for ``cfg.run_s`` s with truth recorded at the policy rate."""
-    from robot_rl.runtime.deploy import DeployLoop
-    from robot_rl.runtime.deploy_report import (
+    from robot_rl.deploy.loop import DeployLoop
+    from robot_rl.deploy.report import (
         TruthRecorder,
         foot_slip_probe,
         locomotion_metrics,

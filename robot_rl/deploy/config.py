@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from robot_rl.config import load_config
+from robot_rl.config import load_config, resolve
 from robot_rl.robots import ROBOTS
-
-REPO = Path(__file__).resolve().parents[2]
 
 # backend kind -> the robots it can drive ("*": any)
 BACKEND_ROBOTS: dict[str, tuple[str, ...]] = {
@@ -241,15 +239,6 @@ class DeployConfig:
             if s.t <= t:
                 cmd = s.cmd
         return cmd
-
-
-def resolve(path: str | Path) -> Path:
-    """A config path: absolute, or relative to the working directory if it exists there,
-    else relative to the repository."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return REPO / p
 
 
 def load_deploy_config(path: str | Path) -> DeployConfig:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.deploy.config import DeployConfig
 from robot_rl.geometry import roll_pitch
-from robot_rl.runtime.deploy_config import DeployConfig
 
 FALL_HEIGHT = 0.15   # m: the training task's termination height (quad12-walk)
 FALL_TILT = 1.0      # rad: the training task's termination tilt
@@ -90,7 +90,7 @@ def count_falls(cfg: DeployConfig, truth: dict[str, Any], until_t: float | None 
     were damped: a quadruped's controlled sit-down ends lying down by design), at the safety
     chain's own fall height (fall_detect's ``min_base_height``, 0.12 m on quad12; the
     sit-down's resting pose sags to ~0.145 m, under the training task's 0.15 m)."""
-    from robot_rl.robots.config import load_robot_config
+    from robot_rl.safety.robot_config import load_robot_config
 
     stages = load_robot_config(cfg.robot_config_path()).safety.stages
     height = next((float(s.get("min_base_height", FALL_HEIGHT)) for s in stages

@@ -20,10 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware.can.link import CanBusError
+from hardware.can.multi import MultiCanBus
+from hardware.can_robot import CanRobot
 from hardware.errors import HardwareError
 from hardware.robot import Robot
-from robot_rl.runtime.deploy_config import BackendConfig, resolve
+from hardware.servo import BUSES
+from hardware.servo.calibration import RobotCalibration
+from hardware.servo_robot import ServoRobot
+from hardware.sim_plant import PlantImu, SimPlant
+from hardware.sim_robot import SimRobot
+from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
+from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus, identity_calibration
+from robot_rl.config import resolve
+from robot_rl.deploy.config import BackendConfig
+from robot_rl.robots import get_robot
 from robot_rl.types import RobotState
+from sim2real.proxy import reality_proxy
 
 
 @dataclass
@@ -31,7 +44,7 @@ class Backend:
     make_robot: Callable[[], Robot]
     truth: Callable[[], RobotState] | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
-    plant: Any = None
+    plant: SimPlant | None = None  # the simulated robot behind the backend, if any
     device: Any = None  # the virtual device in front of the plant (fault injection), if any
 
     def close(self) -> None:
@@ -42,28 +55,20 @@ class Backend:
                 pass
 
 
-def _plant(robot: str, cfg: BackendConfig) -> Any:
+def _plant(robot: str, cfg: BackendConfig) -> SimPlant:
     """The simulated robot: nominal for ``sim``, else the proxy of ``proxy_seed`` if set."""
-    from hardware.sim_plant import SimPlant
-
     seed = None if cfg.kind == "sim" else cfg.proxy_seed
-    return SimPlant(robot, realtime=cfg.realtime, proxy_seed=seed)
+    return SimPlant(robot, realtime=cfg.realtime,
+                    perturbation=None if seed is None else reality_proxy(seed))
 
 
 def _sim(robot: str, cfg: BackendConfig) -> Backend:
-    from hardware.sim_robot import SimRobot
-
     plant = _plant(robot, cfg).start()
     return Backend(lambda: SimRobot(plant), plant.state, [plant.stop], plant)
 
 
 def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Robot:
     """`CanRobot` over the buses ``specs`` ((CanBusConfig, motors) per bus)."""
-    from hardware.can.link import CanBusError
-    from hardware.can.multi import MultiCanBus
-    from hardware.can_robot import CanRobot
-    from robot_rl.robots import get_robot
-
     try:
         bus = MultiCanBus.open(specs, timeout=0.01, max_misses=3)
     except (CanBusError, OSError) as e:
@@ -72,9 +77,6 @@ def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Rob
 
 
 def _virtual_can(robot: str, cfg: BackendConfig) -> Backend:
-    from hardware.sim_plant import PlantImu
-    from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
-
     plant = _plant(robot, cfg).start()
     adapters = [a.start() for a in quad12_adapters(plant)]
     slots = quad12_layout()
@@ -87,20 +89,15 @@ def _virtual_can(robot: str, cfg: BackendConfig) -> Backend:
 def _can(robot: str, cfg: BackendConfig) -> Backend:
     """Real CAN adapters. The motors are there (`CanRobot` over ``cfg.channels``), but no IMU
     driver exists yet, and a quadruped must not run blind: refused with the reason."""
-
     def make() -> Robot:
         raise HardwareError("backend 'can' has no IMU driver yet, and a quadruped cannot be "
                             "deployed without one; use backend 'virtual_can' (emulated "
-                            "adapters) or add an ImuSource for your IMU to hardware/backends.py")
+                            "adapters) or add an ImuSource for your IMU to "
+                            "robot_rl/deploy/backends.py")
     return Backend(make)
 
 
 def _servo_robot(robot: str, protocol: str, port: str, cal: Any) -> Robot:
-    from hardware.servo import BUSES
-    from hardware.servo_robot import ServoRobot
-    from hardware.virtual.plant_servo import MODELS
-    from robot_rl.robots import get_robot
-
     spec = get_robot(robot)
     bus = BUSES[protocol]({n: (cal[n].motor_id, MODELS[protocol]) for n in spec.joint_names},
                           port, timeout_s=0.02)
@@ -108,8 +105,6 @@ def _servo_robot(robot: str, protocol: str, port: str, cal: Any) -> Robot:
 
 
 def _virtual_bus(robot: str, cfg: BackendConfig) -> Backend:
-    from hardware.virtual.plant_servo import arm6_virtual_bus, identity_calibration
-
     plant = _plant(robot, cfg).start()
     virtual = arm6_virtual_bus(plant, cfg.protocol).start()
     cal = identity_calibration(plant)
@@ -118,8 +113,6 @@ def _virtual_bus(robot: str, cfg: BackendConfig) -> Backend:
 
 
 def _serial(robot: str, cfg: BackendConfig) -> Backend:
-    from hardware.servo.calibration import RobotCalibration
-
     def make() -> Robot:
         path = resolve(cfg.calibration)
         if not path.is_file():

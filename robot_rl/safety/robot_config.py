@@ -1,7 +1,6 @@
-"""Per-robot deployment configuration (``configs/robots/<robot>.yaml``).
-
-It names the robot, the control period, optional per-joint limits / gains that tighten the
-spec (every joint must then be listed), and the safety chain. Mistakes are refused at load
+"""A robot's deployment configuration (``configs/robots/<robot>.yaml``): the robot, its
+control period, optional per-joint limits / gains that tighten its spec (every joint must
+then be listed), and its safety chain. Mistakes are refused at load
 time naming the file, key and reason: inverted limits, a missing or unknown joint, negative
 gains or gains beyond the robot's own range, limits wider than the hardware's.
 """
@@ -19,6 +18,7 @@ from robot_rl.config import ConfigError, load_config
 from robot_rl.robots import ROBOTS, RobotSpec, get_robot
 from robot_rl.safety.chain import SafetyChain, SafetyConfig, build_stages
 from robot_rl.safety.fallback import build_fallback
+from robot_rl.safety.supervisor import SafetySupervisor
 
 
 @dataclass
@@ -129,4 +129,15 @@ def load_robot_config(path: str | Path | None = None, robot: str = "") -> RobotC
 
 
 def make_safety_chain(cfg: RobotConfig, source: str = "safety") -> SafetyChain:
+    """The robot's chain at its own control period (tests, the safety bench)."""
     return SafetyChain.from_config(cfg.safety, cfg.effective_spec(), cfg.control_dt, source)
+
+
+def make_supervisor(cfg: RobotConfig, spec: RobotSpec, dt: float) -> SafetySupervisor:
+    """The operator's view of the robot's chain (mux, e-stop, resets), ticked every ``dt``
+    seconds (in deployment: the policy period, so its rate limit is per policy step)."""
+    return SafetySupervisor(SafetyChain.from_config(cfg.safety, spec, dt, str(cfg.robot)))
+
+
+__all__ = ["CONFIG_DIR", "JointConfig", "RobotConfig", "load_robot_config", "make_safety_chain",
+           "make_supervisor"]

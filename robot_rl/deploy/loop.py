@@ -1,4 +1,5 @@
-"""The deploy chain without ROS: builders shared with the ROS 2 nodes, and `DeployLoop`.
+"""`DeployLoop`: the deploy chain without ROS, built by the same builders as the ROS 2 nodes
+(`robot_rl.deploy.build`).
 
 One tick (DESIGN.md): read state → build obs → policy (every policy period) → decode →
 safety chain → command. The three pieces are the cores of the three nodes:
@@ -21,63 +22,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from robot_rl.errors import RobotRLError
-from robot_rl.robots.config import RobotConfig, load_robot_config
-from robot_rl.robots.spec import RobotSpec
-from robot_rl.runtime.deploy_config import DeployConfig
+from hardware.bridge import percentiles
+from robot_rl.deploy.backends import open_backend
+from robot_rl.deploy.build import load_robot, make_bridge, make_controller
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.safety.robot_config import make_supervisor
 from robot_rl.types import RobotState
-
-
-class DeployError(RobotRLError, RuntimeError):
-    """The deployment cannot start (wrong robot, bad bundle, missing device): the message
-    names the cause and the fix; the robot is left damped or untouched."""
-
-
-def load_robot(cfg: DeployConfig) -> tuple[RobotConfig, RobotSpec]:
-    rcfg = load_robot_config(cfg.robot_config_path())
-    if rcfg.robot != cfg.robot:
-        raise DeployError(f"{cfg.robot_config_path()} configures robot '{rcfg.robot}', but the "
-                          f"deployment is for '{cfg.robot}'; point robot_config at "
-                          f"configs/robots/{cfg.robot}.yaml")
-    return rcfg, rcfg.effective_spec()
-
-
-def make_controller(cfg: DeployConfig, spec: RobotSpec) -> Any:
-    from robot_rl.runtime.controller import PolicyController
-    from robot_rl.runtime.policy import BundleError
-
-    path = cfg.policy_file()
-    if path is None:
-        raise DeployError("no policy_path in the deploy config; set it to a .onnx bundle")
-    try:
-        ctl = PolicyController(spec, path, cfg.policy.command, cfg.policy.threads)
-    except BundleError as e:
-        raise DeployError(f"policy refused: {e}") from None
-    steps = ctl.policy_dt * cfg.bridge.rate_hz
-    if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
-        raise DeployError(f"bridge.rate_hz {cfg.bridge.rate_hz} is not a multiple of the "
-                          f"policy rate {1 / ctl.policy_dt:g} Hz")
-    return ctl
-
-
-def make_supervisor(rcfg: RobotConfig, spec: RobotSpec, policy_dt: float) -> Any:
-    from robot_rl.safety.chain import SafetyChain
-    from robot_rl.safety.supervisor import SafetySupervisor
-
-    return SafetySupervisor(SafetyChain.from_config(rcfg.safety, spec, policy_dt,
-                                                    str(rcfg.robot)))
-
-
-def make_bridge(cfg: DeployConfig, spec: RobotSpec, backend: Any, policy_dt: float,
-                **hooks: Any) -> Any:
-    from hardware.bridge import HardwareBridge
-
-    b = cfg.bridge
-    return HardwareBridge(spec, backend.make_robot, rate_hz=b.rate_hz,
-                          publish_every=b.publish_every, command_timeout_s=b.command_timeout_s,
-                          soft_start_s=b.soft_start_s, shutdown_damp_s=b.shutdown_damp_s,
-                          command_period_s=policy_dt, realtime_priority=b.realtime_priority,
-                          max_command_age_s=b.max_command_age_s, **hooks)
 
 
 class DeployLoop:
@@ -87,8 +37,6 @@ class DeployLoop:
     """
 
     def __init__(self, cfg: DeployConfig, on_tick: Any = None) -> None:
-        from hardware.backends import open_backend
-
         self.cfg = cfg
         self.rcfg, self.spec = load_robot(cfg)
         self.controller = make_controller(cfg, self.spec)
@@ -144,13 +92,10 @@ class DeployLoop:
             time.sleep(0.01)
 
     def stats(self) -> dict[str, Any]:
-        from hardware.bridge import percentiles
-
         return {"bridge": self.bridge.stats(), "policy_us": percentiles(self.policy_us),
                 "chain_us": percentiles(self.chain_us), "safety": self.supervisor.diagnostics(),
                 "policy_errors": self.errors, "last_policy_error": self.last_error}
 
 
 
-__all__ = ["DeployError", "DeployLoop", "load_robot", "make_bridge", "make_controller",
-           "make_supervisor"]
+__all__ = ["DeployLoop"]

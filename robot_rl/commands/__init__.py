@@ -1,0 +1,1 @@
+"""The sub-commands of `robot-rl` that live in their own modules (hardware, sysid)."""
