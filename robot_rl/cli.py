@@ -15,7 +15,22 @@ from typing import Any
 
 from robot_rl import __version__
 from robot_rl.argtypes import float_at_least, int_in
+from robot_rl.commands.hardware import add_parser as add_hardware
+from robot_rl.commands.sysid import add_parser as add_sysid
+from robot_rl.demo import run_demo
+from robot_rl.deploy.sim2sim import sim2sim
+from robot_rl.envs import TASKS, make_env
 from robot_rl.errors import RobotRLError
+from robot_rl.evaluation import (
+    SUITES,
+    EvalConfig,
+    compare,
+    compare_markdown,
+    evaluate,
+    plot_compare,
+)
+from robot_rl.runtime.policy import OnnxPolicy
+from robot_rl.sim_rollout import rollout
 
 
 class UserError(RobotRLError):
@@ -23,8 +38,6 @@ class UserError(RobotRLError):
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from robot_rl.envs import TASKS, make_env
-
     rows = []
     for name in sorted(TASKS):
         entry = TASKS[name]
@@ -41,8 +54,6 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from robot_rl.sim_rollout import rollout
-
     summary = rollout(args.task, policy=args.policy, steps=args.steps, seed=args.seed,
                       config=args.config, video=args.video, progress=not args.quiet)
     print(json.dumps(summary))
@@ -58,7 +69,7 @@ def _ros_bringup() -> Any:
     """The ROS 2 bring-up module (ros_ws/src/robot_rl_ros), or a UserError saying what to
     install."""
     try:
-        from robot_rl_ros import bringup
+        from robot_rl_ros import bringup  # (lazy: rclpy is an optional install)
     except ImportError as e:
         raise UserError(f"the ROS 2 graph needs rclpy and the robot_rl_ros package ({e}); "
                         f"run `make bootstrap`, or install the wheels: {ROS_INSTALL}") from None
@@ -86,8 +97,6 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim2sim(args: argparse.Namespace) -> int:
-    from robot_rl.deploy.sim2sim import sim2sim
-
     if args.to != "proxy":
         raise UserError(f"--to {args.to!r}: only 'proxy' (the reality proxy) is available")
     summary = sim2sim(args.policy, robot=args.robot, seeds=tuple(args.seeds),
@@ -97,7 +106,7 @@ def _cmd_sim2sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks import BENCHMARKS
+    from benchmarks import BENCHMARKS  # (lazy: the benchmarks load torch and rclpy)
 
     if args.name not in BENCHMARKS:
         raise UserError(f"unknown benchmark '{args.name}'; available: "
@@ -108,7 +117,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from robot_rl.train import train
+    from robot_rl.train import train  # (lazy: torch, loaded only to train)
 
     summary = train(args.task, algo=args.algo, config=args.config, iterations=args.iterations,
                     seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet,
@@ -118,11 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from robot_rl.export import export_checkpoint
-    from robot_rl.runtime.policy import OnnxPolicy
-
+    from robot_rl.export import export_checkpoint  # (lazy: torch, loaded only to export)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     try:
         path = export_checkpoint(args.checkpoint, out)
@@ -135,8 +140,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from robot_rl.runtime.policy import OnnxPolicy
-
     pol = OnnxPolicy(args.bundle)
     if args.robot:
         pol.check_robot(args.robot)
@@ -152,8 +155,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from robot_rl.evaluation import SUITES, EvalConfig, evaluate
-
     suites = tuple(SUITES) if args.suite == "all" else tuple(args.suite.split(","))
     cfg = EvalConfig(episodes=args.episodes, seconds=args.seconds, seed=args.seed)
     try:
@@ -165,8 +166,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from robot_rl.evaluation import compare, compare_markdown, plot_compare
-
     summaries = []
     for path in args.summaries:
         try:
@@ -190,8 +189,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from robot_rl.demo import run_demo
-
     summary = run_demo(out_dir=args.out, quick=args.quick)
     print(json.dumps(summary))
     return 0
@@ -300,11 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="short run (smoke test)")
     s.set_defaults(func=_cmd_bench)
 
-    from robot_rl.commands.hardware import add_parser as add_hardware
-
     add_hardware(sub)  # `robot-rl hardware ...` (robot_rl/commands/hardware.py)
-    from robot_rl.commands.sysid import add_parser as add_sysid
-
     add_sysid(sub)  # `robot-rl sysid excite|fit` (robot_rl/commands/sysid.py)
 
     s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")

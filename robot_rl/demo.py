@@ -70,7 +70,7 @@ def run_demo(out_dir: str | Path = "out/demo", quick: bool = False) -> dict[str,
         quad_policy, rec = shipped[0], _record(shipped[0])
         quad_note = (f"Shipped locomotion policy `{quad_policy.name}` "
                      f"({rec.get('status', 'see its training record')}).")
-    else:
+    else:  # (lazy: the exporter needs torch, which only this fallback uses)
         from robot_rl.export.onnx_export import export_standing_policy
 
         quad_policy = export_standing_policy("quad12-walk", out / "quad12_stand.onnx")

@@ -15,27 +15,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from robot_rl.algos.hinf import HInfRunner, HInfTrainConfig
+from robot_rl.algos.runner import OnPolicyRunner, TrainConfig, code_version, command_line
 from robot_rl.config import ConfigError, load_config, to_dict
 from robot_rl.envs import get_task
-from robot_rl.envs.registry import CONFIG_DIR
+from robot_rl.envs.randomization import DomainRandConfig
+from robot_rl.envs.registry import CONFIG_DIR, load_task_config
 
 
 def _runner(algo: str) -> tuple[type, type]:
     """(runner class, config class) of an on-policy algorithm."""
     if algo == "hinf":
-        from robot_rl.algos.hinf import HInfRunner, HInfTrainConfig
-
         return HInfRunner, HInfTrainConfig
-    from robot_rl.algos.runner import OnPolicyRunner, TrainConfig
-
     return OnPolicyRunner, TrainConfig
 
 
 def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed: int | None,
                out: Path | None, resume: str | None, progress: bool,
                init: str | None = None, domain_rand: str | None = None) -> dict[str, Any]:
-    from robot_rl.algos.runner import code_version, command_line
-
     runner_cls, cfg_cls = _runner(algo)
     cfg: Any = load_config(cfg_cls, config)
     if iterations is not None:
@@ -90,11 +89,6 @@ def default_config(algo: str, task: str) -> Path:
 def task_config_with_domain_rand(task: str, path: Path) -> Any:
     """The task's config with its ``domain_rand`` section replaced by the YAML file ``path``
     (e.g. configs/domain_rand/quad12.yaml); a clear error for a bad file."""
-    import yaml
-
-    from robot_rl.envs.randomization import DomainRandConfig
-    from robot_rl.envs.registry import load_task_config
-
     if not path.is_file():
         raise ConfigError(f"--domain-rand {path}: no such file (see configs/domain_rand/)")
     data = yaml.safe_load(path.read_text())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import can
 
+from hardware.can.slcan_line import SlcanLineBus
 from hardware.errors import HardwareError
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ def open_can_bus(config: CanBusConfig) -> tuple[can.BusABC, int | None]:
                 and kwargs.pop("driver", "line") == "line")
     try:
         if use_line:  # our buffered transport on the locked port (see slcan_line.py)
-            from hardware.can.slcan_line import SlcanLineBus
-
             assert lock_fd is not None
             return SlcanLineBus(lock_fd, config.bitrate, config.channel), lock_fd
         kwargs.pop("driver", None)

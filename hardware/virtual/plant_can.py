@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hardware.can.link import CanBusConfig
 from hardware.can.mit import (
     GO2_CALF,
     GO2_HIP,
@@ -93,7 +94,6 @@ def quad12_bus_specs(adapters: list[VirtualSlcanAdapter], joint_names: tuple[str
                      ) -> list[tuple[Any, dict[str, tuple[int, MitLimits]]]]:
     """(CanBusConfig, motors) per adapter, for `MultiCanBus.open`: python-can's slcan
     interface on each adapter's pty, the leg's motors by joint name."""
-    from hardware.can.link import CanBusConfig
 
     slots = quad12_layout(len(joint_names))
     return [(CanBusConfig("slcan", a.port), {joint_names[s.joint]: (s.can_id, s.limits)

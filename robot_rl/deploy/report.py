@@ -18,6 +18,8 @@ import numpy as np
 
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.geometry import roll_pitch
+from robot_rl.robots import get_robot
+from robot_rl.safety.robot_config import load_robot_config
 
 FALL_HEIGHT = 0.15   # m: the training task's termination height (quad12-walk)
 FALL_TILT = 1.0      # rad: the training task's termination tilt
@@ -90,8 +92,6 @@ def count_falls(cfg: DeployConfig, truth: dict[str, Any], until_t: float | None 
     were damped: a quadruped's controlled sit-down ends lying down by design), at the safety
     chain's own fall height (fall_detect's ``min_base_height``, 0.12 m on quad12; the
     sit-down's resting pose sags to ~0.145 m, under the training task's 0.15 m)."""
-    from robot_rl.safety.robot_config import load_robot_config
-
     stages = load_robot_config(cfg.robot_config_path()).safety.stages
     height = next((float(s.get("min_base_height", FALL_HEIGHT)) for s in stages
                    if s.get("type") == "fall_detect"), FALL_HEIGHT)
@@ -204,7 +204,6 @@ def plot_run(cfg: DeployConfig, truth: dict[str, Any], latency_us: list[float], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from robot_rl.robots import get_robot
 
     t = rows[:, 0] - truth["t_active"]
     cmd = [cfg.command_at(float(x)) or (0.0, 0.0, 0.0) for x in t]

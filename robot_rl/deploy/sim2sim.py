@@ -22,6 +22,9 @@ import numpy as np
 
 from robot_rl.config import from_dict
 from robot_rl.deploy.config import DeployConfig
+from robot_rl.deploy.loop import DeployLoop
+from robot_rl.deploy.report import TruthRecorder, foot_slip_probe, locomotion_metrics, reach_metrics
+from robot_rl.robots import get_robot
 
 SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
@@ -39,8 +42,6 @@ REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_
 
 def _walks(robot: str) -> bool:
     """Walking profile for a floating base, reaching for an arm."""
-    from robot_rl.robots import get_robot
-
     return get_robot(robot).floating_base
 
 
@@ -62,14 +63,6 @@ def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: floa
 
 def run_one(cfg: DeployConfig) -> dict[str, Any]:
     """One robot: the deploy loop for ``cfg.run_s`` s with truth recorded at the policy rate."""
-    from robot_rl.deploy.loop import DeployLoop
-    from robot_rl.deploy.report import (
-        TruthRecorder,
-        foot_slip_probe,
-        locomotion_metrics,
-        reach_metrics,
-    )
-
     rec: dict[str, TruthRecorder] = {}
 
     def on_tick(bridge: Any, state: Any) -> None:

@@ -41,15 +41,17 @@ import onnx
 import torch
 from torch import nn
 
+from robot_rl.algos.runner import code_version, load_policy
+from robot_rl.envs import load_task_config
+from robot_rl.policies.checkpoint import FORMAT, policy_from_checkpoint
 from robot_rl.policies.diffusion import DiffusionChunkPolicy
 from robot_rl.policies.mlp import ActorCritic
 from robot_rl.policies.residual import ResidualPolicy
-from robot_rl.runtime.policy import file_sha256
+from robot_rl.robots import get_robot
+from robot_rl.runtime.obs import ObsBuilder
+from robot_rl.runtime.policy import ACTION_TYPES, FORMAT_VERSION, METADATA_KEY, file_sha256
 
-METADATA_KEY = "robot_rl"
-FORMAT_VERSION = 1
 OPSET = 17
-ACTION_TYPES = ("joint_pos_offset", "joint_pos", "ee_delta", "chunk")
 
 
 class _Actor(nn.Module):
@@ -252,10 +254,6 @@ def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
 
 def _task_io(task: str) -> tuple[Any, Any, Any]:
     """A registered task's config, robot spec and observation builder."""
-    from robot_rl.envs import load_task_config
-    from robot_rl.robots import get_robot
-    from robot_rl.runtime.obs import ObsBuilder
-
     cfg = load_task_config(task)
     spec = get_robot(cfg.robot)
     return cfg, spec, ObsBuilder(spec, cfg.obs)
@@ -344,9 +342,6 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
     An external residual base is looked up next to ``out_path``. Raises FileNotFoundError /
     ValueError with the cause.
     """
-    from robot_rl.algos.runner import code_version, load_policy
-    from robot_rl.policies.checkpoint import FORMAT, policy_from_checkpoint
-    from robot_rl.robots import get_robot
 
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():

@@ -37,10 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.commands import command_bounds
+from robot_rl.runtime.loader import Policy, open_policy
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
-from robot_rl.runtime.policy import BundleError, OnnxPolicy, open_policy
+from robot_rl.runtime.policy import BundleError, OnnxPolicy
 from robot_rl.types import JointCommand, RobotState
 
 _NEEDS_EE = ("ee_pos", "goal_rel", "object_rel")
@@ -59,7 +61,7 @@ class _Loaded:
     def __init__(self, spec: RobotSpec, path: Path, threads: int) -> None:
         self.path = path
         single = OnnxPolicy(path, intra_op_threads=threads)
-        self.policy: Any = single if single.kind == "single" else open_policy(path)
+        self.policy: Policy = single if single.kind == "single" else open_policy(path)
         meta = single.metadata
         self.meta = meta
         names = [str(t["name"]) for t in meta["obs_terms"]]
@@ -88,8 +90,6 @@ class _Loaded:
         if step_type == "ee_delta" or any(n.split(":", 1)[0] in _NEEDS_EE for n in names):
             if not spec.ee_site:
                 raise BundleError(f"{path}: needs an end effector, {spec.name} has none")
-            from robot_rl.control.ik import DampedLeastSquaresIK
-
             self.ik = DampedLeastSquaresIK(spec)
         if step_type == "joint_pos_offset" and int(meta["act_dim"]) != spec.n_joints:
             raise BundleError(f"{path}: {meta['act_dim']} actions for {spec.n_joints} joints")

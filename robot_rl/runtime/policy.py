@@ -369,18 +369,3 @@ class OnnxPolicy:
         m = self._meta
         return (f"OnnxPolicy({str(self.path)!r}, robot={m['robot']!r}, obs_dim={self._obs_dim}, "
                 f"act_dim={self._act_dim}, action_type={m['action_type']!r})")
-
-
-def open_policy(path: str | Path, **options: Any) -> Any:
-    """Load any bundle for deployment: `OnnxPolicy` (single-step or embedded-base residual),
-    `ChunkPolicy` (diffusion chunks, ``options`` → its constructor) or `ResidualStack`
-    (residual over its declared base). All have ``step(obs, t)``, ``reset()``, ``metadata``."""
-    from robot_rl.runtime.chunked import ChunkPolicy
-    from robot_rl.runtime.residual import ResidualStack
-
-    policy = OnnxPolicy(path)
-    if policy.kind == "chunk":
-        return ChunkPolicy(policy, **options)
-    if policy.kind == "residual":
-        return ResidualStack.from_bundle(path, **options)
-    return policy

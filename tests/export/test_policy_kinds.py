@@ -20,7 +20,8 @@ from robot_rl.policies.mlp import ActorCritic
 from robot_rl.policies.residual import ResidualPolicy
 from robot_rl.robots import get_robot
 from robot_rl.runtime.chunked import ChunkPolicy
-from robot_rl.runtime.policy import BundleError, OnnxPolicy, open_policy
+from robot_rl.runtime.loader import open_policy
+from robot_rl.runtime.policy import BundleError, OnnxPolicy
 from robot_rl.runtime.residual import ResidualStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,7 +260,7 @@ def test_chunk_and_residual_runtime_never_import_torch(tmp_path: Path) -> None:
                            obs_layout=layout(OBS), action_type="joint_pos", action_scale=1.0,
                            policy_dt=0.1, base_bundle=base_path)
     code = ("import sys, numpy as np\n"
-            "from robot_rl.runtime.policy import open_policy\n"
+            "from robot_rl.runtime.loader import open_policy\n"
             f"stack = open_policy({str(path)!r}, control_dt=0.02)\n"
             "for k in range(5):\n"
             f"    a = stack.step(np.zeros({OBS}, np.float32), k * 0.1)\n"

@@ -28,6 +28,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
+from robot_rl.deploy.backends import open_backend
 from robot_rl.deploy.build import load_robot, make_bridge
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.deploy.report import TruthRecorder, foot_slip_probe
@@ -79,8 +80,6 @@ class HardwareBridgeNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from robot_rl.deploy.backends import open_backend
-
         try:
             self.backend = open_backend(self.cfg.robot, self.cfg.backend)
             if self.backend.truth is not None:

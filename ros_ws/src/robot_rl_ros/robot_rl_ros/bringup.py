@@ -21,6 +21,7 @@ from robot_rl.deploy.config import DeployConfig, load_deploy_config, resolve
 from robot_rl.deploy.report import locomotion_metrics, plot_run, reach_metrics, write_json
 from robot_rl.robots import get_robot
 from robot_rl_ros.graph import InProcessGraph, ProcessGraph
+from robot_rl_ros.inject import damped
 
 
 def summarize(cfg: DeployConfig, stats: dict[str, Any], mode: str,
@@ -160,8 +161,6 @@ def _event(graph: Any, kind: str) -> dict[str, Any]:
 def _observe(graph: Any, seconds: float) -> dict[str, Any]:
     """What reaches the motors after an event, until they are damped or ``seconds`` passed:
     the sequence of stiff / damped outputs and the seconds to damping (None: not damped)."""
-    from robot_rl_ros.inject import damped
-
     seen: list[str] = []
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:

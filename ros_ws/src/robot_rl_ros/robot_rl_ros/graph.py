@@ -50,10 +50,14 @@ from std_srvs.srv import Trigger
 
 from robot_rl.deploy.build import DeployError
 from robot_rl.deploy.config import DeployConfig
+from robot_rl.robots import get_robot
 from robot_rl.runtime.realtime import tune_process
+from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
+from robot_rl_ros.policy_node import PolicyNode
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
+from robot_rl_ros.safety_node import SafetyNode
 
 _log = NodeLog("executor")
 
@@ -144,7 +148,6 @@ class Operator(Node):
 
     def __init__(self, cfg: DeployConfig, watch_commands: bool = False, **kwargs: Any) -> None:
         super().__init__("deploy_operator", start_parameter_services=False, **kwargs)
-        from robot_rl.robots import get_robot
 
         self.cfg = cfg
         self.quadruped = get_robot(cfg.robot).floating_base
@@ -344,10 +347,6 @@ class InProcessGraph(_GraphBase):
         self.final: dict[str, Any] = {}
 
     def start(self) -> InProcessGraph:
-        from robot_rl_ros.bridge_node import HardwareBridgeNode
-        from robot_rl_ros.policy_node import PolicyNode
-        from robot_rl_ros.safety_node import SafetyNode
-
         ros_environment()
         tune_process()  # (the bridge freezes the heap at configure, thaws at cleanup)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)

@@ -36,9 +36,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Imu, JointState
 
+from hardware.bridge import percentiles
 from robot_rl.deploy.build import load_robot, make_controller
 from robot_rl.deploy.config import DeployConfig
+from robot_rl.runtime.controller import _Loaded
+from robot_rl.runtime.policy import BundleError, bundle_metadata
 from robot_rl.types import RobotState
+from robot_rl_ros.contain import error_counts
 from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
@@ -50,8 +54,6 @@ from robot_rl_ros.worker import Mailbox
 def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | None:
     """Fast checks of a candidate bundle (file, metadata, robot, rate): the reason it is
     refused, or None."""
-    from robot_rl.runtime.policy import BundleError, bundle_metadata
-
     try:
         meta = bundle_metadata(path)
     except BundleError as e:
@@ -204,8 +206,6 @@ class PolicyNode(Node):
         return SetParametersResult(successful=True)
 
     def _load(self, path: Path, old: Path) -> None:
-        from robot_rl.runtime.controller import _Loaded
-
         try:
             new = _Loaded(self.spec, path, self.cfg.policy.threads)
             why = self.controller.probe(new, self._last_state)
@@ -234,9 +234,6 @@ class PolicyNode(Node):
                                         f"{reason}")
 
     def stats(self) -> dict[str, Any]:
-        from hardware.bridge import percentiles
-        from robot_rl_ros.contain import error_counts
-
         return {"published": self.published, "errors": self.errors,
                 "output_faults": self.controller.output_faults,
                 "commands_refused": self.commands_refused,

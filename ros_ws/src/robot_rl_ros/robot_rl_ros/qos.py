@@ -6,6 +6,8 @@ from typing import Any
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from robot_rl_ros.contain import contained
+
 STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                        history=HistoryPolicy.KEEP_LAST)
 COMMAND_QOS = STATE_QOS
@@ -32,8 +34,6 @@ def subscribe(node: Any, msg_type: Any, topic: str, callback: Any, qos: QoSProfi
     """``node.create_subscription`` without QoS-event handlers (see `quiet_sub`), the callback
     fault-contained (`robot_rl_ros.contain`: an exception is logged and counted, the executor
     goes on)."""
-    from robot_rl_ros.contain import contained
-
     return node.create_subscription(msg_type, topic, contained(node, topic, callback), qos,
                                     **quiet_sub())
 

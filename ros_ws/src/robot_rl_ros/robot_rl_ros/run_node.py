@@ -26,7 +26,9 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.deploy.config import load_deploy_config
+from robot_rl.runtime.policy import bundle_metadata
 from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thread_policy, tune_process
+from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.graph import (
     die_with_parent,
     make_executor,
@@ -34,6 +36,8 @@ from robot_rl_ros.graph import (
     ros_environment,
     spin,
 )
+from robot_rl_ros.policy_node import PolicyNode
+from robot_rl_ros.safety_node import SafetyNode
 
 SHUTDOWN_DEADLINE_S = 8.0
 
@@ -56,8 +60,6 @@ def default_session(config: str) -> str:
 
 
 def _policy_dt(cfg: Any) -> float:
-    from robot_rl.runtime.policy import bundle_metadata
-
     path = cfg.policy_file()
     if path is None:
         raise ValueError("no policy_path in the deploy config")
@@ -66,16 +68,10 @@ def _policy_dt(cfg: Any) -> float:
 
 def make_node(name: str, cfg: Any, session: str = "") -> Any:
     if name == "policy_node":
-        from robot_rl_ros.policy_node import PolicyNode
-
         return PolicyNode(cfg)
     if name == "safety_node":
-        from robot_rl_ros.safety_node import SafetyNode
-
         return SafetyNode(cfg, _policy_dt(cfg), session=session)
     if name == "hardware_bridge":
-        from robot_rl_ros.bridge_node import HardwareBridgeNode
-
         return HardwareBridgeNode(cfg, _policy_dt(cfg), session=session)
     raise ValueError(f"unknown node '{name}'; nodes: policy_node, safety_node, hardware_bridge")
 

@@ -45,6 +45,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from hardware.bridge import percentiles
 from robot_rl.deploy.build import load_robot
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.safety.core import Mode
@@ -361,8 +362,6 @@ class SafetyNode(Node):
         self.pub_diag.publish(arr)
 
     def stats(self) -> dict[str, Any]:
-        from hardware.bridge import percentiles
-
         with self._lock:
             d = self.sup.diagnostics()
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,

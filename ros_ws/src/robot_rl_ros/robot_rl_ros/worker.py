@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from robot_rl.runtime.realtime import set_thread_realtime
 from robot_rl_ros.contain import record
 
 
@@ -46,8 +47,6 @@ class Mailbox:
 
     def _run(self) -> None:
         if self.priority:
-            from robot_rl.runtime.realtime import set_thread_realtime
-
             self.realtime_error = set_thread_realtime(self.priority)
         while not self._stop.is_set():
             if not self._wake.wait(0.2):
