@@ -14,6 +14,7 @@ demo: bootstrap
 
 lint: bootstrap
 	$(VENV)/ruff check robot_rl sim2real hardware benchmarks tests ros_ws
+	$(VENV)/lint-imports  # the layer contracts of pyproject.toml (docs/architecture.md)
 
 typecheck: bootstrap
 	$(VENV)/mypy

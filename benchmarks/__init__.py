@@ -1,28 +1,45 @@
-"""`robot-rl bench NAME` implementations. Each returns a JSON-able dict (printed last).
+"""`robot-rl bench NAME` implementations. Each module's ``run(quick=False)`` returns a JSON-able
+dict (printed last).
 
 Ratios are measured side by side in one run (interleaved rounds, medians), because these
 machines are noisy; absolute figures are reported for context only.
+
+`BENCHMARKS` maps each name to its module, imported only when that benchmark runs: the
+benchmarks need torch (training, export) or rclpy (the ROS 2 graph), which a machine running
+another benchmark may not have installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmarks.bus import run as bus
-from benchmarks.deploy import run as deploy
-from benchmarks.env_throughput import run as env_throughput
-from benchmarks.faults import run as faults
-from benchmarks.policy_latency import run as policy_latency
-from benchmarks.safety import run as safety
-from benchmarks.train_throughput import run as train_throughput
-
-BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
-    "bus": bus,
-    "deploy": deploy,
-    "env-throughput": env_throughput,
-    "faults": faults,
-    "policy-latency": policy_latency,
-    "safety": safety,
-    "train-throughput": train_throughput,
+MODULES: dict[str, str] = {
+    "bus": "benchmarks.bus",
+    "deploy": "benchmarks.deploy",
+    "env-throughput": "benchmarks.env_throughput",
+    "faults": "benchmarks.faults",
+    "policy-latency": "benchmarks.policy_latency",
+    "safety": "benchmarks.safety",
+    "train-throughput": "benchmarks.train_throughput",
 }
+
+
+class _Registry(Mapping[str, Callable[..., dict[str, Any]]]):
+    """name -> the benchmark's ``run`` (its module imported on first use)."""
+
+    def __getitem__(self, name: str) -> Callable[..., dict[str, Any]]:
+        run: Callable[..., dict[str, Any]] = importlib.import_module(MODULES[name]).run
+        return run
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(MODULES)
+
+    def __len__(self) -> int:
+        return len(MODULES)
+
+
+BENCHMARKS: Mapping[str, Callable[..., dict[str, Any]]] = _Registry()
+
+__all__ = ["BENCHMARKS", "MODULES"]

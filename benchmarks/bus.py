@@ -21,6 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from hardware.can.link import CanBusConfig
+from hardware.can.mit import MitCommand
+from hardware.can.multi import MultiCanBus
+from hardware.servo import BUSES
+from hardware.virtual.plant_can import quad12_layout
+from hardware.virtual.plant_servo import MODELS
+from robot_rl.robots import get_robot
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -43,9 +51,6 @@ def _stats(times: np.ndarray) -> dict[str, float]:
 
 
 def arm6(protocol: str, n: int) -> dict[str, Any]:
-    from hardware.servo import BUSES
-    from hardware.virtual.plant_servo import MODELS
-
     proc, (port,) = _device("virtual-bus", "--robot", "arm6", "--protocol", protocol)
     names = [f"j{i}" for i in range(1, 7)]
     bus = BUSES[protocol]({nm: (i + 1, MODELS[protocol]) for i, nm in enumerate(names)}, port)
@@ -70,12 +75,6 @@ def arm6(protocol: str, n: int) -> dict[str, Any]:
 
 
 def quad12(n: int) -> dict[str, Any]:
-    from hardware.can.link import CanBusConfig
-    from hardware.can.mit import MitCommand
-    from hardware.can.multi import MultiCanBus
-    from hardware.virtual.plant_can import quad12_layout
-    from robot_rl.robots import get_robot
-
     spec = get_robot("quad12")
     proc, ports = _device("virtual-can", "--robot", "quad12")
     slots = quad12_layout()

@@ -38,6 +38,10 @@ from typing import Any
 
 import yaml
 
+from robot_rl.deploy.config import load_deploy_config
+from robot_rl.deploy.loop import DeployLoop
+from robot_rl.runtime.realtime import process_info, tune_process
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("ros_free", "in_process", "processes")
 RT_PRIORITY = 80
@@ -57,7 +61,7 @@ def _policy(tmp: Path) -> Path:
     shipped = REPO / "pretrained" / "quad12_walk_ppo.onnx"
     if shipped.is_file():
         return shipped
-    from robot_rl.export.onnx_export import export_standing_policy
+    from robot_rl.export.onnx_export import export_standing_policy  # (lazy: torch)
 
     return export_standing_policy("quad12-walk", tmp / "quad12_stand.onnx")
 
@@ -93,18 +97,10 @@ def machine_load() -> dict[str, float] | None:
 
 def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]:
     """One mode in this process (torch-free); its figures."""
-    from robot_rl.deploy.config import load_deploy_config
-
     cfg = load_deploy_config(cfg_path)
     out: dict[str, Any] = {"mode": mode, "seconds": seconds}
     if mode == "ros_free":
-        from robot_rl.runtime.realtime import tune_process
-
         tune_process()  # as the graphs do
-        from robot_rl_ros.graph import process_info
-
-        from robot_rl.deploy.loop import DeployLoop
-
         loop = DeployLoop(cfg).start()
         try:
             loop.run(seconds)
@@ -115,8 +111,9 @@ def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]
         out["cpu_s"] = {"deploy_loop (bridge + policy + safety)": s["bridge"]["loop_cpu_s"]}
         out["process"] = process_info()
         return out
-    from robot_rl_ros.bringup import summarize
-    from robot_rl_ros.graph import InProcessGraph, ProcessGraph
+    # (lazy: rclpy, which the ROS-free mode must not load: its memory is measured)
+    from robot_rl_ros.bringup import summarize  # (lazy: rclpy)
+    from robot_rl_ros.graph import InProcessGraph, ProcessGraph  # (lazy: rclpy)
 
     graph: Any = (InProcessGraph(cfg) if mode == "in_process"
                   else ProcessGraph(cfg_path, cfg, Path(work) / "nodes"))

@@ -34,6 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from robot_rl_ros.convert import command_to_msg
+from robot_rl_ros.graph import InProcessGraph, ProcessGraph, ros_environment
+from robot_rl_ros.inject import bad_inputs, damped, publish, safety_mode, set_policy, wait_for
+from robot_rl_ros.qos import COMMAND_QOS
+
+from robot_rl.config import ConfigError, from_dict, load_yaml, merge, to_dict
+from robot_rl.deploy.build import DeployError
+from robot_rl.deploy.config import DeployConfig
+from robot_rl.deploy.report import count_falls
+from robot_rl.robots import get_robot
+from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
+from robot_rl.types import JointCommand
 
 REPO = Path(__file__).resolve().parents[1]
 QUAD = REPO / "configs" / "deploy" / "quad12_proxy.yaml"
@@ -42,15 +54,11 @@ WALK = [{"t": 0.0, "cmd": [0.5, 0.0, 0.0]}]
 
 
 def _config(tmp: Path, base: Path, **over: Any) -> tuple[Path, Any]:
-    from robot_rl.config import from_dict, load_yaml, merge
-    from robot_rl.deploy.config import DeployConfig
-
     data = merge(load_yaml(base), over)
     if data.get("policy_path") and not Path(data["policy_path"]).is_absolute():
         data["policy_path"] = str(REPO / data["policy_path"])
     cfg = from_dict(DeployConfig, data, str(base))
     path = tmp / f"{base.stem}_{len(list(tmp.glob('*.yaml')))}.yaml"
-    from robot_rl.config import to_dict
 
     path.write_text(yaml.safe_dump(to_dict(cfg)))
     return path, cfg
@@ -60,8 +68,6 @@ class _Run:
     """One case in one mode: the graph, the time of the fault, what was seen."""
 
     def __init__(self, mode: str, path: Path, cfg: Any, tmp: Path, **kw: Any) -> None:
-        from robot_rl_ros.graph import InProcessGraph, ProcessGraph
-
         self.mode, self.cfg = mode, cfg
         self.g: Any = (InProcessGraph(cfg) if mode == "in_process" else
                        ProcessGraph(path, cfg, tmp / f"nodes_{time.monotonic_ns()}",
@@ -80,8 +86,6 @@ class _Run:
 
     def fault(self) -> float:
         """The fault is injected now: from here on, note when the motors are first damped."""
-        from robot_rl_ros.inject import damped
-
         self.t_fault = t0 = time.monotonic()
 
         def watch() -> None:
@@ -114,23 +118,16 @@ class _Run:
     def damping_after(self, t0: float, timeout: float = 5.0) -> float | None:
         """Seconds from the fault (`fault`) until the motors were damped (None: not within
         ``timeout`` s from now)."""
-        from robot_rl_ros.inject import wait_for
-
         wait_for(lambda: self.t_damped is not None, timeout)
         return None if self.t_damped is None else round(self.t_damped - t0, 3)
 
     def estop_works(self) -> bool:
-        from robot_rl_ros.inject import safety_mode, wait_for
-
         self.g.estop()
         return wait_for(lambda: safety_mode(self.g) == "STOP", 1.0)
 
 
 def _falls(cfg: Any, stats: dict[str, Any], t_damped: float | None = None) -> int | None:
     """Falls from the simulator's truth (quadruped), up to ``t_damped`` if given."""
-    from robot_rl.deploy.report import count_falls
-    from robot_rl.robots import get_robot
-
     truth = (stats.get("hardware_bridge") or {}).get("truth")
     if not truth or not get_robot(cfg.robot).floating_base:
         return None
@@ -142,10 +139,6 @@ def _quad(tmp: Path, **over: Any) -> tuple[Path, Any]:
 
 
 def case_1(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl_ros.inject import bad_inputs, safety_mode
-
-    from robot_rl.robots import get_robot
-
     with _Run(mode, *_quad(tmp), tmp) as r:
         r.g.run(4.0)
         bad_inputs(r.g, get_robot("quad12").joint_names)
@@ -159,9 +152,7 @@ def case_1(tmp: Path, mode: str) -> dict[str, Any]:
 
 
 def case_3(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl_ros.inject import safety_mode, set_policy, wait_for
-
-    from robot_rl.export.onnx_export import export_constant_policy
+    from robot_rl.export.onnx_export import export_constant_policy  # (lazy: torch)
 
     # (a quad12 bundle whose output is NaN, exported here: torch is a training dependency)
     nan = export_constant_policy("quad12-walk", tmp / "nan.onnx", float("nan"), (32, 32))
@@ -191,12 +182,7 @@ def case_3(tmp: Path, mode: str) -> dict[str, Any]:
 
 
 def case_4(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl_ros.convert import command_to_msg
-    from robot_rl_ros.qos import COMMAND_QOS
     from sensor_msgs.msg import JointState
-
-    from robot_rl.robots import get_robot
-    from robot_rl.types import JointCommand
 
     spec = get_robot("quad12")
     with _Run(mode, *_quad(tmp), tmp) as r:
@@ -239,7 +225,6 @@ def case_5(tmp: Path, mode: str) -> dict[str, Any]:
 
 
 def case_6(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl_ros.inject import publish, safety_mode, wait_for
     from std_msgs.msg import Bool
 
     with _Run(mode, *_quad(tmp), tmp) as r:
@@ -255,10 +240,6 @@ def case_6(tmp: Path, mode: str) -> dict[str, Any]:
 
 
 def case_8(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl_ros.graph import ProcessGraph
-
-    from robot_rl.deploy.build import DeployError
-
     path, cfg = _quad(tmp)
     g = ProcessGraph(path, cfg, tmp / "n8", policy_path=str(
         REPO / "pretrained" / "arm6_reach_ppo.onnx"))
@@ -294,8 +275,6 @@ def case_9(tmp: Path, mode: str) -> dict[str, Any]:
             return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
         except OSError:
             return False
-
-    from robot_rl_ros.inject import wait_for
 
     gone = wait_for(lambda: not any(alive(p) for p in pids), 15.0)
     bridge = nodes / "hardware_bridge.json"
@@ -344,8 +323,6 @@ def case_11(tmp: Path, mode: str) -> dict[str, Any]:
 
 def case_12(tmp: Path, mode: str) -> dict[str, Any]:
     from geometry_msgs.msg import Twist
-    from robot_rl_ros.inject import publish, safety_mode
-
     with _Run(mode, *_quad(tmp), tmp) as r:
         r.g.run(4.0)
         fast = Twist()
@@ -364,9 +341,6 @@ def case_12(tmp: Path, mode: str) -> dict[str, Any]:
 
 
 def case_2(tmp: Path, mode: str) -> dict[str, Any]:
-    from robot_rl.config import ConfigError
-    from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
-
     text = (CONFIG_DIR / "quad12.yaml").read_text()
     variants = {"margin nan": ("margin: 0.05", "margin: .nan"),
                 "timeout nan": ("timeout_s: 0.05", "timeout_s: .nan"),
@@ -405,8 +379,6 @@ CASES: dict[str, tuple[Callable[[Path, str], dict[str, Any]], tuple[str, ...]]] 
 def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
     """``n`` consecutive ``bringup --processes`` starts of the shipped quad12 proxy config
     (zero command): falls and their causes."""
-    from robot_rl.robots import get_robot  # noqa: F401  (import check before the loop)
-
     runs: list[dict[str, Any]] = []
     for k in range(n):
         out = tmp / f"start_{k}"
@@ -441,8 +413,6 @@ def startups(tmp: Path, n: int, seconds: float = 8.0) -> dict[str, Any]:
 
 def run(quick: bool = False, cases: list[str] | None = None, starts: int | None = None
         ) -> dict[str, Any]:
-    from robot_rl_ros.graph import ros_environment
-
     ros_environment()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as d:

@@ -19,6 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.export import export_actor, export_diffusion
+from robot_rl.policies.diffusion import DiffusionChunkPolicy, DiffusionConfig
+from robot_rl.policies.mlp import ActorCritic
+from robot_rl.runtime.policy import OnnxPolicy
+
 
 def _times(fn: Any, obs: np.ndarray) -> np.ndarray:
     out = np.empty(len(obs))
@@ -54,10 +59,6 @@ def _row(o_all: np.ndarray, t_all: np.ndarray, diff: float, **extra: Any) -> dic
 def _diffusion(tmp: Path, denoiser: str, rounds: int, calls: int) -> dict[str, Any]:
     import torch
 
-    from robot_rl.export import export_diffusion
-    from robot_rl.policies.diffusion import DiffusionChunkPolicy, DiffusionConfig
-    from robot_rl.runtime.policy import OnnxPolicy
-
     torch.manual_seed(0)
     cfg = DiffusionConfig(obs_dim=30, act_dim=7, horizon=8, denoiser=denoiser,
                           hidden=(256, 256, 256), unet_channels=(64, 128), sample_steps=5)
@@ -89,10 +90,6 @@ def _diffusion(tmp: Path, denoiser: str, rounds: int, calls: int) -> dict[str, A
 
 def run(quick: bool = False, rounds: int = 5, calls: int = 2000) -> dict[str, Any]:
     import torch
-
-    from robot_rl.export import export_actor
-    from robot_rl.policies.mlp import ActorCritic
-    from robot_rl.runtime.policy import OnnxPolicy
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

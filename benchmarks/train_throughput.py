@@ -14,6 +14,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from robot_rl.algos.hinf import HInfRunner, HInfTrainConfig
+from robot_rl.algos.runner import OnPolicyRunner, TrainConfig
+from robot_rl.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,10 +27,6 @@ def _measure(runner: Any, iterations: int) -> list[dict[str, float]]:
 
 
 def run(quick: bool = False, iterations: int = 6, rounds: int = 2) -> dict[str, Any]:
-    from robot_rl.algos.hinf import HInfRunner, HInfTrainConfig
-    from robot_rl.algos.runner import OnPolicyRunner, TrainConfig
-    from robot_rl.config import load_config
-
     iterations, rounds = (1, 1) if quick else (iterations, rounds)
     algos = {"ppo": (OnPolicyRunner, TrainConfig, "ppo-quad12-walk.yaml"),
              "hinf": (HInfRunner, HInfTrainConfig, "hinf.yaml")}

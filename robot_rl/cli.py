@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import BENCHMARKS
 from robot_rl import __version__
 from robot_rl.argtypes import float_at_least, int_in
 from robot_rl.commands.hardware import add_parser as add_hardware
@@ -106,8 +107,6 @@ def _cmd_sim2sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks import BENCHMARKS  # (lazy: the benchmarks load torch and rclpy)
-
     if args.name not in BENCHMARKS:
         raise UserError(f"unknown benchmark '{args.name}'; available: "
                         f"{', '.join(sorted(BENCHMARKS))}")

@@ -30,9 +30,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from robot_rl.evaluation import EvalConfig, evaluate  # noqa: E402
 from robot_rl.export.onnx_export import export_checkpoint  # noqa: E402
 from robot_rl.runtime.policy import OnnxPolicy, file_sha256  # noqa: E402
 from robot_rl.sim_rollout import run_episodes, summarize  # noqa: E402
+from robot_rl.train import plot_curves  # noqa: E402
 
 KEYS = ("episodes", "success_mean", "success_std", "final_distance_mean",
         "final_distance_std", "r_mean", "r_std")
@@ -111,8 +113,6 @@ def ship_checkpoint(args: argparse.Namespace) -> int:
     """One checkpoint of a (locomotion) run: export, evaluate the suites, write the record."""
     import torch
 
-    from robot_rl.evaluation import EvalConfig, evaluate
-
     ckpt_path = args.run / args.checkpoint
     ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
     out = REPO / "pretrained"
@@ -145,8 +145,6 @@ def ship_checkpoint(args: argparse.Namespace) -> int:
                         f"error {worst:.3f} m/s")
     (out / f"{args.name}.record.json").write_text(json.dumps(record, indent=2))
     if (args.run / "history.json").is_file():
-        from robot_rl.train import plot_curves
-
         plot_curves(json.loads((args.run / "history.json").read_text()),
                     out / f"{args.name}.curves.png", title=f"{algo} on {task}")
     print(json.dumps({"status": record["status"]}))

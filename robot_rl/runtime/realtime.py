@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import sys
+from pathlib import Path
+from typing import Any
 
 SWITCH_INTERVAL_S = 0.0001
 
@@ -72,6 +75,24 @@ def thaw_heap() -> None:
     """Undo `freeze_heap` (a host process that outlives the loop: tests, notebooks)."""
     gc.unfreeze()
 
+def memory_mb() -> dict[str, float]:
+    """Resident memory of this process: now and peak [MB]."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, val = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = round(int(val.split()[0]) / 1024,
+                                                                        1)
+    return out
 
-__all__ = ["SWITCH_INTERVAL_S", "freeze_heap", "set_thread_realtime", "thaw_heap",
-           "thread_policy", "tune_process"]
+
+def process_info() -> dict[str, Any]:
+    """Memory, CPU time, pid of this process, and whether torch was loaded (the deploy path
+    must not load it)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {**memory_mb(), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+            "torch_loaded": "torch" in sys.modules, "pid": os.getpid()}
+
+
+__all__ = ["SWITCH_INTERVAL_S", "freeze_heap", "memory_mb", "process_info", "set_thread_realtime",
+           "thaw_heap", "thread_policy", "tune_process"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import resource
 import secrets
 import signal
 import subprocess
@@ -51,7 +50,7 @@ from std_srvs.srv import Trigger
 from robot_rl.deploy.build import DeployError
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.robots import get_robot
-from robot_rl.runtime.realtime import tune_process
+from robot_rl.runtime.realtime import process_info, tune_process
 from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
@@ -124,23 +123,6 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
     except OSError:
         pass  # (not Linux: the node's own parent watch still ends it)
-
-
-def memory_mb() -> dict[str, float]:
-    """Resident memory of this process: now and peak [MB]."""
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, val = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = round(int(val.split()[0]) / 1024,
-                                                                        1)
-    return out
-
-
-def process_info() -> dict[str, Any]:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {**memory_mb(), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
-            "torch_loaded": "torch" in sys.modules, "pid": os.getpid()}
 
 
 class Operator(Node):
@@ -606,6 +588,5 @@ class ProcessGraph(_GraphBase):
         return out
 
 
-__all__ = ["InProcessGraph", "Operator", "ProcessGraph", "die_with_parent", "memory_mb",
-           "process_info",
-           "ros_environment", "spin"]
+__all__ = ["InProcessGraph", "Operator", "ProcessGraph", "die_with_parent", "ros_environment",
+           "spin"]

@@ -27,12 +27,17 @@ from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.deploy.config import load_deploy_config
 from robot_rl.runtime.policy import bundle_metadata
-from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thread_policy, tune_process
+from robot_rl.runtime.realtime import (
+    freeze_heap,
+    process_info,
+    set_thread_realtime,
+    thread_policy,
+    tune_process,
+)
 from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.graph import (
     die_with_parent,
     make_executor,
-    process_info,
     ros_environment,
     spin,
 )
