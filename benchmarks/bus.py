@@ -25,8 +25,8 @@ from hardware.can.link import CanBusConfig
 from hardware.can.mit import MitCommand
 from hardware.can.multi import MultiCanBus
 from hardware.servo import BUSES
-from hardware.virtual.plant_can import quad12_layout
-from hardware.virtual.plant_servo import MODELS
+from hardware.virtual.plant_can import can_layout
+from hardware.virtual.plant_servo import bus_motors
 from robot_rl.robots import get_robot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +52,7 @@ def _stats(times: np.ndarray) -> dict[str, float]:
 
 def arm6(protocol: str, n: int) -> dict[str, Any]:
     proc, (port,) = _device("virtual-bus", "--robot", "arm6", "--protocol", protocol)
-    names = [f"j{i}" for i in range(1, 7)]
-    bus = BUSES[protocol]({nm: (i + 1, MODELS[protocol]) for i, nm in enumerate(names)}, port)
+    bus = BUSES[protocol](bus_motors(get_robot("arm6"), protocol), port)
     times = np.zeros(n)
     try:
         bus.open()
@@ -77,7 +76,7 @@ def arm6(protocol: str, n: int) -> dict[str, Any]:
 def quad12(n: int) -> dict[str, Any]:
     spec = get_robot("quad12")
     proc, ports = _device("virtual-can", "--robot", "quad12")
-    slots = quad12_layout()
+    slots = can_layout(spec)
     specs = [(CanBusConfig("slcan", p), {spec.joint_names[s.joint]: (s.can_id, s.limits)
                                          for s in slots if s.bus == b})
              for b, p in enumerate(ports)]

@@ -12,7 +12,9 @@ ONNX step per policy period, which shows in the fuzz's p99).
 Also in closed loop: each robot in MuJoCo tracking a smooth policy through the chain for
 20 s (the cost a robot pays per tick in operation, reported separately from the fuzz cost,
 whose commands keep most stages on their slow clipping paths).
-Goals (issue #4): violations 0; p99 ≤ 50 µs without the CBF-QP, ≤ 500 µs with it on arm6.
+Goals (issue 22: the stages' rules in readable numpy, no compiled code): violations 0;
+p99 ≤ 200 µs per tick without the CBF-QP (closed loop, both robots), ≤ 500 µs with it (arm6
+fuzz with ``cbf_workspace``).
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def run(quick: bool = False, n: int = 100_000) -> dict[str, Any]:
     result["p99_us_closed_loop"] = max(result[r]["closed_loop"]["p99_us"] for r in robots)
     result["p99_us_fuzz"] = max(result[r]["p99_us"] for r in robots)
     result["p99_us_with_qp_arm6"] = result["arm6_cbf_qp"]["p99_us"]
-    result["goals"] = {"violations": 0, "p99_us_without_qp": 50, "p99_us_with_qp_arm6": 500}
-    result["pass"] = bool(result["violations"] == 0 and result["p99_us_closed_loop"] <= 50
-                          and result["p99_us_with_qp_arm6"] <= 500)
+    goals = {"violations": 0, "p99_us_without_qp": 200, "p99_us_with_qp_arm6": 500}
+    result["goals"] = goals
+    result["pass"] = bool(result["violations"] == 0
+                          and result["p99_us_closed_loop"] <= goals["p99_us_without_qp"]
+                          and result["p99_us_with_qp_arm6"] <= goals["p99_us_with_qp_arm6"])
     return result

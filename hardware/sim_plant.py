@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import mujoco
 import numpy as np
 
+from robot_rl.control.pd import pd_torque
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import MjRobot
 from robot_rl.robots.spec import RobotSpec
@@ -103,8 +104,7 @@ class PositionServoLaw:
     def torque(self, q: float, dq: float) -> float:
         if not self.enabled:
             return 0.0
-        tau = self.kp * (self.goal - q) - self.kd * dq
-        return max(-self.tau_max, min(self.tau_max, tau))
+        return float(pd_torque(self.goal, q, dq, self.kp, self.kd, tau_max=self.tau_max))
 
 
 @dataclass
@@ -122,8 +122,8 @@ class MitLaw:
     def torque(self, q: float, dq: float) -> float:
         if not self.enabled:
             return 0.0
-        tau = self.kp * (self.p_des - q) + self.kd * (self.v_des - dq) + self.t_ff
-        return max(-self.tau_max, min(self.tau_max, tau))
+        return float(pd_torque(self.p_des, q, dq, self.kp, self.kd, self.v_des, self.t_ff,
+                               self.tau_max))
 
 
 MotorLaw = PositionServoLaw | MitLaw

@@ -12,7 +12,6 @@ missing=()
 for pkg in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-command -v gcc >/dev/null 2>&1 || missing+=(gcc)  # the safety kernels are a C extension
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -50,17 +49,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   pip_q install -r requirements.lock
   pip_q install --no-deps -e .
   echo "$want" > "$stamp"
-fi
-
-# the C extension (robot_rl/safety/_kernels.c): rebuilt when its source is newer than the build
-so=$(ls robot_rl/safety/_kernels.*.so 2>/dev/null | head -n1 || true)
-if [ -z "$so" ] || [ robot_rl/safety/_kernels.c -nt "$so" ]; then
-  echo "bootstrap: building the safety kernels (C extension)"
-  if ! pip_q install --no-deps -e .; then
-    echo "bootstrap: error: building robot_rl/safety/_kernels.c failed; it needs gcc and the" \
-         "Python 3.11 headers (Debian: apt-get install gcc python3.11-dev)" >&2
-    exit 2
-  fi
 fi
 
 # the ROS 2 nodes (ros_ws/src/robot_rl_ros, an ament_python package) on the venv's path, so

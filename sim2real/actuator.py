@@ -10,9 +10,15 @@ joint, fitted on logged data (the physical model is `sim2real.motor.DCMotorModel
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from robot_rl.control.pd import pd_torque
+from robot_rl.robots import get_robot
+from sim2real.log import SKIP_S, SysIdError, SysIdLog
 
 HISTORY_S = 0.015  # s of position-error and velocity history the network sees
 
@@ -22,22 +28,20 @@ def history_ticks(control_dt: float) -> int:
     return max(3, round(HISTORY_S / control_dt))
 
 
-def ideal_pd_torque(log: Any, tau_max: np.ndarray) -> np.ndarray:
-    """The ideal actuator: the MIT PD law on the logged state and command, clipped at the
-    torque limit; shape (T, n). Row k predicts the torque delivered at tick k + 1 (the
-    command of row k acts until then)."""
-    tau = log.kp * (log.q_target - log.q) + log.kd * (log.dq_target - log.dq) + log.tau_ff
-    return np.asarray(np.clip(tau, -tau_max, tau_max))
+def ideal_pd_torque(log: SysIdLog, tau_max: np.ndarray) -> np.ndarray:
+    """The ideal actuator: the PD law (`robot_rl.control.pd.pd_torque`) on the logged state
+    and command, clipped at the torque limit; shape (T, n). Row k predicts the torque
+    delivered at tick k + 1 (the command of row k acts until then)."""
+    return pd_torque(log.q_target, log.q, log.dq, log.kp, log.kd, log.dq_target, log.tau_ff,
+                     tau_max)
 
 
-def actuator_dataset(log: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def actuator_dataset(log: SysIdLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs (N, 2 h + 2 + n), targets (N,), ticks (N_t,)) with N = N_t n, tick-major over
     all joints: the position errors and velocities of the last h = `history_ticks` ticks, kp
     and kd, the joint as a one-hot (one network for all joints, which differ in strength and
     friction), and the delivered torque at the next tick (``log.tau_delivered`` is
-    required); the soft start (`sim2real.experiment.SKIP_S`) left out."""
-    from sim2real.experiment import SKIP_S, SysIdError
-
+    required); the soft start (`sim2real.log.SKIP_S`) left out."""
     delivered = log.tau_delivered
     if delivered is None:
         raise SysIdError("the log has no delivered torque (a torque sensor's reading): an "
@@ -59,6 +63,7 @@ def train_actuator_net(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (
                        epochs: int = 60, lr: float = 3e-3, seed: int = 0) -> Any:
     """Fit the MLP (softsign activations, as Hwangbo et al.) by Adam on mean squared error;
     the input normaliser is inside the returned module."""
+    # lazy: torch is the optional training dependency; the rest of the module works without
     import torch
     from torch import nn
 
@@ -101,18 +106,14 @@ def train_actuator_net(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (
     return net.eval()
 
 
-def actuator_report(log: Any, train_fraction: float = 0.75, seed: int = 0,
+def actuator_report(log: SysIdLog, train_fraction: float = 0.75, seed: int = 0,
                     out: str | None = None) -> dict[str, Any]:
     """Fit an `ActuatorNet` on the first ``train_fraction`` of ``log`` and compare its
     torque prediction with the ideal PD model's on the held-out rest (RMS and max error
     [N m], per joint and overall). With ``out``, the network is written there as ONNX
     (input ``x`` (B, F), output ``tau`` (B,)) with the report."""
-    import json
-    from pathlib import Path
-
+    # lazy: torch is the optional training dependency; the rest of the module works without
     import torch
-
-    from robot_rl.robots import get_robot
 
     x, y, ks = actuator_dataset(log)
     n = log.q.shape[1]

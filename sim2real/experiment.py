@@ -1,17 +1,12 @@
-"""The system-identification experiment (`sim2real.sysid`): the robot on its stand, the
-excitation trajectory, its collection through the robot's safety chain, and the log.
-
-What is logged per control tick: the state read (q, dq, the torque the motors report), the
-command sent, and, where a joint torque sensor exists (the proxy's ground truth), the
-delivered torque. `SysIdLog` saves and loads it as ``.npz``.
+"""The system-identification experiment: the robot on its stand, known payloads clamped to
+its links, the excitation trajectory and its collection through the robot's safety chain
+into a `sim2real.log.SysIdLog` (what the fits of `sim2real.sysid` read).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import mujoco
@@ -19,21 +14,15 @@ import numpy as np
 
 from hardware.sim_plant import SimPlant
 from hardware.sim_robot import SimRobot
-from robot_rl.errors import RobotRLError
 from robot_rl.robots import get_robot
 from robot_rl.robots.mjstate import robot_bodies
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.safety.robot_config import load_robot_config, make_supervisor
 from robot_rl.types import JointCommand, RobotState
+from sim2real.log import LOG_FIELDS, SysIdError, SysIdLog
 from sim2real.proxy import reality_proxy
 
 STAND_HEIGHT = 0.6  # m: base height when a floating-base robot hangs on the stand
-LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
-SKIP_S = 2.5  # s at the start of a log left out of every fit: the chain's 2 s soft start
-
-
-class SysIdError(RobotRLError, ValueError):
-    """A log or a setting the identification cannot use (the message says why and what to do)."""
 
 
 # -- the model on its stand -------------------------------------------------------------------
@@ -59,8 +48,7 @@ def clear_workspace(model: mujoco.MjModel, data: mujoco.MjData, spec: RobotSpec)
     """Take the scene's loose objects (free bodies that are not the robot: arm6's cube and
     peg) off the table, onto the floor out of reach, at rest; returns how many. The
     experiment is run on a cleared table: an object the arm knocks over moves, and its later
-    contacts are where no model of the scene expects them (on arm6 the excitation pushed the
-    cube 7 cm in every 30 s log)."""
+    contacts are where no model of the scene expects them."""
     mine = set(robot_bodies(model, spec).tolist())
     n = 0
     for j in range(model.njnt):
@@ -97,7 +85,7 @@ def nominal_mass(robot: str) -> float:
 @dataclass
 class Payload:
     """A known mass clamped to a link for the experiment: it anchors the identification's
-    absolute scale (`sim2real.sysid`), since its torques are known exactly. ``pos``: its
+    absolute scale (`sim2real.linear_fit`), since its torques are known exactly. ``pos``: its
     centre in the link's frame [m]; ``radius``: a solid sphere's, for its inertia."""
 
     mass_kg: float
@@ -161,89 +149,6 @@ def attach_payload(model: mujoco.MjModel, payload: Payload) -> None:
     # longer holds for this body: kinematics must use ipos and iquat as they are now
     model.body_sameframe[b] = 0
     model.body_simple[b] = 0
-
-
-# -- the log ----------------------------------------------------------------------------------
-@dataclass
-class SysIdLog:
-    """Joint trajectories at the control rate: row k is the state read at tick k and the
-    command sent right after it (held until tick k + 1). Arrays (T, n_joints), ``t`` (T,)."""
-
-    robot: str
-    control_dt: float
-    fixed_base: bool
-    t: np.ndarray
-    q: np.ndarray
-    dq: np.ndarray
-    tau: np.ndarray
-    q_target: np.ndarray
-    dq_target: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    tau_ff: np.ndarray
-    meta: dict[str, Any] = field(default_factory=dict)
-    tau_delivered: np.ndarray | None = None  # a joint torque sensor's reading, if there is one
-
-    @property
-    def seconds(self) -> float:
-        return float(len(self.t) * self.control_dt)
-
-    def save(self, path: str | Path) -> Path:
-        """``.npz`` (every field), or ``.mcap`` (ROS 2 messages: `sim2real.mcap_log`)."""
-        path = Path(path)
-        if path.suffix == ".mcap":
-            from sim2real.mcap_log import write_mcap
-
-            return write_mcap(self, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header = {"robot": self.robot, "control_dt": self.control_dt,
-                  "fixed_base": self.fixed_base, "meta": self.meta}
-        extra = {} if self.tau_delivered is None else {"tau_delivered": self.tau_delivered}
-        arrays = {k: getattr(self, k) for k in LOG_FIELDS} | extra
-        np.savez_compressed(path, header=np.array(json.dumps(header)),
-                            **arrays)  # type: ignore[arg-type]
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path, robot: str | None = None) -> SysIdLog:
-        """A ``.npz`` log, or an ``.mcap`` recording of /joint_states and /command
-        (`sim2real.mcap_log.read_mcap`; ``robot`` names the robot where the file does not)."""
-        path = Path(path)
-        if not path.is_file():
-            raise SysIdError(f"{path}: no such log; record one with `robot-rl sysid excite`")
-        if path.suffix == ".mcap":
-            from sim2real.mcap_log import read_mcap
-
-            return read_mcap(path, robot)  # type: ignore[no-any-return]
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
-                arrays = {k: np.asarray(z[k], dtype=np.float64) for k in LOG_FIELDS}
-                if "tau_delivered" in z.files:
-                    arrays["tau_delivered"] = np.asarray(z["tau_delivered"], dtype=np.float64)
-        except (OSError, ValueError, KeyError) as e:
-            raise SysIdError(f"{path}: not a sysid log ({e}); record one with "
-                             "`robot-rl sysid excite`") from None
-        log = cls(robot=header["robot"], control_dt=float(header["control_dt"]),
-                  fixed_base=bool(header["fixed_base"]), meta=header.get("meta", {}),
-                  **arrays)
-        log.validate()
-        return log
-
-    def validate(self) -> None:
-        spec = get_robot(self.robot)
-        n, rows = spec.n_joints, len(self.t)
-        for k in LOG_FIELDS[1:] + ("tau_delivered",):
-            a = getattr(self, k)
-            if a is None:
-                continue
-            if a.shape != (rows, n):
-                raise SysIdError(f"sysid log field '{k}' has shape {a.shape}, expected "
-                                 f"({rows}, {n}) for robot {self.robot}")
-            if not np.all(np.isfinite(a)):
-                raise SysIdError(f"sysid log field '{k}' holds NaN/inf values")
-        if rows < 200:
-            raise SysIdError(f"sysid log has {rows} ticks; at least 200 are needed")
 
 
 # -- excitation and collection ----------------------------------------------------------------
@@ -356,7 +261,7 @@ def excite_proxy(robot: str, proxy_seed: int | None, seconds: float = 120.0, see
 
 def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.ndarray,
                 act_ids: np.ndarray) -> dict[str, Any]:
-    """The proxy's parameters in `sim2real.sysid.SysIdParams` terms: the mass scale of the
+    """The proxy's parameters in `sim2real.params.SysIdParams` terms: the mass scale of the
     moving bodies (mass-weighted mean of the per-body scales), the armature scale, and per
     joint the strength, the lumped damping (joint + gearbox viscous) and dry friction (joint
     frictionloss + gearbox Coulomb). ``model``: the proxy's (perturbed) model."""
@@ -376,7 +281,6 @@ def proxy_truth(proxy: Any, model: mujoco.MjModel, spec: RobotSpec, dof_adr: np.
             "latency_ticks": proxy.latency_ticks}
 
 
-__all__ = ["LOG_FIELDS", "SKIP_S", "STAND_HEIGHT", "Payload", "SysIdError", "SysIdLog",
-           "attach_payload", "clear_workspace", "collect", "excitation", "excite_proxy",
-           "moving_bodies", "nominal_mass", "payloads", "proxy_truth", "robot_mass",
-           "robot_model"]
+__all__ = ["STAND_HEIGHT", "Payload", "attach_payload", "clear_workspace", "collect",
+           "excitation", "excite_proxy", "moving_bodies", "nominal_mass", "payloads",
+           "proxy_truth", "robot_mass", "robot_model"]

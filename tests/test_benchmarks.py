@@ -11,10 +11,16 @@ from benchmarks import BENCHMARKS
 def test_env_throughput_quick() -> None:
     r = BENCHMARKS["env-throughput"](quick=True)
     for key in ("quad12_steps_per_s", "ant_v5_steps_per_s", "ratio_vs_ant", "vector_speedup",
-                "independent_pair_speedup"):
+                "independent_pair_speedup", "batched_steps_per_s", "ant_v5_async_steps_per_s",
+                "batched_ratio_vs_ant"):
         assert r[key] > 0
     assert r["vector_efficiency"] == pytest.approx(
         r["vector_speedup"] / r["independent_pair_speedup"], rel=0.5)
+    # the vector envs compared: 16 quad12-walk envs on 2 workers, 16 Ant-v5 processes
+    assert r["batched_envs"] == r["ant_v5_async_processes"] == 16
+    assert r["batched_workers"] == 2 and r["goals"]["batched_ratio_vs_ant"] == 2.0
+    lo, hi = r["spread"]["batched_ratio_vs_ant_iqr"]
+    assert lo <= r["batched_ratio_vs_ant"] <= hi
 
 
 def test_safety_quick_has_no_violations() -> None:

@@ -3,7 +3,7 @@
 `mit`: the byte-exact frame codec and per-motor ranges (`MitLimits`, presets);
 `link`: `CanBusConfig` and opening a python-can bus with clear `CanBusError`s;
 `bus`: `CanMotorBus` (one bus: socketcan ``can0`` or an slcan adapter ``/dev/ttyACM0``);
-`multi`: `MultiCanBus` (several buses, e.g. one per quad12 leg, cycled together).
+`multi`: `MultiCanBus` (several buses, e.g. one per leg of a quadruped, cycled together).
 """
 
 from hardware.can.bus import BusStats, CanMotorBus, MotorReading
@@ -11,9 +11,6 @@ from hardware.can.link import CanBusConfig, CanBusError, open_can_bus
 from hardware.can.mit import (
     AK80_9,
     DEFAULT_LIMITS,
-    GO2_CALF,
-    GO2_HIP,
-    GO2_THIGH,
     MINI_CHEETAH,
     PRESETS,
     MitCommand,
@@ -32,9 +29,6 @@ from hardware.can.multi import MultiCanBus
 __all__ = [
     "AK80_9",
     "DEFAULT_LIMITS",
-    "GO2_CALF",
-    "GO2_HIP",
-    "GO2_THIGH",
     "MINI_CHEETAH",
     "PRESETS",
     "BusStats",

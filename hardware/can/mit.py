@@ -33,12 +33,11 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
+from robot_rl.robots.spec import CanMotor
+
 __all__ = [
     "AK80_9",
     "DEFAULT_LIMITS",
-    "GO2_CALF",
-    "GO2_HIP",
-    "GO2_THIGH",
     "MINI_CHEETAH",
     "PRESETS",
     "MitCommand",
@@ -86,6 +85,12 @@ class MitLimits:
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"MitLimits.{name} must be a positive finite number, got {value}")
 
+    @classmethod
+    def of(cls, motor: CanMotor) -> MitLimits:
+        """The ranges of a robot's CAN motor (its `RobotHardware` description)."""
+        return cls(p_max=motor.p_max, v_max=motor.v_max, kp_max=motor.kp_max,
+                   kd_max=motor.kd_max, t_max=motor.t_max)
+
 
 # Reference mini-cheetah firmware ranges (benkatz, "mini_cheetah_can_protocol.h"-style headers:
 # P +-12.5 rad, V +-65 rad/s, KP 0..500, KD 0..5; torque +-18 N m as in its common ports).
@@ -94,20 +99,11 @@ MINI_CHEETAH = MitLimits(p_max=12.5, v_max=65.0, kp_max=500.0, kd_max=5.0, t_max
 # KD 0..5 (neurobionics/TMotorCANControl ``mit_can.py`` MIT_Params['AK80-9'], from the
 # cubemars.com datasheet).
 AK80_9 = MitLimits(p_max=12.5, v_max=50.0, kp_max=500.0, kd_max=5.0, t_max=18.0)
-# Go1/Go2-class joint actuators (quad12: 23.7 N m / 30.1 rad/s hip and thigh, 35.55 N m /
-# 20.06 rad/s calf). Ranges leave head-room over those limits: V +-45 rad/s for hip/thigh because
-# +-30 would clip their 30.1 rad/s; the calf's higher reduction keeps it within +-30 rad/s.
-GO2_HIP = MitLimits(p_max=12.5, v_max=45.0, kp_max=500.0, kd_max=5.0, t_max=25.0)
-GO2_THIGH = GO2_HIP
-GO2_CALF = MitLimits(p_max=12.5, v_max=30.0, kp_max=500.0, kd_max=5.0, t_max=45.0)
 DEFAULT_LIMITS = MINI_CHEETAH
 
 PRESETS: dict[str, MitLimits] = {
     "mini-cheetah": MINI_CHEETAH,
     "ak80-9": AK80_9,
-    "go2-hip": GO2_HIP,
-    "go2-thigh": GO2_THIGH,
-    "go2-calf": GO2_CALF,
     "default": DEFAULT_LIMITS,
 }
 

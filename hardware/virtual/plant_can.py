@@ -12,18 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.can.link import CanBusConfig
-from hardware.can.mit import (
-    GO2_CALF,
-    GO2_HIP,
-    GO2_THIGH,
-    MitCommand,
-    MitLimits,
-)
+from hardware.can.mit import MitCommand, MitLimits
+from hardware.errors import HardwareError
 from hardware.sim_plant import MitLaw, SimPlant
 from hardware.virtual.slcan import EmulatedMitMotor, VirtualSlcanAdapter
-
-LEGS = ("FR", "FL", "RR", "RL")
-LEG_LIMITS: tuple[MitLimits, MitLimits, MitLimits] = (GO2_HIP, GO2_THIGH, GO2_CALF)
+from robot_rl.robots.spec import RobotSpec
 
 
 @dataclass(frozen=True)
@@ -36,9 +29,14 @@ class MotorSlot:
     limits: MitLimits
 
 
-def quad12_layout(n_joints: int = 12) -> list[MotorSlot]:
-    """Joints in RobotSpec order (hip, thigh, calf per leg, legs FR FL RR RL)."""
-    return [MotorSlot(j // 3, j % 3 + 1, j, LEG_LIMITS[j % 3]) for j in range(n_joints)]
+def can_layout(spec: RobotSpec) -> list[MotorSlot]:
+    """The robot's CAN motors, one slot per joint in RobotSpec order."""
+    motors = spec.hardware.can_motors
+    if len(motors) != spec.n_joints:
+        raise HardwareError(f"{spec.name} describes {len(motors)} CAN motors for "
+                            f"{spec.n_joints} joints (RobotHardware.can_motors in its robot "
+                            "package); it cannot run on CAN motors")
+    return [MotorSlot(m.bus, m.can_id, j, MitLimits.of(m)) for j, m in enumerate(motors)]
 
 
 class _PlantBackend:
@@ -77,11 +75,12 @@ class PlantMitMotor(EmulatedMitMotor):
             law.kp, law.kd, law.t_ff = c.kp, c.kd, c.t_ff
 
 
-def quad12_adapters(plant: SimPlant) -> list[VirtualSlcanAdapter]:
-    """Four emulated slcan adapters (one per leg) whose motors drive ``plant``."""
-    slots = quad12_layout(plant.spec.n_joints)
+def mit_adapters(plant: SimPlant) -> list[VirtualSlcanAdapter]:
+    """Emulated slcan adapters (one per CAN bus, in bus order) whose motors drive
+    ``plant``."""
+    slots = can_layout(plant.spec)
     adapters = []
-    for bus in range(len(LEGS)):
+    for bus in sorted({s.bus for s in slots}):
         mine = [s for s in slots if s.bus == bus]
         backend = _PlantBackend(plant, {s.can_id: s.joint for s in mine})
         adapter = VirtualSlcanAdapter({s.can_id: s.limits for s in mine}, backend)
@@ -90,16 +89,15 @@ def quad12_adapters(plant: SimPlant) -> list[VirtualSlcanAdapter]:
     return adapters
 
 
-def quad12_bus_specs(adapters: list[VirtualSlcanAdapter], joint_names: tuple[str, ...]
-                     ) -> list[tuple[Any, dict[str, tuple[int, MitLimits]]]]:
-    """(CanBusConfig, motors) per adapter, for `MultiCanBus.open`: python-can's slcan
-    interface on each adapter's pty, the leg's motors by joint name."""
-
-    slots = quad12_layout(len(joint_names))
-    return [(CanBusConfig("slcan", a.port), {joint_names[s.joint]: (s.can_id, s.limits)
+def can_bus_specs(adapters: list[VirtualSlcanAdapter], spec: RobotSpec
+                  ) -> list[tuple[Any, dict[str, tuple[int, MitLimits]]]]:
+    """(CanBusConfig, motors) per adapter of `mit_adapters`, for `MultiCanBus.open`:
+    python-can's slcan interface on each adapter's pty, the bus's motors by joint name."""
+    slots = can_layout(spec)
+    buses = sorted({s.bus for s in slots})
+    return [(CanBusConfig("slcan", a.port), {spec.joint_names[s.joint]: (s.can_id, s.limits)
                                             for s in slots if s.bus == b})
-            for b, a in enumerate(adapters)]
+            for b, a in zip(buses, adapters, strict=True)]
 
 
-__all__ = ["LEGS", "MotorSlot", "PlantMitMotor", "quad12_adapters", "quad12_bus_specs",
-           "quad12_layout"]
+__all__ = ["MotorSlot", "PlantMitMotor", "can_bus_specs", "can_layout", "mit_adapters"]

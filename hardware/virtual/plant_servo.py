@@ -1,9 +1,10 @@
-"""arm6's servos emulated on a virtual bus, driving a `SimPlant`.
+"""A robot's servos emulated on a virtual bus (its description, `RobotHardware.servo_motors`),
+driving a `SimPlant`.
 
-Each motor id is one joint (ids 1..6 in RobotSpec order). The servo's own position loop runs
-in the plant at the physics rate (`PositionServoLaw`: the spec's kp / kd, saturated at the
-motor's torque); ticks <-> radians through the virtual arm's calibration (4096 ticks/rev,
-2048 = 0 rad, direction +1), the same conversion the driver side uses.
+Each servo is one joint. The servo's own position loop runs in the plant at the physics rate
+(`PositionServoLaw`: the spec's kp / kd, saturated at the motor's torque); ticks <-> radians
+through the virtual robot's calibration (4096 ticks/rev, 2048 = 0 rad, direction +1), the
+same conversion the driver side uses.
 """
 
 from __future__ import annotations
@@ -11,21 +12,39 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from hardware.errors import HardwareError
 from hardware.servo.calibration import JointCalibration, RobotCalibration
 from hardware.sim_plant import PositionServoLaw, SimPlant
 from hardware.virtual.servo_bus import VirtualServoBus
+from robot_rl.robots.spec import RobotSpec, ServoMotor
 
-MODELS = {"feetech": "sts3215", "dynamixel": "xl430-w250"}
+
+def servo_motors(spec: RobotSpec) -> tuple[ServoMotor, ...]:
+    """The robot's servos, one per joint in RobotSpec order."""
+    motors = spec.hardware.servo_motors
+    if len(motors) != spec.n_joints:
+        raise HardwareError(f"{spec.name} describes {len(motors)} servos for {spec.n_joints} "
+                            "joints (RobotHardware.servo_motors in its robot package); it "
+                            "cannot run on a servo bus")
+    return motors
+
+
+def bus_motors(spec: RobotSpec, protocol: str) -> dict[str, tuple[int, str]]:
+    """joint name -> (servo id, model) on a bus of ``protocol``, for the bus drivers."""
+    return {name: (m.motor_id, m.model(protocol))
+            for name, m in zip(spec.joint_names, servo_motors(spec), strict=True)}
 
 
 def identity_calibration(plant: SimPlant) -> RobotCalibration:
-    """The virtual arm's calibration: motor id j+1, zero at 2048, range = the joint limits."""
+    """The virtual robot's calibration: its servo ids, zero at 2048, range = the joint
+    limits."""
     spec = plant.spec
+    ids = [m.motor_id for m in servo_motors(spec)]
     joints = {}
     for j, name in enumerate(spec.joint_names):
         lo = int(math.floor(2048 + spec.q_min[j] * 4096 / (2 * math.pi)))
         hi = int(math.ceil(2048 + spec.q_max[j] * 4096 / (2 * math.pi)))
-        joints[name] = JointCalibration(motor_id=j + 1, range_min=max(0, lo),
+        joints[name] = JointCalibration(motor_id=ids[j], range_min=max(0, lo),
                                         range_max=min(4095, hi))
     return RobotCalibration(spec.name, joints)
 
@@ -68,14 +87,14 @@ class PlantServoBackend:
             self.laws[motor_id].enabled = on
 
 
-def arm6_virtual_bus(plant: SimPlant, protocol: str = "feetech") -> VirtualServoBus:
-    """A virtual servo chain (ids 1..6) whose servos drive ``plant``."""
-    if protocol not in MODELS:
-        raise ValueError(f"unknown servo protocol '{protocol}'; use one of {sorted(MODELS)}")
+def virtual_servo_bus(plant: SimPlant, protocol: str = "feetech") -> VirtualServoBus:
+    """A virtual servo chain (the robot's servo ids and models) whose servos drive
+    ``plant``."""
+    motors = bus_motors(plant.spec, protocol)
     cal = identity_calibration(plant)
     backend = PlantServoBackend(plant, cal)
-    return VirtualServoBus(protocol, {cal[n].motor_id: MODELS[protocol]
-                                      for n in plant.spec.joint_names}, backend)
+    return VirtualServoBus(protocol, dict(motors.values()), backend)
 
 
-__all__ = ["MODELS", "PlantServoBackend", "arm6_virtual_bus", "identity_calibration"]
+__all__ = ["PlantServoBackend", "bus_motors", "identity_calibration", "servo_motors",
+           "virtual_servo_bus"]

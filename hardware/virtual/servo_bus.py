@@ -16,20 +16,18 @@ methods are called from the server thread. :class:`FirstOrderBackend` is a small
 in-memory one for tests.
 
 Fault injection: ``drop_replies``, ``corrupt_replies``, ``delay_replies``, ``late_replies``,
-``disconnect``, ``set_hardware_error``, ``clear_faults``. CLI: ``python -m
-hardware.virtual.servo_bus``.
+``disconnect``, ``set_hardware_error``, ``clear_faults``. Stand-alone on a pty: ``python -m
+hardware.virtual servo-bus`` (`hardware.virtual.__main__`).
 """
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import itertools
 import math
 import os
 import random
 import select
-import signal
 import termios
 import threading
 import time
@@ -527,28 +525,3 @@ class VirtualServoBus:
             except (BlockingIOError, OSError):
                 pass  # nobody is reading the port: the bytes are lost, as on a real line
 
-
-def main(argv: list[str] | None = None) -> None:
-    """CLI: serve a virtual servo chain until Ctrl-C / SIGTERM; prints the port first."""
-    ap = argparse.ArgumentParser(description="Virtual Dynamixel / Feetech servo chain on a pty")
-    ap.add_argument("--protocol", choices=sorted(sp.PROTOCOLS), default="feetech")
-    ap.add_argument("--motors", nargs="+", default=["1:sts3215"], metavar="ID:MODEL",
-                    help="motors on the chain, e.g. 1:sts3215 2:sts3215")
-    args = ap.parse_args(argv)
-    try:
-        motors = {int(i): m for i, m in (spec.split(":", 1) for spec in args.motors)}
-        bus = VirtualServoBus(args.protocol, motors)
-    except ValueError as exc:
-        ap.error(str(exc))
-    signal.signal(signal.SIGTERM, lambda *_: bus.close())
-    print(bus.port, flush=True)
-    try:
-        bus.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bus.close()
-
-
-if __name__ == "__main__":
-    main()

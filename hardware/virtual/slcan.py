@@ -19,7 +19,6 @@ corrupt replies, vanished motors, bus-off, bitrate mismatch. Units: rad, rad/s, 
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import math
 import os
@@ -33,8 +32,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from hardware.can.mit import (
-    DEFAULT_LIMITS,
-    PRESETS,
     MitCommand,
     MitLimits,
     MitSpecial,
@@ -42,6 +39,7 @@ from hardware.can.mit import (
     parse_special,
     unpack_command,
 )
+from robot_rl.control.pd import pd_torque
 
 # LAWICEL bitrate codes S0..S8 (bit/s)
 SLCAN_BITRATES = {0: 10_000, 1: 20_000, 2: 50_000, 3: 100_000, 4: 125_000, 5: 250_000,
@@ -160,8 +158,9 @@ class EmulatedMitMotor:
     def drive(self, c: MitCommand) -> None:
         """The PD law on this command, evaluated once and held until the next frame."""
         p_raw, v, _ = self.backend.state(self.can_id)
-        tau = c.kp * (c.p_des - (p_raw - self.offset)) + c.kd * (c.v_des - v) + c.t_ff
-        self.backend.apply(self.can_id, min(max(tau, -self.limits.t_max), self.limits.t_max))
+        tau = pd_torque(c.p_des, p_raw - self.offset, v, c.kp, c.kd, c.v_des, c.t_ff,
+                        self.limits.t_max)
+        self.backend.apply(self.can_id, float(tau))
 
 
 @dataclass
@@ -400,25 +399,3 @@ class VirtualSlcanAdapter:
             s += f"{int(time.monotonic() * 1000) % 60000:04X}"
         return (s + "\r").encode()
 
-
-def main(argv: list[str] | None = None) -> None:
-    """CLI: serve an emulated adapter with motors until Ctrl-C; prints the port first."""
-    ap = argparse.ArgumentParser(description="Emulated slcan adapter with MIT motors on a pty")
-    ap.add_argument("--ids", type=int, nargs="+", default=[1, 2, 3], help="motor CAN ids")
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                    help="MIT ranges of every motor")
-    ap.add_argument("--bitrate", type=int, default=1_000_000, help="motors' bus bitrate, bit/s")
-    args = ap.parse_args(argv)
-    limits = PRESETS.get(args.preset, DEFAULT_LIMITS)
-    adapter = VirtualSlcanAdapter(dict.fromkeys(args.ids, limits), bitrate=args.bitrate)
-    print(adapter.port, flush=True)
-    try:
-        adapter.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        adapter.close()
-
-
-if __name__ == "__main__":
-    main()

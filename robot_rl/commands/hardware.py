@@ -28,10 +28,11 @@ from hardware.servo import BUSES
 from hardware.servo.calibration import JointCalibration, RobotCalibration
 from hardware.servo.protocol import MODELS as SERVO_MODELS
 from hardware.sim_plant import PerturbationFactory, SimPlant
-from hardware.virtual.plant_can import quad12_adapters
-from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus
+from hardware.virtual.plant_can import mit_adapters
+from hardware.virtual.plant_servo import bus_motors, virtual_servo_bus
 from robot_rl.argtypes import float_at_least, int_in
 from robot_rl.robots import get_robot
+from robot_rl.robots.spec import RobotSpec
 from sim2real.proxy import reality_proxy
 
 PROTOCOLS = ("feetech", "dynamixel")
@@ -50,6 +51,13 @@ def _proxy(args: argparse.Namespace) -> PerturbationFactory | None:
     return None if args.proxy_seed is None else reality_proxy(args.proxy_seed)
 
 
+def _robot(name: str) -> RobotSpec:
+    try:
+        return get_robot(name)
+    except KeyError as err:
+        raise HardwareError(f"--robot: {err.args[0]}") from None
+
+
 def _serve_until_signalled(close: Any) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,11 +70,12 @@ def _serve_until_signalled(close: Any) -> int:
 
 
 def virtual_bus(args: argparse.Namespace) -> int:
-    if args.robot != "arm6":
-        raise HardwareError(f"virtual-bus emulates arm6's servo chain; for '{args.robot}' use "
-                         "virtual-can (quad12)")
+    spec = _robot(args.robot)
+    if not spec.hardware.servo_motors:
+        raise HardwareError(f"virtual-bus emulates a servo chain; {spec.name} has none "
+                            "(RobotHardware.servo_motors): use virtual-can for CAN motors")
     plant = SimPlant(args.robot, realtime=args.realtime, perturbation=_proxy(args)).start()
-    bus = arm6_virtual_bus(plant, args.protocol).start()
+    bus = virtual_servo_bus(plant, args.protocol).start()
     print(bus.port, flush=True)
 
     def close() -> None:
@@ -77,11 +86,12 @@ def virtual_bus(args: argparse.Namespace) -> int:
 
 
 def virtual_can(args: argparse.Namespace) -> int:
-    if args.robot != "quad12":
-        raise HardwareError(f"virtual-can emulates quad12's CAN motors; for '{args.robot}' use "
-                         "virtual-bus (arm6)")
+    spec = _robot(args.robot)
+    if not spec.hardware.can_motors:
+        raise HardwareError(f"virtual-can emulates CAN motors; {spec.name} has none "
+                            "(RobotHardware.can_motors): use virtual-bus for servos")
     plant = SimPlant(args.robot, realtime=args.realtime, perturbation=_proxy(args)).start()
-    adapters = [a.start() for a in quad12_adapters(plant)]
+    adapters = [a.start() for a in mit_adapters(plant)]
     print(" ".join(a.port for a in adapters), flush=True)
 
     def close() -> None:
@@ -126,11 +136,8 @@ def calibrate(args: argparse.Namespace) -> int:
     """Zero = the pose the arm is in when asked (the middle of every joint's range); range =
     the extremes seen while the user moves each joint by hand (torque off), or with --yes the
     robot spec's joint limits around that zero."""
-    try:
-        spec = get_robot(args.robot)
-    except KeyError as err:
-        raise HardwareError(f"--robot: {err.args[0]}") from None
-    motors = {n: (j + 1, MODELS[args.protocol]) for j, n in enumerate(spec.joint_names)}
+    spec = _robot(args.robot)
+    motors = bus_motors(spec, args.protocol)
     bus = BUSES[args.protocol](motors, args.port)
     with bus:
         bus.open()

@@ -1,10 +1,11 @@
 """`robot-rl sysid ...`: system identification (`sim2real.sysid`).
 
 - ``excite --robot R [--proxy-seed S] [--seconds T] --out LOG.npz``: the excitation experiment
-  (robot on its stand, through its safety chain) on the reality proxy of seed S (or the
-  nominal sim without ``--proxy-seed``), logged at the control rate.
+  (robot on its stand, through its safety chain; `sim2real.experiment`) on the reality proxy
+  of seed S (or the nominal sim without ``--proxy-seed``), logged at the control rate
+  (`sim2real.log`: ``.npz`` or ``.mcap``).
 - ``fit LOG.npz [--mass-kg M] [--out REPORT.json]``: identify the parameters; with a proxy
-  log the report compares them with the proxy's own. JSON summary last.
+  log the report compares them with the proxy's own (`sim2real.report`). JSON summary last.
 - ``actuator LOG.npz [--out DIR]``: an actuator network fitted on the log's delivered torque,
   against the ideal PD model on held-out data (`sim2real.actuator`).
 """
@@ -18,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from robot_rl.argtypes import float_at_least, int_in
+from sim2real.actuator import actuator_report
+from sim2real.experiment import Payload, excite_proxy
+from sim2real.linear_fit import WINDOW_S
+from sim2real.log import SysIdLog
+from sim2real.report import compare
+from sim2real.sysid import fit as fit_log
 
 
 def excite(args: argparse.Namespace) -> int:
-    from sim2real.experiment import Payload
-    from sim2real.sysid import excite_proxy
-
     payload = None
     if args.payload_kg is not None:  # one per named link (a quadruped: one per calf)
         payload = [Payload(args.payload_kg, body, tuple(args.payload_pos))
@@ -38,9 +42,6 @@ def excite(args: argparse.Namespace) -> int:
 
 
 def fit(args: argparse.Namespace) -> int:
-    from sim2real.sysid import WINDOW_S, SysIdLog, compare
-    from sim2real.sysid import fit as fit_log
-
     log = SysIdLog.load(args.log, args.robot)
     mass = args.mass_kg
     if mass is None and "total_mass_kg" in log.meta:
@@ -61,9 +62,6 @@ def fit(args: argparse.Namespace) -> int:
 
 
 def actuator(args: argparse.Namespace) -> int:
-    from sim2real.actuator import actuator_report
-    from sim2real.sysid import SysIdLog
-
     log = SysIdLog.load(args.log)
     report = actuator_report(log, train_fraction=args.train_fraction, seed=args.seed,
                              out=args.out)

@@ -10,20 +10,23 @@ policy is trained with the exact feedback law it meets on the motors.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from robot_rl.types import JointCommand
 
 
-def pd_torque(q_target: np.ndarray, q: np.ndarray, dq: np.ndarray, kp: np.ndarray,
-              kd: np.ndarray, dq_target: np.ndarray | None = None,
-              tau_ff: np.ndarray | None = None, tau_max: np.ndarray | None = None,
-              out: np.ndarray | None = None) -> np.ndarray:
+def pd_torque(q_target: ArrayLike, q: ArrayLike, dq: ArrayLike, kp: ArrayLike, kd: ArrayLike,
+              dq_target: ArrayLike | None = None, tau_ff: ArrayLike | None = None,
+              tau_max: ArrayLike | None = None, out: np.ndarray | None = None) -> Any:
     """The PD law ``clip(kp (q_target - q) + (kd (dq_target - dq) + tau_ff), ±tau_max)`` [N m].
 
-    Element by element, with numpy broadcasting over any leading batch dimensions: (n,) for
-    one robot, (K, n) for K robots, (T, M, n) for M sub-steps of T ticks (gains of shape
-    (n,) or (T, 1, n) broadcast against them).
+    Element by element, with numpy broadcasting over any leading batch dimensions: scalars
+    for one motor (a virtual motor's driver: a numpy scalar back), (n,) for one robot,
+    (K, n) for K robots, (T, M, n) for M sub-steps of T ticks (gains of shape (n,) or
+    (T, 1, n) broadcast against them).
 
     Args:
         dq_target: None = 0 (a velocity target of zero: pure damping ``-kd dq``).
@@ -43,7 +46,7 @@ def pd_torque(q_target: np.ndarray, q: np.ndarray, dq: np.ndarray, kp: np.ndarra
         return tau
     # minimum/maximum ufuncs propagate NaN (and cost less than np.clip's wrapper)
     tau = np.minimum(tau, tau_max, out=out)
-    return np.maximum(tau, np.negative(tau_max), out=tau)
+    return np.maximum(tau, np.negative(tau_max), out=out)
 
 
 def pd_target_range(tau_lo: np.ndarray, tau_hi: np.ndarray, q: np.ndarray, dq: np.ndarray,

@@ -30,8 +30,8 @@ from hardware.servo.calibration import RobotCalibration
 from hardware.servo_robot import ServoRobot
 from hardware.sim_plant import PlantImu, SimPlant
 from hardware.sim_robot import SimRobot
-from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
-from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus, identity_calibration
+from hardware.virtual.plant_can import can_bus_specs, can_layout, mit_adapters
+from hardware.virtual.plant_servo import bus_motors, identity_calibration, virtual_servo_bus
 from robot_rl.config import resolve
 from robot_rl.deploy.config import BackendConfig
 from robot_rl.robots import get_robot
@@ -78,9 +78,9 @@ def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Rob
 
 def _virtual_can(robot: str, cfg: BackendConfig) -> Backend:
     plant = _plant(robot, cfg).start()
-    adapters = [a.start() for a in quad12_adapters(plant)]
-    slots = quad12_layout()
-    specs = quad12_bus_specs(adapters, plant.spec.joint_names)
+    adapters = [a.start() for a in mit_adapters(plant)]
+    slots = can_layout(plant.spec)
+    specs = can_bus_specs(adapters, plant.spec)
     closers: list[Callable[[], None]] = [plant.stop, *[a.close for a in adapters]]
     return Backend(lambda: _can_robot(robot, specs, [s.limits for s in slots], PlantImu(plant)),
                    plant.state, closers, plant)
@@ -99,14 +99,15 @@ def _can(robot: str, cfg: BackendConfig) -> Backend:
 
 def _servo_robot(robot: str, protocol: str, port: str, cal: Any) -> Robot:
     spec = get_robot(robot)
-    bus = BUSES[protocol]({n: (cal[n].motor_id, MODELS[protocol]) for n in spec.joint_names},
+    models = {n: m for n, (_, m) in bus_motors(spec, protocol).items()}
+    bus = BUSES[protocol]({n: (cal[n].motor_id, models[n]) for n in spec.joint_names},
                           port, timeout_s=0.02)
     return ServoRobot(spec, bus, cal)
 
 
 def _virtual_bus(robot: str, cfg: BackendConfig) -> Backend:
     plant = _plant(robot, cfg).start()
-    virtual = arm6_virtual_bus(plant, cfg.protocol).start()
+    virtual = virtual_servo_bus(plant, cfg.protocol).start()
     cal = identity_calibration(plant)
     return Backend(lambda: _servo_robot(robot, cfg.protocol, virtual.port, cal), plant.state,
                    [plant.stop, virtual.close], plant, virtual)

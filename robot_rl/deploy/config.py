@@ -15,16 +15,16 @@ from typing import ClassVar
 
 from robot_rl.config import load_config, resolve
 from robot_rl.robots import ROBOTS
+from robot_rl.robots.spec import RobotSpec
 
-# backend kind -> the robots it can drive ("*": any)
-BACKEND_ROBOTS: dict[str, tuple[str, ...]] = {
-    "sim": ("*",),            # the nominal MuJoCo model, real time, no bus
-    "proxy": ("*",),          # the reality proxy of `proxy_seed` (sim2real/proxy.py), no bus
-    "virtual_can": ("quad12",),   # 4 emulated slcan adapters on ptys + python-can + MIT motors
-    "virtual_bus": ("arm6",),     # emulated servo chain on a pty + pyserial
-    "can": ("quad12",),           # real CAN adapters (slcan / socketcan channels)
-    "serial": ("arm6",),          # a real servo bus on a serial port
-}
+# the backends every robot has: its MuJoCo model, nominal or as the reality proxy
+SIM_BACKENDS = ("sim", "proxy")
+
+
+def robot_backends(spec: RobotSpec) -> tuple[str, ...]:
+    """The backends ``spec``'s robot can be deployed on: the simulated ones and those its
+    hardware description declares (`RobotHardware.backends`; `robot_rl.deploy.backends`)."""
+    return SIM_BACKENDS + spec.hardware.backends
 
 
 @dataclass
@@ -32,7 +32,7 @@ class BackendConfig:
     """Where the bridge's `Robot` comes from.
 
     Attributes:
-        kind: one of ``BACKEND_ROBOTS``.
+        kind: one of the robot's backends (`robot_backends`).
         proxy_seed: the reality proxy behind ``proxy`` (and, if set, behind the virtual
             devices); None = the nominal model.
         realtime: sim seconds per wall second of the simulated robot (1 = real time).
@@ -52,9 +52,6 @@ class BackendConfig:
     calibration: str = ""
 
     def validate(self) -> None:
-        if self.kind not in BACKEND_ROBOTS:
-            raise ValueError(f"backend.kind: unknown backend '{self.kind}'; available: "
-                             f"{', '.join(BACKEND_ROBOTS)}")
         if self.kind == "proxy" and self.proxy_seed is None:
             raise ValueError("backend.proxy_seed is required for backend 'proxy'")
         if not self.realtime > 0:
@@ -206,10 +203,10 @@ class DeployConfig:
         if self.robot not in ROBOTS:
             raise ValueError(f"robot: unknown robot '{self.robot}'; available: "
                              f"{', '.join(sorted(ROBOTS))}")
-        allowed = BACKEND_ROBOTS[self.backend.kind]
-        if "*" not in allowed and self.robot not in allowed:
-            raise ValueError(f"backend '{self.backend.kind}' drives {', '.join(allowed)}, not "
-                             f"'{self.robot}'")
+        allowed = robot_backends(ROBOTS[self.robot])
+        if self.backend.kind not in allowed:
+            raise ValueError(f"backend.kind: '{self.backend.kind}' is not a backend of "
+                             f"{self.robot}; it has {', '.join(allowed)}")
         if not 1.0 <= self.watchdog_hz <= 1000.0:
             raise ValueError(f"watchdog_hz must be in [1, 1000], got {self.watchdog_hz}")
         if not 0 < self.run_s <= self.RUN_MAX:
@@ -245,5 +242,6 @@ def load_deploy_config(path: str | Path) -> DeployConfig:
     return load_config(DeployConfig, resolve(path))
 
 
-__all__ = ["BACKEND_ROBOTS", "TASK_COMMAND_SIZE", "BackendConfig", "BridgeConfig", "DeployConfig",
-           "PolicyNodeConfig", "ScriptStep", "load_deploy_config", "resolve", "task_command"]
+__all__ = ["SIM_BACKENDS", "TASK_COMMAND_SIZE", "BackendConfig", "BridgeConfig", "DeployConfig",
+           "PolicyNodeConfig", "ScriptStep", "load_deploy_config", "resolve", "robot_backends",
+           "task_command"]

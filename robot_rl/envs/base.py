@@ -22,6 +22,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from robot_rl.control.actions import joint_offset_targets
 from robot_rl.control.pd import JointPDController
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
@@ -308,7 +309,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
 
     def decode_action(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets [rad] for a (clipped) action (n,) or batch of them (K, n)."""
-        return self.robot_spec.q0 + self.robot_spec.action_scale * action
+        return joint_offset_targets(self.robot_spec.q0, self.robot_spec.action_scale, action)
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """One policy step (`robot_rl.envs.batch.StepBatch`, this env as a batch of one)."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import mujoco
 import numpy as np
 
+from robot_rl.control.actions import clip_action
 from robot_rl.control.pd import JointPDController
 from robot_rl.robots.mjstate import as_slice
 from robot_rl.types import RobotState
@@ -86,7 +87,7 @@ class StepBatch:
         self.term_fns = e0._term_fns
         # batched tasks: the unweighted terms of a step (n_terms, K) and the weights (n_terms, 1)
         self._values = np.empty((len(self.term_fns), k))
-        self._term_weights = np.array([[w] for _, _, w in self.term_fns]).reshape(-1, 1)
+        self._term_weights = np.array([w for _, _, w in self.term_fns]).reshape(-1, 1)
         if self.batched:
             if e0._cameras:
                 raise ValueError(f"{cls.__name__}: batched tasks have no camera observations")
@@ -124,8 +125,7 @@ class StepBatch:
         for i, e in enumerate(envs):
             last_action[i] = e.action
             prev_target[i] = e.q_target
-        action = np.minimum(actions, clip, dtype=np.float64)
-        np.maximum(action, -clip, out=action)
+        action = clip_action(actions, clip)
         q_target = envs[0].decode_action(action)
         self.action, self.last_action = action, last_action
         push_vel = self.cfg.domain_rand.push_vel
@@ -194,7 +194,7 @@ class StepBatch:
         """(K,) bool: the joint accelerations after the step are finite (a diverged
         simulation ends the episode)."""
         if self.batched:  # (`_read` gathered them)
-            return np.isfinite(self._qacc).all(axis=1)  # type: ignore[no-any-return]
+            return np.isfinite(self._qacc).all(axis=1)  # type: ignore[return-value]
         return np.array([np.isfinite(qacc).all() for _, _, _, qacc in self._out])
 
     def _take_params(self, i: int, e: RobotEnv) -> None:

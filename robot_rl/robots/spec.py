@@ -1,8 +1,11 @@
-"""`RobotSpec`: the one place that holds a robot's constants.
+"""`RobotSpec`: the one place that holds a robot's constants, and `RobotHardware`, what its
+real hardware is.
 
-Each robot module (``quad12.py``, ``arm6.py``) builds one ``RobotSpec`` next to its MJCF
-file. Training envs, the tracking controllers, the safety chain and the hardware layer
-all read their constants from here, never from copies.
+Each robot is one package (``robot_rl/robots/quad12/``, ``robot_rl/robots/arm6/``): its
+``RobotSpec`` (with its `RobotHardware`) in ``__init__.py`` next to its MJCF files in
+``assets/``. Training envs, the tracking controllers, the safety chain, the hardware drivers,
+the virtual devices and the deployment backends all read the robot's constants from here,
+never from copies, and never name a robot.
 """
 
 from __future__ import annotations
@@ -16,7 +19,62 @@ from robot_rl.types import JointCommand
 
 COMMAND_MODES = ("active", "hold", "stand", "damping", "stop")  # the safety layer's
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+GAINS = ("per_message", "firmware")  # where a robot's PD gains live (`RobotHardware.gains`)
+
+
+@dataclass(frozen=True)
+class CanMotor:
+    """One joint's motor on a CAN bus speaking the MIT protocol: which bus (adapter) and CAN
+    id, and the ranges the driver scales its fields over (position [rad], speed [rad/s],
+    kp [N m/rad], kd [N m s/rad], torque [N m]; the motor type's firmware constants)."""
+
+    bus: int
+    can_id: int
+    p_max: float
+    v_max: float
+    kp_max: float
+    kd_max: float
+    t_max: float
+
+
+@dataclass(frozen=True)
+class ServoMotor:
+    """One joint's serial-bus servo: its id on the bus and its model per servo protocol
+    (the control table the driver uses), e.g. ``{"feetech": "sts3215"}``."""
+
+    motor_id: int
+    models: tuple[tuple[str, str], ...]  # (protocol, model) pairs
+
+    def model(self, protocol: str) -> str:
+        for proto, name in self.models:
+            if proto == protocol:
+                return name
+        raise KeyError(f"servo {self.motor_id} has no model for protocol '{protocol}'; it has "
+                       f"{', '.join(p for p, _ in self.models)}")
+
+
+@dataclass(frozen=True)
+class RobotHardware:
+    """What the robot's hardware is.
+
+    Attributes:
+        backends: the hardware backends it supports besides ``sim`` and ``proxy`` (which
+            every robot has): e.g. ``virtual_can`` and ``can`` for CAN motors, ``virtual_bus``
+            and ``serial`` for a servo bus (`robot_rl.deploy.backends`).
+        can_motors: per joint (in ``joint_names`` order), its CAN motor, if it has them.
+        servo_motors: per joint, its servo, if it has them.
+        gains: ``per_message`` (every command carries kp and kd, as MIT motors take them) or
+            ``firmware`` (the servo's own position loop gains; a command carries none).
+    """
+
+    backends: tuple[str, ...] = ()
+    can_motors: tuple[CanMotor, ...] = ()
+    servo_motors: tuple[ServoMotor, ...] = ()
+    gains: str = "per_message"
+
+    def __post_init__(self) -> None:
+        if self.gains not in GAINS:
+            raise ValueError(f"RobotHardware.gains must be one of {GAINS}, got {self.gains!r}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +104,7 @@ class RobotSpec:
         q_rest: resting pose [rad]: low and statically stable (a quadruped crouched with its
             feet under its hips), where the safety layer's controlled stop ends before it
             damps (`robot_rl.safety.fallback`); empty = the robot has none.
+        hardware: what its real hardware is (`RobotHardware`).
         stand_gain_ratio: the stand-up's gains (`stand_kp`, `stand_kd`; the ``stand``
             command mode, used by the safety chain's soft start to stand the robot up from
             the ground) are kp x this and kd x its square root (the same damping ratio). 1 =
@@ -77,6 +136,7 @@ class RobotSpec:
     damping_kd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     q_rest: np.ndarray = field(default_factory=lambda: np.zeros(0))
     stand_gain_ratio: float = 1.0
+    hardware: RobotHardware = field(default_factory=RobotHardware)
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)

@@ -4,13 +4,8 @@ wraps, and the policy half of `DeployLoop`).
 It opens a bundle with `open_policy` (single-step, chunk or residual), checks it against the
 robot, rebuilds the observation builder from the bundle's own term list (so the robot builds
 exactly the observation the policy was trained on, with the one `ObsBuilder`), and decodes
-actions into `JointCommand`s:
-
-- ``joint_pos_offset``: ``q* = q0 + action_scale * clip(a, ±action_clip)``;
-- ``joint_pos``: ``q* = a``;
-- ``ee_delta``: ``q*`` = damped-least-squares IK of the end effector moved by
-  ``action_scale * a[:3]`` [m] from its pose at the measured ``q`` (gripper, if any, as a
-  joint position in ``a[3]``).
+actions into `JointCommand`s with `robot_rl.control.actions.decode_action` (the training
+envs' decoding: ``joint_pos_offset``, ``joint_pos``, ``ee_delta``).
 
 Gains are the robot's (the deployment config's effective spec). `swap` replaces the bundle
 only after the new one loaded and passed every check, including a trial run on the current
@@ -37,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.control.actions import decode_action
 from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.commands import command_bounds
@@ -259,19 +255,7 @@ class PolicyController:
                             np.zeros(n))
 
     def _decode(self, cur: _Loaded, a: np.ndarray, state: RobotState) -> np.ndarray:
-        spec = self.spec
-        if cur.step_type == "joint_pos_offset":
-            a = np.clip(a, -cur.clip, cur.clip) if math.isfinite(cur.clip) else a
-            return spec.q0 + cur.scale * a
-        if cur.step_type == "joint_pos":
-            return a.copy()
-        assert cur.ik is not None  # ee_delta
-        q = cur.ik.solve(state.q, cur.scale * a[:3]).q_target.copy()
-        rest = [j for j in range(spec.n_joints) if j not in set(cur.ik.idx.tolist())]
-        for k, j in enumerate(rest):
-            if 3 + k < a.shape[0]:
-                q[j] = a[3 + k]
-        return q
-
+        return decode_action(cur.step_type, a, self.spec.q0, cur.scale, cur.clip, state.q,
+                             cur.ik)
 
 __all__ = ["PolicyController"]

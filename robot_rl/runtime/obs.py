@@ -11,7 +11,7 @@ unscaled units) is added before scaling; the result is clipped to ``[-clip, clip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +203,3 @@ class ObsBuilder:
         np.minimum(out, clip, out=out)
         return np.maximum(out, -clip, out=out)
 
-
-def obs_dims(layout: Sequence[Mapping[str, object]]) -> int:
-    """Total size of an observation layout as returned by `ObsBuilder.layout`."""
-    return int(sum(int(t["dim"]) for t in layout))  # type: ignore[call-overload]

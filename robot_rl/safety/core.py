@@ -100,12 +100,17 @@ def any_true(mask: np.ndarray) -> bool:
     """``mask.any()`` for the short vectors of a tick: np.count_nonzero skips the reduction
     machinery that makes ndarray.any() cost several ufunc calls on 6-12 values. Any non-zero
     value counts (NaN too)."""
-    return np.count_nonzero(mask) > 0
+    return int(np.count_nonzero(mask)) > 0
 
 
 def all_finite(*arrays: np.ndarray) -> bool:
-    """Every value of every array is finite (no NaN, no ±inf; 1e308 is finite)."""
-    return all(np.count_nonzero(np.isfinite(a)) == np.size(a) for a in arrays)
+    """Every value of every array is finite (no NaN, no ±inf; 1e308 is finite). Values that
+    are not numbers at all (None, text) are not finite."""
+    try:  # (one flat array: one isfinite call for all of them)
+        finite = np.isfinite(np.concatenate(arrays, axis=None))
+    except (TypeError, ValueError):
+        return False
+    return int(np.count_nonzero(finite)) == finite.size
 
 
 def clamp_inplace(x: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> bool:

@@ -17,7 +17,15 @@ import numpy as np
 from robot_rl.control.pd import pd_target_range, pd_torque
 from robot_rl.geometry import roll_pitch
 from robot_rl.robots.spec import RobotSpec
-from robot_rl.safety.core import Mode, Stage, TickContext, all_finite, clamp_inplace, meet
+from robot_rl.safety.core import (
+    Mode,
+    Stage,
+    TickContext,
+    all_finite,
+    any_true,
+    clamp_inplace,
+    meet,
+)
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -286,15 +294,17 @@ class TrackingGuard(Stage):
             ctx.request(self.name, self.stopped, Mode.STOP)
             return
         last = ctx.last_safe
-        if last is None or not ctx.motors_on or not last.kp.any():
+        if last is None or not ctx.motors_on or not any_true(last.kp):
             # (a passive robot tracks nothing; nor does a damped one, kp all zero)
             self.since = None
             return
         st = ctx.state
         # the largest |q - target| (NaN if one is NaN: NaN > max_error is False, a NaN state
-        # is the state watchdog's); a measured torque above the trip level, or NaN, is over
+        # is the state watchdog's); a measured torque above the trip level, or NaN (not
+        # within it), is over
         err = float(np.abs(st.q - last.q_target).max())
-        over = st.tau is not None and not bool((np.abs(st.tau) <= self.tau_trip).all())
+        over = (st.tau is not None
+                and np.count_nonzero(np.abs(st.tau) <= self.tau_trip) < self.tau_trip.size)
         if err > self.cfg.max_error or over:
             if self.since is None:
                 self.since = ctx.t
@@ -465,7 +475,7 @@ class RateLimit(Stage):
         last = ctx.last_safe
         # the rate box: one step either side of the last stiff target (after damping, or with
         # no output yet: of the measured position)
-        ref = last.q_target if last is not None and last.kp.any() else ctx.state.q
+        ref = last.q_target if last is not None and any_true(last.kp) else ctx.state.q
         r_lo = np.subtract(ref, self.step, out=self._r_lo)
         r_hi = np.add(ref, self.step, out=self._r_hi)
         # the target's box: the rate box inside the position bounds, which have priority
@@ -530,7 +540,7 @@ class TorqueLimit(Stage):
         tau = pd_torque(cmd.q_target, st.q, st.dq, cmd.kp, cmd.kd, cmd.dq_target, cmd.tau_ff,
                         out=self._tau)
         over = np.abs(tau) > self.lim
-        if not over.any():
+        if not any_true(over):
             return
         # stiff joints: the target moves to the nearest torque-feasible one, kept inside the
         # position bounds always (where the feasible targets lie wholly outside them: the

@@ -42,7 +42,8 @@ def test_bringup_runs_reports_and_injects_events(bundles: dict[str, Path], tmp_p
 
 @pytest.mark.parametrize(("cfg", "why"), [
     ({"robot_config": "configs/robots/arm6.yaml"}, "configures robot 'arm6'"),
-    ({"backend": {"kind": "virtual_bus"}}, "drives arm6, not 'quad12'"),
+    ({"backend": {"kind": "virtual_bus"}},
+     "'virtual_bus' is not a backend of quad12; it has sim, proxy, virtual_can, can"),
     ({"policy_path": "nope.onnx"}, "policy bundle not found"),
 ])
 def test_bringup_refuses_with_one_line(cfg: dict[str, object], why: str, tmp_path: Path,

@@ -17,7 +17,9 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from robot_rl.envs.shared_arrays import array_specs, layout, views
 from robot_rl.envs.vector import SubprocVectorEnv
+from robot_rl.envs.worker_pool import split_envs
 
 
 class RandomWalkEnv(gym.Env):
@@ -101,6 +103,11 @@ def _assert_tree_equal(a: Any, b: Any) -> None:
         assert b is None
     else:
         np.testing.assert_array_equal(a, b, strict=True)
+
+
+def _procs(venv: SubprocVectorEnv) -> list[Any]:
+    assert venv._pool is not None
+    return venv._pool.procs
 
 
 def _rollout(venv: gym.vector.VectorEnv, actions: np.ndarray, seed: int = 7) -> list[Any]:
@@ -234,7 +241,7 @@ def test_env_exception_is_reported_with_text_and_traceback() -> None:
     assert "worker 1" in msg and "env 3" in msg and "boom in env 3 at step 5" in msg
     assert "Traceback" in msg and "ValueError" in msg
     venv.close()
-    assert all(not p.is_alive() for p in venv._pool.procs)
+    assert all(not p.is_alive() for p in _procs(venv))
 
 
 def make_bad_env2(index: int) -> RandomWalkEnv:
@@ -256,7 +263,7 @@ def test_failing_env_constructor_and_hanging_worker() -> None:
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match=r"worker 1 .*did not reply within 0.3 s"):
         venv.step(np.zeros((2, 2), np.float32))
-    procs = venv._pool.procs
+    procs = _procs(venv)
     venv.close()
     assert time.monotonic() - t0 < 2.5 and all(not p.is_alive() for p in procs)
 
@@ -277,14 +284,14 @@ def test_close_idempotent_gc_and_copy_false() -> None:
     obs, _ = venv.reset(seed=0)
     obs2, *_ = venv.step(np.zeros((2, 2), np.float32))
     assert obs is obs2 or np.shares_memory(obs, obs2)  # views of the shared array
-    procs = venv._pool.procs
+    procs = _procs(venv)
     venv.close()
     venv.close()
     assert venv.closed and all(not p.is_alive() for p in procs)
     with pytest.raises(RuntimeError, match="closed"):
         venv.step(np.zeros((2, 2), np.float32))
     venv2 = SubprocVectorEnv(make_walk, 2, 1)
-    procs = venv2._pool.procs
+    procs = _procs(venv2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         del venv2
@@ -306,3 +313,21 @@ def test_bad_arguments() -> None:
 def test_single_env_passes_gymnasium_checker() -> None:
     check_env(RandomWalkEnv(0), skip_render_check=True)
     check_env(RandomWalkEnv(0, image=True), skip_render_check=True)
+
+
+def test_env_split_and_shared_array_layout() -> None:
+    assert split_envs(5, 2) == [range(0, 3), range(3, 5)]
+    assert split_envs(4, 4) == [range(i, i + 1) for i in range(4)]
+    env = RandomWalkEnv(0, image=True)
+    specs = array_specs(env.observation_space, env.action_space, 3, scalars=2)
+    assert sorted(name for name, _, _ in specs) == ["act", "obs/image", "obs/state", "rew",
+                                                    "scal", "term", "trunc"]
+    offsets, size = layout(specs)
+    arrays = views(bytearray(size), specs)
+    assert arrays["obs/image"].shape == (3, 2, 3, 3) and arrays["obs/image"].dtype == np.uint8
+    assert arrays["scal"].shape == (3, 2) and arrays["term"].dtype == np.bool_
+    ends = [off + arrays[name].nbytes for (name, _, _), off in zip(specs, offsets)]
+    assert all(off % 64 == 0 for off in offsets) and ends[-1] == size
+    assert all(end <= nxt for end, nxt in zip(ends, offsets[1:]))  # no overlap
+    with pytest.raises(TypeError, match="action space must be a Box"):
+        array_specs(env.observation_space, spaces.Discrete(3), 3)

@@ -42,7 +42,11 @@ def test_a_short_stall_of_the_safety_node_itself_does_not_damp(bundles: dict[str
         stats = g.stop()
     s = stats["safety_node"]
     why = (status, seen, s["interventions"], s["modes"], s["watchdog_deferred"])
-    # (the graph's stop damps at the end: judged before it)
-    assert status.get("mode") == "ACTIVE" and "DAMPING" not in seen, why
-    assert s["modes"][:2] == ["stand", "active"] and "hold" not in s["modes"], why
+    # from the first active tick on: active until the graph's stop damps at the end (before
+    # activation the chain may report damping: nothing commanded yet)
+    modes = s["modes"]
+    assert status.get("mode") == "ACTIVE", why
+    assert "active" in seen and seen[seen.index("active"):] == ["active"], why
+    assert "active" in modes and modes[modes.index("active"):] in (["active"],
+                                                                   ["active", "damping"]), why
     assert s["watchdog_deferred"] >= 3, why  # the watchdog came late after each stall

@@ -14,17 +14,25 @@ import serial
 from can.interfaces.slcan import slcanBus
 
 from hardware.can import (
-    GO2_CALF,
-    GO2_HIP,
-    GO2_THIGH,
     CanBusConfig,
     CanBusError,
     CanMotorBus,
     MitCommand,
     MultiCanBus,
 )
-from hardware.can.mit import MitSpecial, pack_command, special_frame, unpack_reply
+from hardware.can.mit import (
+    AK80_9,
+    MitLimits,
+    MitSpecial,
+    pack_command,
+    special_frame,
+    unpack_reply,
+)
 from hardware.virtual.slcan import EmulatedMitMotor, InertiaBackend, VirtualSlcanAdapter
+from robot_rl.robots.quad12 import HARDWARE as QUAD12_HARDWARE
+
+# quad12's hip, thigh and calf motors (its robot description)
+GO2_HIP, GO2_THIGH, GO2_CALF = (MitLimits.of(m) for m in QUAD12_HARDWARE.can_motors[:3])
 
 LIMITS = {1: GO2_HIP, 2: GO2_THIGH, 3: GO2_CALF}
 MOTORS = {"hip": (1, GO2_HIP), "thigh": (2, GO2_THIGH), "calf": (3, GO2_CALF)}
@@ -266,13 +274,14 @@ def test_quad12_over_four_adapters() -> None:
 
 
 def test_quad12_cycle_time_with_adapter_processes() -> None:
-    """The emulators in processes of their own (as the reality proxy runs them): timing only."""
-    cli = [sys.executable, "-m", "hardware.virtual.slcan", "--ids", "1", "2", "3",
-           "--preset", "go2-calf"]
+    """The emulators in processes of their own (as the reality proxy runs them): timing only
+    (the stand-alone emulator's motors are a preset type, AK80-9)."""
+    cli = [sys.executable, "-m", "hardware.virtual", "slcan", "--ids", "1", "2", "3",
+           "--preset", "ak80-9"]
     procs = [subprocess.Popen(cli, stdout=subprocess.PIPE, text=True) for _ in LEGS]
     try:
         ports = [p.stdout.readline().strip() for p in procs if p.stdout is not None]
-        specs = [(CanBusConfig("slcan", port), {f"{leg}_{i}": (i, GO2_CALF) for i in (1, 2, 3)})
+        specs = [(CanBusConfig("slcan", port), {f"{leg}_{i}": (i, AK80_9) for i in (1, 2, 3)})
                  for leg, port in zip(LEGS, ports)]
         with MultiCanBus.open(specs, timeout=0.05, retries=1) as quad:
             quad.enable()

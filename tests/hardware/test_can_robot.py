@@ -12,7 +12,7 @@ import pytest
 from hardware.can.multi import MultiCanBus
 from hardware.can_robot import CanRobot
 from hardware.sim_plant import PlantImu, SimPlant
-from hardware.virtual.plant_can import quad12_adapters, quad12_bus_specs, quad12_layout
+from hardware.virtual.plant_can import can_bus_specs, can_layout, mit_adapters
 from robot_rl.safety.core import Mode
 from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand
@@ -21,10 +21,9 @@ from robot_rl.types import JointCommand
 @pytest.fixture
 def rig() -> Iterator[tuple[SimPlant, list, CanRobot]]:
     plant = SimPlant("quad12", realtime=1.0).start()
-    adapters = [a.start() for a in quad12_adapters(plant)]
-    slots = quad12_layout()
-    bus = MultiCanBus.open(quad12_bus_specs(adapters, plant.spec.joint_names), timeout=0.01,
-                           max_misses=3)
+    adapters = [a.start() for a in mit_adapters(plant)]
+    slots = can_layout(plant.spec)
+    bus = MultiCanBus.open(can_bus_specs(adapters, plant.spec), timeout=0.01, max_misses=3)
     robot = CanRobot(plant.spec, bus, [s.limits for s in slots], imu=PlantImu(plant))
     try:
         yield plant, adapters, robot

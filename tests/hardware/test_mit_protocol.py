@@ -10,9 +10,6 @@ from hypothesis import strategies as st
 from hardware.can.mit import (
     AK80_9,
     DEFAULT_LIMITS,
-    GO2_CALF,
-    GO2_HIP,
-    GO2_THIGH,
     MINI_CHEETAH,
     PRESETS,
     MitCommand,
@@ -27,6 +24,10 @@ from hardware.can.mit import (
     unpack_command,
     unpack_reply,
 )
+from robot_rl.robots.quad12 import HARDWARE as QUAD12_HARDWARE
+
+# quad12's hip, thigh and calf motors (its robot description)
+GO2_HIP, GO2_THIGH, GO2_CALF = (MitLimits.of(m) for m in QUAD12_HARDWARE.can_motors[:3])
 
 
 def test_float_to_uint_hand_worked() -> None:

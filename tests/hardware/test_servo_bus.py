@@ -288,7 +288,7 @@ def test_unplugged_adapter_is_a_clear_error() -> None:
 
 
 def test_cli_process_serves_a_chain() -> None:
-    cmd = [sys.executable, "-m", "hardware.virtual.servo_bus", "--protocol", "dynamixel",
+    cmd = [sys.executable, "-m", "hardware.virtual", "servo-bus", "--protocol", "dynamixel",
            "--motors", "1:xl430-w250", "4:xm430-w350"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[2])

@@ -11,7 +11,7 @@ import pytest
 from hardware.servo import BUSES
 from hardware.servo_robot import ServoRobot
 from hardware.sim_plant import SimPlant
-from hardware.virtual.plant_servo import MODELS, arm6_virtual_bus, identity_calibration
+from hardware.virtual.plant_servo import bus_motors, identity_calibration, virtual_servo_bus
 from robot_rl.safety.core import Mode
 from robot_rl.safety.robot_config import load_robot_config, make_safety_chain
 from robot_rl.types import JointCommand
@@ -20,11 +20,10 @@ from robot_rl.types import JointCommand
 @pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
 def test_arm6_tracks_goals_over_the_bus_and_a_lost_servo_damps_it(protocol: str) -> None:
     plant = SimPlant("arm6", realtime=1.0).start()
-    virtual = arm6_virtual_bus(plant, protocol).start()
+    virtual = virtual_servo_bus(plant, protocol).start()
     spec = plant.spec
     cal = identity_calibration(plant)
-    bus = BUSES[protocol]({n: (cal[n].motor_id, MODELS[protocol]) for n in spec.joint_names},
-                          virtual.port, timeout_s=0.02)
+    bus = BUSES[protocol](bus_motors(spec, protocol), virtual.port, timeout_s=0.02)
     robot = ServoRobot(spec, bus, cal)
     chain = make_safety_chain(load_robot_config(robot="arm6"))
     goal = spec.q0 + np.array([0.4, -0.3, 0.3, 0.2, 0.6, 0.0])

@@ -8,9 +8,13 @@ import pytest
 
 from hardware.can.bus import CanMotorBus
 from hardware.can.link import CanBusConfig
-from hardware.can.mit import GO2_CALF, MitCommand
+from hardware.can.mit import MitCommand, MitLimits
 from hardware.can.slcan_line import SlcanLineBus, _parse
 from hardware.virtual.slcan import VirtualSlcanAdapter
+from robot_rl.robots.quad12 import HARDWARE as QUAD12_HARDWARE
+
+# quad12's hip, thigh and calf motors (its robot description)
+GO2_HIP, GO2_THIGH, GO2_CALF = (MitLimits.of(m) for m in QUAD12_HARDWARE.can_motors[:3])
 
 
 def test_records_parse_like_the_lawicel_spec() -> None:

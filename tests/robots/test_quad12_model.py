@@ -7,12 +7,11 @@ import mujoco
 import numpy as np
 import pytest
 
-from robot_rl.robots.quad12 import QUAD12
-from robot_rl.robots.spec import ASSETS
+from robot_rl.robots.quad12 import ASSETS, QUAD12
 
 SPEC = QUAD12
-FLAT = ASSETS / "quad12" / "scene_flat.xml"
-ROUGH = ASSETS / "quad12" / "scene_rough.xml"
+FLAT = ASSETS / "scene_flat.xml"
+ROUGH = ASSETS / "scene_rough.xml"
 
 
 def _load(path) -> tuple[mujoco.MjModel, mujoco.MjData]:

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from hardware.sim_plant import Backlash, MitLaw, SimPlant
-from sim2real.actuator import actuator_report
+from sim2real.actuator import actuator_report, ideal_pd_torque
+from sim2real.experiment import excite_proxy
+from sim2real.log import SysIdLog
 from sim2real.motor import DCMotorModel
-from sim2real.proxy import reality_proxy
-from sim2real.sysid import excite_proxy
+from sim2real.proxy import ProxyParams, reality_proxy
+from sim2real.regressors import applied_torque
 
 
 def motor(**over: float) -> DCMotorModel:
@@ -51,8 +53,6 @@ def test_the_proxy_plant_runs_its_motors() -> None:
     assert m is not None and plant.proxy is not None and plant.proxy.motor is not None
     assert np.all(m.omega_max >= plant.spec.dq_max) and np.all(m.backlash <= 0.01)
     # the draws before the motors are those of a proxy sampled without them
-    from sim2real.proxy import ProxyParams
-
     bare = ProxyParams.sample(3, plant.model)
     assert bare.motor_strength == plant.proxy.motor_strength and bare.motor is None
     # repositioned joints: the motor-side encoders follow (no stale play from the old pose)
@@ -73,6 +73,22 @@ def test_the_proxy_plant_runs_its_motors() -> None:
     dq = plant.robot.dq
     np.testing.assert_allclose(delivered, strength * reported - m.friction(dq), atol=0.02)
     assert np.abs(delivered - reported).max() > 0.1
+
+
+def test_the_ideal_pd_model_is_the_pd_law_hand_worked() -> None:
+    """`ideal_pd_torque` and `applied_torque` (on a state held over the interval) are the law
+    kp (q* - q) + kd (dq* - dq) + tau_ff, clipped at the torque limit."""
+    rows = 3
+    one = np.ones((rows, 1))
+    log = SysIdLog(robot="x", control_dt=0.005, fixed_base=True, t=np.arange(rows) * 0.005,
+                   q=0.0 * one, dq=1.0 * one, tau=0.0 * one, q_target=0.1 * one,
+                   dq_target=0.0 * one, kp=20.0 * one, kd=0.5 * one,
+                   tau_ff=np.array([[0.2], [-0.8], [0.0]]))
+    # 20 x 0.1 - 0.5 x 1 + tau_ff = 1.7 (clipped to 1.5), 0.7, 1.5
+    expected = np.array([[1.5], [0.7], [1.5]])
+    np.testing.assert_allclose(ideal_pd_torque(log, np.array([1.5])), expected)
+    np.testing.assert_allclose(applied_torque(log, log.q, log.dq, substeps=4,
+                                              tau_max=np.array([1.5])), expected[:-1])
 
 
 def test_actuator_net_beats_the_ideal_pd_model_on_held_out_data(tmp_path) -> None:

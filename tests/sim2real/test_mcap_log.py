@@ -1,5 +1,5 @@
 """System-identification logs as MCAP files of the deploy graph's ROS 2 messages
-(`sim2real.mcap_log`): a sysid log survives the round trip and fits the same; a plain
+(`sim2real.log`): a sysid log survives the round trip and fits the same; a plain
 recording of /joint_states and /command (no metadata, other rates, other joint order, the
 safety modes) becomes the log the bridge actually executed."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from robot_rl.robots import get_robot
-from sim2real.experiment import SysIdError, SysIdLog
-from sim2real.mcap_log import JOINT_STATE_DEF, read_mcap
-from sim2real.sysid import excite_proxy, fit
+from sim2real.experiment import excite_proxy
+from sim2real.log import JOINT_STATE_DEF, SysIdError, SysIdLog, read_mcap
+from sim2real.sysid import fit
 
 
 def test_a_sysid_log_round_trips_through_mcap_and_fits_the_same(tmp_path: Path) -> None:

@@ -1,27 +1,33 @@
-"""System identification (`sim2real.sysid`): the excitation is safe, the fit recovers the
-nominal robot's parameters, and on reality proxies the identified model re-simulates the
-robot much better than the nominal one."""
+"""System identification (`sim2real.sysid` and the modules it is built from): the excitation
+is safe, the fit recovers the nominal robot's parameters, and on reality proxies the
+identified model re-simulates the robot much better than the nominal one."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 import pytest
 
+from hardware import sim_plant
 from robot_rl.robots import get_robot
-from sim2real.sysid import (
-    SysIdError,
-    SysIdLog,
-    compare,
-    excitation,
-    excite_proxy,
-    fit,
-    robot_model,
+from sim2real.experiment import Payload, attach_payload, excitation, excite_proxy, robot_model
+from sim2real.log import SysIdError, SysIdLog
+from sim2real.proxy import ProxyParams
+from sim2real.regressors import (
+    applied_torque,
+    link_contacts,
+    log_regressors,
+    rigid_body_model,
     smooth,
 )
+from sim2real.report import compare
+from sim2real.rollout import RolloutModel
+from sim2real.sysid import fit
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +110,6 @@ def test_applied_torque_is_the_interval_mean_of_what_the_motors_applied(
     torque the plant applied at each physics step, averaged over each control interval; the
     motors' own reading (one instant of the interval) is further off by a velocity-
     proportional amount, which is why the fit does not use it."""
-    from hardware import sim_plant
-    from sim2real.proxy import ProxyParams
-    from sim2real.sysid import applied_torque
-
     applied: list[np.ndarray] = []
     step = sim_plant.SimPlant.step
 
@@ -144,11 +146,6 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
     """`link_contacts` (collision detection on the nominal model at the logged joints)
     against the contacts the plant itself had: every tick on which a link of the arm touched
     the table is flagged, and the fit leaves the intervals near them out."""
-    import mujoco
-
-    from hardware import sim_plant
-    from sim2real.sysid import RolloutModel, _regressors, link_contacts
-
     table_ticks: list[bool] = []
     object_hits = []
     step = sim_plant.SimPlant.step
@@ -178,7 +175,7 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
     # later contacts were where no model expected them)
     assert log.meta["objects_cleared"] == 2 and not object_hits
     assert flagged.mean() < 0.05
-    r = _regressors(log, model)
+    r = log_regressors(log, model)
     ks = r.ks[r.clear]
     assert 0.5 < r.clear.mean() < 1.0
     assert not np.any(flagged[ks]) and not np.any(flagged[ks + 1])
@@ -187,10 +184,6 @@ def test_link_contacts_flag_the_ticks_where_the_arm_touches_the_table(
 def test_a_payload_merged_into_a_link_is_that_link_carrying_it() -> None:
     """`attach_payload` against MuJoCo compiling the payload as a child body: the same inverse
     dynamics; a bad payload is refused by name."""
-    import mujoco
-
-    from sim2real.experiment import Payload, attach_payload
-
     spec = get_robot("arm6")
     for body, pos in (("gripper", (0.05, 0.01, 0.0)), ("moving_jaw", (0.02, 0.0, -0.01))):
         merged = robot_model("arm6")
@@ -220,18 +213,16 @@ def test_a_payload_merged_into_a_link_is_that_link_carrying_it() -> None:
 def weak_motors_proxy(monkeypatch: pytest.MonkeyPatch, dq_noise: float) -> None:
     """Proxies whose only perturbations are their motors' strengths (drawn as usual) and,
     if ``dq_noise`` > 0, the velocity sensor's noise."""
-    import sim2real.proxy as proxy_mod
-
-    sample = proxy_mod.ProxyParams.sample.__func__  # type: ignore[attr-defined]
+    sample = ProxyParams.sample.__func__  # type: ignore[attr-defined]
 
     def weak_motors(cls: Any, seed: int, model: Any, spec: Any = None) -> Any:
         p = sample(cls, seed, model, spec)
-        return proxy_mod.ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
-                                     com_shift=[[0.0] * 3] * len(p.com_shift),
-                                     motor_strength=p.motor_strength, q_noise=0.0,
-                                     dq_noise=dq_noise, gyro_noise=0.0)
+        return ProxyParams(seed=seed, mass_scale=[1.0] * len(p.mass_scale),
+                           com_shift=[[0.0] * 3] * len(p.com_shift),
+                           motor_strength=p.motor_strength, q_noise=0.0, dq_noise=dq_noise,
+                           gyro_noise=0.0)
 
-    monkeypatch.setattr(proxy_mod.ProxyParams, "sample", classmethod(weak_motors))
+    monkeypatch.setattr(ProxyParams, "sample", classmethod(weak_motors))
 
 
 def test_a_known_payload_sets_the_scale_that_the_strength_anchor_guesses(
@@ -240,8 +231,6 @@ def test_a_known_payload_sets_the_scale_that_the_strength_anchor_guesses(
     rest nominal): the strength anchor (mean strength 1) scales every parameter up by the
     mean's error; a second log carrying a known 0.2 kg payload fixes the scale."""
     weak_motors_proxy(monkeypatch, dq_noise=0.0)
-    from sim2real.experiment import Payload
-
     log = excite_proxy("arm6", 0, seconds=30.0, seed=0)
     loaded = excite_proxy("arm6", 0, seconds=30.0, seed=1, payload=Payload(0.2))
     truth = np.asarray(log.meta["truth"]["motor_strength"])
@@ -254,8 +243,6 @@ def test_a_known_payload_sets_the_scale_that_the_strength_anchor_guesses(
     assert err_guess.min() > 0.04  # every joint off by the mean's error
     assert err_payload.max() < 0.02, (anchored.motor_strength, truth)
     with pytest.raises(SysIdError, match="payload-kg"):
-        import copy
-
         fit(log, latencies=(0,), max_segments=3, payload_log=copy.copy(log))  # none in it
 
 
@@ -265,8 +252,6 @@ def test_window_means_remove_the_velocity_noise_bias(monkeypatch: pytest.MonkeyP
     payload-anchored strengths low on every joint; the equation averaged over 0.1 s windows
     (the default) takes the acceleration from the velocity's change across the window and
     recovers them."""
-    from sim2real.experiment import Payload
-
     weak_motors_proxy(monkeypatch, dq_noise=0.05)
     log = excite_proxy("arm6", 0, seconds=30.0, seed=0)
     loaded = excite_proxy("arm6", 0, seconds=30.0, seed=1, payload=Payload(0.2))
@@ -288,12 +273,8 @@ def test_per_body_columns_are_each_links_share_of_the_rigid_torque(
     and a model with one link 15 % heavier and its CoM shifted is the nominal torque plus
     that link's columns times (scale - 1, scale x shift), up to the parallel-axis term's
     second order in the shift: halving the shift quarters what is left."""
-    import mujoco
-
-    from sim2real.sysid import RolloutModel, _regressors, rigid_body_model
-
     model = RolloutModel("quad12")
-    r = _regressors(nominal_log, model, per_body=True)
+    r = log_regressors(nominal_log, model, per_body=True)
     assert r.bodies is not None
     nb = len(model.moving)
     assert r.bodies.shape == (len(r.ks), 12, 4 * nb)
@@ -336,8 +317,6 @@ def test_per_body_fit_with_a_payload_per_leg_identifies_quad12(tmp_path: Path) -
     mass scale for all of them leaves the strengths wrong, per-body masses and CoMs anchored
     by one known payload per calf find them, and the hips' masses, which the stand cannot
     see, are reported as the prior's, not as found."""
-    from sim2real.experiment import Payload
-
     calves = [Payload(0.3, body, (0.0, 0.0, -0.1)) for body in
               ("FR_calf", "FL_calf", "RR_calf", "RL_calf")]
     log = excite_proxy("quad12", 1, seconds=30.0, seed=0)

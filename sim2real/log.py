@@ -1,38 +1,136 @@
-"""System-identification logs as MCAP files of ROS 2 messages (``.mcap``), read and written
-without ROS: the same topics and messages the deploy graph uses (DESIGN.md), so a recording
-of a real robot's graph (``ros2 bag record -s mcap /joint_states /command`` on a full ROS 2
-install, the robot on its stand, driven by an excitation) can be fitted like a
-`robot-rl sysid excite` log.
+"""The system-identification log (`SysIdLog`) and its two file formats.
 
-Topics (CDR-encoded, `mcap_ros2`):
+What is logged per control tick: the state read (q, dq, the torque the motors report), the
+command sent, and, where a joint torque sensor exists (the proxy's ground truth), the
+delivered torque. `sim2real.experiment` records it; the fits (`sim2real.sysid`,
+`sim2real.actuator`) read it.
 
-- ``/joint_states`` (sensor_msgs/JointState): position, velocity, effort (measured torque).
-  One message is one tick of the log; its log time is the tick's time.
-- ``/command`` (sensor_msgs/JointState): position = target, velocity = target velocity,
-  effort = feed-forward torque, ``header.frame_id`` the safety mode. Gains are not in the
-  message: they are the robot's for the mode (`RobotSpec.command`), as on the robot.
-  Row k's command is the last one logged before tick k + 1 (held, as the bridge holds it);
-  ticks before the first command are dropped.
-- ``/sysid/meta`` (std_msgs/String, optional): JSON with the robot, control period, stand
-  and the experiment's metadata; written by `write_mcap`. Without it the robot must be
-  named and the control period is the median tick interval.
-- ``/sysid/tau_delivered`` (sensor_msgs/JointState, optional): a joint torque sensor's
-  reading in ``effort`` (the proxy's).
+Formats, chosen by the file's suffix (`SysIdLog.save` / `SysIdLog.load`):
 
-Commands whose modes' gains differ from what the log recorded cannot be written (a
-`SysIdLog` with kp / kd other than the robot's own for ``active`` or ``damping``): the
-message could not carry them.
+- ``.npz``: every field, and a JSON header (robot, control period, stand, metadata).
+- ``.mcap``: ROS 2 messages, read and written without ROS (`write_mcap`, `read_mcap`): the
+  same topics and messages the deploy graph uses (DESIGN.md), so a recording of a real
+  robot's graph (``ros2 bag record -s mcap /joint_states /command`` on a full ROS 2
+  install, the robot on its stand, driven by an excitation) can be fitted like a
+  `robot-rl sysid excite` log. Topics (CDR-encoded, `mcap_ros2`):
+
+  - ``/joint_states`` (sensor_msgs/JointState): position, velocity, effort (measured
+    torque). One message is one tick of the log; its log time is the tick's time.
+  - ``/command`` (sensor_msgs/JointState): position = target, velocity = target velocity,
+    effort = feed-forward torque, ``header.frame_id`` the safety mode. Gains are not in the
+    message: they are the robot's for the mode (`RobotSpec.command`), as on the robot.
+    Row k's command is the last one logged before tick k + 1 (held, as the bridge holds
+    it); ticks before the first command are dropped.
+  - ``/sysid/meta`` (std_msgs/String, optional): JSON with the robot, control period, stand
+    and the experiment's metadata; written by `write_mcap`. Without it the robot must be
+    named and the control period is the median tick interval.
+  - ``/sysid/tau_delivered`` (sensor_msgs/JointState, optional): a joint torque sensor's
+    reading in ``effort`` (the proxy's).
+
+  A log whose gains differ from the robot's own for ``active`` or ``damping`` cannot be
+  written as MCAP: a /command message carries the mode, not gains.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from robot_rl.errors import RobotRLError
+from robot_rl.robots import get_robot
+
+LOG_FIELDS = ("t", "q", "dq", "tau", "q_target", "dq_target", "kp", "kd", "tau_ff")
+SKIP_S = 2.5  # s at the start of a log left out of every fit: the chain's 2 s soft start
+
+
+class SysIdError(RobotRLError, ValueError):
+    """A log or a setting the identification cannot use (the message says why and what to do)."""
+
+
+@dataclass
+class SysIdLog:
+    """Joint trajectories at the control rate: row k is the state read at tick k and the
+    command sent right after it (held until tick k + 1). Arrays (T, n_joints), ``t`` (T,)."""
+
+    robot: str
+    control_dt: float
+    fixed_base: bool
+    t: np.ndarray
+    q: np.ndarray
+    dq: np.ndarray
+    tau: np.ndarray
+    q_target: np.ndarray
+    dq_target: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    tau_ff: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    tau_delivered: np.ndarray | None = None  # a joint torque sensor's reading, if there is one
+
+    @property
+    def seconds(self) -> float:
+        return float(len(self.t) * self.control_dt)
+
+    def save(self, path: str | Path) -> Path:
+        """``.npz`` (every field), or ``.mcap`` (ROS 2 messages: `write_mcap`)."""
+        path = Path(path)
+        if path.suffix == ".mcap":
+            return write_mcap(self, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {"robot": self.robot, "control_dt": self.control_dt,
+                  "fixed_base": self.fixed_base, "meta": self.meta}
+        extra = {} if self.tau_delivered is None else {"tau_delivered": self.tau_delivered}
+        arrays = {k: getattr(self, k) for k in LOG_FIELDS} | extra
+        np.savez_compressed(path, header=np.array(json.dumps(header)),
+                            **arrays)  # type: ignore[arg-type]
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, robot: str | None = None) -> SysIdLog:
+        """A ``.npz`` log, or an ``.mcap`` recording of /joint_states and /command
+        (`read_mcap`; ``robot`` names the robot where the file does not)."""
+        path = Path(path)
+        if not path.is_file():
+            raise SysIdError(f"{path}: no such log; record one with `robot-rl sysid excite`")
+        if path.suffix == ".mcap":
+            return read_mcap(path, robot)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(str(z["header"]))
+                arrays = {k: np.asarray(z[k], dtype=np.float64) for k in LOG_FIELDS}
+                if "tau_delivered" in z.files:
+                    arrays["tau_delivered"] = np.asarray(z["tau_delivered"], dtype=np.float64)
+        except (OSError, ValueError, KeyError) as e:
+            raise SysIdError(f"{path}: not a sysid log ({e}); record one with "
+                             "`robot-rl sysid excite`") from None
+        log = cls(robot=header["robot"], control_dt=float(header["control_dt"]),
+                  fixed_base=bool(header["fixed_base"]), meta=header.get("meta", {}),
+                  **arrays)
+        log.validate()
+        return log
+
+    def validate(self) -> None:
+        spec = get_robot(self.robot)
+        n, rows = spec.n_joints, len(self.t)
+        for k in LOG_FIELDS[1:] + ("tau_delivered",):
+            a = getattr(self, k)
+            if a is None:
+                continue
+            if a.shape != (rows, n):
+                raise SysIdError(f"sysid log field '{k}' has shape {a.shape}, expected "
+                                 f"({rows}, {n}) for robot {self.robot}")
+            if not np.all(np.isfinite(a)):
+                raise SysIdError(f"sysid log field '{k}' holds NaN/inf values")
+        if rows < 200:
+            raise SysIdError(f"sysid log has {rows} ticks; at least 200 are needed")
+
+
+# -- the MCAP format ----------------------------------------------------------------------------
 STATE_TOPIC = "/joint_states"
 COMMAND_TOPIC = "/command"
 META_TOPIC = "/sysid/meta"
@@ -61,12 +159,10 @@ def _stamp(t: float) -> dict[str, int]:
     return {"sec": ns // 1_000_000_000, "nanosec": ns % 1_000_000_000}
 
 
-def write_mcap(log: Any, path: str | Path) -> Path:
-    """Write a `SysIdLog` as an MCAP file (module docstring); tick times start at ``log.t``."""
+def write_mcap(log: SysIdLog, path: str | Path) -> Path:
+    """Write ``log`` as an MCAP file (module docstring); tick times start at ``log.t``."""
+    # lazy: mcap_ros2 is not a declared dependency, and only the .mcap format needs it
     from mcap_ros2.writer import Writer
-
-    from robot_rl.robots import get_robot
-    from sim2real.experiment import SysIdError
 
     spec = get_robot(log.robot)
     active = np.all(log.kp == spec.kp, axis=1) & np.all(log.kd == spec.kd, axis=1)
@@ -118,8 +214,6 @@ def _order(msg_names: tuple[str, ...], names: tuple[str, ...]) -> tuple[list[int
 
 def _ordered(msg: Any, names: tuple[str, ...], field: str, where: str) -> np.ndarray:
     """A JointState field in the robot's joint order (by name), or a clear error."""
-    from sim2real.experiment import SysIdError
-
     values = getattr(msg, field)
     order, missing = _order(tuple(msg.name), names)
     if missing or len(values) != len(msg.name):
@@ -128,14 +222,12 @@ def _ordered(msg: Any, names: tuple[str, ...], field: str, where: str) -> np.nda
     return np.array([values[i] for i in order], dtype=np.float64)
 
 
-def read_mcap(path: str | Path, robot: str | None = None) -> Any:
+def read_mcap(path: str | Path, robot: str | None = None) -> SysIdLog:
     """The `SysIdLog` of an MCAP file (module docstring). ``robot``: needed when the file has
     no ``/sysid/meta`` (a plain recording of the graph); checked against it otherwise."""
+    # lazy: mcap and mcap_ros2 are not declared dependencies, and only .mcap logs need them
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory
-
-    from robot_rl.robots import get_robot
-    from sim2real.experiment import SysIdError, SysIdLog
 
     path = Path(path)
     header: dict[str, Any] | None = None
@@ -223,5 +315,6 @@ def read_mcap(path: str | Path, robot: str | None = None) -> Any:
     return log
 
 
-__all__ = ["COMMAND_TOPIC", "DELIVERED_TOPIC", "META_TOPIC", "STATE_TOPIC", "read_mcap",
+__all__ = ["COMMAND_TOPIC", "DELIVERED_TOPIC", "JOINT_STATE_DEF", "LOG_FIELDS", "META_TOPIC",
+           "SKIP_S", "STATE_TOPIC", "STRING_DEF", "SysIdError", "SysIdLog", "read_mcap",
            "write_mcap"]

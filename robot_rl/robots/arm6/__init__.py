@@ -1,7 +1,7 @@
 """`ARM6`: SO-101-class 5-DoF arm + gripper (Feetech STS3215 servos) on a table.
 
-MJCF: ``assets/arm6/arm6.xml`` (the arm, primitive geoms, SO-101 link offsets, masses and
-joint ranges) included by ``assets/arm6/scene_table.xml`` (table top at z = 0, a 3 cm cube,
+MJCF: ``assets/arm6.xml`` (the arm, primitive geoms, SO-101 link offsets, masses and
+joint ranges) included by ``assets/scene_table.xml`` (table top at z = 0, a 3 cm cube,
 a 2 x 2 x 6 cm peg, a square-hole fixture, cameras "wrist" and "scene", keyframe "home").
 
 Sources of the figures (TheRobotStudio/SO-ARM100, ``Simulation/SO101``; LeRobot's SO-101
@@ -28,15 +28,29 @@ follower driver; Feetech STS3215 data sheet):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from robot_rl.robots.spec import ASSETS, RobotSpec
+from robot_rl.robots.spec import RobotHardware, RobotSpec, ServoMotor
 
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+# One servo per joint, ids 1..6 in joint order: Feetech STS3215 (as the SO-101), or Dynamixel
+# XL430-W250 on a Dynamixel bus. The servo's own position loop holds the gains (firmware).
+HARDWARE = RobotHardware(
+    backends=("virtual_bus", "serial"),
+    servo_motors=tuple(ServoMotor(motor_id=j + 1, models=(("feetech", "sts3215"),
+                                                          ("dynamixel", "xl430-w250")))
+                       for j in range(len(JOINT_NAMES))),
+    gains="firmware",
+)
+
 ARM6 = RobotSpec(
     name="arm6",
-    mjcf=ASSETS / "arm6" / "scene_table.xml",
+    mjcf=ASSETS / "scene_table.xml",
     joint_names=JOINT_NAMES,
     q0=np.array([0.0, -0.5, 0.5, 1.0, 0.0, 0.8]),
     q_min=np.array([-1.91986, -1.74533, -1.69, -1.65806, -2.74385, -0.174533]),
@@ -58,6 +72,7 @@ ARM6 = RobotSpec(
     # 0.485 kg = 0.632 kg in the MJCF, as the SO-101 model), not the table or the objects.
     mass_range=(0.55, 0.75),
     damping_kd=np.full(6, 0.5),
+    hardware=HARDWARE,
 )
 
-__all__ = ["ARM6", "JOINT_NAMES"]
+__all__ = ["ARM6", "ASSETS", "HARDWARE", "JOINT_NAMES"]

@@ -1,6 +1,6 @@
 """`quad12`: Go2-class quadruped, 12 torque-controlled joints (hip, thigh, calf x FR FL RR RL).
 
-MJCF: ``assets/quad12/quad12.xml`` (the robot) included by ``scene_flat.xml`` (plane floor,
+MJCF: ``assets/quad12.xml`` (the robot) included by ``scene_flat.xml`` (plane floor,
 the default ``mjcf``) and ``scene_rough.xml`` (128 x 128 height field "terrain" filled by the
 env). Both scenes carry a ``home`` keyframe: the standing pose ``q0`` with the base at
 0.3222 m, where the front feet just touch the ground.
@@ -14,9 +14,11 @@ pose and PD gains are the legged_gym / Unitree RL ones (kp 20, kd 0.5, action sc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from robot_rl.robots.spec import ASSETS, RobotSpec
+from robot_rl.robots.spec import CanMotor, RobotHardware, RobotSpec
 
 _LEGS = ("FR", "FL", "RR", "RL")
 _PARTS = ("hip", "thigh", "calf")
@@ -29,6 +31,23 @@ _REAR_THIGH = (-0.5236, 4.5379)
 _CALF = (-2.7227, -0.83776)
 
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+# Go2-class joint motors behind MIT-protocol drivers (position ±12.5 rad, gains up to
+# 500 N m/rad and 5 N m s/rad; hip and thigh 45 rad/s and 25 N m, calf 30 rad/s and 45 N m:
+# ranges that cover the spec's velocity and torque limits). Leg k (FR, FL, RR, RL) is CAN bus
+# k (one adapter per leg), CAN ids 1 (hip), 2 (thigh), 3 (calf).
+_MOTOR_RANGES = ({"p_max": 12.5, "v_max": 45.0, "kp_max": 500.0, "kd_max": 5.0, "t_max": 25.0},
+                 {"p_max": 12.5, "v_max": 45.0, "kp_max": 500.0, "kd_max": 5.0, "t_max": 25.0},
+                 {"p_max": 12.5, "v_max": 30.0, "kp_max": 500.0, "kd_max": 5.0, "t_max": 45.0})
+HARDWARE = RobotHardware(
+    backends=("virtual_can", "can"),
+    can_motors=tuple(CanMotor(bus=j // 3, can_id=j % 3 + 1, **_MOTOR_RANGES[j % 3])
+                     for j in range(len(JOINT_NAMES))),
+    gains="per_message",
+)
+
+
 def _per_leg(fr: tuple[float, float, float], fl: tuple[float, float, float],
              rr: tuple[float, float, float], rl: tuple[float, float, float]) -> np.ndarray:
     return np.array([*fr, *fl, *rr, *rl], dtype=np.float64)
@@ -36,7 +55,7 @@ def _per_leg(fr: tuple[float, float, float], fl: tuple[float, float, float],
 
 QUAD12 = RobotSpec(
     name="quad12",
-    mjcf=ASSETS / "quad12" / "scene_flat.xml",
+    mjcf=ASSETS / "scene_flat.xml",
     joint_names=JOINT_NAMES,
     # standing pose [rad]: hips splayed 0.1 outward, thigh 0.8 front / 1.0 rear, calf -1.5
     q0=_per_leg((-0.1, 0.8, -1.5), (0.1, 0.8, -1.5), (-0.1, 1.0, -1.5), (0.1, 1.0, -1.5)),
@@ -70,6 +89,7 @@ QUAD12 = RobotSpec(
     # rad short of q0 for good (the PD's 10-13 N m cannot lift the folded rear legs) and the
     # ramp to the policy tripped the tracking guard; with kp 40 it stood (0.29 m at 2.3 s)
     stand_gain_ratio=2.0,
+    hardware=HARDWARE,
 )
 
-__all__ = ["JOINT_NAMES", "QUAD12"]
+__all__ = ["ASSETS", "HARDWARE", "JOINT_NAMES", "QUAD12"]

@@ -1,0 +1,54 @@
+"""Action decoding: a policy's action → joint position targets [rad], written once for the
+training envs (`robot_rl.envs.base.RobotEnv`, `robot_rl.envs.batch.StepBatch`) and the robot
+(`robot_rl.runtime.controller.PolicyController`).
+
+Action types (a bundle's ``action_type``; a chunk bundle's per-step type):
+
+- ``joint_pos_offset``: ``q* = q0 + action_scale * clip(a, ±action_clip)``, (n,) or a batch
+  (K, n);
+- ``joint_pos``: ``q* = a`` (absolute targets);
+- ``ee_delta``: ``q*`` = damped-least-squares IK of the end effector moved by
+  ``action_scale * a[:3]`` [m] from its pose at the measured ``q``; the joints the IK does
+  not drive (a gripper) take ``a[3:]`` as positions, in joint order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.control.ik import DampedLeastSquaresIK
+
+
+def clip_action(a: np.ndarray, clip: float) -> np.ndarray:
+    """``a`` clipped to ``±clip`` as float64 (a new array; an infinite clip clips nothing;
+    NaN stays NaN: the deploy path judges a raw output before it is clipped)."""
+    out = np.minimum(a, clip, dtype=np.float64)
+    return np.maximum(out, -clip, out=out)
+
+
+def joint_offset_targets(q0: np.ndarray, scale: float, a: np.ndarray) -> np.ndarray:
+    """``joint_pos_offset``: ``q0 + scale * a`` for an already clipped action."""
+    return q0 + scale * a
+
+
+def decode_action(action_type: str, a: np.ndarray, q0: np.ndarray, scale: float,
+                  clip: float, q: np.ndarray | None = None,
+                  ik: DampedLeastSquaresIK | None = None) -> np.ndarray:
+    """Joint position targets for one action of ``action_type`` (module docstring); ``q``
+    (the measured joint positions) and ``ik`` only for ``ee_delta``."""
+    if action_type == "joint_pos_offset":
+        return joint_offset_targets(q0, scale, clip_action(a, clip))
+    if action_type == "joint_pos":
+        return np.array(a, dtype=np.float64)
+    if action_type != "ee_delta":
+        raise ValueError(f"unknown action type '{action_type}'; use joint_pos_offset, "
+                         "joint_pos or ee_delta")
+    if ik is None or q is None:
+        raise ValueError("ee_delta actions need the IK and the measured joint positions")
+    target = ik.solve(q, scale * a[:3]).q_target.copy()
+    driven = set(ik.idx.tolist())
+    rest = [j for j in range(len(q0)) if j not in driven]
+    for k, j in enumerate(rest):
+        if 3 + k < a.shape[0]:
+            target[j] = a[3 + k]
+    return target

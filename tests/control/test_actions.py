@@ -1,0 +1,59 @@
+"""Action decoding (`robot_rl.control.actions`), the one decoding of the training envs and of
+the robot's policy controller, against hand-worked numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from robot_rl.control.actions import clip_action, decode_action
+from robot_rl.control.ik import DampedLeastSquaresIK
+from robot_rl.robots import get_robot
+
+Q0 = np.array([0.1, -0.2])
+
+
+def test_joint_pos_offset_clips_then_scales() -> None:
+    a = np.array([0.5, -3.0], dtype=np.float32)
+    q = decode_action("joint_pos_offset", a, Q0, 0.25, 1.0)
+    np.testing.assert_array_equal(q, [0.1 + 0.125, -0.2 - 0.25])
+    assert q.dtype == np.float64
+    # a batch (K, n) of actions decodes row by row
+    qb = decode_action("joint_pos_offset", np.array([[1.0, 0.0], [-1.0, 2.0]]), Q0, 0.5, 1.0)
+    np.testing.assert_array_equal(qb, [[0.6, -0.2], [-0.4, 0.3]])
+
+
+def test_clip_keeps_nan_and_an_infinite_clip_clips_nothing() -> None:
+    out = clip_action(np.array([np.nan, 5.0, -np.inf]), 1.0)
+    assert math.isnan(out[0]) and out[1] == 1.0 and out[2] == -1.0
+    np.testing.assert_array_equal(clip_action(np.array([7.0, -9.0]), math.inf), [7.0, -9.0])
+    a = np.array([2.0, 0.0])
+    clip_action(a, 1.0)
+    assert a[0] == 2.0  # a new array: the caller's action is untouched
+
+
+def test_joint_pos_is_the_action_itself_and_unknown_types_are_refused() -> None:
+    a = np.array([0.3, 0.4], dtype=np.float32)
+    q = decode_action("joint_pos", a, Q0, 0.25, 1.0)
+    np.testing.assert_array_equal(q, a.astype(np.float64))
+    assert q is not a
+    with pytest.raises(ValueError, match="unknown action type 'torque'"):
+        decode_action("torque", a, Q0, 0.25, 1.0)
+    with pytest.raises(ValueError, match="need the IK"):
+        decode_action("ee_delta", a, Q0, 0.25, 1.0)
+
+
+def test_ee_delta_moves_the_end_effector_and_sets_the_gripper() -> None:
+    spec = get_robot("arm6")
+    ik = DampedLeastSquaresIK(spec)
+    q = spec.q0.copy()
+    free = [j for j in range(spec.n_joints) if j not in set(ik.idx.tolist())]
+    assert len(free) == 1  # the gripper
+    a = np.array([0.0, 0.0, 1.0, 0.7])  # up, x scale 0.02 m; gripper to 0.7 rad
+    target = decode_action("ee_delta", a, spec.q0, 0.02, 1.0, q=q, ik=ik)
+    assert target[free[0]] == 0.7
+    expected = ik.solve(q, np.array([0.0, 0.0, 0.02])).q_target
+    np.testing.assert_array_equal(target[ik.idx], expected[ik.idx])
+    assert not np.allclose(target[ik.idx], q[ik.idx])  # the arm moved
