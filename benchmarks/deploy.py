@@ -5,6 +5,10 @@ backend, 500 Hz bridge, 50 Hz policy), three ways in one run:
 - ``in_process``: the ROS 2 graph in one process (`InProcessGraph`, one executor);
 - ``processes``: one process per node (`ProcessGraph`).
 
+Beside them, measured in the same run: ``in_process_topics``, the in-process graph with
+the chain's hand-over through the middleware only (``InProcessGraph(intra_process=False)``,
+every hop a topic as across processes), the price of one transport for both graphs.
+
 Each runs in a fresh child process (``python -m benchmarks.deploy child MODE ...``), so its
 memory is its own and torch is never loaded there. Latency: from the state reading a command
 was computed from to the command's arrival at the bridge. Deadline misses: commands later
@@ -115,7 +119,8 @@ def child(mode: str, cfg_path: str, seconds: float, work: str) -> dict[str, Any]
     from robot_rl_ros.bringup import summarize  # (lazy: rclpy)
     from robot_rl_ros.graph import InProcessGraph, ProcessGraph  # (lazy: rclpy)
 
-    graph: Any = (InProcessGraph(cfg) if mode == "in_process"
+    graph: Any = (InProcessGraph(cfg, intra_process=mode == "in_process")
+                  if mode.startswith("in_process")
                   else ProcessGraph(cfg_path, cfg, Path(work) / "nodes"))
     graph.start()
     try:
@@ -146,7 +151,7 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
             paths[name] = t / f"quad12_sim_{name}.yaml"
             paths[name].write_text(yaml.safe_dump(_config(policy, seconds, prio)))
         results: dict[str, Any] = {}
-        for mode in (*MODES, "in_process_normal"):
+        for mode in (*MODES, "in_process_normal", "in_process_topics"):
             t0, load0 = time.monotonic(), machine_load()
             graph, cfg_path = mode, paths["rt"]
             if mode == "in_process_normal":
@@ -186,6 +191,10 @@ def run(quick: bool = False, seconds: float | None = None) -> dict[str, Any]:
                              "late_commands": normal["late_commands"],
                              "missing_policy_periods": normal["command_gaps"],
                              "late_bridge_ticks": normal["late_ticks_active"]},
+        "in_process_topics": {
+            "latency_us": results["in_process_topics"]["bridge"]["command_latency_us"],
+            "late_commands": results["in_process_topics"]["bridge"]["late_commands"],
+            "missing_policy_periods": results["in_process_topics"]["bridge"]["command_gaps"]},
         "cpu_s": {m: results[m]["cpu_s"] for m in MODES},
         "machine_load": {m: results[m].get("machine_load") for m in MODES},
         "memory": {m: results[m]["process"] for m in MODES},

@@ -18,6 +18,12 @@ graph and each node process).
   (``/etc/security/limits.conf``: ``@robot - rtprio 98``). Where it is refused the loop runs
   as before and says why; the kernel's RT throttling (``sched_rt_runtime_us``, 95 % by
   default) keeps a runaway loop from locking the machine.
+- The middleware's threads: a message reaches a node through the DDS implementation's own
+  receive threads (Fast DDS: ``dds.udp.*``, ``dds.shm.*``, ...), which the process does not
+  create and which run normally scheduled. Under CPU load they wait behind every other
+  normal thread, so a node whose executor is real-time still sees its ``/joint_states`` late.
+  `set_threads_realtime` puts a process's existing threads whose names start with a prefix
+  (``dds.``) in SCHED_FIFO too.
 """
 
 from __future__ import annotations
@@ -52,6 +58,31 @@ def set_thread_realtime(priority: int) -> str | None:
     except OSError as e:
         return f"SCHED_FIFO refused: {e}"
     return None
+
+
+def set_threads_realtime(priority: int, prefix: str) -> tuple[list[str], str | None]:
+    """Put every existing thread of this process whose name (``/proc/self/task/*/comm``)
+    starts with ``prefix`` in SCHED_FIFO at ``priority``. Returns the names it moved and
+    None, or what it moved before it was refused and why (Linux only)."""
+    if not 1 <= priority <= 99:
+        raise ValueError(f"real-time priority must be in 1..99, got {priority}")
+    tasks = Path("/proc/self/task")
+    if not hasattr(os, "sched_setscheduler") or not tasks.is_dir():
+        return [], f"per-thread scheduling is not available on {sys.platform}"
+    moved: list[str] = []
+    for task in sorted(tasks.iterdir()):
+        try:
+            name = (task / "comm").read_text().strip()
+            if name.startswith(prefix):
+                os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(priority))
+                moved.append(name)
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        except PermissionError:
+            return moved, "SCHED_FIFO refused (EPERM): run as root or grant CAP_SYS_NICE"
+        except OSError as e:
+            return moved, f"SCHED_FIFO refused: {e}"
+    return moved, None
 
 
 def thread_policy() -> str:

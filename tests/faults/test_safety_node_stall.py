@@ -5,7 +5,9 @@ A stall of the safety node's own process (the scheduler, a page fault) produces 
 when it ends: rclpy's executor runs the ready timers before the subscriptions, so the
 watchdog timer ticked the chain on the state it had before the stall while the fresh one
 waited in the queue behind it. The watchdog now yields once when its own callback comes late
-(`safety_node.WATCHDOG_LATE`). A stall of the safety node longer than the state watchdog's
+(`safety_node.WATCHDOG_LATE`), and a fresh policy command taken before the state it was
+computed from waits for that state (`ticks_waiting_for_state`) instead of being judged
+against the stale one. A stall of the safety node longer than the state watchdog's
 timeout, but shorter than the bridge's command age limit, must leave the robot walking."""
 
 from __future__ import annotations

@@ -303,6 +303,44 @@ class _GraphBase:
                               "service call /safety_node/reset std_srvs/srv/Trigger` before "
                               "activating")
 
+    ARMED_WITHIN_S = 2.0  # the safety node reports the bridge's activation within this
+
+    def _activate_bridge(self) -> bool:
+        raise NotImplementedError
+
+    def _deactivate_bridge(self) -> None:
+        raise NotImplementedError
+
+    def _activate_confirmed(self) -> None:
+        """Activate the bridge, then wait for the safety node to report that it saw it
+        (``motors_on`` in its /diagnostics). The safety node learns of the activation from
+        one message, the bridge's lifecycle transition event; one that is lost (a DDS match
+        not yet made) would leave its chain judging a passive robot while the motors take
+        its commands: the tracking guard off, an e-stop damping at once instead of the
+        controlled stop. So a lost one is not tolerated: the bridge is deactivated
+        (damped) and activated once more, and a second loss refuses to run."""
+        op = self.operator
+        for attempt in (1, 2):
+            seen = op.safety_reports
+            if not self._activate_bridge():
+                raise DeployError("hardware_bridge refused to activate: " + self._why_refused())
+            t_end = time.monotonic() + self.ARMED_WITHIN_S
+            while time.monotonic() < t_end:
+                if op.safety_reports > seen and op.safety_status.get("motors_on") == "True":
+                    self.t_active = time.monotonic()
+                    return
+                time.sleep(0.01)
+            self._deactivate_bridge()
+            _log.warning(f"activation {attempt}: the safety node did not report the bridge's "
+                         f"activation within {self.ARMED_WITHIN_S} s; bridge deactivated")
+        raise DeployError(
+            "the safety node did not see the hardware bridge's activation (its "
+            "/hardware_bridge/transition_event) twice; the bridge is deactivated (damped). "
+            "Check that both nodes run in one ROS domain and restart the graph")
+
+    def _why_refused(self) -> str:
+        return ""
+
     def reset(self) -> tuple[bool, str]:
         return self.operator.reset()
 
@@ -400,9 +438,16 @@ class InProcessGraph(_GraphBase):
     def activate(self, timeout: float = 10.0) -> None:
         """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
         self._check_before_activation(timeout)
-        if self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-            raise DeployError(f"hardware_bridge: {self.bridge.last_error or 'activate failed'}")
-        self.t_active = time.monotonic()
+        self._activate_confirmed()
+
+    def _activate_bridge(self) -> bool:
+        return bool(self.bridge.trigger_activate() == TransitionCallbackReturn.SUCCESS)
+
+    def _deactivate_bridge(self) -> None:
+        self.bridge.trigger_deactivate()
+
+    def _why_refused(self) -> str:
+        return str(self.bridge.last_error or "activate failed")
 
     def set_policy(self, path: str | Path) -> Any:
         """Set the policy node's ``policy_path`` (a hot swap): the SetParametersResult."""
@@ -521,7 +566,7 @@ class ProcessGraph(_GraphBase):
     # topic -> (publishers, subscribers) the running graph has once discovery is complete
     WIRING: ClassVar[dict[str, tuple[int, int]]] = {
         "/joint_states": (1, 2), "/imu/data": (1, 2), "/policy/command": (1, 1),
-        "/command": (1, 1)}
+        "/command": (1, 1), "/hardware_bridge/transition_event": (1, 1)}
 
     def _wait_connected(self, timeout: float = 30.0) -> None:
         """Until every node's endpoints are discovered (DDS discovery between processes
@@ -543,10 +588,16 @@ class ProcessGraph(_GraphBase):
     def activate(self, timeout: float = 10.0) -> None:
         """Activate the bridge once `_check_before_activation` passes (within ``timeout``)."""
         self._check_before_activation(timeout)
-        if not self.operator.transition(Transition.TRANSITION_ACTIVATE):
-            raise DeployError("hardware_bridge refused to activate: " + self._log_tail(
-                "hardware_bridge"))
-        self.t_active = time.monotonic()
+        self._activate_confirmed()
+
+    def _activate_bridge(self) -> bool:
+        return self.operator.transition(Transition.TRANSITION_ACTIVATE)
+
+    def _deactivate_bridge(self) -> None:
+        self.operator.transition(Transition.TRANSITION_DEACTIVATE)
+
+    def _why_refused(self) -> str:
+        return self._log_tail("hardware_bridge")
 
     def failures(self) -> list[str]:
         if self._stopping:

@@ -31,6 +31,7 @@ from robot_rl.runtime.realtime import (
     freeze_heap,
     process_info,
     set_thread_realtime,
+    set_threads_realtime,
     thread_policy,
     tune_process,
 )
@@ -128,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         executor = make_executor(rclpy.get_default_context())
         executor.add_node(node)
         sched: dict[str, Any] = {}
+        if cfg.executor_realtime_priority:
+            # the middleware's receive threads exist now (the node's participant): at the
+            # executor's priority, so that a state or an e-stop is not queued behind normal
+            # load before the real-time executor can see it
+            moved, why = set_threads_realtime(cfg.executor_realtime_priority, "dds.")
+            sched["dds_threads_realtime"] = len(moved)
+            if why is not None:
+                print(f"{args.node}: middleware threads not real-time: {why}", file=sys.stderr)
         health: dict[str, Any] = {}
         threading.Thread(target=spin_realtime, args=(executor, cfg.executor_realtime_priority,
                                                      sched, args.node, health),

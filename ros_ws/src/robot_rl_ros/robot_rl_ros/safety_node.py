@@ -54,6 +54,7 @@ from robot_rl.types import JointCommand, RobotState
 from robot_rl_ros.contain import contained, error_counts
 from robot_rl_ros.convert import (
     command_to_msg,
+    from_stamp,
     joint_state_to_state,
     msg_to_command,
     with_mode_gains,
@@ -105,6 +106,10 @@ class SafetyNode(Node):
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
         self.state_age_ms: deque[float] = deque(maxlen=100_000)
+        # the state watchdog's limit (inf without one): `_submit_policy` compares ages to it
+        self._state_timeout = next((float(st.cfg.timeout_s) for st in self.sup.chain.stages
+                                    if st.name == "state_watchdog"), float("inf"))
+        self.ticks_waiting_for_state = 0
         self.worker = (Mailbox(self, "state", self._on_state_work, cfg.executor_realtime_priority)
                        if local is not None else None)
         if local is not None:  # state and policy command by direct call (in-process graph)
@@ -207,6 +212,12 @@ class SafetyNode(Node):
         self._submit_policy(with_mode_gains(self.spec, cmd, "active"), stamp)
         self.cpu.add(time.thread_time() - c0)
 
+    def _newest_state_t(self) -> float:
+        """The stamp of the newest state this node holds (taken, not yet judged)."""
+        if self._st is not None:
+            return self._st.t
+        return from_stamp(self._js.header.stamp) if self._js is not None else -float("inf")
+
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
         now = time.monotonic()
         if not self.policy_live(now):  # the first command, or the first after a lapse
@@ -215,8 +226,18 @@ class SafetyNode(Node):
         with self._lock:
             # (its time is the state's it was computed from: a late command is an old one)
             self.sup.submit_policy(cmd, min(stamp, now))
-            if not self.sup.intervention:
-                self._tick(stamp)
+            if self.sup.intervention:
+                return
+            if (now - self._newest_state_t() > self._state_timeout
+                    and now - stamp <= self._state_timeout):
+                # The policy computed this from a fresh state, while ours is stale: the
+                # robot's stream is alive and its newest state waits in this node's queue
+                # (this process stalled and the command was taken first). Judging now would
+                # damp a robot for our own delay; the command is kept, and the next tick (the
+                # state's, or the watchdog's) judges it with the state that is on its way.
+                self.ticks_waiting_for_state += 1
+                return
+            self._tick(stamp)
         if self.policy_gaps.count == 1:  # the chain is live end to end: say so at once
             self._publish_diagnostics()
 
@@ -262,10 +283,12 @@ class SafetyNode(Node):
     def _on_bridge_transition(self, msg: TransitionEvent) -> None:
         if msg.goal_state.id != State.PRIMARY_STATE_ACTIVE:
             self.sup.set_motors_on(False)  # inactive / finalized: the motors hold or damp
+            self._publish_diagnostics()
             return
         with self._lock:
             self._refresh_state()
             cleared = self.sup.rearm()
+        self._publish_diagnostics()  # (the graph waits for this before it goes on)
         if cleared:
             self.log.warning(f"bridge activated: cleared latches from the passive phase "
                              f"({', '.join(cleared)})")
@@ -347,6 +370,7 @@ class SafetyNode(Node):
         status.message = f"mode {d['mode']} (source {d['source']})"
         status.values = [KeyValue(key="mode", value=d["mode"]),
                          KeyValue(key="estop", value=str(d["estop"])),
+                         KeyValue(key="motors_on", value=str(self.sup.chain.motors_on)),
                          KeyValue(key="policy_live", value=str(self.policy_live())),
                          KeyValue(key="policy_live_s", value=f"{self.policy_live_s():.3f}"),
                          KeyValue(key="bad_inputs", value=str(self.bad_inputs)),
@@ -367,6 +391,7 @@ class SafetyNode(Node):
         d.update(watchdog_ticks=self.watchdog_ticks, bad_inputs=self.bad_inputs,
                  callback_errors=error_counts(self), executor_stalls=self.executor_stalls,
                  watchdog_deferred=self.watchdog_deferred,
+                 ticks_waiting_for_state=self.ticks_waiting_for_state,
                  state_age_ms=percentiles(self.state_age_ms),
                  policy_gaps=self.policy_gaps.summary(),
                  modes=[m for _, m in self.modes][-20:], cpu_s=round(self.cpu.total, 3))
