@@ -20,7 +20,7 @@ typecheck: bootstrap
 	$(VENV)/mypy
 
 unit: bootstrap
-	$(VENV)/python -m pytest -q
+	$(VENV)/python -m pytest -q --durations=20  # (the slowest tests: the suite aims at < 10 min)
 
 test: lint typecheck unit
 
