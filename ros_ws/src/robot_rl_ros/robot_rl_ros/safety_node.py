@@ -220,6 +220,8 @@ class SafetyNode(Node):
 
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
         now = time.monotonic()
+        last = self.policy_gaps.last
+        gap = 0.0 if last is None else now - last  # since the previous command arrived
         if not self.policy_live(now):  # the first command, or the first after a lapse
             self._live_since = now
         self.policy_gaps.add(now)
@@ -229,10 +231,11 @@ class SafetyNode(Node):
             if self.sup.intervention:
                 return
             if (now - self._newest_state_t() > self._state_timeout
-                    and now - stamp <= self._state_timeout):
-                # The policy computed this from a fresh state, while ours is stale: the
-                # robot's stream is alive and its newest state waits in this node's queue
-                # (this process stalled and the command was taken first). Judging now would
+                    and (now - stamp <= self._state_timeout or gap > self._state_timeout)):
+                # The policy computed this from a fresh state while ours is stale, or the
+                # commands themselves paused longer than the state limit (this process
+                # stalled: what came meanwhile is still queued): the robot's newest state
+                # waits in this node's queue, taken after this command. Judging now would
                 # damp a robot for our own delay; the command is kept, and the next tick (the
                 # state's, or the watchdog's) judges it with the state that is on its way.
                 self.ticks_waiting_for_state += 1
