@@ -62,10 +62,11 @@ def set_thread_realtime(priority: int) -> str | None:
 
 def set_threads_realtime(priority: int, prefix: str) -> tuple[list[str], str | None]:
     """Put every existing thread of this process whose name (``/proc/self/task/*/comm``)
-    starts with ``prefix`` in SCHED_FIFO at ``priority``. Returns the names it moved and
-    None, or what it moved before it was refused and why (Linux only)."""
-    if not 1 <= priority <= 99:
-        raise ValueError(f"real-time priority must be in 1..99, got {priority}")
+    starts with ``prefix`` in SCHED_FIFO at ``priority`` (0: back to normal scheduling, for
+    a shutdown, where a real-time thread that spins would starve the rest). Returns the
+    names it moved and None, or what it moved before it was refused and why (Linux only)."""
+    if not 0 <= priority <= 99:
+        raise ValueError(f"real-time priority must be in 0..99, got {priority}")
     tasks = Path("/proc/self/task")
     if not hasattr(os, "sched_setscheduler") or not tasks.is_dir():
         return [], f"per-thread scheduling is not available on {sys.platform}"
@@ -74,7 +75,8 @@ def set_threads_realtime(priority: int, prefix: str) -> tuple[list[str], str | N
         try:
             name = (task / "comm").read_text().strip()
             if name.startswith(prefix):
-                os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(priority))
+                policy = os.SCHED_FIFO if priority else os.SCHED_OTHER
+                os.sched_setscheduler(int(task.name), policy, os.sched_param(priority))
                 moved.append(name)
         except FileNotFoundError:
             continue  # the thread ended meanwhile

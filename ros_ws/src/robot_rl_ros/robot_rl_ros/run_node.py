@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                       "shutting down", file=sys.stderr)
                 rc = 3
                 break
+        if sched.get("dds_threads_realtime"):  # (tearing down, a spinning one would starve us)
+            set_threads_realtime(0, "dds.")
         # the orderly shutdown has this long; past it the process ends anyway (the bridge has
         # damped first), so a shutdown that hangs never leaves a node running
         deadline = threading.Timer(SHUTDOWN_DEADLINE_S, _hard_exit, args=(args.node,))
