@@ -5,9 +5,10 @@ backend, 500 Hz bridge, 50 Hz policy), three ways in one run:
 - ``in_process``: the ROS 2 graph in one process (`InProcessGraph`, one executor);
 - ``processes``: one process per node (`ProcessGraph`).
 
-Beside them, measured in the same run: ``in_process_topics``, the in-process graph with
-the chain's hand-over through the middleware only (``InProcessGraph(intra_process=False)``,
-every hop a topic as across processes), the price of one transport for both graphs.
+Beside them, measured in the same run: ``in_process_topics``, the in-process graph with the
+`Middleware` transport of the one-process-per-node graph instead of the direct hand-over
+(``InProcessGraph(intra_process=False)``, every hop a topic as across processes): what rclpy's
+middleware costs where rclcpp would deliver intra-process.
 
 Each runs in a fresh child process (``python -m benchmarks.deploy child MODE ...``), so its
 memory is its own and torch is never loaded there. Latency: from the state reading a command

@@ -45,8 +45,8 @@ def pd_torque(q_target: ArrayLike, q: ArrayLike, dq: ArrayLike, kp: ArrayLike, k
     if tau_max is None:
         return tau
     # minimum/maximum ufuncs propagate NaN (and cost less than np.clip's wrapper)
-    tau = np.minimum(tau, tau_max, out=out)
-    return np.maximum(tau, np.negative(tau_max), out=out)
+    tau = np.minimum(tau, tau_max, out=out)  # (the full broadcast shape from here on)
+    return np.maximum(tau, np.negative(tau_max), out=tau if isinstance(tau, np.ndarray) else None)
 
 
 def pd_target_range(tau_lo: np.ndarray, tau_hi: np.ndarray, q: np.ndarray, dq: np.ndarray,

@@ -169,18 +169,19 @@ class DeployConfig:
             default ``configs/robots/<robot>.yaml``.
         policy_path: the policy bundle (relative paths are relative to the repository).
         backend, bridge, policy: see their classes.
-        watchdog_hz: the safety node re-runs its chain at this rate whenever no policy
-            command arrived for a policy period (stale policy → hold → damping). (In the
-            in-process graph it checks on every state the bridge hands over instead.)
+        watchdog_hz: the safety node's command watchdog runs on every state (stale policy →
+            hold → damping); a check that comes more than 1.25 / ``watchdog_hz`` after the
+            previous one means the node's own process stalled, and yields once to the
+            commands queued meanwhile.
         script: the scripted command sequence of a demo run (each step's ``cmd`` the
             robot's task command, `TASK_COMMAND_SIZE` values; refused at load otherwise);
             run_s its length, in (0, 86400] s.
-        executor_realtime_priority: 0 (default): each node process's executor thread (with
-            ``--processes``: the policy node's inference, the safety node's chain, the
-            bridge's command subscription) is scheduled like any other; 1-99: SCHED_FIFO at
-            that priority, below the bridge loop's. Where the OS refuses, the node runs
-            without it and its stats say why (``executor_realtime_error``). The in-process
-            graph shares one executor thread with the bridge's process and leaves it as is.
+        executor_realtime_priority: 0 (default): the policy and safety nodes' worker threads
+            (the policy's inference, the safety chain's watchdog) and, with ``--processes``,
+            each node process's executor and middleware threads (the safety node's command
+            ticks, the bridge's command subscription) are scheduled like any other; 1-99:
+            SCHED_FIFO at that priority, below the bridge loop's. Where the OS refuses, the
+            node runs without it and its stats say why (``executor_realtime_error``).
     """
 
     robot: str = ""

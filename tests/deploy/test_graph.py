@@ -101,7 +101,7 @@ def test_direct_hand_over_keeps_every_topic_published(bundles: dict[str, Path]) 
         assert seen["/joint_states"] > 100, seen
         assert seen["/policy/command"] > 50, seen
         assert seen["/command"] > 50, seen
-        assert g.bus.errors == 0 and g.bridge.bridge.mode == "following"
+        assert g.transport.errors == 0 and g.bridge.bridge.mode == "following"
     finally:
         g.executors["hardware_bridge"].remove_node(observer)
         observer.destroy_node()

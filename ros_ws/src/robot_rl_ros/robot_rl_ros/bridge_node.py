@@ -15,8 +15,8 @@ Publishers of
 ``/command`` other than ``safety_node`` are also looked for in the ROS graph once a second and
 reported (``stray_publishers``). A failed transition returns FAILURE with the reason in the
 log and in ``last_error``; the robot stays damped.
-In the in-process graph the state also goes to the policy and safety nodes, and the command
-comes back, by direct calls (`robot_rl_ros.local`); the topics are published all the same.
+The state and the command travel by the graph's transport (`robot_rl_ros.transport`: topics,
+or in the in-process graph a direct hand-over beside the topics); the checks are the same.
 """
 
 from __future__ import annotations
@@ -25,43 +25,36 @@ import time
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
 from robot_rl.deploy.backends import open_backend
 from robot_rl.deploy.build import load_robot, make_bridge
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.deploy.report import TruthRecorder, foot_slip_probe
-from robot_rl.types import JointCommand, RobotState
+from robot_rl.types import RobotState
 from robot_rl_ros.contain import contained, error_counts
-from robot_rl_ros.convert import StateMessages, msg_to_command, parse_frame, with_mode_gains
-from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
-from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
 from robot_rl_ros.timing import NodeClock
+from robot_rl_ros.transport import COMMAND, Command, Middleware, Transport
 
 
 class HardwareBridgeNode(LifecycleNode):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "hardware_bridge",
-                 local: LocalBus | None = None, session: str = "", **kwargs: Any) -> None:
+                 transport: Transport | None = None, session: str = "", **kwargs: Any
+                 ) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
         self.cfg, self.policy_dt = cfg, policy_dt
         _, self.spec = load_robot(cfg)
-        self.msgs = StateMessages(self.spec)
-        self.pub_joints = publisher(self, JointState, "/joint_states", STATE_QOS)
-        self.pub_imu = publisher(self, Imu, "/imu/data", STATE_QOS)
-        self.local = local
+        transport = Middleware() if transport is None else transport
+        self.pub_state = transport.state_publisher(self, self.spec)
         self.session = session
         self.last_seq = -1
         self.foreign_commands = 0
         self.stray_publishers: list[str] = []
-        if local is not None:  # the safe command by direct call (in-process graph)
-            local.subscribe(self, "command", self._on_local_command)
-        else:
-            subscribe(self, JointState, "/command", self._on_command, COMMAND_QOS)
-            self.create_timer(1.0, contained(self, "graph check", self._check_publishers))
+        transport.subscribe_command(self, self.spec, COMMAND, self._on_command)
+        self.create_timer(1.0, contained(self, "graph check", self._check_publishers))
         self.create_service(Trigger, "~/reset", contained(self, "~/reset", self._on_reset))
         self.backend: Any = None
         self.bridge: Any = None
@@ -131,13 +124,7 @@ class HardwareBridgeNode(LifecycleNode):
     # -- topics ------------------------------------------------------------------------------
     def _publish(self, st: RobotState, tick: int) -> None:
         """(In the loop thread: its CPU is in the loop's.)"""
-        if self.local is not None:  # policy and safety first: this is the latency path
-            t0 = time.thread_time()
-            self.local.deliver("state", st)
-            self.nested_cpu.add(time.thread_time() - t0)
-        js, imu = self.msgs.fill(st)
-        self.pub_imu.publish(imu)  # IMU first: the policy reads it with the joint state
-        self.pub_joints.publish(js)
+        self.nested_cpu.add(self.pub_state.publish(st))
 
     def _check_publishers(self) -> None:
         names = sorted({f"{i.node_namespace.rstrip('/')}/{i.node_name}"
@@ -157,38 +144,24 @@ class HardwareBridgeNode(LifecycleNode):
             self.log.info(response.message)
         return response
 
-    def _on_command(self, msg: JointState) -> None:
+    def _on_command(self, c: Command) -> None:
         t0 = time.thread_time()
         if self.bridge is None:
             return
-        try:
-            _, session, seq = parse_frame(msg.header.frame_id)
-        except ValueError as e:
-            session, seq, why = "?", -1, str(e)
-        else:
-            why = ""
-        if why or session != self.session or (self.session and seq <= self.last_seq):
+        if c.session != self.session or (self.session and c.seq <= self.last_seq):
             self.foreign_commands += 1
-            detail = f"; {why}" if why else ""
+            detail = f"; {c.error}" if c.session == "?" else ""
             self.log.error(f"ignored a /command not from this graph's safety node (session "
-                           f"'{session[:16]}', seq {seq} after {self.last_seq}{detail})",
+                           f"'{c.session[:16]}', seq {c.seq} after {self.last_seq}{detail})",
                            throttle_s=1.0)
             return
-        try:
-            cmd, _, stamp = msg_to_command(self.spec, msg)
-            self.last_seq = seq
-        except ValueError as e:
+        if c.cmd is None:  # from our safety node, and unreadable: a fault of the chain
             self.bad_commands += 1
-            self.log.error(f"refused /command: {e}; damping", throttle_s=1.0)
-            self.bridge.refuse(f"refused /command: {e}")
+            self.log.error(f"refused /command: {c.error}; damping", throttle_s=1.0)
+            self.bridge.refuse(f"refused /command: {c.error}")
             return
-        self.bridge.submit(cmd, stamp)
-        self.clock_cpu.add(time.thread_time() - t0)
-
-    def _on_local_command(self, cmd: JointCommand, mode: str, stamp: float) -> None:
-        t0 = time.thread_time()
-        if self.bridge is not None:
-            self.bridge.submit(with_mode_gains(self.spec, cmd, mode), stamp)
+        self.last_seq = c.seq
+        self.bridge.submit(c.cmd, c.stamp)
         self.clock_cpu.add(time.thread_time() - t0)
 
     def stats(self) -> dict[str, Any]:

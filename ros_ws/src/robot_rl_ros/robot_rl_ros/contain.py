@@ -69,7 +69,8 @@ def contained(node: Any, what: str, fn: Callable[..., Any]) -> Callable[..., Any
     n = sum(1 for p in inspect.signature(fn).parameters.values()
             if p.default is inspect.Parameter.empty
             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
-    return {0: timer, 1: sub, 2: service}[n]
+    wrapped: dict[int, Callable[..., Any]] = {0: timer, 1: sub, 2: service}
+    return wrapped[n]
 
 
 def error_counts(node: Any) -> dict[str, int]:

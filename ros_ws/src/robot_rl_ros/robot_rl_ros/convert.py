@@ -169,8 +169,8 @@ def _with_mode_gains(spec: RobotSpec, mode: str, q: np.ndarray, dq: np.ndarray,
 def with_mode_gains(spec: RobotSpec, cmd: JointCommand, mode: str) -> JointCommand:
     """What `msg_to_command` makes of ``command_to_msg(cmd, ..., mode)``, without the message:
     the targets of ``cmd`` (in the spec's joint order) with the robot's gains for ``mode``.
-    The in-process graph's direct hand-over (`robot_rl_ros.local`) uses it, so a command
-    carries the same gains whichever way it travelled."""
+    The in-process graph's direct hand-over (`robot_rl_ros.transport.IntraProcess`) uses it,
+    so a command carries the same gains whichever way it travelled."""
     if mode not in MODES:
         raise ValueError(f"unknown command mode '{mode}' (expected one of {MODES})")
     n = spec.n_joints

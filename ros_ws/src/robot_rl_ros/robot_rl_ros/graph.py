@@ -52,11 +52,11 @@ from robot_rl.deploy.config import DeployConfig
 from robot_rl.robots import get_robot
 from robot_rl.runtime.realtime import process_info, tune_process
 from robot_rl_ros.bridge_node import HardwareBridgeNode
-from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.policy_node import PolicyNode
 from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 from robot_rl_ros.safety_node import SafetyNode
+from robot_rl_ros.transport import IntraProcess, Middleware
 
 _log = NodeLog("executor")
 
@@ -348,14 +348,17 @@ class _GraphBase:
 class InProcessGraph(_GraphBase):
     """bridge, policy and safety nodes + the operator in this process, one executor thread.
 
-    ``intra_process`` (default): the state → policy → safety → bridge chain is handed over by
-    direct calls in the bridge's loop thread (`robot_rl_ros.local.LocalBus`), every topic
-    still published; False: the nodes talk through the middleware only, as across processes.
+    The same nodes as `ProcessGraph`'s, with the same topics; ``intra_process`` (default)
+    gives them the `robot_rl_ros.transport.IntraProcess` transport (the state → policy →
+    safety → bridge chain handed over by direct calls, as rclcpp's intra-process
+    communication does, every message still published); False: `Middleware`, as across
+    processes.
     """
 
     def __init__(self, cfg: DeployConfig, intra_process: bool = True) -> None:
         self.cfg = cfg
-        self.bus = LocalBus() if intra_process else None
+        self.transport: IntraProcess | Middleware = (IntraProcess() if intra_process
+                                                     else Middleware())
         self.context = Context()
         self.session = secrets.token_hex(8)
         self.nodes: dict[str, Any] = {}
@@ -371,13 +374,13 @@ class InProcessGraph(_GraphBase):
         tune_process()  # (the bridge freezes the heap at configure, thaws at cleanup)
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         try:
-            bus, session = self.bus, self.session
-            policy = PolicyNode(self.cfg, local=bus, context=self.context)
+            tr, session = self.transport, self.session
+            policy = PolicyNode(self.cfg, transport=tr, context=self.context)
             self.nodes["policy_node"] = policy
-            self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, local=bus,
+            self.nodes["safety_node"] = SafetyNode(self.cfg, policy.dt, transport=tr,
                                                    session=session, context=self.context)
             self.nodes["hardware_bridge"] = HardwareBridgeNode(
-                self.cfg, policy.dt, local=bus, session=session, context=self.context)
+                self.cfg, policy.dt, transport=tr, session=session, context=self.context)
             self.operator = Operator(self.cfg, context=self.context)
             self.nodes["deploy_operator"] = self.operator
             # two executor threads: the policy node's (its parameter callbacks, and with
@@ -456,8 +459,7 @@ class InProcessGraph(_GraphBase):
     def kill(self, name: str) -> None:
         """Take a node out of the graph abruptly (as if its process died)."""
         node = self.nodes.pop(name)
-        if self.bus is not None:
-            self.bus.drop(node)
+        self.transport.drop(node)
         if hasattr(node, "stop_worker"):
             node.stop_worker()
         stats = getattr(node, "stats", None)

@@ -1,16 +1,15 @@
 """``policy_node``: the ONNX policy at the policy rate, over
 `robot_rl.runtime.controller.PolicyController`.
 
-Triggered by the state stream, not a timer: the first ``/joint_states`` message at or after
-the next policy time runs one step (observation from that message and the latest
-``/imu/data``, task command from ``/cmd_vel`` or ``/goal``) and publishes
+Triggered by the state stream, not a timer: the first state (``/joint_states`` with the latest
+``/imu/data``, `robot_rl_ros.transport`) at or after the next policy time runs one step
+(observation from that state, task command from ``/cmd_vel`` or ``/goal``) and publishes
 ``/policy/command`` stamped with that state's stamp. An observation that cannot be built or is
 not finite publishes nothing: the safety node's command watchdog then holds, then damps.
-In the in-process graph the state arrives by a direct call from the bridge's loop thread, which
-only leaves it in this node's mailbox: the policy runs in the node's own worker thread, never in
-the bridge's loop (a slow policy step must not stall the 500 Hz loop and its timeouts), and the
-command goes from there to the safety node by a direct call (`robot_rl_ros.local.LocalBus`);
-the command topic is published as well.
+The state is only left in this node's mailbox by the thread that delivers it (the executor, or
+in the in-process graph the bridge's loop thread); the policy runs in the node's own worker
+thread (`robot_rl_ros.worker.Mailbox`): a slow policy step must not stall the 500 Hz loop and
+its timeouts, nor the executor that takes the parameter calls.
 
 Task commands (``/cmd_vel``, ``/goal``) are clamped to the ranges the policy was trained on; a
 non-finite one is refused and the command in force kept (`PolicyController.set_command`).
@@ -34,7 +33,6 @@ from geometry_msgs.msg import PointStamped, Twist
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Imu, JointState
 
 from hardware.bridge import percentiles
 from robot_rl.deploy.build import load_robot, make_controller
@@ -43,11 +41,10 @@ from robot_rl.runtime.controller import _Loaded
 from robot_rl.runtime.policy import BundleError, bundle_metadata
 from robot_rl.types import RobotState
 from robot_rl_ros.contain import error_counts
-from robot_rl_ros.convert import command_to_msg, from_stamp, joint_state_to_state
-from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
-from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.qos import EVENT_QOS, subscribe
 from robot_rl_ros.timing import ArrivalGaps, NodeClock
+from robot_rl_ros.transport import POLICY_COMMAND, Command, Middleware, Transport
 from robot_rl_ros.worker import Mailbox
 
 
@@ -68,7 +65,7 @@ def check_bundle_metadata(path: Path, robot: str, policy_dt: float) -> str | Non
 
 class PolicyNode(Node):
     def __init__(self, cfg: DeployConfig, name: str = "policy_node",
-                 local: LocalBus | None = None, **kwargs: Any) -> None:
+                 transport: Transport | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
         self.cfg = cfg
@@ -78,18 +75,12 @@ class PolicyNode(Node):
         self.tol = 0.5 / cfg.bridge.rate_hz
         self.declare_parameter("policy_path", str(self.controller.path))
         self.add_on_set_parameters_callback(self._on_params)
-        self.pub = publisher(self, JointState, "/policy/command", COMMAND_QOS)
-        self.local = local
-        if local is not None:  # the state by direct call (in-process graph)
-            local.subscribe(self, "state", self._on_state, order=1)  # after the safety node
-        else:
-            subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
-            subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
+        transport = Middleware() if transport is None else transport
+        self.pub = transport.command_publisher(self, POLICY_COMMAND)
         self.commands_refused = 0
         self.commands_clamped = 0
         subscribe(self, Twist, "/cmd_vel", self._on_cmd_vel, EVENT_QOS)
         subscribe(self, PointStamped, "/goal", self._on_goal, EVENT_QOS)
-        self._imu: Imu | None = None
         self._next_t = -float("inf")
         self._pending: Any = None
         self._loading = False
@@ -100,16 +91,14 @@ class PolicyNode(Node):
         self.state_gaps = ArrivalGaps()  # wall-clock gaps between states arriving here
         self.step_us: list[float] = []
         self.cpu = NodeClock()
-        self._msg = JointState()
-        self._lock = threading.Lock()  # state callbacks may run in the bridge's thread
+        self._lock = threading.Lock()  # the worker's steps and the executor's task commands
         self._last_state: RobotState | None = None  # (what a swap candidate is probed on)
-        self.worker = Mailbox(self, "policy step", lambda st: self._step(st.t, st),
-                              cfg.executor_realtime_priority) if local is not None else None
+        self.worker = Mailbox(self, "policy step", self._step, cfg.executor_realtime_priority)
+        # after the safety node's: it takes the state before the policy runs on it, so that
+        # the chain judges the command against that state
+        transport.subscribe_state(self, self.spec, self._on_state, self._refuse, order=1)
 
     # -- inputs ------------------------------------------------------------------------------
-    def _on_imu(self, msg: Imu) -> None:
-        self._imu = msg
-
     def _on_cmd_vel(self, msg: Twist) -> None:
         self._set_command("/cmd_vel", [msg.linear.x, msg.linear.y, msg.angular.z])
 
@@ -129,17 +118,17 @@ class PolicyNode(Node):
             self.log.warning(f"{topic} {values} clamped to the policy's trained range: "
                              f"{self.controller.command.tolist()}", throttle_s=1.0)
 
-    def _on_joints(self, msg: JointState) -> None:
-        self._step(from_stamp(msg.header.stamp), msg)
-
     def _on_state(self, st: RobotState) -> None:
-        """(In the bridge's loop thread) leave the state for the worker; never run here."""
-        assert self.worker is not None
+        """(In the delivering thread) leave the state for the worker; never run here."""
         self.worker.post(st)
 
+    def _refuse(self, topic: str, why: str) -> None:
+        """A state message that cannot be read: no step on it (the chain holds, then damps)."""
+        self.errors += 1
+        self.log.error(f"refused {topic}: {why}", throttle_s=1.0)
+
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.worker.stop()
 
     def _due(self, t: float) -> bool:
         if t < self._next_t - self.tol:
@@ -148,8 +137,9 @@ class PolicyNode(Node):
         self._next_t = self._next_t + self.dt if t - self._next_t < self.dt else t + self.dt
         return True
 
-    def _step(self, t: float, state: JointState | RobotState) -> None:
-        c0 = time.thread_time()
+    def _step(self, st: RobotState) -> None:
+        """(In the worker) one policy step on ``st`` if one is due."""
+        c0, t = time.thread_time(), st.t
         self.state_gaps.add(time.monotonic())
         with self._lock:
             self.states_received += 1
@@ -160,8 +150,6 @@ class PolicyNode(Node):
                 self._swap_in()
             t0 = time.perf_counter()
             try:
-                st = (state if isinstance(state, RobotState)
-                      else joint_state_to_state(self.spec, state, self._imu))
                 self._last_state = st
                 cmd = self.controller.step(st, t)
             except ValueError as e:  # bad observation: publish nothing, the chain holds
@@ -171,11 +159,8 @@ class PolicyNode(Node):
                 return
             self.published += 1
             self.step_us.append((time.perf_counter() - t0) * 1e6)
-        if self.local is not None:  # the safety node first: this is the latency path
-            c1 = time.thread_time()
-            self.local.deliver("policy_command", cmd, t)
-            self.cpu.exclude(time.thread_time() - c1)  # (the safety node counts its share)
-        self.pub.publish(command_to_msg(cmd, t, "active", self._msg))
+        nested = self.pub.publish(Command(cmd, t))
+        self.cpu.exclude(nested)  # (the safety node counts its share of this thread)
         self.cpu.add(time.thread_time() - c0)
 
     # -- hot swap ----------------------------------------------------------------------------

@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         deadline = threading.Timer(SHUTDOWN_DEADLINE_S, _hard_exit, args=(args.node,))
         deadline.daemon = True
         deadline.start()
+        stop_worker = getattr(node, "stop_worker", None)
+        if stop_worker is not None:  # (the policy and safety nodes' worker threads)
+            stop_worker()
         if args.node == "hardware_bridge":
             if node.bridge is not None:
                 node.bridge.damp()

@@ -3,8 +3,11 @@
 
 One chain tick per ``/policy/command`` (or ``/teleop/command`` while ``/teleop/intervention``
 is true), published at once on ``/command`` with the stamp of the state the command came
-from; a watchdog timer at ``watchdog_hz`` ticks whenever no command arrived for 1.5 policy
-periods, so a dead policy node turns into hold, then damping. ``/estop`` (std_msgs/Bool,
+from. The command watchdog runs on every state (``/joint_states``, 100 Hz at the default bridge
+settings), in this node's worker thread (`robot_rl_ros.worker.Mailbox`: the thread that
+delivers a state, the executor or the in-process graph's bridge loop, only leaves it there):
+whenever no command arrived for 1.5 policy periods it ticks the chain, so a dead policy node
+turns into hold, then damping. ``/estop`` (std_msgs/Bool,
 true) latches the e-stop and ticks at once (damping in the same tick); ``~/reset``
 (std_srvs/Trigger) releases it, refused while the robot moves. When the bridge activates
 (its lifecycle ``/hardware_bridge/transition_event``), the chain is re-armed: latches from
@@ -19,15 +22,12 @@ session token and a sequence number (`robot_rl_ros.convert.command_frame`), so t
 follows this node only. A successful ``~/reset`` also resets the bridge's latched damping
 (``/hardware_bridge/reset``), after the chain has re-armed its soft start.
 
-In the in-process graph the state and the policy command arrive by direct calls (the state
-from the bridge's loop thread, which only posts it to this node's worker thread,
-`robot_rl_ros.worker.Mailbox`; the policy command in the policy node's worker thread) and
-``/command`` goes back the same way (`robot_rl_ros.local`), beside the topics; the watchdog
-then runs on every state (100 Hz at the default bridge settings), in the worker, instead of
-on a timer; a lock keeps those calls and the executor's (e-stop, reset) apart. Those ticks
-run outside this node's executor, so they check that the executor still runs (a heartbeat
-timer in it): if it has stopped, ``/estop`` and ``~/reset`` would go unheard, and the chain
-latches STOP.
+The state, the policy command and ``/command`` travel by the graph's transport
+(`robot_rl_ros.transport`: topics, or in the in-process graph a direct hand-over beside the
+topics); a lock keeps the worker's ticks and the executor's (commands, e-stop, reset) apart.
+The watchdog's ticks run outside this node's executor, so they check that the executor still
+runs (a heartbeat timer in it): if it has stopped, ``/estop`` and ``~/reset`` would go unheard,
+and the chain latches STOP.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from lifecycle_msgs.msg import State, TransitionEvent
 from rclpy.node import Node
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
@@ -52,24 +52,24 @@ from robot_rl.safety.core import Mode
 from robot_rl.safety.robot_config import make_supervisor
 from robot_rl.types import JointCommand, RobotState
 from robot_rl_ros.contain import contained, error_counts
-from robot_rl_ros.convert import (
-    command_to_msg,
-    from_stamp,
-    joint_state_to_state,
-    msg_to_command,
-    with_mode_gains,
-)
-from robot_rl_ros.local import LocalBus
 from robot_rl_ros.log import NodeLog
-from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.qos import COMMAND_QOS, EVENT_QOS, publisher, subscribe
 from robot_rl_ros.timing import ArrivalGaps, NodeClock
+from robot_rl_ros.transport import (
+    COMMAND,
+    POLICY_COMMAND,
+    Command,
+    Middleware,
+    Transport,
+    read_command,
+)
 from robot_rl_ros.worker import Mailbox
 
 _MODE_WORD = {Mode.ACTIVE: "active", Mode.HOLD: "hold", Mode.DAMPING: "damping",
               Mode.STOP: "stop"}
-EXECUTOR_STALE_S = 1.0  # (direct hand-over) the executor's heartbeat older than this: STOP
-# a watchdog timer callback this many periods after the previous one: the process stalled
-# (timer jitter on a loaded 2-core machine stays under a quarter period)
+EXECUTOR_STALE_S = 1.0  # the executor's heartbeat older than this: STOP
+# a watchdog check this many watchdog periods (``watchdog_hz``) after the previous one: the
+# state stream or this process stalled (the states come 4x faster at the default settings)
 WATCHDOG_LATE = 1.25
 
 
@@ -90,7 +90,8 @@ def mode_word(mode: Mode, out: JointCommand, spec: Any = None) -> str:
 
 class SafetyNode(Node):
     def __init__(self, cfg: DeployConfig, policy_dt: float, name: str = "safety_node",
-                 local: LocalBus | None = None, session: str = "", **kwargs: Any) -> None:
+                 transport: Transport | None = None, session: str = "", **kwargs: Any
+                 ) -> None:
         kwargs.setdefault("start_parameter_services", False)  # fewer entities to wait on
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
@@ -98,9 +99,9 @@ class SafetyNode(Node):
         rcfg, self.spec = load_robot(cfg)
         self.sup = make_supervisor(rcfg, self.spec, policy_dt)
         self.sup.set_motors_on(False)  # the bridge starts passive; its activation arms it
-        self.pub = publisher(self, JointState, "/command", COMMAND_QOS)
+        transport = Middleware() if transport is None else transport
+        self.pub = transport.command_publisher(self, COMMAND)
         self.pub_diag = publisher(self, DiagnosticArray, "/diagnostics", EVENT_QOS)
-        self.local = local
         self.session = session
         self.seq = 0
         self._exec_beat = time.monotonic()
@@ -110,15 +111,7 @@ class SafetyNode(Node):
         self._state_timeout = next((float(st.cfg.timeout_s) for st in self.sup.chain.stages
                                     if st.name == "state_watchdog"), float("inf"))
         self.ticks_waiting_for_state = 0
-        self.worker = (Mailbox(self, "state", self._on_state_work, cfg.executor_realtime_priority)
-                       if local is not None else None)
-        if local is not None:  # state and policy command by direct call (in-process graph)
-            local.subscribe(self, "state", self._on_state)
-            local.subscribe(self, "policy_command", self._on_policy_command)
-        else:
-            subscribe(self, Imu, "/imu/data", self._on_imu, STATE_QOS)
-            subscribe(self, JointState, "/joint_states", self._on_joints, STATE_QOS)
-            subscribe(self, JointState, "/policy/command", self._on_policy, COMMAND_QOS)
+        self.worker = Mailbox(self, "state", self._on_state_work, cfg.executor_realtime_priority)
         subscribe(self, JointState, "/teleop/command", self._on_teleop, COMMAND_QOS)
         subscribe(self, Bool, "/teleop/intervention", self._on_intervention, EVENT_QOS)
         subscribe(self, Bool, "/estop", self._on_estop, EVENT_QOS)
@@ -126,97 +119,70 @@ class SafetyNode(Node):
                   self._on_bridge_transition, EVENT_QOS)
         self.create_service(Trigger, "~/reset", contained(self, "~/reset", self._on_reset))
         self.bridge_reset = self.create_client(Trigger, "/hardware_bridge/reset")
-        # watchdog timer callbacks that came late (this process stalled) and yielded once
+        # watchdog checks that came late (this process stalled) and yielded once
         self.watchdog_deferred = 0
         self._wd_period = 1.0 / cfg.watchdog_hz
         self._wd_last = time.monotonic()
-        if local is None:
-            self.create_timer(self._wd_period, contained(self, "watchdog", self._on_watchdog))
-        else:  # the executor's heartbeat, checked by the ticks that run outside it
-            self.create_timer(0.1, self._beat)
-        # (with the direct hand-over the watchdog runs on every state instead, in the bridge's
-        # thread: no executor wake-up per watchdog period to compete with the chain)
+        self.create_timer(0.1, self._beat)  # the executor's heartbeat, checked by the worker
         self.create_timer(0.5, contained(self, "diagnostics", self._publish_diagnostics))
         self._lock = threading.RLock()
-        self._js: JointState | None = None
-        self._st: RobotState | None = None  # (direct hand-over: the state itself)
-        self._imu: Imu | None = None
+        self._st: RobotState | None = None  # the newest state taken
         self._state_stamp = -float("inf")
         self._last_tick = -float("inf")
-        self._msg = JointState()
         self.bad_inputs = 0
         self.policy_gaps = ArrivalGaps()  # wall-clock gaps between policy commands arriving
         self._live_since = 0.0  # since when policy commands arrive without a lapse
         self.watchdog_ticks = 0
         self.modes: list[tuple[float, str]] = []
         self.cpu = NodeClock()
+        # the inputs last: their callbacks may come at once
+        transport.subscribe_state(self, self.spec, self._on_state, self._refuse)
+        transport.subscribe_command(self, self.spec, POLICY_COMMAND, self._on_policy)
 
     # -- state -------------------------------------------------------------------------------
-    def _on_imu(self, msg: Imu) -> None:
-        self._imu = msg
-
-    def _on_joints(self, msg: JointState) -> None:
-        self._js = msg
-
     def _beat(self) -> None:
         self._exec_beat = time.monotonic()
 
     def _on_state(self, st: RobotState) -> None:
-        """(In the bridge's loop thread) the newest state for the chain, and a watchdog check
+        """(In the delivering thread) the newest state for the chain, and a watchdog check
         for the worker; never tick here."""
-        assert self.worker is not None
         self._st = st
         self.worker.post(st)
 
     def _on_state_work(self, st: RobotState) -> None:
         self._on_watchdog()
 
+    def _refuse(self, topic: str, why: str) -> None:
+        self.bad_inputs += 1
+        self.log.error(f"refused {topic}: {why}", throttle_s=1.0)
+
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.worker.stop()
 
     def _refresh_state(self) -> bool:
         st = self._st
         if st is None:
-            if self._js is None:
-                return False
-            try:
-                st = joint_state_to_state(self.spec, self._js, self._imu)
-            except ValueError as e:
-                self.bad_inputs += 1
-                self.log.error(f"bad /joint_states: {e}", throttle_s=1.0)
-                return False
+            return False
         self.sup.update_state(st)
         self._state_stamp = st.t
         return True
 
     # -- commands ----------------------------------------------------------------------------
-    def _command(self, msg: JointState) -> Any:
-        try:
-            cmd, _, stamp = msg_to_command(self.spec, msg)
-        except ValueError as e:
-            self.bad_inputs += 1
-            self.log.error(f"refused a command: {e}", throttle_s=1.0)
-            return None, None
-        return cmd, stamp
+    def _readable(self, topic: str, c: Command) -> JointCommand | None:
+        if c.cmd is None:
+            self._refuse(topic, c.error)
+        return c.cmd
 
-    def _on_policy(self, msg: JointState) -> None:
+    def _on_policy(self, c: Command) -> None:
         c0 = time.thread_time()
-        cmd, stamp = self._command(msg)
+        cmd = self._readable(POLICY_COMMAND, c)
         if cmd is not None:
-            self._submit_policy(cmd, stamp)
-        self.cpu.add(time.thread_time() - c0)
-
-    def _on_policy_command(self, cmd: JointCommand, stamp: float) -> None:
-        c0 = time.thread_time()
-        self._submit_policy(with_mode_gains(self.spec, cmd, "active"), stamp)
+            self._submit_policy(cmd, c.stamp)
         self.cpu.add(time.thread_time() - c0)
 
     def _newest_state_t(self) -> float:
         """The stamp of the newest state this node holds (taken, not yet judged)."""
-        if self._st is not None:
-            return self._st.t
-        return from_stamp(self._js.header.stamp) if self._js is not None else -float("inf")
+        return self._st.t if self._st is not None else -float("inf")
 
     def _submit_policy(self, cmd: JointCommand, stamp: float) -> None:
         now = time.monotonic()
@@ -257,12 +223,13 @@ class SafetyNode(Node):
         return time.monotonic() - self._live_since if self.policy_live() else 0.0
 
     def _on_teleop(self, msg: JointState) -> None:
-        cmd, stamp = self._command(msg)
+        c = read_command(self.spec, msg)
+        cmd = self._readable("/teleop/command", c)
         if cmd is not None:
             with self._lock:
                 self.sup.submit_teleop(cmd, time.monotonic())
                 if self.sup.intervention:
-                    self._tick(stamp)
+                    self._tick(c.stamp)
 
     def _on_intervention(self, msg: Bool) -> None:
         with self._lock:
@@ -311,11 +278,10 @@ class SafetyNode(Node):
         now = time.monotonic()
         gap, self._wd_last = now - self._wd_last, now
         if gap > WATCHDOG_LATE * self._wd_period:
-            # This process itself stalled (scheduling, a page fault): rclpy's executor runs
-            # the ready timers before the subscriptions, so the newest /joint_states and
-            # /policy/command wait behind this callback. Judging now would take our own stall
-            # for a stale state (damping at once) and a silent policy. Yield once to them;
-            # the next timer tick, one period on, judges.
+            # This process itself stalled (scheduling, a page fault): the policy commands
+            # computed meanwhile may still wait in the executor's queue. Judging now would
+            # take our own stall for a silent policy (hold at once). Yield once to them; the
+            # next state judges.
             self.watchdog_deferred += 1
             return
         if now - self._last_tick > 1.5 * self.policy_dt:
@@ -328,8 +294,7 @@ class SafetyNode(Node):
 
     def _check_executor(self, now: float) -> None:
         """(Ticks outside the executor) latch STOP if the executor has stopped serving."""
-        if (self.local is not None and now - self._exec_beat > EXECUTOR_STALE_S
-                and self.sup.chain.motors_on):
+        if now - self._exec_beat > EXECUTOR_STALE_S and self.sup.chain.motors_on:
             self.executor_stalls += 1
             if self.sup.mode != Mode.STOP:
                 why = (f"safety node's executor silent for {now - self._exec_beat:.1f} s "
@@ -353,12 +318,9 @@ class SafetyNode(Node):
         # the stamp of the state the output stands on: the policy's for an active command,
         # the state the chain judged for its own (hold, fallback, damping)
         t = self._state_stamp if stamp is None or self.sup.mode != Mode.ACTIVE else stamp
-        if self.local is not None:  # the bridge first: this is the latency path
-            c0 = time.thread_time()
-            self.local.deliver("command", out, mode, t)
-            self.cpu.exclude(time.thread_time() - c0)  # (the bridge counts its own share)
         self.seq += 1
-        self.pub.publish(command_to_msg(out, t, mode, self._msg, self.session, self.seq))
+        nested = self.pub.publish(Command(out, t, mode, self.session, self.seq))
+        self.cpu.exclude(nested)  # (the bridge counts its own share of this thread)
         if not self.modes or self.modes[-1][1] != mode:  # a new mode is reported at once
             self.modes.append((now, mode))
             self._publish_diagnostics()

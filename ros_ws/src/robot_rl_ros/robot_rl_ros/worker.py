@@ -1,5 +1,6 @@
-"""`Mailbox`: a node's own worker thread fed with the newest item only (in the in-process
-graph, the bridge's loop thread hands each state over by a direct call, `robot_rl_ros.local`).
+"""`Mailbox`: a node's own worker thread fed with the newest item only. The thread that
+delivers a state (the node's executor, or in the in-process graph the bridge's loop thread,
+`robot_rl_ros.transport`) only posts it here.
 
 The bridge's 500 Hz loop must never run a node's work: a policy step (or a safety chain tick
 that runs a recovery policy) that takes 330 ms would stall the loop and every timeout in it
@@ -60,9 +61,13 @@ class Mailbox:
             except Exception as e:  # contained: the next item is handled as usual
                 record(self.owner, self.what, e)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """No item is taken after this; on return the work under way is over (waited for up
+        to ``timeout``), so the node can be destroyed."""
         self._stop.set()
         self._wake.set()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
 
 
 __all__ = ["Mailbox"]
