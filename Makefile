@@ -19,8 +19,12 @@ lint: bootstrap
 typecheck: bootstrap
 	$(VENV)/mypy
 
+# the suite aims at < 10 min on a 2-core machine: first the tests that do not judge timing, one
+# per core (pytest-xdist); then the `serial` ones (real-time loops, ROS graphs, ptys, speed
+# ratios: tests/conftest.py) with nothing beside them. --durations: the slowest of each.
 unit: bootstrap
-	$(VENV)/python -m pytest -q --durations=20  # (the slowest tests: the suite aims at < 10 min)
+	$(VENV)/python -m pytest -q -n auto --maxprocesses 4 -m "not serial" --durations=10
+	$(VENV)/python -m pytest -q -m serial --durations=10
 
 test: lint typecheck unit
 

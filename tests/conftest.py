@@ -1,5 +1,8 @@
 """Shared test set-up: headless rendering backend before anything imports mujoco; the ROS 2
-graphs of the tests in their own DDS domain with discovery on this machine only; real ONNX
+graphs of the tests in their own DDS domain (one per process: each pytest-xdist worker has
+its own) with discovery on this machine only; the ``serial`` mark on the tests that judge
+timing (real-time loops, ROS graphs, ptys, speed ratios), which ``make test`` runs after the
+others, with nothing beside them; real ONNX
 policy bundles for the tasks' real observation layouts (deploy and fault tests): an actor
 whose output layer is zero (it commands the default pose: the quadruped stands, the arm holds
 home), one with random weights, one whose output is NaN (a broken policy)."""
@@ -14,6 +17,18 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+
+# tests that judge timing: a real-time loop, a ROS graph, a pty or CAN device, a speed ratio
+SERIAL = ("faults/", "deploy/", "hardware/", "test_demo.py", "test_benchmarks.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        rel = Path(item.fspath).relative_to(root).as_posix()
+        if rel.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
 
 
 def export_task_bundle(task: str, path: Path, *, kind: str = "stand", seed: int = 0,

@@ -27,10 +27,10 @@ Warm-up: for the first ``warmup_iterations`` the bound stays 0 and lambda at lam
     disturbances). Force curriculum: from then on F starts at force_init; after each
     iteration, with r the fall rate of the last ``curriculum_window`` episodes that ended,
     F += force_step if r < ``curriculum_fall_rate`` and F -= force_step otherwise; F in
-    [0, force_max]. (``curriculum_window: 0`` is the rule the first H-infinity runs used:
-    r from the episodes that ended this iteration only, F held while r lies between the
-    rate and twice it. With ~2-3 episodes ending per iteration, r < 0.3 meant "no fall" and
-    r > 0.6 "a fall", so F settled at ~46 % falls rather than 30 %: see `next_force_bound`.)
+    [0, force_max]. (``curriculum_window: 0``: r from the episodes that ended this iteration
+    only, F held while r lies between the rate and twice it. With 2-3 episodes ending per
+    iteration that r is nearly binary, and the fall rate does not settle at the target: see
+    `next_force_bound`.)
 
 Disturbed fraction: with ``disturbed_fraction`` f < 1 only a fixed, evenly spread share f of
     the envs has the disturber (bound F); the others run force-free (bound 0), and their
@@ -39,7 +39,7 @@ Disturbed fraction: with ``disturbed_fraction`` f < 1 only a fixed, evenly sprea
 
 Oracle: with ``oracle: max`` (the default) the cost is measured from r^task_max, so at zero
     force the constraint asks for perfect tracking, which no walking gait gives: lambda
-    reaches its cap right after the warm-up and stays there (every run so far). With
+    reaches its cap right after the warm-up and stays there. With
     ``oracle: force_free`` (needs disturbed_fraction < 1) the oracle is what the same actor
     achieves without force, measured each iteration on the force-free envs, and the
     constraint bounds the cost the disturbance *adds*:
@@ -149,9 +149,8 @@ def constraint_terms(costs: torch.Tensor, forces: torch.Tensor, disturbed: np.nd
 
 def add_fall_terminals(cost: torch.Tensor, d_rewards: torch.Tensor, fell: np.ndarray,
                        cost_max: float, gamma: float, gamma_d: float) -> None:
-    """A fall ends the episode, and with it the cost stream: without a terminal value, a
-    cost-minimising actor learns to fall at once (it did: episode length 13 steps, 100 %
-    falls, after 400 iterations). A fall therefore costs the rest of the episode at the
+    """A fall ends the episode, and with it the cost stream: without a terminal value,
+    falling at once is what a cost-minimising actor learns. A fall therefore costs the rest of the episode at the
     worst rate, ``gamma * cost_max / (1 - gamma)`` (cost_max = r^task_max: no tracking ever
     again), and pays the disturber its best normalised rate, ``gamma_d / (1 - gamma_d)``.
     In place; ``fell``: indices of the envs that terminated (not timed out) this step."""
@@ -165,7 +164,7 @@ def next_force_bound(bound: float, fall_rate: float | None, cfg: HInfConfig) -> 
 
     ``fall_rate`` is that of the last ``curriculum_window`` episodes: up below the target,
     down above it, so the rolling fall rate is held at the target. With
-    ``curriculum_window`` 0 (the first runs' rule) a hold band [target, 2 x target] applies
+    ``curriculum_window`` 0 a hold band [target, 2 x target] applies
     to the rate of one iteration's few episodes."""
     if fall_rate is None:
         return bound

@@ -174,8 +174,13 @@ def test_dead_policy_node_holds_then_damps_and_dead_safety_node_damps(
         g.kill("policy_node")
         # the safety chain's command watchdog: hold after 0.1 s, damping after 0.5 s
         assert wait_for(lambda: g.safety.sup.mode.name == "HOLD", 0.5)
-        t_hold = next(t for t, m in g.safety.modes if m == "hold" and t >= t_kill)
-        assert t_hold - g.safety.sup.policy_t > 0.1 and br.last_sent.kp.any()  # not early
+        modes = [(round(t - t_kill, 3), m) for t, m in g.safety.modes]
+        t_hold = next((t for t, m in g.safety.modes if m == "hold" and t >= t_kill), None)
+        if t_hold is None:  # held since before the kill: a lapse of > 0.1 s on a loaded VM
+            assert modes[-1][1] == "hold" and modes[-1][0] < 0, modes
+        else:
+            assert t_hold - g.safety.sup.policy_t > 0.1, modes  # not early
+        assert br.last_sent.kp.any()
         assert wait_for(lambda: g.safety.sup.mode.name == "DAMPING", 1.0)
         assert time.monotonic() - t_kill < 0.5 + 0.3
         assert wait_for(lambda: not br.last_sent.kp.any(), 4.0)  # (after the sit-down)
