@@ -150,9 +150,10 @@ def constraint_terms(costs: torch.Tensor, forces: torch.Tensor, disturbed: np.nd
 def add_fall_terminals(cost: torch.Tensor, d_rewards: torch.Tensor, fell: np.ndarray,
                        cost_max: float, gamma: float, gamma_d: float) -> None:
     """A fall ends the episode, and with it the cost stream: without a terminal value,
-    falling at once is what a cost-minimising actor learns. A fall therefore costs the rest of the episode at the
-    worst rate, ``gamma * cost_max / (1 - gamma)`` (cost_max = r^task_max: no tracking ever
-    again), and pays the disturber its best normalised rate, ``gamma_d / (1 - gamma_d)``.
+    falling at once is what a cost-minimising actor learns. A fall therefore costs the rest
+    of the episode at the worst rate, ``gamma * cost_max / (1 - gamma)`` (cost_max =
+    r^task_max: no tracking ever again), and pays the disturber its best normalised rate,
+    ``gamma_d / (1 - gamma_d)``.
     In place; ``fell``: indices of the envs that terminated (not timed out) this step."""
     if fell.size:
         cost[fell] += gamma * cost_max / (1.0 - gamma)
