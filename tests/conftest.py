@@ -19,8 +19,9 @@ os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 
-# tests that judge timing: a real-time loop, a ROS graph, a pty or CAN device, a speed ratio
-SERIAL = ("faults/", "deploy/", "hardware/", "test_demo.py", "test_benchmarks.py")
+# tests that judge timing: a real-time loop, a ROS graph, a pty or CAN device (elsewhere a
+# test says so itself with @pytest.mark.serial: a speed ratio, a bus timed over a pty)
+SERIAL = ("faults/", "deploy/", "hardware/", "test_demo.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,6 +8,7 @@ import pytest
 from benchmarks import BENCHMARKS
 
 
+@pytest.mark.serial  # a speed ratio
 def test_env_throughput_quick() -> None:
     r = BENCHMARKS["env-throughput"](quick=True)
     for key in ("quad12_steps_per_s", "ant_v5_steps_per_s", "ratio_vs_ant", "vector_speedup",
@@ -49,6 +50,7 @@ def test_train_throughput_quick() -> None:
     assert "time_to_walk" in r
 
 
+@pytest.mark.serial  # buses timed over ptys and virtual CAN
 def test_bus_quick() -> None:
     r = BENCHMARKS["bus"](quick=True)
     for key in ("arm6_feetech", "arm6_dynamixel", "quad12_can"):
