@@ -51,6 +51,7 @@ from hardware.errors import HardwareError
 from hardware.robot import Robot
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.realtime import freeze_heap, set_thread_realtime, thaw_heap, thread_policy
+from robot_rl.runtime.ring import Ring
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -80,7 +81,8 @@ class Lifecycle(Enum):
 
 def percentiles(values: Any, digits: int = 1) -> dict[str, float]:
     """p50 / p99 / max of ``values`` (empty: NaN)."""
-    a = np.asarray(list(values), dtype=np.float64)
+    a = np.asarray(values if isinstance(values, np.ndarray | Ring) else list(values),
+                   dtype=np.float64)
     if not a.size:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
     return {"p50": round(float(np.percentile(a, 50)), digits),
@@ -146,9 +148,10 @@ class HardwareBridge:
         self.commands = 0
         self.last_state: RobotState | None = None
         self.last_sent: JointCommand | None = None
-        self.lateness_us: deque[float] = deque(maxlen=history)
-        self.tick_us: deque[float] = deque(maxlen=history)
-        self.latency_us: deque[float] = deque(maxlen=history)
+        # (fixed arrays: a deploy process runs for hours; `robot_rl.runtime.ring`)
+        self.lateness_us = Ring(history)
+        self.tick_us = Ring(history)
+        self.latency_us = Ring(history)
         self.command_gaps = 0
         self.gap_log: deque[float] = deque(maxlen=10_000)  # missing time [s] of each gap
         # (arrival time, latency [s]) of each command later than its period: where a stall was

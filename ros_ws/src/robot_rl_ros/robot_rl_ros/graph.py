@@ -98,7 +98,8 @@ def spin(executor: Any, health: dict[str, Any] | None = None) -> None:
         while executor.context.ok() and executor.get_nodes():
             try:
                 executor.spin_once(timeout_sec=0.2)
-            except InvalidHandle:
+            except InvalidHandle:  # (a node going away; never a hot loop at real-time priority)
+                time.sleep(0.0005)
                 continue
             except (ShutdownException, ExternalShutdownException):
                 return

@@ -39,6 +39,7 @@ from robot_rl.deploy.build import load_robot, make_controller
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.runtime.controller import _Loaded
 from robot_rl.runtime.policy import BundleError, bundle_metadata
+from robot_rl.runtime.ring import Ring
 from robot_rl.types import RobotState
 from robot_rl_ros.contain import error_counts
 from robot_rl_ros.log import NodeLog
@@ -89,7 +90,7 @@ class PolicyNode(Node):
         self.published = 0
         self.states_received = 0
         self.state_gaps = ArrivalGaps()  # wall-clock gaps between states arriving here
-        self.step_us: list[float] = []
+        self.step_us = Ring(100_000)
         self.cpu = NodeClock()
         self._lock = threading.Lock()  # the worker's steps and the executor's task commands
         self._last_state: RobotState | None = None  # (what a swap candidate is probed on)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -48,6 +47,7 @@ from std_srvs.srv import Trigger
 from hardware.bridge import percentiles
 from robot_rl.deploy.build import load_robot
 from robot_rl.deploy.config import DeployConfig
+from robot_rl.runtime.ring import Ring
 from robot_rl.safety.core import Mode
 from robot_rl.safety.robot_config import make_supervisor
 from robot_rl.types import JointCommand, RobotState
@@ -106,7 +106,7 @@ class SafetyNode(Node):
         self.seq = 0
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
-        self.state_age_ms: deque[float] = deque(maxlen=100_000)
+        self.state_age_ms = Ring(100_000)
         # the state watchdog's limit (inf without one): `_submit_policy` compares ages to it
         self._state_timeout = next((float(st.cfg.timeout_s) for st in self.sup.chain.stages
                                     if st.name == "state_watchdog"), float("inf"))
