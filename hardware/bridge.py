@@ -99,7 +99,8 @@ class HardwareBridge:
         on_state: called with (state, tick) from the loop thread every ``publish_every``.
         command_period_s: the expected period of safe commands (the policy period), for
             counting late and missing commands.
-        history: how many ticks / commands of timing to keep.
+        history: how many ticks / commands of timing to keep (60,000: the last 2 min of
+            ticks at 500 Hz, 20 min of commands at 50 Hz; the statistics are of those).
         realtime_priority: 0, or the loop thread's SCHED_FIFO priority (1-99); see
             `robot_rl.runtime.realtime.set_thread_realtime`.
     """
@@ -109,7 +110,7 @@ class HardwareBridge:
                  soft_start_s: float = 1.0, shutdown_damp_s: float = 1.0,
                  on_state: Callable[[RobotState, int], None] | None = None,
                  on_tick: Callable[[HardwareBridge, RobotState], None] | None = None,
-                 command_period_s: float | None = None, history: int = 200_000,
+                 command_period_s: float | None = None, history: int = 60_000,
                  realtime_priority: int = 0, max_command_age_s: float = 0.1,
                  reentry_tol: float = 0.3) -> None:
         self.spec, self.make_robot = spec, make_robot

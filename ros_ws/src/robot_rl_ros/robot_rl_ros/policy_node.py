@@ -90,7 +90,7 @@ class PolicyNode(Node):
         self.published = 0
         self.states_received = 0
         self.state_gaps = ArrivalGaps()  # wall-clock gaps between states arriving here
-        self.step_us = Ring(100_000)
+        self.step_us = Ring(30_000)  # (the last 10 min at 50 Hz)
         self.cpu = NodeClock()
         self._lock = threading.Lock()  # the worker's steps and the executor's task commands
         self._last_state: RobotState | None = None  # (what a swap candidate is probed on)

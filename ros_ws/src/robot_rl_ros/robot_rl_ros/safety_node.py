@@ -106,7 +106,7 @@ class SafetyNode(Node):
         self.seq = 0
         self._exec_beat = time.monotonic()
         self.executor_stalls = 0
-        self.state_age_ms = Ring(100_000)
+        self.state_age_ms = Ring(60_000)  # (the last 10-20 min of ticks)
         # the state watchdog's limit (inf without one): `_submit_policy` compares ages to it
         self._state_timeout = next((float(st.cfg.timeout_s) for st in self.sup.chain.stages
                                     if st.name == "state_watchdog"), float("inf"))
