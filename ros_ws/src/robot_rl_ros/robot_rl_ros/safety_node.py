@@ -123,6 +123,7 @@ class SafetyNode(Node):
         self.watchdog_deferred = 0
         self._wd_period = 1.0 / cfg.watchdog_hz
         self._wd_last = time.monotonic()
+        self._wd_resume = -float("inf")  # after a stall, the watchdog judges from here on
         self.create_timer(0.1, self._beat)  # the executor's heartbeat, checked by the worker
         self.create_timer(0.5, contained(self, "diagnostics", self._publish_diagnostics))
         self._lock = threading.RLock()
@@ -278,11 +279,16 @@ class SafetyNode(Node):
         now = time.monotonic()
         gap, self._wd_last = now - self._wd_last, now
         if gap > WATCHDOG_LATE * self._wd_period:
-            # This process itself stalled (scheduling, a page fault): the policy commands
-            # computed meanwhile may still wait in the executor's queue. Judging now would
-            # take our own stall for a silent policy (hold at once). Yield once to them; the
-            # next state judges.
+            # This process itself stalled (scheduling, a page fault, SIGSTOP): what the
+            # middleware received meanwhile is still being handed over, oldest first (the
+            # states of the stall, the policy commands computed from them). Judging one of
+            # those old states now would take our own stall for a stale robot and a silent
+            # policy (hold at once). The watchdog waits one period for the backlog to drain,
+            # as a timer's next tick would; the commands judge meanwhile.
             self.watchdog_deferred += 1
+            self._wd_resume = now + self._wd_period
+            return
+        if now < self._wd_resume:
             return
         if now - self._last_tick > 1.5 * self.policy_dt:
             c0 = time.thread_time()
