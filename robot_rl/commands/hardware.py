@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from hardware.virtual.plant_servo import bus_motors, virtual_servo_bus
 from robot_rl.argtypes import float_at_least, int_in
 from robot_rl.robots import get_robot
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.runtime.signals import StopRequest
 from sim2real.proxy import reality_proxy
 
 PROTOCOLS = ("feetech", "dynamixel")
@@ -59,9 +59,8 @@ def _robot(name: str) -> RobotSpec:
 
 
 def _serve_until_signalled(close: Any) -> int:
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = StopRequest()  # (a handler must not set a threading.Event: `robot_rl.runtime.signals`)
+    done.on_signals(signal.SIGINT, signal.SIGTERM)
     try:
         done.wait()
     finally:

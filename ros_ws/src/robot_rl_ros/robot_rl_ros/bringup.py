@@ -11,7 +11,6 @@ non-zero. The report is written whatever ended the run.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from robot_rl.deploy.build import DeployError
 from robot_rl.deploy.config import DeployConfig, load_deploy_config, resolve
 from robot_rl.deploy.report import locomotion_metrics, plot_run, reach_metrics, write_json
 from robot_rl.robots import get_robot
+from robot_rl.runtime.signals import StopRequest
 from robot_rl_ros.graph import InProcessGraph, ProcessGraph
 from robot_rl_ros.inject import damped
 
@@ -192,8 +192,8 @@ def bringup(config: str | Path, processes: bool = False, duration: float | None 
     graph: Any = (ProcessGraph(cfg_path, cfg, (out_dir or Path("out/bringup")) / "nodes",
                                policy_path=policy_path, watch_commands=True)
                   if processes else InProcessGraph(cfg))
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = StopRequest()  # (a handler must not set a threading.Event: `robot_rl.runtime.signals`)
+    previous = stop.on_signals(signal.SIGINT)[signal.SIGINT]
     log: list[dict[str, Any]] = []
     failures: list[str] = []
     try:

@@ -51,6 +51,7 @@ from robot_rl.deploy.build import DeployError
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.robots import get_robot
 from robot_rl.runtime.realtime import process_info, tune_process
+from robot_rl.runtime.signals import StopRequest
 from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.policy_node import PolicyNode
@@ -220,7 +221,7 @@ class _GraphBase:
     t_active: float | None = None
 
     def run(self, seconds: float, script: bool = True,
-            until: threading.Event | None = None) -> None:
+            until: threading.Event | StopRequest | None = None) -> None:
         """Drive the scripted command for ``seconds`` (10 Hz), or until ``until`` is set."""
         t_end = time.monotonic() + seconds
         last = None

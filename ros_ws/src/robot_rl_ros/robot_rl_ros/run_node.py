@@ -35,6 +35,7 @@ from robot_rl.runtime.realtime import (
     thread_policy,
     tune_process,
 )
+from robot_rl.runtime.signals import StopRequest
 from robot_rl_ros.bridge_node import HardwareBridgeNode
 from robot_rl_ros.graph import (
     die_with_parent,
@@ -57,19 +58,18 @@ def _hard_exit(name: str) -> None:
 GUARD_PRIORITY = 99  # above every real-time thread of a node process (it sleeps throughout)
 
 
-def guard(done: threading.Event, parent: int, name: str) -> None:
+def guard(done: StopRequest, parent: int, name: str) -> None:
     """The node process's last resort, in its own thread at `GUARD_PRIORITY` (where the OS
     allows real-time scheduling): once the parent is gone (``--parent``) it starts the
     shutdown (``done``), and once the shutdown has begun it ends the process if it still runs
     `SHUTDOWN_DEADLINE_S` later. At the top priority it runs on time even if a real-time
-    thread of this process spins and starves the main thread's orderly shutdown (one node
-    outlived a killed bring-up by 20 s, with no line in its log, in 2 of ~6 full test runs)."""
+    thread of this process spins and starves the main thread's orderly shutdown."""
     set_thread_realtime(GUARD_PRIORITY)  # (refused: normal scheduling, as before)
     while not done.wait(0.2):
         if parent and os.getppid() != parent:
             print(f"{name}: parent {parent} is gone; shutting down", file=sys.stderr,
                   flush=True)
-            done.set()
+            done.set("parent gone")
     if not _exited.wait(SHUTDOWN_DEADLINE_S):
         _hard_exit(name)
 
@@ -146,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.node != "hardware_bridge":  # (the bridge freezes the heap at configure)
             freeze_heap()  # the node is built
-        done = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
+        done = StopRequest()  # (not a threading.Event: `robot_rl.runtime.signals`)
+        done.on_signals(signal.SIGINT, signal.SIGTERM)
         threading.Thread(target=guard, args=(done, args.parent, args.node), daemon=True,
                          name="guard").start()
         executor = make_executor(rclpy.get_default_context())
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.node}: executor stopped ({health.get('last_error')}); "
                       "shutting down", file=sys.stderr)
                 rc = 3
-                done.set()  # (the guard's deadline runs from here)
+                done.set("executor stopped")  # (the guard's deadline runs from here)
                 break
         if sched.get("dds_threads_realtime"):  # (tearing down, a spinning one would starve us)
             set_threads_realtime(0, "dds.")
