@@ -1,7 +1,7 @@
 """argparse ``type`` functions for the command lines (`robot-rl`, `robot-rl hardware`,
 `robot-rl sysid`): a bad number ends in argparse's one-line error and exit status 2, never
-in a traceback from deep inside (issue 21, case 12: ``--max-id 300`` and ``--baud -5``
-crashed)."""
+in a traceback from deep inside (``--max-id 300`` or ``--baud -5`` is refused at the
+command line, not by the bus driver)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ safety chain → command. The three pieces are the cores of the three nodes:
 on the ticks that start a policy period: the reference the ROS graph is measured against
 (`robot-rl bench deploy`, sim-to-sim). It is not a robot's deployment path: there a slow
 policy step would stall the loop and its timeouts; the ROS graph runs the policy and the
-chain off the loop thread (issue 21).
+chain off the loop thread.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class RobotSpec:
             the ground) are kp x this and kd x its square root (the same damping ratio). 1 =
             the policy's gains. A policy's gains hold a standing robot; from its belly, a
             folded leg needs more torque to lift it than they give within the tracking guard's
-            error (issue 21, case 7).
+            error.
     """
 
     name: str

@@ -336,7 +336,7 @@ class SoftStartConfig:
     from the default pose to the command. A legged robot sinks while it is passive (damped,
     before its activation): from its belly, quad12's rear calves were still 0.6-0.7 rad
     short of the standing pose when a 2 s stand-up at the policy's gains ended, and ramping
-    to the policy from there tripped the tracking guard (issue 21, case 7); a locomotion
+    to the policy from there tripped the tracking guard; a locomotion
     policy trained from standing starts gets observations it never saw from a crouch.
 
     duration_s, stand_s and stand_wait_s in [0, ``DURATION_MAX``] = [0, 10] s (a stand-up or

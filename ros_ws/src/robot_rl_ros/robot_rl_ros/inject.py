@@ -3,7 +3,7 @@ what the fault tests (tests/faults) and `robot-rl bench faults` share.
 
 - `publish`: a message on any topic from a node of the bring-up's own process (the
   operator), as a stray node or a bad client would send it;
-- `bad_inputs`: the malformed messages of issue 21 (NaN ``/cmd_vel`` and ``/goal``, a
+- `bad_inputs`: malformed task and teleop messages (NaN ``/cmd_vel`` and ``/goal``, a
   ``/teleop/command`` with its joints reordered and 3 positions, a ``/cmd_vel`` of 1e6);
 - `safety_mode`, `damped`: what the safety node says and what reaches the motors, read the
   same way in both modes (in-process: the nodes' own objects; processes: ``/diagnostics`` and
@@ -48,7 +48,7 @@ def publish(g: Any, msg_type: Any, topic: str, msg: Any, times: int = 3,
 
 
 def bad_inputs(g: Any, joint_names: tuple[str, ...] | list[str]) -> None:
-    """Send the malformed messages of issue 21's case 1 and the unbounded command of 12."""
+    """Send malformed task and teleop messages and an unbounded task command."""
     nan = Twist()
     nan.linear.x = math.nan
     publish(g, Twist, "/cmd_vel", nan)

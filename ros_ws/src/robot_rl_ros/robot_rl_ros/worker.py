@@ -3,10 +3,10 @@ delivers a state (the node's executor, or in the in-process graph the bridge's l
 `robot_rl_ros.transport`) only posts it here.
 
 The bridge's 500 Hz loop must never run a node's work: a policy step (or a safety chain tick
-that runs a recovery policy) that takes 330 ms would stall the loop and every timeout in it
-(issue 21, case 10). So the loop only posts the state here and returns; the node's worker
-takes the newest one (older ones not yet taken are dropped: a late state is worthless) and
-runs the node's callback on it. An exception in it is contained (logged and counted on the
+that runs a recovery policy) that takes 330 ms would stall the loop and every timeout in it.
+So the loop only posts the state here and returns; the node's worker takes the newest one
+(older ones not yet taken are dropped: a late state is worthless) and runs the node's
+callback on it. An exception in it is contained (logged and counted on the
 node, `robot_rl_ros.contain`), and the worker goes on with the next item.
 """
 
