@@ -56,6 +56,7 @@ def _hard_exit(name: str) -> None:
 
 
 GUARD_PRIORITY = 99  # above every real-time thread of a node process (it sleeps throughout)
+_exited = threading.Event()  # the orderly shutdown is over (set by main, waited on by guard)
 
 
 def guard(done: StopRequest, parent: int, name: str) -> None:
@@ -72,9 +73,6 @@ def guard(done: StopRequest, parent: int, name: str) -> None:
             done.set("parent gone")
     if not _exited.wait(SHUTDOWN_DEADLINE_S):
         _hard_exit(name)
-
-
-_exited = threading.Event()  # the orderly shutdown is over
 
 
 def default_session(config: str) -> str:
