@@ -129,6 +129,26 @@ class MitLaw:
 MotorLaw = PositionServoLaw | MitLaw
 
 
+class MitLaws:
+    """`MitLaw` for all of a robot's joints at once (one array per field, one `pd_torque`
+    call per physics step): the drivers of a robot commanded as a whole (`SimRobot`)."""
+
+    def __init__(self, tau_max: np.ndarray) -> None:
+        self.tau_max = np.asarray(tau_max, dtype=np.float64).copy()
+        n = self.tau_max.shape[0]
+        self.p_des, self.v_des = np.zeros(n), np.zeros(n)
+        self.kp, self.kd, self.t_ff = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.enabled = False
+
+    def torques(self, q: np.ndarray, dq: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            out[:] = 0.0
+            return out
+        tau: np.ndarray = pd_torque(self.p_des, q, dq, self.kp, self.kd, self.v_des,
+                                    self.t_ff, self.tau_max, out=out)
+        return tau
+
+
 class SimPlant:
     """Args: robot: registry name; scene: MJCF path (default the robot's own / flat scene);
     realtime: sim seconds per wall second (0: free-running); keyframe: initial keyframe;
@@ -168,6 +188,7 @@ class SimPlant:
         self.lock = threading.RLock()
         n = self.spec.n_joints
         self.laws: list[MotorLaw | None] = [None] * n
+        self.all_laws: MitLaws | None = None  # (set_all_laws: instead of the per-joint ones)
         self._tau = np.zeros(n)
         latency = self.proxy.latency_ticks if self.proxy is not None else 0
         self._queue: list[np.ndarray] = [np.zeros(n) for _ in range(latency)]
@@ -183,6 +204,11 @@ class SimPlant:
     def set_law(self, joint: int, law: MotorLaw) -> None:
         with self.lock:
             self.laws[joint] = law
+
+    def set_all_laws(self, laws: MitLaws | None) -> None:
+        """One law object for every joint (None: back to the per-joint laws)."""
+        with self.lock:
+            self.all_laws = laws
 
     def joint_state(self, joint: int) -> tuple[float, float, float]:
         """(q [rad], dq [rad/s], tau [N m]) of one joint, as its motor measures them."""
@@ -235,8 +261,11 @@ class SimPlant:
                 q, dq = r.q, r.dq
                 if self.backlash is not None:  # (kept in step with the link: see below)
                     q = self.backlash.q_motor
-                for j, law in enumerate(self.laws):
-                    tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
+                if self.all_laws is not None:
+                    self.all_laws.torques(q, dq, out=tau)
+                else:
+                    for j, law in enumerate(self.laws):
+                        tau[j] = 0.0 if law is None else law.torque(float(q[j]), float(dq[j]))
                 if motor is not None:  # the driver's envelope; gearbox friction on the joint
                     tau[:] = motor.envelope(tau, dq)
                     self.data.qfrc_applied[r.dof_adr] = -motor.friction(dq)
@@ -294,5 +323,5 @@ class PlantImu:
         return self.plant.imu()
 
 
-__all__ = ["Backlash", "MitLaw", "MotorLaw", "MotorModel", "Perturbation", "PerturbationFactory",
-           "PlantImu", "PositionServoLaw", "SensorErrors", "SimPlant"]
+__all__ = ["Backlash", "MitLaw", "MitLaws", "MotorLaw", "MotorModel", "Perturbation",
+           "PerturbationFactory", "PlantImu", "PositionServoLaw", "SensorErrors", "SimPlant"]

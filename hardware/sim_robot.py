@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from hardware.robot import Robot
-from hardware.sim_plant import MitLaw, SimPlant
+from hardware.sim_plant import MitLaws, SimPlant
 from robot_rl.types import JointCommand, RobotState
 
 
@@ -31,14 +31,13 @@ class SimRobot(Robot):
     def __init__(self, plant: SimPlant, lockstep: bool = False) -> None:
         self.plant, self.spec = plant, plant.spec
         self.lockstep = lockstep  # the caller steps the plant (no real-time thread)
-        self.laws = [MitLaw(tau_max=float(t)) for t in self.spec.tau_max]
+        self.laws = MitLaws(self.spec.tau_max)  # (every joint's driver, as arrays)
         self.fault = None
         self.connected = False
         self._started_plant = False
 
     def connect(self) -> None:
-        for j, law in enumerate(self.laws):
-            self.plant.set_law(j, law)
+        self.plant.set_all_laws(self.laws)
         if self.plant._thread is None and not self.lockstep:
             self.plant.start()
             self._started_plant = True
@@ -66,18 +65,16 @@ class SimRobot(Robot):
         return st
 
     def write_command(self, cmd: JointCommand) -> JointCommand:
+        law = self.laws
         with self.plant.lock:
-            for j, law in enumerate(self.laws):
-                law.p_des, law.v_des = float(cmd.q_target[j]), float(cmd.dq_target[j])
-                law.kp, law.kd, law.t_ff = float(cmd.kp[j]), float(cmd.kd[j]), float(
-                    cmd.tau_ff[j])
-                law.enabled = True
+            law.p_des[:], law.v_des[:] = cmd.q_target, cmd.dq_target
+            law.kp[:], law.kd[:], law.t_ff[:] = cmd.kp, cmd.kd, cmd.tau_ff
+            law.enabled = True
         return cmd
 
     def disconnect(self) -> None:
         with self.plant.lock:
-            for law in self.laws:
-                law.enabled = False
+            self.laws.enabled = False
         if self._started_plant:
             self.plant.stop()
             self._started_plant = False

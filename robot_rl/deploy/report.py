@@ -23,6 +23,8 @@ from robot_rl.safety.robot_config import load_robot_config
 
 FALL_HEIGHT = 0.15   # m: the training task's termination height (quad12-walk)
 FALL_TILT = 1.0      # rad: the training task's termination tilt
+COLUMNS = 14         # `TruthRecorder`'s row
+BLOCK = 4096         # rows per block of `TruthRecorder` (82 s at 50 Hz)
 
 
 def foot_slip_probe(backend: Any) -> Any:
@@ -50,8 +52,11 @@ class TruthRecorder:
     def __init__(self, truth: Any, every: int, slip: Any = None) -> None:
         self.truth, self.every = truth, max(1, every)
         self.slip = slip  # () -> per-foot contact-point slip [m/s], NaN in the air (sim)
-        self.slips: list[float] = []  # per row: the mean over the feet in contact
-        self.rows: list[tuple[float, ...]] = []
+        # the rows in float64 blocks of `BLOCK` (120 bytes a row, the last column the mean
+        # slip over the feet in contact): a list of tuples of floats took ~500 bytes a row,
+        # 1.5 MB a minute at 50 Hz, in the bridge's process
+        self._blocks: list[np.ndarray] = []
+        self._n = 0  # rows used in the last block
         self.t_active: float | None = None
         self._k = 0
 
@@ -69,20 +74,30 @@ class TruthRecorder:
         rp = roll_pitch(st.imu_quat)
         tau = st.tau if st.tau is not None else np.zeros_like(st.q)
         ee = st.ee_pos if st.ee_pos is not None else np.zeros(3)
-        self.rows.append((time.monotonic(), float(pos[0]), float(pos[1]), float(pos[2]),
-                          float(v[0]), float(v[1]), float(st.imu_gyro[2]), float(rp[0]),
-                          float(rp[1]), float(np.abs(tau).mean()),
-                          float(np.abs(tau * st.dq).sum()), float(ee[0]), float(ee[1]),
-                          float(ee[2])))
+        slip = float("nan")
         if self.slip is not None:
             feet = np.asarray(self.slip(), dtype=np.float64)
-            self.slips.append(float(np.nanmean(feet)) if np.isfinite(feet).any()
-                              else float("nan"))
+            slip = float(np.nanmean(feet)) if np.isfinite(feet).any() else slip
+        if not self._blocks or self._n == BLOCK:
+            self._blocks.append(np.empty((BLOCK, COLUMNS + 1)))
+            self._n = 0
+        self._blocks[-1][self._n] = (
+            time.monotonic(), pos[0], pos[1], pos[2], v[0], v[1], st.imu_gyro[2], rp[0], rp[1],
+            np.abs(tau).mean(), np.abs(tau * st.dq).sum(), ee[0], ee[1], ee[2], slip)
+        self._n += 1
+
+    @property
+    def rows(self) -> np.ndarray:
+        """(n, `COLUMNS` + 1): the rows so far, the mean slip last."""
+        if not self._blocks:
+            return np.empty((0, COLUMNS + 1))
+        return np.concatenate([*self._blocks[:-1], self._blocks[-1][:self._n]])
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"t_active": self.t_active, "rows": self.rows}
+        rows = self.rows
+        out: dict[str, Any] = {"t_active": self.t_active, "rows": rows[:, :COLUMNS].tolist()}
         if self.slip is not None:
-            out["slip"] = self.slips
+            out["slip"] = rows[:, COLUMNS].tolist()
         return out
 
 

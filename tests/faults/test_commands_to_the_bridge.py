@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from graphs import deploy_config, start, wait_for
+from graphs import damped, deploy_config, start, wait_for
 from sensor_msgs.msg import JointState
 
 from hardware.bridge import HardwareBridge
@@ -121,7 +121,10 @@ def test_a_stalled_policy_node_resumes_into_latched_damping(bundles: dict[str, P
         os.kill(pid, signal.SIGSTOP)
         time.sleep(1.0)
         os.kill(pid, signal.SIGCONT)
-        g.run(1.5, script=False)
+        # the chain's fallback: hold 0.1 s, then from 0.5 s a 1.5 s sit-down and 0.5 s of
+        # settling before the damping itself (2.5 s after the stall began)
+        assert wait_for(lambda: damped(g), 5.0), g.operator.modes_seen[-5:]
+        g.run(1.0, script=False)  # the policy is back: the chain must stay damped
         op = g.operator
         status, seen = dict(op.safety_status), list(op.modes_seen)
     finally:

@@ -52,3 +52,39 @@ def test_locomotion_falls_are_going_down_once_up() -> None:
     m = locomotion_metrics(cfg, {"t_active": 10.0, "rows": rows.tolist()})
     assert m["down_at_activation"] and m["falls"] == 1 and m["fallen_at_end"]
     assert m["vel_error_mps"] == pytest.approx(0.0)
+
+
+def test_truth_recorder_keeps_active_rows_across_its_blocks() -> None:
+    """Rows only while the bridge is active, one per ``every`` ticks, in order across the
+    recorder's fixed blocks; the slip column only with a slip probe."""
+    from types import SimpleNamespace
+
+    from robot_rl.deploy import report
+    from robot_rl.types import RobotState
+
+    k = [0]
+
+    def truth() -> RobotState:
+        k[0] += 1
+        return RobotState(t=0.0, q=np.zeros(2), dq=np.full(2, 2.0), tau=np.array([1.0, -3.0]),
+                          imu_quat=np.array([1.0, 0.0, 0.0, 0.0]), imu_gyro=np.array(
+                              [0.0, 0.0, 0.5]), imu_acc=np.zeros(3),
+                          base_pos=np.array([float(k[0]), 0.0, 0.3]))
+
+    bridge = SimpleNamespace(state=SimpleNamespace(value="inactive"), active_since=7.0)
+    rec = report.TruthRecorder(truth, every=2, slip=lambda: np.array([0.1, np.nan, 0.3]))
+    rec(bridge, None)
+    rec(bridge, None)  # (inactive: no row)
+    bridge.state.value = "active"
+    n = report.BLOCK + 5  # into a second block
+    for _ in range(2 * n):
+        rec(bridge, None)
+    d = rec.to_dict()
+    rows = np.asarray(d["rows"])
+    assert d["t_active"] == 7.0 and rows.shape == (n, report.COLUMNS)
+    assert rows[:, 1].tolist() == [float(i) for i in range(1, n + 1)]  # base x, in order
+    assert np.all(np.diff(rows[:, 0]) >= 0)
+    assert rows[0, 3] == 0.3 and rows[0, 6] == 0.5  # z, yaw rate
+    assert rows[0, 9] == 2.0 and rows[0, 10] == 8.0  # mean |tau|, sum |tau dq|
+    assert d["slip"] == pytest.approx([0.2] * n)  # the mean over the feet in contact
+    assert "slip" not in report.TruthRecorder(truth, every=1).to_dict()

@@ -2,7 +2,9 @@
 
 configure = build the backend and connect (the robot is passive: damped); activate = torque
 on + soft start; deactivate = hold; cleanup = damp, disconnect. Publishes ``/joint_states``
-and ``/imu/data`` from the bridge's own loop thread (not an executor timer) and takes
+and ``/imu/data`` for every state of the bridge's own loop thread (not an executor timer; the
+messages are written in a thread of their own, so a middleware that blocks never stalls the
+loop: `robot_rl_ros.transport`) and takes
 ``/command`` (sensor_msgs/JointState, see `robot_rl_ros.convert`) from this graph's safety
 node only: its frame must carry the graph's session token and a sequence number above the last
 one followed. Anything else (a stray publisher, a second graph on the same domain, a replay or
@@ -48,7 +50,9 @@ class HardwareBridgeNode(LifecycleNode):
         self.cfg, self.policy_dt = cfg, policy_dt
         _, self.spec = load_robot(cfg)
         transport = Middleware() if transport is None else transport
-        self.pub_state = transport.state_publisher(self, self.spec)
+        # (the loop hands each state over; its messages are written in another thread)
+        self.pub_state = transport.state_publisher(self, self.spec,
+                                                   cfg.executor_realtime_priority)
         self.session = session
         self.last_seq = -1
         self.foreign_commands = 0
@@ -121,6 +125,10 @@ class HardwareBridgeNode(LifecycleNode):
             self.backend.close()
         self.backend = None
 
+    def stop_worker(self) -> None:
+        """The state messages' writer thread ends (the node is going away)."""
+        self.pub_state.stop()
+
     # -- topics ------------------------------------------------------------------------------
     def _publish(self, st: RobotState, tick: int) -> None:
         """(In the loop thread: its CPU is in the loop's.)"""
@@ -175,5 +183,6 @@ class HardwareBridgeNode(LifecycleNode):
         out["modes"] = [m for _, m in self.bridge.modes] if self.bridge else []
         out["cpu_s"] = round(self.clock_cpu.total, 3)
         out["nested_cpu_s"] = round(self.nested_cpu.total, 3)
+        out["state_messages"] = self.pub_state.stats()
         return out
 

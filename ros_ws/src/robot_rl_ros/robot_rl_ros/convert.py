@@ -148,11 +148,14 @@ def parse_frame(frame_id: str) -> tuple[str, str, int]:
     return mode, parts[1], int(parts[2])
 
 
-def msg_to_command(spec: RobotSpec, msg: JointState) -> tuple[JointCommand, str, float]:
+def msg_to_command(spec: RobotSpec, msg: JointState, mode: str | None = None
+                   ) -> tuple[JointCommand, str, float]:
     """(command with the robot's gains for its mode, mode, stamp on the local clock). Raises
     ValueError for an unknown mode, a malformed frame, missing joints or wrong sizes
-    (non-finite values pass: the safety chain's non-finite guard and the bridge judge them)."""
-    mode = parse_frame(msg.header.frame_id)[0]
+    (non-finite values pass: the safety chain's non-finite guard and the bridge judge them).
+    ``mode``: the frame's, where the caller has already read it (`parse_frame`)."""
+    if mode is None:
+        mode = parse_frame(msg.header.frame_id)[0]
     idx = _order(spec, msg.name)
     n, m = spec.n_joints, len(msg.name)
     q = _arr(msg.position, idx, n, "position", m)

@@ -55,6 +55,7 @@ from robot_rl_ros.convert import (
 )
 from robot_rl_ros.log import NodeLog
 from robot_rl_ros.qos import COMMAND_QOS, STATE_QOS, publisher, subscribe
+from robot_rl_ros.worker import Mailbox
 
 STATE = "/joint_states"
 POLICY_COMMAND = "/policy/command"
@@ -77,7 +78,14 @@ class Command:
 
 class StatePublisher(Protocol):
     def publish(self, st: RobotState) -> float:
-        """Publish ``st``; returns the thread CPU [s] other nodes' callbacks took in it."""
+        """Publish ``st`` (never blocking on the middleware: the bridge's loop calls it);
+        returns the thread CPU [s] other nodes' callbacks took in it."""
+
+    def stats(self) -> dict[str, Any]:
+        """The message writer's figures (`_MessageStatePublisher.stats`)."""
+
+    def stop(self) -> None:
+        """No message is written after this (the node is going away)."""
 
 
 class CommandPublisher(Protocol):
@@ -86,7 +94,8 @@ class CommandPublisher(Protocol):
 
 
 class Transport(Protocol):
-    def state_publisher(self, node: Any, spec: RobotSpec) -> StatePublisher: ...
+    def state_publisher(self, node: Any, spec: RobotSpec, priority: int = 0
+                        ) -> StatePublisher: ...
 
     def command_publisher(self, node: Any, topic: str) -> CommandPublisher: ...
 
@@ -101,16 +110,48 @@ class Transport(Protocol):
 
 # -- messages ---------------------------------------------------------------------------------
 class _MessageStatePublisher:
-    def __init__(self, node: Any, spec: RobotSpec) -> None:
+    """``/joint_states`` and ``/imu/data``, written from this publisher's own thread
+    (`robot_rl_ros.worker.Mailbox` "state messages", at ``priority``): the bridge's loop, which
+    calls `publish`, never enters the middleware. A DDS write can block (seen once for 3 s
+    after a subscriber's process was killed); in the loop it would have stopped the commands
+    to the motors and the loop's own command timeout with them. Here only the messages stop:
+    the states not yet written are replaced by newer ones (``dropped``), and `stuck_s` says
+    for how long the write under way has not returned."""
+
+    def __init__(self, node: Any, spec: RobotSpec, priority: int = 0) -> None:
         self.msgs = StateMessages(spec)
         self.joints = publisher(node, JointState, STATE, STATE_QOS)
         self.imu = publisher(node, Imu, "/imu/data", STATE_QOS)
+        self._since = 0.0  # when the write under way began (0: none under way)
+        self.longest_s = 0.0  # the longest write so far
+        self.worker = Mailbox(node, "state messages", self._write, priority)
 
     def publish(self, st: RobotState) -> float:
-        js, imu = self.msgs.fill(st)
-        self.imu.publish(imu)  # IMU first: a subscriber reads it with the joint state
-        self.joints.publish(js)
+        self.worker.post(st)
         return 0.0
+
+    def _write(self, st: RobotState) -> None:
+        self._since = t0 = time.monotonic()
+        try:
+            js, imu = self.msgs.fill(st)
+            self.imu.publish(imu)  # IMU first: a subscriber reads it with the joint state
+            self.joints.publish(js)
+        finally:
+            self._since = 0.0
+            self.longest_s = max(self.longest_s, time.monotonic() - t0)
+
+    def stuck_s(self) -> float:
+        """How long the write under way has been in the middleware (0: none under way)."""
+        since = self._since
+        return 0.0 if not since else time.monotonic() - since
+
+    def stats(self) -> dict[str, Any]:
+        return {"dropped": self.worker.dropped, "longest_write_ms": round(
+            1e3 * self.longest_s, 2), "stuck_s": round(self.stuck_s(), 3),
+                "realtime_error": self.worker.realtime_error}
+
+    def stop(self) -> None:
+        self.worker.stop()
 
 
 class _MessageCommandPublisher:
@@ -127,11 +168,11 @@ class _MessageCommandPublisher:
 def read_command(spec: RobotSpec, msg: JointState) -> Command:
     """A command message as a `Command` (``cmd`` None and ``error`` set if it cannot be read)."""
     try:
-        _, session, seq = parse_frame(msg.header.frame_id)
+        mode, session, seq = parse_frame(msg.header.frame_id)
     except ValueError as e:
         return Command(None, 0.0, "", "?", -1, str(e))
     try:
-        cmd, mode, stamp = msg_to_command(spec, msg)
+        cmd, mode, stamp = msg_to_command(spec, msg, mode)
     except ValueError as e:
         return Command(None, 0.0, "", session, seq, str(e))
     return Command(cmd, stamp, mode, session, seq)
@@ -140,8 +181,11 @@ def read_command(spec: RobotSpec, msg: JointState) -> Command:
 class Middleware:
     """Every stream through the ROS middleware (topics, `robot_rl_ros.qos`)."""
 
-    def state_publisher(self, node: Any, spec: RobotSpec) -> StatePublisher:
-        return _MessageStatePublisher(node, spec)
+    def state_publisher(self, node: Any, spec: RobotSpec, priority: int = 0
+                        ) -> StatePublisher:
+        """(``priority``: the message writer's SCHED_FIFO priority; the messages are the
+        route to the policy and safety nodes here.)"""
+        return _MessageStatePublisher(node, spec, priority)
 
     def command_publisher(self, node: Any, topic: str) -> CommandPublisher:
         return _MessageCommandPublisher(node, topic)
@@ -241,12 +285,21 @@ class _DirectPublisher:
         self.messages.publish(item)  # then everyone else
         return cpu
 
+    def stats(self) -> dict[str, Any]:
+        return self.messages.stats()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self.messages.stop()
+
 
 class IntraProcess(_Bus):
     """The chain's streams by direct call between this process's nodes, every message still
     published for the rest of the ROS graph."""
 
-    def state_publisher(self, node: Any, spec: RobotSpec) -> StatePublisher:
+    def state_publisher(self, node: Any, spec: RobotSpec, priority: int = 0
+                        ) -> StatePublisher:
+        """(The messages are for the rest of the graph: their writer runs at normal priority
+        whatever ``priority``.)"""
         return _DirectPublisher(self, STATE, _MessageStatePublisher(node, spec))
 
     def command_publisher(self, node: Any, topic: str) -> CommandPublisher:
