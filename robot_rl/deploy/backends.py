@@ -20,9 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hardware.can.link import CanBusError
-from hardware.can.multi import MultiCanBus
-from hardware.can_robot import CanRobot
 from hardware.errors import HardwareError
 from hardware.robot import Robot
 from hardware.servo import BUSES
@@ -30,7 +27,6 @@ from hardware.servo.calibration import RobotCalibration
 from hardware.servo_robot import ServoRobot
 from hardware.sim_plant import PlantImu, SimPlant
 from hardware.sim_robot import SimRobot
-from hardware.virtual.plant_can import can_bus_specs, can_layout, mit_adapters
 from hardware.virtual.plant_servo import bus_motors, identity_calibration, virtual_servo_bus
 from robot_rl.config import resolve
 from robot_rl.deploy.config import BackendConfig
@@ -69,6 +65,11 @@ def _sim(robot: str, cfg: BackendConfig) -> Backend:
 
 def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Robot:
     """`CanRobot` over the buses ``specs`` ((CanBusConfig, motors) per bus)."""
+    # (lazy, as in `_virtual_can`: python-can)
+    from hardware.can.link import CanBusError
+    from hardware.can.multi import MultiCanBus
+    from hardware.can_robot import CanRobot
+
     try:
         bus = MultiCanBus.open(specs, timeout=0.01, max_misses=3)
     except (CanBusError, OSError) as e:
@@ -77,6 +78,10 @@ def _can_robot(robot: str, specs: list[Any], limits: list[Any], imu: Any) -> Rob
 
 
 def _virtual_can(robot: str, cfg: BackendConfig) -> Backend:
+    # (lazy: the CAN modules load python-can, ~10 MB resident and 0.1 s, which a deployment
+    # on any other backend does not need)
+    from hardware.virtual.plant_can import can_bus_specs, can_layout, mit_adapters
+
     plant = _plant(robot, cfg).start()
     adapters = [a.start() for a in mit_adapters(plant)]
     slots = can_layout(plant.spec)
