@@ -97,6 +97,14 @@ class WorkspaceCBFConfig:
                              f"{list(self.sites)}")
 
 
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """Consecutive indices as a slice (indexing with it is a view, not a gather), others as
+    they are."""
+    if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+        return slice(int(idx[0]), int(idx[0]) + idx.size)
+    return idx
+
+
 def _ancestors(model: mujoco.MjModel, body: int) -> list[int]:
     """Bodies from ``body`` up to (excluding) the world body."""
     out = []
@@ -152,8 +160,8 @@ class WorkspaceCBF(Stage):
         if self.arm.size == 0:
             raise ValueError(f"cbf_workspace: no joint of robot '{spec.name}' moves its "
                              "end-effector")
-        self.qadr = np.array([m.jnt_qposadr[j] for j in jids])
-        self.dofs = np.array([m.jnt_dofadr[jids[i]] for i in self.arm])
+        self.qadr = _as_slice(np.array([m.jnt_qposadr[j] for j in jids]))
+        self.dofs = _as_slice(np.array([m.jnt_dofadr[jids[i]] for i in self.arm]))
         self.q_min, self.q_max = spec.q_min[self.arm], spec.q_max[self.arm]
         self.step = spec.dq_max[self.arm] * control_dt
         self.tau_max = spec.tau_max[self.arm] * cfg.torque_scale
@@ -169,6 +177,10 @@ class WorkspaceCBF(Stage):
         mujoco.mj_kinematics(m, self.data)  # base pose: constant (fixed base)
         self._p0 = self.data.xpos[base].copy()
         self._r0t = self.data.xmat[base].reshape(3, 3).T.copy()
+        # a world point x in one product: rows 0-5 the box barriers (x_min .. z_max, as
+        # _BOX_SIGN orders them), rows 6-8 its position in the base frame r0t (x - p0)
+        self._to_base = np.vstack([_BOX_SIGN @ self._r0t, self._r0t])
+        self._base_off = np.r_[self._box_off, np.zeros(3)] - self._to_base @ self._p0
         n, mc = self.arm.size, self.rows * len(self.site_ids)
         self.n, self.mc, nc = n, mc, 2 * mc
         self._jac, self._bias = np.zeros((3, m.nv)), np.zeros(m.nv)
@@ -205,15 +217,14 @@ class WorkspaceCBF(Stage):
         mujoco.mj_comPos(m, d)
         for k, sid in enumerate(self.site_ids):
             mujoco.mj_jacSite(m, d, self._jac, None, sid)
-            p = self._r0t @ (d.site_xpos[sid] - self._p0)
-            jac = self._r0t @ self._jac[:, self.dofs]
+            grad = self._to_base @ self._jac[:, self.dofs]  # box rows; base-frame Jacobian
+            val = self._to_base @ d.site_xpos[sid] + self._base_off  # box barriers; position
             r = r0 + k * self.rows
-            self.G[r:r + 6] = _BOX_SIGN @ jac
-            self.h[r:r + 6] = _BOX_SIGN @ p + self._box_off
-            if self.rows > 6:
-                diff = p - self._c
-                self.G[r + 6:r + self.rows] = 2.0 * diff @ jac
-                self.h[r + 6:r + self.rows] = (diff * diff).sum(axis=1) - self._r2
+            self.G[r:r + 6], self.h[r:r + 6] = grad[:6], val[:6]
+            if self.rows > 6:  # spheres: h = |p - c|^2 - radius^2, grad h = 2 (p - c) J
+                diff = val[6:] - self._c
+                self.G[r + 6:r + self.rows] = 2.0 * diff @ grad[6:]
+                self.h[r + 6:r + self.rows] = np.einsum("ij,ij->i", diff, diff) - self._r2
         if r0 == 0 and self.cfg.predict_sag:
             mujoco.mj_rne(m, d, 0, self._bias)  # qvel = 0: gravity torque only
             self.tau_g[:] = self._bias[self.dofs]
