@@ -31,6 +31,7 @@ from robot_rl.evaluation import (
     plot_compare,
 )
 from robot_rl.runtime.policy import OnnxPolicy
+from robot_rl.runtime.upgrade import upgrade_bundle
 from robot_rl.sim_rollout import rollout
 
 
@@ -126,6 +127,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.upgrade:  # (a bundle's metadata only: no torch)
+        print(json.dumps(upgrade_bundle(args.checkpoint, args.out)))
+        return 0
     from robot_rl.export import export_checkpoint  # (lazy: torch, loaded only to export)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     try:
@@ -238,8 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("export", help="export a checkpoint to an ONNX policy bundle (JSON last)")
-    s.add_argument("checkpoint", help="training checkpoint (model.pt)")
-    s.add_argument("--out", help="bundle path (default: CHECKPOINT with .onnx)")
+    s.add_argument("checkpoint", help="training checkpoint (model.pt), or with --upgrade a bundle")
+    s.add_argument("--out", help="bundle path (default: CHECKPOINT with .onnx; with --upgrade "
+                   "the bundle itself)")
+    s.add_argument("--upgrade", action="store_true",
+                   help="upgrade a format 1 bundle to the current format: add the control "
+                   "contract of its robot as the project defines it")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("inspect", help="show (and check) a policy bundle's metadata (JSON last)")

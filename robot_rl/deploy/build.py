@@ -5,7 +5,10 @@ loop run the same objects."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import numpy as np
 
 from hardware.bridge import HardwareBridge
 from robot_rl.deploy.backends import Backend
@@ -13,8 +16,10 @@ from robot_rl.deploy.config import DeployConfig
 from robot_rl.errors import RobotRLError
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.controller import PolicyController
-from robot_rl.runtime.policy import BundleError
+from robot_rl.runtime.policy import BundleError, bundle_metadata
 from robot_rl.safety.robot_config import RobotConfig, load_robot_config
+
+log = logging.getLogger(__name__)
 
 
 class DeployError(RobotRLError, RuntimeError):
@@ -23,12 +28,33 @@ class DeployError(RobotRLError, RuntimeError):
 
 
 def load_robot(cfg: DeployConfig) -> tuple[RobotConfig, RobotSpec]:
-    rcfg = load_robot_config(cfg.robot_config_path())
+    """The robot config and the spec every node drives the robot with: the robot config's
+    (its ``joints:`` overrides applied), with the bundle's gains where the deploy config
+    says ``policy.adopt_bundle_gains`` (logged)."""
+    contract = None
+    if cfg.policy.adopt_bundle_gains:
+        path = cfg.policy_file()
+        if path is None:
+            raise DeployError("policy.adopt_bundle_gains needs a policy_path (the bundle whose "
+                              "gains to adopt)")
+        try:
+            contract = bundle_metadata(path)["contract"]
+        except BundleError as e:
+            raise DeployError(f"policy.adopt_bundle_gains: {e}") from None
+    rcfg = load_robot_config(cfg.robot_config_path(), gains_from=contract)
     if rcfg.robot != cfg.robot:
         raise DeployError(f"{cfg.robot_config_path()} configures robot '{rcfg.robot}', but the "
                           f"deployment is for '{cfg.robot}'; point robot_config at "
                           f"configs/robots/{cfg.robot}.yaml")
-    return rcfg, rcfg.effective_spec()
+    spec = rcfg.effective_spec(contract)
+    if contract is not None:
+        own = rcfg.effective_spec()
+        if not (np.array_equal(own.kp, spec.kp) and np.array_equal(own.kd, spec.kd)):
+            log.warning("policy.adopt_bundle_gains: driving %s with the gains its policy was "
+                        "trained with, kp %s kd %s (the robot config's: kp %s kd %s)",
+                        spec.name, spec.kp.tolist(), spec.kd.tolist(), own.kp.tolist(),
+                        own.kd.tolist())
+    return rcfg, spec
 
 
 def make_controller(cfg: DeployConfig, spec: RobotSpec) -> PolicyController:

@@ -124,10 +124,14 @@ class BridgeConfig:
 @dataclass
 class PolicyNodeConfig:
     """Attributes: command: initial task command (vx, vy, yaw rate for the quadruped; a goal
-    position for the arm); threads: onnxruntime intra-op threads."""
+    position for the arm); threads: onnxruntime intra-op threads; adopt_bundle_gains: drive
+    the robot with the kp and kd of the bundle's control contract (the gains it was trained
+    with) instead of refusing a bundle whose gains differ from the robot config's
+    (`robot_rl.robots.contract`); every other field of the contract must still match."""
 
     command: tuple[float, ...] = ()
     threads: int = 1
+    adopt_bundle_gains: bool = False
 
     def validate(self) -> None:
         if self.threads < 1:

@@ -4,11 +4,17 @@ Every bundle maps raw observations ``obs`` (float32 [B, obs_dim]) to ``action``;
 normalisers are baked into the graph. ``metadata_props`` holds one key, ``"robot_rl"``,
 whose value is a JSON object::
 
-    {"format_version": 1, "robot": "quad12",
+    {"format_version": 2, "robot": "quad12",
+     "contract": {"joint_names": [...], "kp": [...], "kd": [...], "q0": [...], "q_min": [...],
+                  "q_max": [...], "dq_max": [...], "tau_max": [...], "physics_dt": 0.005,
+                  "policy_dt": 0.02},
      "obs_terms": [{"name": "base_ang_vel", "dim": 3, "scale": 0.25, "noise": 0.2}, ...],
      "obs_dim": 45, "act_dim": 12, "action_type": "joint_pos_offset", "action_scale": 0.25,
      "policy_dt": 0.02, "horizon": 1, "algorithm": "ppo", "config_hash": "...",
      "code_version": "0.1.0+g1234abc", "extra": {...}}
+
+``contract`` is the control the policy was trained under (`robot_rl.robots.contract`), checked
+against the robot by the runtime before it drives it.
 
 Kinds:
 - Gaussian MLP actor (`export_actor`): ``obs`` → ``action`` [B, act_dim] (the mean).
@@ -48,6 +54,7 @@ from robot_rl.policies.diffusion import DiffusionChunkPolicy
 from robot_rl.policies.mlp import ActorCritic
 from robot_rl.policies.residual import ResidualPolicy
 from robot_rl.robots import get_robot
+from robot_rl.robots.contract import contract_of
 from robot_rl.runtime.obs import ObsBuilder
 from robot_rl.runtime.policy import ACTION_TYPES, FORMAT_VERSION, METADATA_KEY, file_sha256
 
@@ -105,6 +112,9 @@ def _metadata(*, robot: str, obs_layout: Sequence[Mapping[str, Any]], obs_dim: i
         raise ValueError(f"action_scale must be finite, got {action_scale}")
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION, "robot": robot, "obs_terms": terms,
+        # the control the training envs run the robot under: its registry spec
+        # (`robot_rl.envs.base`), which the runtime checks the robot against
+        "contract": contract_of(get_robot(robot)),
         "obs_dim": int(obs_dim), "act_dim": int(act_dim), "action_type": action_type,
         "action_scale": float(action_scale), "policy_dt": float(policy_dt),
         "horizon": int(horizon), "algorithm": algorithm, "config_hash": config_hash,

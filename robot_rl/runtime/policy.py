@@ -23,18 +23,22 @@ import numpy as np
 import onnxruntime as ort
 
 from robot_rl.errors import RobotRLError
+from robot_rl.robots.contract import mismatches, validate_contract
 
 if TYPE_CHECKING:
     from robot_rl.robots.spec import RobotSpec
 
 METADATA_KEY = "robot_rl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the control contract (`robot_rl.robots.contract`) in every bundle
 ACTION_TYPES = ("joint_pos_offset", "joint_pos", "ee_delta", "chunk")
 REEXPORT = "re-export it with `robot-rl export CHECKPOINT --out bundle.onnx`"
+UPGRADE = ("a format 1 bundle (before the control contract) is upgraded, for the robot as the "
+           "project defines it, with `robot-rl export BUNDLE.onnx --upgrade`")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "format_version": int, "robot": str, "obs_terms": list, "obs_dim": int, "act_dim": int,
     "action_type": str, "action_scale": (int, float), "policy_dt": (int, float),
     "horizon": int, "algorithm": str, "config_hash": str, "code_version": str,
+    "contract": dict,
 }
 
 
@@ -63,6 +67,10 @@ def parse_metadata(raw: str | None, source: str = "bundle") -> dict[str, Any]:
                           f"{REEXPORT}") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{source}: '{METADATA_KEY}' metadata is not a JSON object")
+    if meta.get("format_version") == 1:
+        raise BundleError(f"{source}: metadata format_version 1 has no control contract (the "
+                          f"gains, pose, limits and rates it was trained under), which this "
+                          f"runtime checks against the robot; {UPGRADE}, or {REEXPORT}")
     for key, tp in _REQUIRED.items():
         if key not in meta:
             raise BundleError(f"{source}: metadata lacks required key '{key}'; {REEXPORT}")
@@ -79,6 +87,10 @@ def parse_metadata(raw: str | None, source: str = "bundle") -> dict[str, Any]:
     if not (math.isfinite(meta["policy_dt"]) and meta["policy_dt"] > 0):
         raise BundleError(f"{source}: metadata policy_dt must be > 0, got {meta['policy_dt']}")
     _check_kind(meta, source)
+    try:
+        validate_contract(meta["contract"])
+    except ValueError as e:
+        raise BundleError(f"{source}: {e}; {REEXPORT}") from None
     total = 0
     for i, term in enumerate(meta["obs_terms"]):
         if not isinstance(term, dict):
@@ -236,14 +248,27 @@ class OnnxPolicy:
                     obs_layout: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Refuse (BundleError) a bundle that does not fit ``robot`` / ``obs_layout``.
 
-        Checks the robot name; for joint action types (joint_pos_offset / joint_pos) with a
-        `RobotSpec`, that act_dim equals the joint count; with ``obs_layout`` (as returned by
-        ``ObsBuilder.layout()``), that the terms' names, dims and scales match in order.
+        Checks the robot name; with a `RobotSpec`, the bundle's control contract against it
+        (`robot_rl.robots.contract.mismatches`: joints by name, kp, kd, q0, limits, rates) and
+        for joint action types (joint_pos_offset / joint_pos) that act_dim equals the joint
+        count; with ``obs_layout`` (as returned by ``ObsBuilder.layout()``), that the terms'
+        names, dims and scales match in order.
         """
         name = robot if isinstance(robot, str) else robot.name
         if name != self._meta["robot"]:
             raise BundleError(f"{self.path}: bundle is for robot '{self._meta['robot']}', not "
                               f"'{name}'")
+        if not isinstance(robot, str):
+            problems = mismatches(self._meta["contract"], robot)
+            if problems:
+                gains = any(p.startswith(("kp ", "kd ")) for p in problems)
+                raise BundleError(
+                    f"{self.path}: {name} is not set up as the policy was trained: "
+                    f"{'; '.join(problems)}. Deploy it with the robot settings it was trained "
+                    "under (configs/robots/<robot>.yaml `joints:` overrides), or train it for "
+                    "these" + ("; or, to drive the robot with the bundle's gains, set "
+                               "`policy.adopt_bundle_gains: true` in the deploy config"
+                               if gains else ""))
         m = self._meta
         step_type = m["chunk"]["action_type"] if m["action_type"] == "chunk" else m["action_type"]
         joint_action = step_type in ("joint_pos_offset", "joint_pos")

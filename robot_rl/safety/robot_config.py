@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from robot_rl.config import ConfigError, load_config
 from robot_rl.robots import ROBOTS, RobotSpec, get_robot
+from robot_rl.robots.contract import with_contract_gains
 from robot_rl.safety.chain import SafetyChain, SafetyConfig, build_stages
 from robot_rl.safety.fallback import build_fallback
 from robot_rl.safety.supervisor import SafetySupervisor
@@ -91,9 +92,14 @@ class RobotConfig:
                 if v is not None and not 0 < v <= hw:
                     raise ValueError(f"joints.{name}.{key}: must be in (0, {hw}], got {v}")
 
-    def effective_spec(self) -> RobotSpec:
-        """The robot spec with this config's per-joint settings applied."""
-        spec = get_robot(self.robot)
+    def effective_spec(self, gains_from: dict[str, Any] | None = None) -> RobotSpec:
+        """The robot spec with this config's per-joint settings applied; with ``gains_from``
+        (a bundle's control contract: the deploy config's ``policy.adopt_bundle_gains``), its
+        kp and kd instead of the robot's and this config's."""
+        spec = self._with_joints(get_robot(self.robot))
+        return spec if gains_from is None else with_contract_gains(spec, gains_from)
+
+    def _with_joints(self, spec: RobotSpec) -> RobotSpec:
         if not self.joints:
             return spec
         arrays = {k: np.array(getattr(spec, k), dtype=np.float64)
@@ -113,16 +119,21 @@ class RobotConfig:
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
 
 
-def load_robot_config(path: str | Path | None = None, robot: str = "") -> RobotConfig:
+def load_robot_config(path: str | Path | None = None, robot: str = "",
+                      gains_from: dict[str, Any] | None = None) -> RobotConfig:
     """Load and validate a robot config (default: ``configs/robots/<robot>.yaml``); the
     safety stages and fallback are built once here so their options are checked at load
-    time too."""
+    time too (on ``effective_spec(gains_from)``: a recovery bundle is checked against the
+    gains the robot will run)."""
     if path is None:
         if not robot:
             raise ConfigError("give a robot config file or a robot name")
         path = CONFIG_DIR / f"{robot}.yaml"
     cfg = load_config(RobotConfig, path)
-    spec = cfg.effective_spec()
+    try:
+        spec = cfg.effective_spec(gains_from)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
     build_stages(cfg.safety, spec, cfg.control_dt, str(path))
     build_fallback(cfg.safety.fallback, spec, cfg.control_dt, str(path))
     return cfg

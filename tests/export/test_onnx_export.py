@@ -96,8 +96,15 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     assert (meta["robot"], meta["obs_dim"], meta["act_dim"]) == ("quad12", 45, 12)
     assert (meta["action_type"], meta["action_scale"], meta["policy_dt"]) == (
         "joint_pos_offset", 0.25, 0.02)
-    assert (meta["horizon"], meta["algorithm"], meta["format_version"]) == (1, "ppo", 1)
+    assert (meta["horizon"], meta["algorithm"], meta["format_version"]) == (1, "ppo", 2)
     assert (meta["config_hash"], meta["code_version"]) == ("abc123", "0.1.0+gtest")
+    # the control the training env runs quad12 under (its registry spec), field by field
+    spec, c = get_robot("quad12"), meta["contract"]
+    assert c["joint_names"] == list(spec.joint_names)
+    for key in ("kp", "kd", "q0", "q_min", "q_max", "dq_max", "tau_max"):
+        assert c[key] == getattr(spec, key).tolist(), key
+    assert (c["physics_dt"], c["policy_dt"]) == (spec.physics_dt, spec.policy_dt) == (
+        0.005, 0.02)
     assert meta["extra"] == {"note": "unit test"}
 
 

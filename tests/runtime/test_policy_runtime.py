@@ -18,6 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from robot_rl.robots import get_robot
+from robot_rl.robots.contract import contract_of
 from robot_rl.runtime.policy import BundleError, OnnxPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,10 @@ OBS_DIM, ACT_DIM = 24, 6
 
 
 def base_meta() -> dict[str, Any]:
-    return {"format_version": 1, "robot": "arm6", "obs_terms": LAYOUT, "obs_dim": OBS_DIM,
+    return {"format_version": 2, "robot": "arm6", "obs_terms": LAYOUT, "obs_dim": OBS_DIM,
             "act_dim": ACT_DIM, "action_type": "joint_pos_offset", "action_scale": 0.5,
             "policy_dt": 0.02, "horizon": 1, "algorithm": "ppo", "config_hash": "h",
-            "code_version": "0.1.0", "extra": {}}
+            "code_version": "0.1.0", "extra": {}, "contract": contract_of(get_robot("arm6"))}
 
 
 def make_bundle(path: Path, meta: dict[str, Any] | str | None = None, obs_dim: int = OBS_DIM,
@@ -187,7 +188,14 @@ def test_truncated_or_corrupted_file(bundle: tuple[Path, np.ndarray, np.ndarray]
     ({k: v for k, v in base_meta().items() if k != "policy_dt"},
      "lacks required key 'policy_dt'"),
     ({**base_meta(), "obs_dim": "24"}, "key 'obs_dim' has bad value '24'"),
-    ({**base_meta(), "format_version": 2}, "format_version 2 is not supported"),
+    ({**base_meta(), "format_version": 3}, "format_version 3 is not supported"),
+    ({**base_meta(), "format_version": 1}, r"format_version 1 has no control contract.*--upgrade"),
+    ({k: v for k, v in base_meta().items() if k != "contract"},
+     "lacks required key 'contract'"),
+    ({**base_meta(), "contract": {**contract_of(get_robot("arm6")), "kp": [1.0]}},
+     "contract kp must be 6 finite numbers"),
+    ({**base_meta(), "contract": {**contract_of(get_robot("arm6")), "joint_names": ["a", "a"]}},
+     "contract joint_names must be distinct"),
     ({**base_meta(), "action_type": "torque"}, "unknown action_type 'torque'"),
     ({**base_meta(), "policy_dt": -0.02}, "policy_dt must be > 0"),
     ({**base_meta(), "obs_terms": LAYOUT[:-1]}, "dims sum to 18, but obs_dim is 24"),

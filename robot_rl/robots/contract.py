@@ -1,0 +1,126 @@
+"""The control contract: the control a policy was trained under, written into its bundle and
+checked against the robot before the policy drives it.
+
+A policy is trained for one robot's control: its joints in one order, the PD gains ``kp`` and
+``kd`` that turn its targets into torque, the default pose ``q0`` its actions are offsets
+from, the position, velocity and torque limits, and the physics and policy periods. The
+training envs take all of it from the robot's `RobotSpec`; `contract_of` writes it down, the
+exporter puts it in every bundle (metadata key ``contract``), and `mismatches` lists each
+field where the robot about to be driven differs, naming the joint and both values. The
+runtime refuses a bundle with any mismatch (`robot_rl.runtime.controller`); with the deploy
+config's ``policy.adopt_bundle_gains`` it drives the robot with the bundle's kp and kd instead
+of refusing over them (`with_contract_gains`), and says so.
+
+Joints are matched by name, never by index: a bundle whose joints are the robot's in another
+order is refused with both orders in the message (its observation and action are in its own
+order), and every per-joint value is compared joint by joint, by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from robot_rl.robots.spec import RobotSpec
+
+PER_JOINT = ("kp", "kd", "q0", "q_min", "q_max", "dq_max", "tau_max")
+PERIODS = ("physics_dt", "policy_dt")
+GAINS = ("kp", "kd")
+FIELDS = ("joint_names", *PER_JOINT, *PERIODS)
+RTOL, ATOL = 1e-6, 1e-9  # equal: what a JSON round trip of a float64 keeps
+
+
+def contract_of(spec: RobotSpec) -> dict[str, Any]:
+    """The control contract of ``spec`` as a JSON-able dict."""
+    out: dict[str, Any] = {"joint_names": list(spec.joint_names)}
+    for key in PER_JOINT:
+        out[key] = [float(v) for v in getattr(spec, key)]
+    for key in PERIODS:
+        out[key] = float(getattr(spec, key))
+    return out
+
+
+def validate_contract(raw: Any) -> dict[str, Any]:
+    """``raw`` as a contract; ValueError naming the missing or malformed field."""
+    if not isinstance(raw, dict):
+        raise ValueError("the control contract is not an object")
+    missing = [k for k in FIELDS if k not in raw]
+    if missing:
+        raise ValueError(f"the control contract lacks {missing}")
+    names = raw["joint_names"]
+    if (not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names)):
+        raise ValueError(f"contract joint_names must be distinct joint names, got {names!r}")
+    for key in PER_JOINT:
+        v = raw[key]
+        if (not isinstance(v, list) or len(v) != len(names)
+                or not all(isinstance(x, int | float) and not isinstance(x, bool)
+                           and math.isfinite(x) for x in v)):
+            raise ValueError(f"contract {key} must be {len(names)} finite numbers (one per "
+                             f"joint), got {v!r}")
+    for key in PERIODS:
+        v = raw[key]
+        if not isinstance(v, int | float) or isinstance(v, bool) or not (
+                math.isfinite(v) and v > 0):
+            raise ValueError(f"contract {key} must be > 0, got {v!r}")
+    return raw
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
+
+
+def mismatches(contract: dict[str, Any], spec: RobotSpec, skip: tuple[str, ...] = ()
+               ) -> list[str]:
+    """Where ``spec`` differs from ``contract`` (fields in ``skip`` not compared): one line per
+    field, with the joints and both values ([] if it fits)."""
+    names = list(contract["joint_names"])
+    robot = list(spec.joint_names)
+    if set(names) != set(robot):
+        return [f"joints: the policy was trained on {names}, {spec.name} has {robot} "
+                f"(missing {sorted(set(names) - set(robot))}, extra "
+                f"{sorted(set(robot) - set(names))})"]
+    out = []
+    if names != robot:
+        out.append(f"joint order: the policy's is {names}, {spec.name}'s is {robot}")
+    at = {n: i for i, n in enumerate(robot)}
+    for key in PER_JOINT:
+        if key in skip:
+            continue
+        mine = getattr(spec, key)
+        diff = [f"{n} {float(v):g} vs {float(mine[at[n]]):g}"
+                for n, v in zip(names, contract[key]) if not _close(float(v), float(mine[at[n]]))]
+        if diff:
+            out.append(f"{key} (trained vs this robot): {', '.join(diff)}")
+    for key in PERIODS:
+        if key not in skip and not _close(float(contract[key]), float(getattr(spec, key))):
+            out.append(f"{key}: trained at {contract[key]:g} s, this robot "
+                       f"{getattr(spec, key):g} s")
+    return out
+
+
+def with_contract_gains(spec: RobotSpec, contract: dict[str, Any]) -> RobotSpec:
+    """``spec`` with the contract's kp and kd (matched by joint name; the damping gains and the
+    stand-up's follow from them as in the spec)."""
+    at = {n: i for i, n in enumerate(contract["joint_names"])}
+    missing = [n for n in spec.joint_names if n not in at]
+    if missing:
+        raise ValueError(f"the contract has no gains for joints {missing}")
+    kp = np.array([contract["kp"][at[n]] for n in spec.joint_names], dtype=np.float64)
+    kd = np.array([contract["kd"][at[n]] for n in spec.joint_names], dtype=np.float64)
+    return dataclasses.replace(spec, kp=kp, kd=kd)
+
+
+__all__ = [
+    "FIELDS",
+    "GAINS",
+    "PERIODS",
+    "PER_JOINT",
+    "contract_of",
+    "mismatches",
+    "validate_contract",
+    "with_contract_gains",
+]
