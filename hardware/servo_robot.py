@@ -2,8 +2,13 @@
 
 One read = SYNC_READ of Present_Position and Present_Velocity; one write = SYNC_WRITE of
 Goal_Position. Position servos run their own position loop, so a `JointCommand` reaches them
-as goal positions; a damping command (kp = 0 on every joint: the safety chain's DAMPING /
-STOP) switches torque off (the servos go limp), anything else keeps torque on.
+as goal positions and as that loop's gains: the command's kp and kd are written to the
+servo's P and D registers (`hardware.servo.protocol.PositionGains`: the conversion, per
+model) whenever they change, each write confirmed by the servo, before torque goes on; a
+command whose gains the registers cannot hold is refused (HardwareError). What
+`write_command` returns is what the servos got: the goal positions in whole ticks and the
+gains the registers hold. A damping command (kp = 0 on every joint: the safety chain's
+DAMPING / STOP) switches torque off (the servos go limp), anything else keeps torque on.
 
 Freshness as in `hardware.robot`: a failed read keeps the previous values *with their old
 time* and sets ``fault``; the state watchdog of the safety chain then damps the arm. Late
@@ -40,6 +45,14 @@ class ServoRobot(Robot):
         self._q, self._dq = np.zeros(n), np.zeros(n)
         self._t = -math.inf
         self._vel_unit = [bus.motors[name][1].velocity_unit_rad_s for name in self.names]
+        gains = {name: bus.motors[name][1].gains for name in self.names}
+        missing = [n for n, g in gains.items() if g is None]
+        if missing:
+            raise HardwareError(f"no position-gain registers known for the servos of joints "
+                                f"{missing} (hardware.servo.protocol.MODELS); their gains "
+                                "cannot be set")
+        self._gains = {name: g for name, g in gains.items() if g is not None}
+        self._written: dict[str, tuple[int, int]] = {}  # (P, D) each servo confirmed
         self.torque_on = False
         self.fault: str | None = None
 
@@ -53,6 +66,7 @@ class ServoRobot(Robot):
         except BusError as e:
             raise HardwareError(str(e)) from None
         self.torque_on = False
+        self._written.clear()  # (written again before torque goes on)
         self._read()
         if self.fault:
             raise HardwareError(f"cannot read the arm's pose: {self.fault}")
@@ -86,8 +100,10 @@ class ServoRobot(Robot):
                     self.bus.sync_write("Torque_Enable", {name: 0 for name in self.names})
                     self.torque_on = False
                 return JointCommand.damping(self.names, np.zeros(n))
+            regs = self._registers(cmd)
             goals = {name: int(self.cal[name].rad_to_ticks(float(cmd.q_target[j])))
                      for j, name in enumerate(self.names)}
+            self._write_gains(regs)
             self.bus.sync_write("Goal_Position", goals)
             if not self.torque_on:
                 self.bus.torque_enable(on=True)
@@ -96,7 +112,33 @@ class ServoRobot(Robot):
             self.fault = str(e)
             return JointCommand.damping(self.names, np.zeros(n))
         q = np.array([self.cal[name].ticks_to_rad(goals[name]) for name in self.names])
-        return JointCommand.hold(self.names, q, cmd.kp, cmd.kd)
+        applied = [self._gains[name].to_gains(*self._written[name]) for name in self.names]
+        return JointCommand.hold(self.names, q, np.array([g[0] for g in applied]),
+                                 np.array([g[1] for g in applied]))
+
+    def _registers(self, cmd: JointCommand) -> dict[str, tuple[int, int]]:
+        """Each servo's (P, D) for the command's gains; HardwareError naming the joint if its
+        registers cannot hold them."""
+        out = {}
+        for j, name in enumerate(self.names):
+            try:
+                out[name] = self._gains[name].to_registers(float(cmd.kp[j]), float(cmd.kd[j]))
+            except ValueError as e:
+                raise HardwareError(f"{name}: {e}; this servo cannot track the command as "
+                                    "asked (refused)") from None
+        return out
+
+    def _write_gains(self, regs: dict[str, tuple[int, int]]) -> None:
+        """Write the P and D registers that differ from what each servo holds (one confirmed
+        write each: a gain must not be lost silently as a broadcast could be)."""
+        for name, (p, d) in regs.items():
+            old = self._written.get(name)
+            g = self._gains[name]
+            if old is None or old[0] != p:
+                self.bus.write(g.p_register, name, p)
+            if old is None or old[1] != d:
+                self.bus.write(g.d_register, name, d)
+            self._written[name] = (p, d)
 
     def disconnect(self) -> None:
         if self.bus.is_open:

@@ -384,11 +384,75 @@ STS_TABLE = _table(
 
 
 @dataclass(frozen=True)
+class PositionGains:
+    """Where a servo model keeps its position loop's gains and what one register unit is in
+    joint space: ``kp_per_unit`` [N m/rad] of ``p_register``, ``kd_per_unit`` [N m s/rad] of
+    ``d_register``, each register 0 .. ``max_value``. The one conversion between a command's
+    kp / kd and the registers: the driver writes with it (`hardware.servo_robot`) and the
+    virtual servos apply their registers through it (`hardware.virtual.servo_bus`).
+
+    The model (``basis`` says where each figure comes from): the loop's output is a PWM duty
+    ``P e / p_counts_full + ...``, the motor's torque ``duty x stall_torque`` (back-EMF and
+    friction left to the joint model), ``e`` in position counts (4096 a turn)."""
+
+    p_register: str
+    d_register: str
+    max_value: int
+    kp_per_unit: float
+    kd_per_unit: float
+    basis: str
+
+    def to_registers(self, kp: float, kd: float) -> tuple[int, int]:
+        """(P, D) register values for joint gains ``kp``, ``kd``; ValueError if a gain is
+        beyond the registers (or a stiffness > 0 rounds to none)."""
+        p, d = round(kp / self.kp_per_unit), round(kd / self.kd_per_unit)
+        top_kp, top_kd = self.max_value * self.kp_per_unit, self.max_value * self.kd_per_unit
+        if not (0 <= p <= self.max_value and (p > 0 or kp <= 0)):
+            raise ValueError(f"kp {kp:g} N m/rad is beyond {self.p_register} (0 .. "
+                             f"{self.max_value}: {self.kp_per_unit:.4g} .. {top_kp:.4g} N m/rad)")
+        if not 0 <= d <= self.max_value:
+            raise ValueError(f"kd {kd:g} N m s/rad is beyond {self.d_register} (0 .. "
+                             f"{self.max_value}: up to {top_kd:.4g} N m s/rad)")
+        return int(p), int(d)
+
+    def to_gains(self, p: int, d: int) -> tuple[float, float]:
+        """(kp, kd) the registers ``p``, ``d`` hold."""
+        return p * self.kp_per_unit, d * self.kd_per_unit
+
+
+_COUNTS_PER_RAD = 4096 / (2 * math.pi)
+
+
+def _dynamixel_gains(stall_torque: float, voltage: float) -> PositionGains:
+    # KPP = P / 128 and KPD = D / 16 PWM units (of 885 = 100 %) per position count and per
+    # count of the error's change (ROBOTIS e-Manual, "Position PID Gain"); the D term's time
+    # base is not disclosed ("the constant includes sampling time"): taken as a 1 ms loop
+    return PositionGains(
+        "Position_P_Gain", "Position_D_Gain", 16383,
+        kp_per_unit=stall_torque * _COUNTS_PER_RAD / (128 * 885),
+        kd_per_unit=stall_torque * _COUNTS_PER_RAD * 1e-3 / (16 * 885),
+        basis=f"e-Manual KPP = P/128, KPD = D/16 in PWM/885; stall torque {stall_torque} N m at "
+              f"{voltage} V; D's 1 ms time base assumed (not disclosed)")
+
+
+def _feetech_gains(stall_torque: float, voltage: float) -> PositionGains:
+    # P = 1: a 4000-count error gives 100 % duty (Feetech's ftservo-bam model; Rhoban's bam
+    # measured 0.166 duty per rad, 0.163 here). No source documents D_Coefficient's scale: its
+    # factory default 32 is taken as arm6's model kd 0.6 N m s/rad (to identify on a real arm)
+    return PositionGains(
+        "P_Coefficient", "D_Coefficient", 254,
+        kp_per_unit=stall_torque * _COUNTS_PER_RAD / 4000, kd_per_unit=0.6 / 32,
+        basis=f"duty = P e_counts / 4000 (ftservo-bam, Rhoban bam); stall torque "
+              f"{stall_torque} N m at {voltage} V; D scale assumed: default 32 = 0.6 N m s/rad")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A servo model: protocol, model number, control table and its factory defaults.
 
     ``velocity_unit_rad_s`` is the size of one Present/Goal_Velocity unit in rad/s;
-    ``eeprom_end`` is the first RAM address (EEPROM below it is locked while torque is on).
+    ``eeprom_end`` is the first RAM address (EEPROM below it is locked while torque is on);
+    ``gains``: its position loop's gain registers (`PositionGains`).
     """
 
     name: str
@@ -402,6 +466,7 @@ class ModelSpec:
     ticks_per_rev: int = 4096
     defaults: Mapping[str, int] = field(default_factory=dict)
     baudrates: Mapping[int, int] = field(default_factory=dict)  # Baud_Rate value -> bit/s
+    gains: PositionGains | None = None
 
     def register(self, name: str) -> Register:
         try:
@@ -423,21 +488,21 @@ _STS_BAUDS = {0: 1_000_000, 1: 500_000, 2: 250_000, 3: 128_000, 4: 115_200, 5: 7
               6: 57_600, 7: 38_400}
 
 
-def _x(name: str, number: int, **extra: int) -> ModelSpec:
+def _x(name: str, number: int, gains: PositionGains, **extra: int) -> ModelSpec:
     return ModelSpec(name, "dynamixel", number, X_SERIES_TABLE, 662, 64, 0.229 * _RPM,
-                     defaults={**_X_DEFAULTS, **extra}, baudrates=_X_BAUDS)
+                     defaults={**_X_DEFAULTS, **extra}, baudrates=_X_BAUDS, gains=gains)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "xl430-w250": _x("xl430-w250", 1060, Temperature_Limit=72, Max_Voltage_Limit=140,
-                     Min_Voltage_Limit=60, Velocity_Limit=265, Velocity_I_Gain=1000,
-                     Position_P_Gain=640, Position_D_Gain=4000),
-    "xm430-w350": _x("xm430-w350", 1020, Temperature_Limit=80, Max_Voltage_Limit=160,
-                     Min_Voltage_Limit=95, Current_Limit=1193, Velocity_Limit=200,
-                     Velocity_I_Gain=1920, Position_P_Gain=800),
-    "xm430-w210": _x("xm430-w210", 1030, Temperature_Limit=80, Max_Voltage_Limit=160,
-                     Min_Voltage_Limit=95, Current_Limit=1193, Velocity_Limit=230,
-                     Velocity_I_Gain=1920, Position_P_Gain=800),
+    "xl430-w250": _x("xl430-w250", 1060, _dynamixel_gains(1.4, 11.1), Temperature_Limit=72,
+                     Max_Voltage_Limit=140, Min_Voltage_Limit=60, Velocity_Limit=265,
+                     Velocity_I_Gain=1000, Position_P_Gain=640, Position_D_Gain=4000),
+    "xm430-w350": _x("xm430-w350", 1020, _dynamixel_gains(4.1, 12.0), Temperature_Limit=80,
+                     Max_Voltage_Limit=160, Min_Voltage_Limit=95, Current_Limit=1193,
+                     Velocity_Limit=200, Velocity_I_Gain=1920, Position_P_Gain=800),
+    "xm430-w210": _x("xm430-w210", 1030, _dynamixel_gains(3.0, 12.0), Temperature_Limit=80,
+                     Max_Voltage_Limit=160, Min_Voltage_Limit=95, Current_Limit=1193,
+                     Velocity_Limit=230, Velocity_I_Gain=1920, Position_P_Gain=800),
     "sts3215": ModelSpec(
         "sts3215", "feetech", 777, STS_TABLE, 87, 40, 2.0 * math.pi / 4096,
         defaults={"Firmware_Major_Version": 3, "Firmware_Minor_Version": 10,
@@ -449,7 +514,7 @@ MODELS: dict[str, ModelSpec] = {
                   "CCW_Dead_Zone": 1, "Protection_Current": 500, "Angular_Resolution": 1,
                   "Protective_Torque": 20, "Protection_Time": 200, "Overload_Torque": 80,
                   "Torque_Limit": 1000, "Present_Voltage": 120, "Present_Temperature": 30},
-        baudrates=_STS_BAUDS),
+        baudrates=_STS_BAUDS, gains=_feetech_gains(2.94, 12.0)),
 }
 
 DYNAMIXEL = DynamixelProtocol()

@@ -2,7 +2,9 @@
 driving a `SimPlant`.
 
 Each servo is one joint. The servo's own position loop runs in the plant at the physics rate
-(`PositionServoLaw`: the spec's kp / kd, saturated at the motor's torque); ticks <-> radians
+(`PositionServoLaw`, saturated at the motor's torque) with the gains its P and D registers hold
+(`VirtualServoBus` sets them: the factory defaults until the driver writes the command's,
+never the spec's kp / kd by construction); ticks <-> radians
 through the virtual robot's calibration (4096 ticks/rev, 2048 = 0 rad, direction +1), the
 same conversion the driver side uses.
 """
@@ -60,8 +62,8 @@ class PlantServoBackend:
         for j, name in enumerate(spec.joint_names):
             mid = calibration[name].motor_id
             self.joint_of[mid] = j
-            law = PositionServoLaw(kp=float(spec.kp[j]), kd=float(spec.kd[j]),
-                                   tau_max=float(spec.tau_max[j]), goal=float(spec.q0[j]))
+            law = PositionServoLaw(kp=0.0, kd=0.0, tau_max=float(spec.tau_max[j]),
+                                   goal=float(spec.q0[j]))  # (gains: from the registers)
             self.laws[mid] = law
             plant.set_law(j, law)
         self._names = {calibration[n].motor_id: n for n in spec.joint_names}
@@ -85,6 +87,10 @@ class PlantServoBackend:
     def set_torque(self, motor_id: int, on: bool) -> None:
         with self.plant.lock:
             self.laws[motor_id].enabled = on
+
+    def set_gains(self, motor_id: int, kp: float, kd: float) -> None:
+        with self.plant.lock:
+            self.laws[motor_id].kp, self.laws[motor_id].kd = kp, kd
 
 
 def virtual_servo_bus(plant: SimPlant, protocol: str = "feetech") -> VirtualServoBus:

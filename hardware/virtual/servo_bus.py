@@ -11,8 +11,11 @@ order. A motor only understands the line if the baud rate the client set equals 
 in its Baud_Rate register, so a wrong baud rate means silence, as on a real bus.
 
 Motion comes from a ``backend`` (:class:`ServoBackend`): the bus reads positions (ticks)
-and velocities (ticks/s) from it and forwards goal positions and torque switches. Backend
-methods are called from the server thread. :class:`FirstOrderBackend` is a small
+and velocities (ticks/s) from it and forwards goal positions, torque switches and the
+position loop's gains: the kp and kd its P and D registers hold (through the model's
+`hardware.servo.protocol.PositionGains`, the driver's own conversion), from the factory
+defaults on, never the gains a policy was trained with. Backend methods are called from the
+server thread. :class:`FirstOrderBackend` is a small
 in-memory one for tests.
 
 Fault injection: ``drop_replies``, ``corrupt_replies``, ``delay_replies``, ``late_replies``,
@@ -48,18 +51,21 @@ class ServoBackend(Protocol):
     """What moves the motors (a physics model, or :class:`FirstOrderBackend`).
 
     ``read_positions`` -> {id: ticks}; ``read_velocities`` -> {id: ticks/s};
-    ``write_goals({id: ticks})``; ``set_torque(id, on)`` (on = track the goal, off = limp).
+    ``write_goals({id: ticks})``; ``set_torque(id, on)`` (on = track the goal, off = limp);
+    ``set_gains(id, kp, kd)``: the position loop's gains its registers hold [N m/rad, N m s/rad].
     """
 
     def read_positions(self) -> dict[int, int]: ...
     def read_velocities(self) -> dict[int, float]: ...
     def write_goals(self, goals: Mapping[int, int]) -> None: ...
     def set_torque(self, motor_id: int, on: bool) -> None: ...
+    def set_gains(self, motor_id: int, kp: float, kd: float) -> None: ...
 
 
 class FirstOrderBackend:
     """Each position follows its goal as a first-order lag (time constant ``tau_s``, s)
-    while torque is on, and stays where it is while torque is off."""
+    while torque is on, and stays where it is while torque is off (its gains are kept in
+    ``gains`` and do not change the lag)."""
 
     def __init__(self, ids: Iterable[int], *, tau_s: float = 0.05, initial_ticks: int = 2048,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -69,6 +75,7 @@ class FirstOrderBackend:
         self.positions = {i: float(initial_ticks) for i in ids}
         self.goals = dict(self.positions)
         self.torque = dict.fromkeys(self.positions, False)
+        self.gains: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def _advance(self) -> None:
@@ -100,6 +107,9 @@ class FirstOrderBackend:
         with self._lock:
             self._advance()
             self.torque[motor_id] = bool(on)
+
+    def set_gains(self, motor_id: int, kp: float, kd: float) -> None:
+        self.gains[motor_id] = (kp, kd)
 
     def set_position(self, motor_id: int, ticks: float) -> None:
         """Move a joint by hand (ticks), e.g. while its torque is off."""
@@ -207,6 +217,7 @@ class VirtualServoBus:
             self._refresh()
             for servo in self.servos.values():
                 servo.set("Goal_Position", servo.get("Present_Position"))
+                self._apply_gains(servo)  # (the factory defaults' until written)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> VirtualServoBus:
@@ -407,7 +418,18 @@ class VirtualServoBus:
         if servo.overlaps("Goal_Position", address, len(data)):
             sign = 1 if dxl else -1
             goals[servo.id] = servo.get("Goal_Position") - sign * servo.get("Homing_Offset")
+        g = servo.spec.gains
+        if g is not None and (servo.overlaps(g.p_register, address, len(data))
+                              or servo.overlaps(g.d_register, address, len(data))):
+            self._apply_gains(servo)
         return 0
+
+    def _apply_gains(self, servo: _Servo) -> None:
+        """The backend's position loop takes the gains this servo's registers hold."""
+        g = servo.spec.gains
+        if g is not None:
+            self.backend.set_gains(servo.id, *g.to_gains(servo.get(g.p_register),
+                                                         servo.get(g.d_register)))
 
     def _wants_reply(self, servo: _Servo, instruction: int) -> bool:
         if self.protocol is sp.DYNAMIXEL:

@@ -50,6 +50,9 @@ class CountingBackend:
     def set_torque(self, motor_id: int, on: bool) -> None:
         pass
 
+    def set_gains(self, motor_id: int, kp: float, kd: float) -> None:
+        pass
+
 
 class StaticBackend(CountingBackend):
     """An arm standing still at known ticks, with known (nonzero) velocity readings."""
