@@ -15,8 +15,11 @@ a fixed velocity command per episode (no resampling). Per condition, ``episodes`
 Metrics per condition (mean ± std over episodes): survival (no fall for the whole episode),
 time to fall, velocity-tracking error ``mean |v_xy - cmd_xy|`` [m/s] and yaw-rate error
 [rad/s] over the steps after the first ``settle_s`` (the start from standing), measured on
-the true base velocity in the body frame. The JSON summary is printed last; with ``out`` a
-JSON file and a PNG plot are written.
+the true base velocity in the body frame; and how hard the policy drives its motors, over
+every step: ``action_rate`` (mean over steps and joints of |a_t - a_t-1|, in the policy's
+action units; x action_scale in rad of joint target) and ``torque_limit_frac`` (the fraction of
+steps that end with a joint's torque at its limit, 99.9 % of tau_max). The JSON summary is
+printed last; with ``out`` a JSON file and a PNG plot are written.
 """
 
 from __future__ import annotations
@@ -70,14 +73,22 @@ def _episode(env: RobotEnv, policy: OnnxPolicy, command: np.ndarray, seed: int,
         env.state.command = env.command.copy()
         obs = env._observe(env.state)
     settle = int(round(settle_s / env.dt))
-    v_err, w_err = [], []
+    v_err, w_err, rate, at_limit = [], [], [], []
+    limit = 0.999 * env.robot_spec.tau_max
     fell, steps = False, 0
+    last: np.ndarray | None = None
     while True:
         if disturb is not None:
             disturb(env, steps, rng)
-        obs, _, term, trunc, _ = env.step(policy.act(obs))
+        a = np.asarray(policy.act(obs), dtype=np.float64).reshape(-1)
+        if last is not None:
+            rate.append(float(np.abs(a - last).mean()))
+        last = a
+        obs, _, term, trunc, _ = env.step(a)
         steps += 1
         st = env.state
+        if st is not None and st.tau is not None:
+            at_limit.append(bool(np.any(np.abs(st.tau) >= limit)))
         if st is not None and steps > settle and st.base_lin_vel is not None:
             v_err.append(math.hypot(st.base_lin_vel[0] - command[0],
                                     st.base_lin_vel[1] - command[1]))
@@ -87,7 +98,9 @@ def _episode(env: RobotEnv, policy: OnnxPolicy, command: np.ndarray, seed: int,
             break
     return {"survived": float(not fell), "time_s": steps * env.dt,
             "vel_error": float(np.mean(v_err)) if v_err else float("nan"),
-            "yaw_error": float(np.mean(w_err)) if w_err else float("nan")}
+            "yaw_error": float(np.mean(w_err)) if w_err else float("nan"),
+            "action_rate": float(np.mean(rate)) if rate else float("nan"),
+            "torque_limit_frac": float(np.mean(at_limit)) if at_limit else float("nan")}
 
 
 def _stats(rows: list[dict[str, float]]) -> dict[str, float]:

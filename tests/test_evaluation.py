@@ -125,3 +125,32 @@ def test_compare_refuses_unlike_evaluations(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert main(["eval-compare", str(bad)]) != 0
+
+
+class _Alternating:
+    """Every joint's action alternates 0, ``amp``, 0, ``amp`` ...: |Δa| = amp each step."""
+
+    def __init__(self, amp: float, n: int) -> None:
+        self.amp, self.n, self.k = amp, n, 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.k += 1
+        return np.full(self.n, self.amp * (self.k % 2), dtype=np.float32)
+
+
+def test_action_rate_and_torque_limit_fraction_measure_how_hard_the_motors_are_driven() -> None:
+    """On arm6 (kp 17.8 N m/rad, tau_max 3 N m, 1 rad per action unit): holding still needs
+    no torque near the limit, 0.05 rad swings neither, 1 rad swings every 20 ms saturate."""
+    from robot_rl.evaluation import _episode, _make
+
+    env = _make("arm6-reach", 2.0)
+    goal = np.array([0.22, 0.0, 0.12])
+    try:
+        rows = {amp: _episode(env, _Alternating(amp, 6), goal, seed=0,  # type: ignore[arg-type]
+                              settle_s=0.5) for amp in (0.0, 0.05, 1.0)}
+    finally:
+        env.close()
+    for amp, row in rows.items():
+        assert row["action_rate"] == pytest.approx(amp, abs=1e-6), row
+    assert rows[0.0]["torque_limit_frac"] == 0.0 and rows[0.05]["torque_limit_frac"] < 0.05
+    assert rows[1.0]["torque_limit_frac"] > 0.5, rows[1.0]

@@ -6,7 +6,11 @@ Metrics per robot (simulator ground truth). Quadruped: distance, velocity- and y
 error against the script, falls, mean |torque| and mechanical power, minimum base height,
 foot slip.
 Arm: goals reached (within 2 cm at the end of their 4 s segments), the mean final distance,
-mean |torque| and power. Both: the safety chain's interventions per stage. The gap between
+mean |torque| and power. Both: the safety chain's interventions per stage and per second, and
+how hard the policy drives the motors: ``action_rate`` (mean over policy steps and joints of
+|a_t - a_t-1| of the action the controller decoded, clipped to the bundle's action_clip as in
+training) and ``torque_limit_frac`` (the fraction of policy steps at which a joint's true torque
+is at its limit, 99.9 % of tau_max), both over the active phase. The gap between
 ``sim`` and the proxies is what on-robot fine-tuning has to close. Quadruped foot slip: the
 mean tangential speed of the feet's contact points while they touch the ground
 (`MjRobot.foot_slip`), over the samples the robot is up.
@@ -35,9 +39,10 @@ REACH_SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.22, 0.08, 0.12]}, {"t": 4.0, "cmd": [0.18, -0.10, 0.15]},
     {"t": 8.0, "cmd": [0.26, 0.05, 0.08]}, {"t": 12.0, "cmd": [0.20, 0.0, 0.18]},
     {"t": 16.0, "cmd": [0.24, -0.06, 0.10]}]
+SMOOTH_KEYS = ("action_rate", "torque_limit_frac", "interventions_per_s")
 WALK_KEYS = ("distance_m", "vel_error_mps", "yaw_error_rps", "falls", "mean_abs_torque_nm",
-             "mean_power_w", "min_height_m", "foot_slip_mps")
-REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_w")
+             "mean_power_w", "min_height_m", "foot_slip_mps", *SMOOTH_KEYS)
+REACH_KEYS = ("reached", "final_distance_cm", "mean_abs_torque_nm", "mean_power_w", *SMOOTH_KEYS)
 
 
 def _walks(robot: str) -> bool:
@@ -64,9 +69,26 @@ def _config(policy: Path, robot: str, kind: str, seed: int | None, seconds: floa
 def run_one(cfg: DeployConfig) -> dict[str, Any]:
     """One robot: the deploy loop for ``cfg.run_s`` s with truth recorded at the policy rate."""
     rec: dict[str, TruthRecorder] = {}
+    limit = 0.999 * get_robot(cfg.robot).tau_max
+    rate: list[float] = []
+    at_limit: list[bool] = []
+    seen = {"steps": 0}
+    last: list[np.ndarray] = []
 
     def on_tick(bridge: Any, state: Any) -> None:
         rec["r"](bridge, state)
+        ctl = loop.controller  # (stepped in this thread, by the loop's on_state)
+        if ctl.steps == seen["steps"] or bridge.state.value != "active":
+            return
+        seen["steps"] = ctl.steps
+        a = ctl.last_action.copy()
+        if last:
+            rate.append(float(np.abs(a - last[0]).mean()))
+        last[:] = [a]
+        truth = loop.backend.truth  # (the sim backends: the simulator's own torque)
+        tau = None if truth is None else truth().tau
+        if tau is not None:
+            at_limit.append(bool(np.any(np.abs(tau) >= limit)))
 
     loop = DeployLoop(cfg, on_tick=on_tick)
     rec["r"] = TruthRecorder(loop.backend.truth, loop.decimation,
@@ -81,6 +103,9 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     out = (locomotion_metrics if _walks(cfg.robot) else reach_metrics)(cfg, truth)
     out["interventions"] = {k: v["count"] for k, v in
                             stats["safety"]["interventions"].items()}
+    out["interventions_per_s"] = round(sum(out["interventions"].values()) / cfg.run_s, 2)
+    out["action_rate"] = round(float(np.mean(rate)), 4) if rate else None
+    out["torque_limit_frac"] = round(float(np.mean(at_limit)), 4) if at_limit else None
     out["safety_mode_final"] = stats["safety"]["mode"]
     # why the chain stopped, if it did (e.g. which joint's tracking error, for how long)
     out["safety_reasons"] = {k: v["last_reason"] for k, v in

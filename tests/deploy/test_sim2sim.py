@@ -23,6 +23,10 @@ def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
     assert sim["min_height_m"] > 0.2  # the standing policy stands on both
     # a standing robot's feet hardly slip (measured: mm/s); the metric is there on both
     assert 0.0 <= sim["foot_slip_mps"] < 0.05 and 0.0 <= proxy["foot_slip_mps"] < 0.05
+    # a zero-action policy: no action change, no torque at a limit standing
+    assert sim["action_rate"] == 0.0 and proxy["action_rate"] == 0.0
+    assert sim["torque_limit_frac"] == 0.0 and proxy["torque_limit_frac"] == 0.0
+    assert sim["interventions_per_s"] == round(sum(sim["interventions"].values()) / 2.5, 2)
     assert (out / "sim2sim.png").stat().st_size > 10_000
     assert "| metric | sim | proxy3 |" in (out / "report.md").read_text()
     assert main(["sim2sim", str(bundles["quad12_stand"]), "--to", "mars"]) == 2
@@ -41,4 +45,6 @@ def test_sim2sim_for_the_arm_reports_reaching(tmp_path: Path) -> None:
         r = s["runs"][run]
         assert r["of"] == 1 and r["reached"] == 1, r
         assert r["goals"][0]["final_distance_cm"] < 2.0
+        # the shipped reach policy is bang-bang near its goal (issue 23): it shows
+        assert r["action_rate"] > 0.05 and 0.0 <= r["torque_limit_frac"] <= 1.0, r
     assert "| reached |" in (tmp_path / "report.md").read_text()
