@@ -16,8 +16,10 @@ Metrics per condition (mean ± std over episodes): survival (no fall for the who
 time to fall, velocity-tracking error ``mean |v_xy - cmd_xy|`` [m/s] and yaw-rate error
 [rad/s] over the steps after the first ``settle_s`` (the start from standing), measured on
 the true base velocity in the body frame; and how hard the policy drives its motors, over
-every step: ``action_rate`` (mean over steps and joints of |a_t - a_t-1|, in the policy's
-action units; x action_scale in rad of joint target) and ``torque_limit_frac`` (the fraction of
+every step: ``action_rate`` (mean over steps and joints of |a_t - a_t-1| of the action the env
+executes, clipped to its action_clip, in the policy's action units; x action_scale in rad of
+joint target; `robot-rl sim2sim` measures the same through the deploy chain) and
+``torque_limit_frac`` (the fraction of
 steps that end with a joint's torque at its limit, 99.9 % of tau_max). The JSON summary is
 printed last; with ``out`` a JSON file and a PNG plot are written.
 """
@@ -80,7 +82,8 @@ def _episode(env: RobotEnv, policy: OnnxPolicy, command: np.ndarray, seed: int,
     while True:
         if disturb is not None:
             disturb(env, steps, rng)
-        a = np.asarray(policy.act(obs), dtype=np.float64).reshape(-1)
+        a = np.clip(np.asarray(policy.act(obs), dtype=np.float64).reshape(-1),
+                    -env.cfg.action_clip, env.cfg.action_clip)  # (what the env executes)
         if last is not None:
             rate.append(float(np.abs(a - last).mean()))
         last = a

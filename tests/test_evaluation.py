@@ -147,10 +147,10 @@ def test_action_rate_and_torque_limit_fraction_measure_how_hard_the_motors_are_d
     goal = np.array([0.22, 0.0, 0.12])
     try:
         rows = {amp: _episode(env, _Alternating(amp, 6), goal, seed=0,  # type: ignore[arg-type]
-                              settle_s=0.5) for amp in (0.0, 0.05, 1.0)}
+                              settle_s=0.5) for amp in (0.0, 0.05, 1.0, 3.0)}
     finally:
         env.close()
-    for amp, row in rows.items():
-        assert row["action_rate"] == pytest.approx(amp, abs=1e-6), row
+    for amp, row in rows.items():  # (3.0 is executed clipped to the task's action_clip 1)
+        assert row["action_rate"] == pytest.approx(min(amp, 1.0), abs=1e-6), row
     assert rows[0.0]["torque_limit_frac"] == 0.0 and rows[0.05]["torque_limit_frac"] < 0.05
     assert rows[1.0]["torque_limit_frac"] > 0.5, rows[1.0]
