@@ -155,9 +155,21 @@ def test_deploy_loop_over_the_virtual_can_path_on_the_proxy(bundles: dict[str, P
     """CanRobot → python-can slcan → 4 emulated adapters on ptys → MIT motors → the proxy."""
     cfg = _cfg(bundles["quad12_stand"], backend={"kind": "virtual_can", "proxy_seed": 3},
                bridge={"rate_hz": 200, "soft_start_s": 0.2, "shutdown_damp_s": 0.0})
-    truth, s = _run(cfg)
+    loop = DeployLoop(cfg).start()
+    try:
+        loop.run(2.5)
+        truth, s = loop.backend.truth(), loop.stats()
+        bus = dict(loop.bridge.robot.bus.stats)  # (read before stop: it disconnects)
+    finally:
+        loop.stop()
     assert truth.base_pos[2] > 0.22 and s["safety"]["mode"] == "ACTIVE", (truth.base_pos, s)
-    assert s["bridge"]["fault"] is None and s["bridge"]["commands"] > 40
+    assert s["bridge"]["commands"] > 40
+    # every motor answered (a reply missed now and then on a loaded machine is that tick's
+    # fault only, shown in the robot's ``fault`` until the next read: the state watchdog
+    # judges staleness; what must not happen is a bus that stops answering)
+    replies = sum(b.replies for b in bus.values())
+    lost = sum(b.timeouts for b in bus.values())
+    assert replies > 12 * 200 and lost <= 0.01 * replies, bus  # (>= 1 s of the 2.5 s at 200 Hz)
 
 
 def test_late_ticks_are_attributed_to_a_slow_tick_before_them() -> None:
