@@ -17,6 +17,7 @@ from benchmarks import BENCHMARKS
 from robot_rl import __version__
 from robot_rl.argtypes import float_at_least, int_in
 from robot_rl.commands.hardware import add_parser as add_hardware
+from robot_rl.commands.robot import add_parser as add_robot
 from robot_rl.commands.sysid import add_parser as add_sysid
 from robot_rl.demo import run_demo
 from robot_rl.deploy.sim2sim import sim2sim
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_hardware(sub)  # `robot-rl hardware ...` (robot_rl/commands/hardware.py)
     add_sysid(sub)  # `robot-rl sysid excite|fit` (robot_rl/commands/sysid.py)
+    add_robot(sub)  # `robot-rl robot import` (robot_rl/commands/robot.py)
 
     s = sub.add_parser("demo", help="the end-to-end demo of what the project can do now")
     s.add_argument("--out", default="out/demo", help="report directory (default out/demo)")
