@@ -73,32 +73,29 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
 
 
-def mismatches(contract: dict[str, Any], spec: RobotSpec, skip: tuple[str, ...] = ()
-               ) -> list[str]:
-    """Where ``spec`` differs from ``contract`` (fields in ``skip`` not compared): one line per
-    field, with the joints and both values ([] if it fits)."""
+def mismatches(contract: dict[str, Any], spec: RobotSpec) -> dict[str, str]:
+    """Where ``spec`` differs from ``contract``: field (a `FIELDS` name, or "joint_order") →
+    a line with the joints and both values ({} if it fits)."""
     names = list(contract["joint_names"])
     robot = list(spec.joint_names)
     if set(names) != set(robot):
-        return [f"joints: the policy was trained on {names}, {spec.name} has {robot} "
-                f"(missing {sorted(set(names) - set(robot))}, extra "
-                f"{sorted(set(robot) - set(names))})"]
-    out = []
+        return {"joint_names": f"joints: the policy was trained on {names}, {spec.name} has "
+                               f"{robot} (missing {sorted(set(names) - set(robot))}, extra "
+                               f"{sorted(set(robot) - set(names))})"}
+    out = {}
     if names != robot:
-        out.append(f"joint order: the policy's is {names}, {spec.name}'s is {robot}")
+        out["joint_order"] = f"joint order: the policy's is {names}, {spec.name}'s is {robot}"
     at = {n: i for i, n in enumerate(robot)}
     for key in PER_JOINT:
-        if key in skip:
-            continue
         mine = getattr(spec, key)
         diff = [f"{n} {float(v):g} vs {float(mine[at[n]]):g}"
                 for n, v in zip(names, contract[key]) if not _close(float(v), float(mine[at[n]]))]
         if diff:
-            out.append(f"{key} (trained vs this robot): {', '.join(diff)}")
+            out[key] = f"{key} (trained vs this robot): {', '.join(diff)}"
     for key in PERIODS:
-        if key not in skip and not _close(float(contract[key]), float(getattr(spec, key))):
-            out.append(f"{key}: trained at {contract[key]:g} s, this robot "
-                       f"{getattr(spec, key):g} s")
+        if not _close(float(contract[key]), float(getattr(spec, key))):
+            out[key] = (f"{key}: trained at {contract[key]:g} s, this robot "
+                        f"{getattr(spec, key):g} s")
     return out
 
 

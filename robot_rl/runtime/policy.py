@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from robot_rl.errors import RobotRLError
-from robot_rl.robots.contract import mismatches, validate_contract
+from robot_rl.robots.contract import GAINS, mismatches, validate_contract
 
 if TYPE_CHECKING:
     from robot_rl.robots.spec import RobotSpec
@@ -137,21 +137,26 @@ def _check_kind(meta: dict[str, Any], source: str) -> None:
                               f"{{'file': NAME, 'sha256': HEX}}, got {base!r}")
 
 
-def bundle_metadata(path: str | Path) -> dict[str, Any]:
-    """A bundle's validated metadata without creating an inference session (cheap: what a
-    node needs to know a policy's rate, or to vet a hot-swap candidate). Raises BundleError
-    for a missing, unreadable or malformed file."""
-    import onnx
+def load_bundle_file(path: str | Path) -> Any:
+    """A bundle's ONNX model (an ``onnx.ModelProto``: graph and metadata, no inference
+    session). Raises BundleError for a missing or unreadable file."""
+    import onnx  # (lazy: reading a file only; acting needs onnxruntime alone)
 
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"policy bundle not found: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as e:
         raise BundleError(f"{path} is not a valid ONNX model (truncated or corrupted?): "
                           f"{str(e).strip()[:300]}; {REEXPORT}") from None
-    props = {p.key: p.value for p in model.metadata_props}
+
+
+def bundle_metadata(path: str | Path) -> dict[str, Any]:
+    """A bundle's validated metadata without creating an inference session (cheap: what a
+    node needs to know a policy's rate, or to vet a hot-swap candidate). Raises BundleError
+    for a missing, unreadable or malformed file."""
+    props = {p.key: p.value for p in load_bundle_file(path).metadata_props}
     return parse_metadata(props.get(METADATA_KEY), str(path))
 
 
@@ -261,12 +266,12 @@ class OnnxPolicy:
         if not isinstance(robot, str):
             problems = mismatches(self._meta["contract"], robot)
             if problems:
-                gains = any(p.startswith(("kp ", "kd ")) for p in problems)
+                gains = any(field in GAINS for field in problems)
                 raise BundleError(
                     f"{self.path}: {name} is not set up as the policy was trained: "
-                    f"{'; '.join(problems)}. Deploy it with the robot settings it was trained "
-                    "under (configs/robots/<robot>.yaml `joints:` overrides), or train it for "
-                    "these" + ("; or, to drive the robot with the bundle's gains, set "
+                    f"{'; '.join(problems.values())}. Deploy it with the robot settings it was "
+                    "trained under (configs/robots/<robot>.yaml `joints:` overrides), or train "
+                    "it for these" + ("; or, to drive the robot with the bundle's gains, set "
                                "`policy.adopt_bundle_gains: true` in the deploy config"
                                if gains else ""))
         m = self._meta

@@ -24,6 +24,7 @@ from robot_rl.runtime.policy import (
     METADATA_KEY,
     REEXPORT,
     BundleError,
+    load_bundle_file,
     parse_metadata,
 )
 
@@ -32,14 +33,11 @@ def upgrade_bundle(path: str | Path, out: str | Path | None = None) -> dict[str,
     """Write the format 2 version of bundle ``path`` to ``out`` (default: in place). Returns
     {"bundle", "from_version", "to_version", "contract_of"}; a bundle already at the current
     format is left as it is ("from_version" == "to_version"). Raises BundleError."""
-    import onnx  # (lazy: only the file, no inference session)
+    import onnx  # (lazy: writing the file back)
 
     path = Path(path)
     out = path if out is None else Path(out)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise BundleError(f"{path} is not a valid ONNX model: {str(e).strip()[:300]}") from None
+    model = load_bundle_file(path)
     props = {p.key: p for p in model.metadata_props}
     if METADATA_KEY not in props:
         raise BundleError(f"{path}: no '{METADATA_KEY}' metadata (not a robot_rl bundle)")
