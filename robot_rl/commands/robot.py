@@ -23,13 +23,13 @@ def import_robot(args: argparse.Namespace) -> int:
     draft = describe_mjcf(args.mjcf, args.name)
     overrides = {k: v for k, v in (("imu_site", args.imu_site), ("ee_site", args.ee_site))
                  if v is not None}
-    draft = dataclasses.replace(draft, **overrides)
+    draft.spec = dataclasses.replace(draft.spec, **overrides)
     pkg = write_robot(draft, Path(args.out) if args.out else ROBOTS_DIR)
-    var = args.name.upper()
+    var, spec = args.name.upper(), draft.spec
     print(json.dumps({
-        "robot": args.name, "package": str(pkg), "joints": list(draft.joint_names),
-        "floating_base": draft.floating_base, "feet": list(draft.feet),
-        "imu_site": draft.imu_site, "ee_site": draft.ee_site,
+        "robot": args.name, "package": str(pkg), "joints": list(spec.joint_names),
+        "floating_base": spec.floating_base, "feet": list(spec.feet),
+        "imu_site": spec.imu_site, "ee_site": spec.ee_site,
         "register": [f"from robot_rl.robots.{args.name} import {var}",
                      f"ROBOTS[{var}.name] = {var}  # in robot_rl/robots/__init__.py"],
         "check": draft.notes}))

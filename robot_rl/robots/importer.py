@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.errors import RobotRLError
+from robot_rl.robots.spec import RobotSpec
 
 
 class RobotImportError(RobotRLError, ValueError):
@@ -42,28 +43,11 @@ DEFAULT_POLICY_DT = 0.02
 
 @dataclass
 class RobotDraft:
-    """What the model says about a robot, and what had to be guessed (``notes``)."""
+    """What the model says about a robot (``spec``, its ``mjcf`` the imported file), its mass
+    [kg], and what had to be guessed (``notes``)."""
 
-    name: str
-    mjcf: Path
-    joint_names: tuple[str, ...]
-    q0: np.ndarray
-    q_min: np.ndarray
-    q_max: np.ndarray
-    dq_max: np.ndarray
-    tau_max: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    physics_dt: float
-    policy_dt: float
-    action_scale: float
-    floating_base: bool
-    base_body: str
-    imu_site: str = ""
-    ee_site: str = ""
-    feet: tuple[str, ...] = ()
-    cameras: tuple[str, ...] = ()
-    mass: float = 0.0
+    spec: RobotSpec
+    mass: float
     notes: list[str] = field(default_factory=list)
 
 
@@ -214,15 +198,19 @@ def describe_mjcf(path: str | Path, name: str) -> RobotDraft:
     kind = "a legged robot" if floating else "an arm"
     notes.append(f"action_scale {scale} rad: the usual for {kind}; the policy's reach around q0")
     mass = float(np.sum(m.body_mass[bodies]))
-    return RobotDraft(
-        name=name, mjcf=path, joint_names=tuple(_name(m, mujoco.mjtObj.mjOBJ_JOINT, j)
-                                                for j in joints),
-        q0=_pose(m, joints, q_min, q_max, notes), q_min=q_min, q_max=q_max, dq_max=dq,
-        tau_max=tau, kp=kp, kd=kd, physics_dt=dt, policy_dt=decimation * dt,
-        action_scale=scale, floating_base=floating, base_body=base,
-        imu_site=imu[0] if imu else "", ee_site=ee[0] if ee else "", feet=tuple(feet),
-        cameras=tuple(_name(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in range(m.ncam)),
-        mass=mass, notes=notes)
+    try:
+        spec = RobotSpec(
+            name=name, mjcf=path, joint_names=tuple(_name(m, mujoco.mjtObj.mjOBJ_JOINT, j)
+                                                    for j in joints),
+            q0=_pose(m, joints, q_min, q_max, notes), q_min=q_min, q_max=q_max, dq_max=dq,
+            tau_max=tau, kp=kp, kd=kd, physics_dt=dt, policy_dt=decimation * dt,
+            action_scale=scale, floating_base=floating, base_body=base,
+            imu_site=imu[0] if imu else "", ee_site=ee[0] if ee else "", feet=tuple(feet),
+            cameras=tuple(_name(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in range(m.ncam)),
+            mass_range=(round(0.85 * mass, 3), round(1.15 * mass, 3)))
+    except ValueError as e:  # (the spec's own checks: e.g. a zero torque limit)
+        raise RobotImportError(f"{path}: {e}") from None
+    return RobotDraft(spec, mass, notes)
 
 
 def _array(v: np.ndarray) -> str:
@@ -232,14 +220,15 @@ def _array(v: np.ndarray) -> str:
 def write_robot(draft: RobotDraft, out: str | Path) -> Path:
     """Write the robot's package ``<out>/<name>/`` (``__init__.py`` and ``assets/``); refuses
     to overwrite one. Returns the package directory."""
-    pkg = Path(out) / draft.name
+    spec = draft.spec
+    pkg = Path(out) / spec.name
     if pkg.exists():
         raise RobotImportError(f"{pkg} exists; remove it or choose another name")
-    shutil.copytree(draft.mjcf.parent, pkg / "assets")
-    var = draft.name.upper()
+    shutil.copytree(spec.mjcf.parent, pkg / "assets")
+    var = spec.name.upper()
     notes = "\n".join(f"- {n}" for n in draft.notes)
-    text = f'''"""`{var}`: imported by `robot-rl robot import {draft.name}` from
-{draft.mjcf} (its folder copied to ``assets/``).
+    text = f'''"""`{var}`: imported by `robot-rl robot import {spec.name}` from
+{spec.mjcf} (its folder copied to ``assets/``).
 
 Check before training (placeholders and guesses of the import):
 {notes}
@@ -256,26 +245,26 @@ from robot_rl.robots.spec import RobotSpec
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 {var} = RobotSpec(
-    name={draft.name!r},
-    mjcf=ASSETS / {draft.mjcf.name!r},
-    joint_names={draft.joint_names!r},
-    q0={_array(draft.q0)},
-    q_min={_array(draft.q_min)},
-    q_max={_array(draft.q_max)},
-    dq_max={_array(draft.dq_max)},
-    tau_max={_array(draft.tau_max)},
-    kp={_array(draft.kp)},
-    kd={_array(draft.kd)},
-    physics_dt={draft.physics_dt!r},
-    policy_dt={draft.policy_dt!r},
-    action_scale={draft.action_scale!r},
-    floating_base={draft.floating_base!r},
-    base_body={draft.base_body!r},
-    imu_site={draft.imu_site!r},
-    ee_site={draft.ee_site!r},
-    feet={draft.feet!r},
-    cameras={draft.cameras!r},
-    mass_range=({0.85 * draft.mass:.3f}, {1.15 * draft.mass:.3f}),
+    name={spec.name!r},
+    mjcf=ASSETS / {spec.mjcf.name!r},
+    joint_names={spec.joint_names!r},
+    q0={_array(spec.q0)},
+    q_min={_array(spec.q_min)},
+    q_max={_array(spec.q_max)},
+    dq_max={_array(spec.dq_max)},
+    tau_max={_array(spec.tau_max)},
+    kp={_array(spec.kp)},
+    kd={_array(spec.kd)},
+    physics_dt={spec.physics_dt!r},
+    policy_dt={spec.policy_dt!r},
+    action_scale={spec.action_scale!r},
+    floating_base={spec.floating_base!r},
+    base_body={spec.base_body!r},
+    imu_site={spec.imu_site!r},
+    ee_site={spec.ee_site!r},
+    feet={spec.feet!r},
+    cameras={spec.cameras!r},
+    mass_range={spec.mass_range!r},
 )
 
 __all__ = ["ASSETS", {var!r}]

@@ -23,19 +23,21 @@ from robot_rl.robots.spec import RobotSpec
 @pytest.mark.parametrize("robot", ["quad12", "arm6"])
 def test_importing_our_own_models_gives_back_their_specs(robot: str, tmp_path: Path) -> None:
     spec = get_robot(robot)
-    d = describe_mjcf(spec.mjcf, f"my_{robot}")
+    draft = describe_mjcf(spec.mjcf, f"my_{robot}")
+    d = draft.spec
     assert d.joint_names == spec.joint_names
     for key in ("q_min", "q_max", "tau_max", "q0"):
         np.testing.assert_allclose(getattr(d, key), getattr(spec, key), err_msg=key)
     assert (d.floating_base, d.base_body, d.imu_site, d.ee_site, d.feet) == (
         spec.floating_base, spec.base_body, spec.imu_site, spec.ee_site, spec.feet)
     assert (d.physics_dt, d.policy_dt) == (spec.physics_dt, spec.policy_dt)
-    assert spec.mass_range[0] <= d.mass <= spec.mass_range[1]
+    assert spec.mass_range[0] <= draft.mass <= spec.mass_range[1]
     assert set(d.cameras) == set(spec.cameras)
     # torque motors carry no gains: placeholders, and the package says so
-    assert any("placeholders kp" in n for n in d.notes) and any("dq_max" in n for n in d.notes)
+    assert any("placeholders kp" in n for n in draft.notes)
+    assert any("dq_max" in n for n in draft.notes)
 
-    pkg = write_robot(d, tmp_path)
+    pkg = write_robot(draft, tmp_path)
     mod_spec = importlib.util.spec_from_file_location(f"my_{robot}", pkg / "__init__.py")
     assert mod_spec is not None and mod_spec.loader is not None
     mod = importlib.util.module_from_spec(mod_spec)
@@ -47,7 +49,7 @@ def test_importing_our_own_models_gives_back_their_specs(robot: str, tmp_path: P
     assert m.nu == spec.n_joints
     assert "placeholders kp" in (pkg / "__init__.py").read_text()
     with pytest.raises(RobotImportError, match="exists"):
-        write_robot(d, tmp_path)
+        write_robot(draft, tmp_path)
 
 
 ARM = """<mujoco>
@@ -79,14 +81,15 @@ def test_position_actuators_give_their_gains_and_missing_facts_are_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "arm.xml"
     path.write_text(ARM.format(range='range="-1 1"', force2='forcerange="-2 2"'))
-    d = describe_mjcf(path, "two_link")
+    draft = describe_mjcf(path, "two_link")
+    d = draft.spec
     np.testing.assert_allclose(d.kp, [30.0, 20.0])
     np.testing.assert_allclose(d.kd, [1.5, 1.0])
     np.testing.assert_allclose(d.tau_max, [4.0, 2.0])
     np.testing.assert_allclose(d.q0, [0.3, -0.5])  # keyframe "ready"
     assert (d.floating_base, d.base_body, d.ee_site) == (False, "base", "tool_tip")
     assert (d.physics_dt, d.policy_dt) == (0.004, 0.02)
-    assert not any("placeholders kp" in n for n in d.notes)
+    assert not any("placeholders kp" in n for n in draft.notes)
     path.write_text(ARM.format(range="", force2='forcerange="-2 2"'))
     with pytest.raises(RobotImportError, match="joint 'j1' has no range"):
         describe_mjcf(path, "two_link")
