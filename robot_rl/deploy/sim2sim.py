@@ -72,19 +72,20 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     limit = 0.999 * get_robot(cfg.robot).tau_max
     rate: list[float] = []
     at_limit: list[bool] = []
-    seen = {"steps": 0}
-    last: list[np.ndarray] = []
+    steps = 0  # the controller's steps seen
+    last: np.ndarray | None = None  # the action of the last one
 
     def on_tick(bridge: Any, state: Any) -> None:
+        nonlocal steps, last
         rec["r"](bridge, state)
         ctl = loop.controller  # (stepped in this thread, by the loop's on_state)
-        if ctl.steps == seen["steps"] or bridge.state.value != "active":
+        if ctl.steps == steps or bridge.state.value != "active":
             return
-        seen["steps"] = ctl.steps
+        steps = ctl.steps
         a = ctl.last_action.copy()
-        if last:
-            rate.append(float(np.abs(a - last[0]).mean()))
-        last[:] = [a]
+        if last is not None:
+            rate.append(float(np.abs(a - last).mean()))
+        last = a
         truth = loop.backend.truth  # (the sim backends: the simulator's own torque)
         tau = None if truth is None else truth().tau
         if tau is not None:
