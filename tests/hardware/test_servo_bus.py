@@ -149,12 +149,17 @@ def test_a_motor_that_disappears(rig: Rig) -> None:
 
 def test_late_reply_beyond_timeout_then_recovery(rig: Rig) -> None:
     virtual, bus, backend = rig
-    virtual.delay_replies(0.3, ids=1)  # later than all 3 attempts (3 x 50 ms)
+    # Three attempts of 50 ms, each given-up one settling 100 ms before the next: the last
+    # attempt waits from 300 to 350 ms. Each reply comes 600 ms after its request, well
+    # after that window (a reply due at the start of the third attempt would be taken, as
+    # the bus docstring says: nothing on the wire tells it apart).
+    virtual.delay_replies(0.6, ids=1)
+    t0 = time.monotonic()
     with pytest.raises(MotorTimeoutError, match="motor 1"):
         bus.read("Present_Position", "shoulder")
     virtual.clear_faults()
     backend.set_position(1, 777)
-    time.sleep(0.45)  # the late replies land in the input buffer, to be flushed
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))  # the late replies (0.6-0.9 s) land, to be flushed
     assert bus.read("Present_Position", "shoulder") == 777  # fresh, not the late 2048
 
 
