@@ -159,7 +159,8 @@ def test_late_reply_beyond_timeout_then_recovery(rig: Rig) -> None:
         bus.read("Present_Position", "shoulder")
     virtual.clear_faults()
     backend.set_position(1, 777)
-    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))  # the late replies (0.6-0.9 s) land, to be flushed
+    # the late replies (0.6-0.9 s after their requests) land in the input buffer, to be flushed
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
     assert bus.read("Present_Position", "shoulder") == 777  # fresh, not the late 2048
 
 
