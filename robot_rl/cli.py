@@ -122,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     summary = train(args.task, algo=args.algo, config=args.config, iterations=args.iterations,
                     seed=args.seed, out=args.out, resume=args.resume, progress=not args.quiet,
-                    init=args.init, domain_rand=args.domain_rand)
+                    init=args.init, domain_rand=args.domain_rand, robot=args.robot)
     print(json.dumps(summary))
     return 0
 
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "file's domain_rand section (configs/domain_rand/ROBOT.yaml: every knob, "
                    "the ranges around the reality proxy's)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--robot", help="run the task on another robot of its class (a quadruped "
+                   "for the walk tasks, an arm for the arm tasks; `robot-rl robot import`)")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("export", help="export a checkpoint to an ONNX policy bundle (JSON last)")
@@ -294,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "side by side (report + PNG; JSON last)")
     s.add_argument("policy", help="policy bundle (.onnx)")
     s.add_argument("--to", default="proxy", help="target (proxy)")
-    s.add_argument("--robot", default="quad12")
-    s.add_argument("--seeds", type=int_in(0), nargs="+", default=[0, 1, 2], help="proxy seeds")
+    s.add_argument("--robot", help="the robot (default: the bundle's)")
+    s.add_argument("--seeds", type=int_in(0), nargs="*", default=[0, 1, 2], help="proxy seeds "
+                   "(none: the training sim only)")
     s.add_argument("--seconds", type=float_at_least(0.0, strict=True), default=20.0)
     s.add_argument("--out", default="out/sim2sim")
     s.set_defaults(func=_cmd_sim2sim)

@@ -34,22 +34,32 @@ def _runner(algo: str) -> tuple[type, type]:
 
 def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed: int | None,
                out: Path | None, resume: str | None, progress: bool,
-               init: str | None = None, domain_rand: str | None = None) -> dict[str, Any]:
+               init: str | None = None, domain_rand: str | None = None,
+               robot: str | None = None) -> dict[str, Any]:
     runner_cls, cfg_cls = _runner(algo)
     cfg: Any = load_config(cfg_cls, config)
     if iterations is not None:
         cfg.iterations = iterations
     if seed is not None:
         cfg.seed = seed
-    out = out or Path("runs") / f"{task}-{algo}-s{cfg.seed}"
+    out = out or Path("runs") / f"{task}{'-' + robot if robot else ''}-{algo}-s{cfg.seed}"
     version = code_version()  # the code the run starts with (the tree may change meanwhile)
     t0 = time.perf_counter()
     if resume and init:
         raise ConfigError("--resume and --init exclude each other: --resume continues a run, "
                           "--init starts a new one from another run's weights")
-    task_config = None
+    overrides: dict[str, Any] = {}
+    if robot is not None:
+        overrides["robot"] = robot
     if domain_rand is not None:
-        task_config = task_config_with_domain_rand(task, Path(domain_rand))
+        overrides["domain_rand"] = domain_rand_overrides(Path(domain_rand))
+    task_config = None
+    if overrides:
+        try:
+            task_config = load_task_config(task, overrides=overrides)
+        except (ValueError, TypeError) as err:
+            flags = " and ".join(f"--{k.replace('_', '-')}" for k in overrides)
+            raise ConfigError(f"{task} with {flags}: {err}") from None
     runner = runner_cls(task, cfg, out, task_config)
     source = None
     try:
@@ -63,7 +73,9 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
         runner.close()
     plot_curves(history, out / "curves.png", title=f"{algo} {task} seed {cfg.seed}")
     last = history[-1] if history else {}
-    record = {"task": task, "algo": algo, "command": command_line(), "seed": cfg.seed,
+    record = {"task": task, "robot": runner.factory.cfg.robot if runner.factory else None,
+              "algo": algo,
+              "command": command_line(), "seed": cfg.seed,
               "code_version": version, "config_file": str(config),
               "domain_rand_file": domain_rand,
               "train_config": to_dict(cfg), "iterations": runner.iteration,
@@ -86,17 +98,22 @@ def default_config(algo: str, task: str) -> Path:
     return specific if specific.is_file() else CONFIG_DIR / "algos" / f"{algo}.yaml"
 
 
-def task_config_with_domain_rand(task: str, path: Path) -> Any:
-    """The task's config with its ``domain_rand`` section replaced by the YAML file ``path``
-    (e.g. configs/domain_rand/quad12.yaml); a clear error for a bad file."""
+def domain_rand_overrides(path: Path) -> dict[str, Any]:
+    """A task's whole ``domain_rand`` section from the YAML file ``path`` (e.g.
+    configs/domain_rand/quad12.yaml): every knob the file leaves out is off, not the task
+    file's; a clear error for a bad file."""
     if not path.is_file():
         raise ConfigError(f"--domain-rand {path}: no such file (see configs/domain_rand/)")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ConfigError(f"--domain-rand {path}: expected a mapping of domain_rand keys")
-    full = to_dict(DomainRandConfig())
-    try:  # every knob the file leaves out is off, not the task file's
-        return load_task_config(task, overrides={"domain_rand": {**full, **data}})
+    return {**to_dict(DomainRandConfig()), **data}
+
+
+def task_config_with_domain_rand(task: str, path: Path) -> Any:
+    """The task's config with its ``domain_rand`` section replaced by the YAML file ``path``."""
+    try:
+        return load_task_config(task, overrides={"domain_rand": domain_rand_overrides(path)})
     except (ValueError, TypeError) as err:
         raise ConfigError(f"--domain-rand {path}: {err}") from None
 
@@ -104,14 +121,14 @@ def task_config_with_domain_rand(task: str, path: Path) -> Any:
 def train(task: str, algo: str = "ppo", config: str | None = None, iterations: int | None = None,
           seed: int | None = None, out: str | None = None, resume: str | None = None,
           progress: bool = True, init: str | None = None,
-          domain_rand: str | None = None) -> dict[str, Any]:
+          domain_rand: str | None = None, robot: str | None = None) -> dict[str, Any]:
     get_task(task)
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm '{algo}'; available: {', '.join(sorted(ALGOS))}")
     cfg_path = Path(config) if config else default_config(algo, task)
     run_dir = Path(out) if out else None  # default: runs/TASK-ALGO-sSEED
     return ALGOS[algo](task, cfg_path, iterations, seed, run_dir, resume, progress, init,
-                       domain_rand)
+                       domain_rand, robot)
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:

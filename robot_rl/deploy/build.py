@@ -17,7 +17,8 @@ from robot_rl.errors import RobotRLError
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.controller import PolicyController
 from robot_rl.runtime.policy import BundleError, bundle_metadata
-from robot_rl.safety.robot_config import RobotConfig, load_robot_config
+from robot_rl.safety.limits import limit_entries
+from robot_rl.safety.robot_config import RobotConfig, load_robot_config, robot_config_file
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def load_robot(cfg: DeployConfig) -> tuple[RobotConfig, RobotSpec]:
     if rcfg.robot != cfg.robot:
         raise DeployError(f"{cfg.robot_config_path()} configures robot '{rcfg.robot}', but the "
                           f"deployment is for '{cfg.robot}'; point robot_config at "
-                          f"configs/robots/{cfg.robot}.yaml")
+                          f"{robot_config_file(cfg.robot)}")
     spec = rcfg.effective_spec(contract)
     if contract is not None:
         own = rcfg.effective_spec()
@@ -57,14 +58,16 @@ def load_robot(cfg: DeployConfig) -> tuple[RobotConfig, RobotSpec]:
     return rcfg, spec
 
 
-def make_controller(cfg: DeployConfig, spec: RobotSpec) -> PolicyController:
+def make_controller(cfg: DeployConfig, spec: RobotSpec, rcfg: RobotConfig) -> PolicyController:
     """The policy node's core: the bundle of ``cfg.policy_path`` for ``spec``, checked
-    against the bridge rate (a whole number of bridge ticks per policy period)."""
+    against the bridge rate (a whole number of bridge ticks per policy period) and against
+    the limit stages of ``rcfg``'s chain (those it was trained inside)."""
     path = cfg.policy_file()
     if path is None:
         raise DeployError("no policy_path in the deploy config; set it to a .onnx bundle")
     try:
-        ctl = PolicyController(spec, path, cfg.policy.command, cfg.policy.threads)
+        ctl = PolicyController(spec, path, cfg.policy.command, cfg.policy.threads,
+                               limits=limit_entries(rcfg.safety, str(cfg.robot_config_path())))
     except BundleError as e:
         raise DeployError(f"policy refused: {e}") from None
     steps = ctl.policy_dt * cfg.bridge.rate_hz

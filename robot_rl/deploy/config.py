@@ -16,6 +16,7 @@ from typing import ClassVar
 from robot_rl.config import load_config, resolve
 from robot_rl.robots import ROBOTS
 from robot_rl.robots.spec import RobotSpec
+from robot_rl.safety.robot_config import robot_config_file
 
 # the backends every robot has: its MuJoCo model, nominal or as the reality proxy
 SIM_BACKENDS = ("sim", "proxy")
@@ -229,7 +230,7 @@ class DeployConfig:
             raise ValueError("script: steps must be in increasing time order")
 
     def robot_config_path(self) -> Path:
-        return resolve(self.robot_config or f"configs/robots/{self.robot}.yaml")
+        return resolve(self.robot_config) if self.robot_config else robot_config_file(self.robot)
 
     def policy_file(self) -> Path | None:
         return resolve(self.policy_path) if self.policy_path else None

@@ -39,7 +39,7 @@ class DeployLoop:
     def __init__(self, cfg: DeployConfig, on_tick: Any = None) -> None:
         self.cfg = cfg
         self.rcfg, self.spec = load_robot(cfg)
-        self.controller = make_controller(cfg, self.spec)
+        self.controller = make_controller(cfg, self.spec, self.rcfg)
         self.supervisor = make_supervisor(self.rcfg, self.spec, self.controller.policy_dt)
         self.decimation = int(round(self.controller.policy_dt * cfg.bridge.rate_hz))
         self.backend = open_backend(cfg.robot, cfg.backend)

@@ -29,6 +29,7 @@ from robot_rl.deploy.config import DeployConfig
 from robot_rl.deploy.loop import DeployLoop
 from robot_rl.deploy.report import TruthRecorder, foot_slip_probe, locomotion_metrics, reach_metrics
 from robot_rl.robots import get_robot
+from robot_rl.runtime.policy import bundle_metadata
 
 SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
@@ -117,9 +118,12 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     return out
 
 
-def sim2sim(policy: str | Path, robot: str = "quad12", seeds: tuple[int, ...] = (0, 1, 2),
+def sim2sim(policy: str | Path, robot: str | None = None, seeds: tuple[int, ...] = (0, 1, 2),
             seconds: float = 20.0, out: str | Path | None = "out/sim2sim") -> dict[str, Any]:
+    """``robot``: None = the bundle's own."""
     policy = Path(policy)
+    if robot is None:
+        robot = str(bundle_metadata(policy)["robot"])
     runs: dict[str, dict[str, Any]] = {"sim": run_one(_config(policy, robot, "sim", None,
                                                               seconds))}
     for s in seeds:

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig
+from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import RobotState
 
 PARKED = {"cube": (0.45, 0.4, 0.015), "peg": (0.45, -0.4, 0.03)}
@@ -59,7 +60,7 @@ class ArmTaskConfig(TaskConfig):
             raise ValueError("success_threshold and lift_height must be > 0")
 
 
-SPARSE_TERMS = frozenset({"success", "action_rate", "joint_vel"})
+SPARSE_TERMS = frozenset({"success", "action_rate", "joint_vel", "torque", "limited"})
 
 
 def _ee(env: ArmTaskEnv) -> np.ndarray:
@@ -73,6 +74,21 @@ def _r_action_rate(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
 
 def _r_joint_vel(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
     return float(np.dot(st.dq, st.dq))
+
+
+def _r_torque(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
+    """Sum of squared joint torques as fractions of their limits (last physics substep): a
+    servo held at its torque limit heats and chatters."""
+    t = env._tau / env.robot_spec.tau_max
+    return float(np.dot(t, t))
+
+
+def _r_limited(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
+    """How far [rad^2, summed over joints] the safety chain's limits (applied in the env as
+    on the robot, `robot_rl.safety.limits`) moved this step's target: a policy that asks for
+    targets the robot will not get (beyond a joint limit, faster than the joints' rated
+    speed, more torque than the motors have) pays in proportion."""
+    return env._limit_moved
 
 
 def _r_success(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
@@ -111,7 +127,8 @@ def _r_insert(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
 
 
 COMMON: dict[str, RewardFn] = {"action_rate": _r_action_rate, "joint_vel": _r_joint_vel,
-                               "success": _r_success}
+                               "success": _r_success, "torque": _r_torque,
+                               "limited": _r_limited}
 
 
 class ArmTaskEnv(RobotEnv):
@@ -120,6 +137,21 @@ class ArmTaskEnv(RobotEnv):
     objects: ClassVar[tuple[str, ...]] = ("cube", "peg")
     task_object: ClassVar[str] = ""
     cfg: ArmTaskConfig
+    robot_class: ClassVar[str] = "arm"
+
+    @classmethod
+    def check_robot(cls, spec: RobotSpec) -> list[str]:
+        """An arm: a fixed base, an end-effector site; for the object tasks a gripper joint
+        (named ``gripper``); its scene the arm tasks' table (robot_rl/robots/scenes/table.xml)
+        with a ``home`` keyframe, as `robot-rl robot import` writes it."""
+        lacks = []
+        if spec.floating_base:
+            lacks.append("has a floating base (an arm's is fixed)")
+        if not spec.ee_site:
+            lacks.append("has no end-effector site (RobotSpec.ee_site)")
+        if cls.task_object and "gripper" not in spec.joint_names:
+            lacks.append("has no joint named 'gripper' to grasp the object with")
+        return lacks
 
     def __init__(self, cfg: ArmTaskConfig, **kwargs: Any) -> None:
         super().__init__(cfg, **kwargs)

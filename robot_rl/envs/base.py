@@ -22,13 +22,16 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from robot_rl.config import load_config
 from robot_rl.control.actions import joint_offset_targets
 from robot_rl.control.pd import JointPDController
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
-from robot_rl.robots import get_robot
+from robot_rl.robots import RobotSpec, get_robot
 from robot_rl.robots.mjstate import MjRobot, robot_bodies
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
+from robot_rl.safety.limits import CommandLimits, limit_entries
+from robot_rl.safety.robot_config import RobotConfig, robot_config_file
 from robot_rl.types import RobotState
 
 
@@ -57,6 +60,12 @@ class TaskConfig:
     images: ImageObsConfig = field(default_factory=ImageObsConfig)
     rewards: dict[str, float] = field(default_factory=dict)
     domain_rand: DomainRandConfig = field(default_factory=DomainRandConfig)
+    # The safety chain's limit stages the env applies to every target, as on the robot
+    # (`robot_rl.safety.limits`): ``{type, ...options}`` entries of joint_limits, rate_limit,
+    # torque_limit. None: those of the robot's deploy config (`robot_config_file`),
+    # filled in when the config is loaded (`resolve_limits`); []: none (not what the robot
+    # runs: the bundle's contract then says the policy was trained without them).
+    safety_limits: tuple[dict[str, Any], ...] | None = None
 
     def validate(self) -> None:
         from robot_rl.robots import ROBOTS
@@ -75,6 +84,19 @@ class TaskConfig:
         if self.domain_rand.action_latency_ticks[1] > decimation:
             raise ValueError(f"domain_rand.action_latency_ticks: at most one policy period "
                              f"({decimation} physics steps) on {self.robot}")
+        if self.safety_limits is not None:
+            spec = ROBOTS[self.robot]
+            CommandLimits(spec, list(self.safety_limits), spec.policy_dt, "safety_limits")
+
+
+def resolve_limits(cfg: TaskConfig) -> TaskConfig:
+    """Fill in ``cfg.safety_limits`` (in place) from the robot's deploy config when it is
+    None: the limit stages that will hold the policy's commands on the robot. Returns cfg."""
+    if cfg.safety_limits is None:
+        path = robot_config_file(cfg.robot)
+        rcfg = load_config(RobotConfig, path)
+        cfg.safety_limits = tuple(limit_entries(rcfg.safety, str(path)))
+    return cfg
 
 
 RewardFn = Callable[[Any, RobotState, np.ndarray], Any]
@@ -112,9 +134,17 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     # True: the task's hooks and reward terms are written for batches of envs (``batch_*``
     # static methods, terms that take a `StepBatch` and return (K,) arrays); see batch.py
     batched: ClassVar[bool] = False
+    # the robot class the task runs on ("" = any robot); `check_robot` says what it needs
+    robot_class: ClassVar[str] = ""
+
+    @classmethod
+    def check_robot(cls, spec: RobotSpec) -> list[str]:
+        """What ``spec`` lacks for this task's robot class ([] = it fits)."""
+        return []
 
     def __init__(self, cfg: TaskConfig, render_mode: Literal["rgb_array"] | None = None,
                  render_size: tuple[int, int] = (480, 640), render_camera: str = "") -> None:
+        resolve_limits(cfg)
         cfg.validate()
         unknown = set(cfg.rewards) - set(self.reward_terms)
         if unknown:
@@ -122,6 +152,10 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
                              f"{type(self).__name__}: {', '.join(sorted(self.reward_terms))}")
         self.cfg = cfg
         self.robot_spec = get_robot(cfg.robot)
+        lacks = self.check_robot(self.robot_spec)
+        if lacks:
+            raise ValueError(f"robot '{cfg.robot}' cannot run {type(self).__name__} (a task "
+                             f"for {self.robot_class} robots): it {'; it '.join(lacks)}")
         self.model = mujoco.MjModel.from_xml_path(str(self.scene_path()))
         self.model.opt.timestep = self.robot_spec.physics_dt
         self.data = mujoco.MjData(self.model)
@@ -178,6 +212,8 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.step_count = 0
         self._sums = np.zeros(len(self._term_fns) + 1)  # per term, then the total
         self._terms_row = np.zeros(len(self._term_fns))
+        self._limited_steps = 0  # policy steps whose target a limit stage moved
+        self._limit_moved = 0.0  # this step's: how far [rad^2] (reward terms may read it)
         self._dr_epoch = 0  # counts episodes: a step batch re-reads the DR draws when it moves
         self._solo: StepBatch | None = None
 
@@ -273,6 +309,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
         self.step_count = 0
+        self._limited_steps, self._limit_moved = 0, 0.0
         n = self.robot_spec.n_joints
         self.action, self.last_action = np.zeros(n), np.zeros(n)
         self.q_target = self.robot_spec.q0.copy()

@@ -31,6 +31,7 @@ import numpy as np
 from robot_rl.control.actions import clip_action
 from robot_rl.control.pd import JointPDController
 from robot_rl.robots.mjstate import as_slice
+from robot_rl.safety.limits import CommandLimits
 from robot_rl.types import RobotState
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ class StepBatch:
         n = spec.n_joints
         self.pd = JointPDController(np.tile(spec.kp, (k, 1)), np.tile(spec.kd, (k, 1)),
                                     np.tile(spec.tau_max, (k, 1)))
+        # the robot's safety-chain limit stages, ticked once per policy step as on the robot
+        entries = list(e0.cfg.safety_limits or ())
+        self.limits = CommandLimits(spec, entries, self.dt) if entries else None
         self.strength = np.ones((k, n))
         self.latency = np.zeros(k, dtype=np.int64)
         self._delayed = 0  # the largest latency in the batch [physics steps]
@@ -127,6 +131,12 @@ class StepBatch:
             prev_target[i] = e.q_target
         action = clip_action(actions, clip)
         q_target = envs[0].decode_action(action)
+        q, dq = self._joints()
+        if self.limits is not None:  # what the robot's chain lets through, at this state
+            moved = self.limits.apply(q_target, q, dq, prev_target)
+            for i, e in enumerate(envs):
+                e._limit_moved = float(moved[i])
+                e._limited_steps += e._limit_moved > 0.0
         self.action, self.last_action = action, last_action
         push_vel = self.cfg.domain_rand.push_vel
         for i, e in enumerate(envs):
@@ -138,7 +148,7 @@ class StepBatch:
                 e.push(e.np_random.uniform(-push_vel, push_vel, 2))
             if self._pre:
                 e._pre_physics()
-        self._physics(prev_target, q_target)
+        self._physics(prev_target, q_target, q, dq)
         for e in envs:
             e.step_count += 1
         self._read()
@@ -158,6 +168,7 @@ class StepBatch:
                 info["episode"] = {"r": sums[-1], "l": e.step_count,
                                    **{f"rew_{name}": v for name, v in
                                       zip(self.term_names, sums[:-1])},
+                                   "limited_frac": e._limited_steps / max(e.step_count, 1),
                                    **e._episode_info()}
             infos.append(info)
         return self._observe(), rewards, terminated, truncated, infos
@@ -207,11 +218,12 @@ class StepBatch:
         self._delayed = int(self.latency.max())
         self._scaled = bool((self.strength != 1.0).any())
 
-    def _physics(self, prev_target: np.ndarray, q_target: np.ndarray) -> None:
-        """``decimation`` physics steps: one PD call for all robots, one mj_step each."""
+    def _physics(self, prev_target: np.ndarray, q_target: np.ndarray, q: np.ndarray,
+                 dq: np.ndarray) -> None:
+        """``decimation`` physics steps from joint state ``q``, ``dq`` (K, n; updated in
+        place): one PD call for all robots, one mj_step each."""
         pd, strength, phys = self.pd, self.strength, self._phys
         qs, vs, cs = self._qs, self._vs, self._cs
-        q, dq = self._joints()
         tau = np.empty(q.shape)
         latency, delayed, scaled = self.latency, self._delayed, self._scaled
         step = mujoco.mj_step

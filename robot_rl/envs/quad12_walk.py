@@ -33,6 +33,7 @@ from robot_rl.envs.base import RewardFn, RobotEnv, TaskConfig, add_reward_term
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.terrain import HeightField, TerrainConfig
 from robot_rl.geometry import projected_gravity
+from robot_rl.robots.spec import RobotSpec
 from robot_rl.types import RobotState
 
 
@@ -216,6 +217,24 @@ class Quad12WalkEnv(RobotEnv):
     reward_terms: ClassVar[dict[str, RewardFn]] = WALK_REWARDS
     batched: ClassVar[bool] = True
     cfg: WalkConfig
+    robot_class: ClassVar[str] = "quadruped"
+
+    @classmethod
+    def check_robot(cls, spec: RobotSpec) -> list[str]:
+        """A quadruped: a floating base, 12 actuated joints, four feet (FR, FL, RR, RL, each
+        with a ``<LEG>_touch`` sensor), an IMU site (``imu_gyro`` / ``imu_acc`` / ``imu_quat``
+        sensors); its scenes ``scene_flat.xml`` and ``scene_rough.xml`` beside its mjcf, as
+        `robot-rl robot import` writes them."""
+        lacks = []
+        if not spec.floating_base:
+            lacks.append("has a fixed base (a walking robot's floats)")
+        if spec.n_joints != 12:
+            lacks.append(f"has {spec.n_joints} joints (a quadruped task drives 12)")
+        if len(spec.feet) != 4:
+            lacks.append(f"has {len(spec.feet)} feet {list(spec.feet)} (four: FR, FL, RR, RL)")
+        if not spec.imu_site:
+            lacks.append("has no IMU site (RobotSpec.imu_site)")
+        return lacks
 
     def __init__(self, cfg: WalkConfig, **kwargs: Any) -> None:
         super().__init__(cfg, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 
 from robot_rl.config import load_config
-from robot_rl.envs.base import RobotEnv, TaskConfig
+from robot_rl.envs.base import RobotEnv, TaskConfig, resolve_limits
 from robot_rl.errors import RobotRLError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -61,7 +61,7 @@ def load_task_config(name: str, path: str | Path | None = None,
                      overrides: dict[str, Any] | None = None) -> TaskConfig:
     """The task's config dataclass from ``path`` (default: its file in configs/tasks/)."""
     entry = get_task(name)
-    return load_config(entry.cfg_cls, path or task_config_path(name), overrides)
+    return resolve_limits(load_config(entry.cfg_cls, path or task_config_path(name), overrides))
 
 
 def make_env(name: str, config: str | Path | TaskConfig | None = None,
@@ -82,8 +82,8 @@ class EnvFactory:
     def __init__(self, name: str, config: str | Path | TaskConfig | None = None,
                  overrides: dict[str, Any] | None = None, **env_kwargs: Any) -> None:
         self.name = name
-        self.cfg = (config if isinstance(config, TaskConfig)
-                    else load_task_config(name, config, overrides))
+        self.cfg = resolve_limits(config if isinstance(config, TaskConfig)
+                                  else load_task_config(name, config, overrides))
         self.env_kwargs = env_kwargs
 
     def __call__(self, index: int = 0) -> RobotEnv:

@@ -96,7 +96,8 @@ def _terms(obs_layout: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def _metadata(*, robot: str, obs_layout: Sequence[Mapping[str, Any]], obs_dim: int,
               act_dim: int, action_type: str, action_scale: float, policy_dt: float,
               algorithm: str, horizon: int = 1, config_hash: str = "", code_version: str = "",
-              extra: dict[str, Any] | None = None, **kind: Any) -> dict[str, Any]:
+              extra: dict[str, Any] | None = None,
+              limits: Sequence[Mapping[str, Any]] | None = None, **kind: Any) -> dict[str, Any]:
     """Validated bundle metadata (ValueError naming the inconsistent argument)."""
     terms = _terms(obs_layout)
     if sum(t["dim"] for t in terms) != obs_dim:
@@ -114,7 +115,8 @@ def _metadata(*, robot: str, obs_layout: Sequence[Mapping[str, Any]], obs_dim: i
         "format_version": FORMAT_VERSION, "robot": robot, "obs_terms": terms,
         # the control the training envs run the robot under: its registry spec
         # (`robot_rl.envs.base`), which the runtime checks the robot against
-        "contract": contract_of(get_robot(robot)),
+        "contract": contract_of(get_robot(robot),
+                                None if limits is None else [dict(e) for e in limits]),
         "obs_dim": int(obs_dim), "act_dim": int(act_dim), "action_type": action_type,
         "action_scale": float(action_scale), "policy_dt": float(policy_dt),
         "horizon": int(horizon), "algorithm": algorithm, "config_hash": config_hash,
@@ -158,7 +160,8 @@ def export_actor(policy: ActorCritic, path: str | Path, *, robot: str,
                  obs_layout: Sequence[Mapping[str, Any]], action_type: str,
                  action_scale: float, policy_dt: float, algorithm: str,
                  config_hash: str = "", code_version: str = "",
-                 extra: dict[str, Any] | None = None) -> Path:
+                 extra: dict[str, Any] | None = None,
+                 limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write ``policy``'s deterministic actor as an ONNX bundle at ``path`` and return it.
 
     Args:
@@ -178,7 +181,7 @@ def export_actor(policy: ActorCritic, path: str | Path, *, robot: str,
     meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=obs_dim, act_dim=act_dim,
                      action_type=action_type, action_scale=action_scale, policy_dt=policy_dt,
                      algorithm=algorithm, config_hash=config_hash, code_version=code_version,
-                     extra=extra)
+                     extra=extra, limits=limits)
     actor = _Actor(_cpu_copy(policy))  # type: ignore[arg-type]
     return _write_bundle(actor, (torch.zeros(1, obs_dim),), ["obs"], meta, path)
 
@@ -187,7 +190,8 @@ def export_diffusion(policy: DiffusionChunkPolicy, path: str | Path, *, robot: s
                      obs_layout: Sequence[Mapping[str, Any]], chunk_action_type: str,
                      action_scale: float, policy_dt: float, algorithm: str = "diffusion",
                      n_exec: int | None = None, config_hash: str = "", code_version: str = "",
-                     extra: dict[str, Any] | None = None) -> Path:
+                     extra: dict[str, Any] | None = None,
+                 limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write ``policy``'s K-step DDIM sampler (eta = 0, unrolled) as an ONNX bundle.
 
     Graph: inputs ``obs`` [B, obs_dim] and ``noise`` [B, H, A] (standard normal, the
@@ -207,7 +211,7 @@ def export_diffusion(policy: DiffusionChunkPolicy, path: str | Path, *, robot: s
     meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=policy.obs_dim, act_dim=a,
                      action_type="chunk", action_scale=action_scale, policy_dt=policy_dt,
                      algorithm=algorithm, horizon=h, config_hash=config_hash,
-                     code_version=code_version, extra=extra, chunk=chunk)
+                     code_version=code_version, extra=extra, chunk=chunk, limits=limits)
     example = (torch.zeros(1, policy.obs_dim), torch.zeros(1, h, a))
     return _write_bundle(_cpu_copy(policy), example, ["obs", "noise"], meta, path)
 
@@ -226,7 +230,8 @@ def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
                     obs_layout: Sequence[Mapping[str, Any]], action_type: str,
                     action_scale: float, policy_dt: float, algorithm: str = "residual_ppo",
                     base_bundle: str | Path | None = None, config_hash: str = "",
-                    code_version: str = "", extra: dict[str, Any] | None = None) -> Path:
+                    code_version: str = "", extra: dict[str, Any] | None = None,
+                    limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write a residual composite as an ONNX bundle.
 
     Embedded base (``policy.base`` set): one graph ``obs`` → ``a_base + scale * r``.
@@ -258,7 +263,7 @@ def export_residual(policy: ResidualPolicy, path: str | Path, *, robot: str,
     meta = _metadata(robot=robot, obs_layout=obs_layout, obs_dim=o, act_dim=a,
                      action_type=action_type, action_scale=action_scale, policy_dt=policy_dt,
                      algorithm=algorithm, config_hash=config_hash, code_version=code_version,
-                     extra=extra, residual={"scale": policy.scale, "base": base})
+                     extra=extra, residual={"scale": policy.scale, "base": base}, limits=limits)
     return _write_bundle(module, example, names, meta, path)
 
 
@@ -272,13 +277,15 @@ def _task_io(task: str) -> tuple[Any, Any, Any]:
 def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorithm: str,
                     extra: dict[str, Any] | None = None) -> Path:
     """Export an actor for a registered task: robot, observation layout, action scale and
-    clip, observation clip and policy rate all from the task's and robot's configs."""
+    clip, observation clip, policy rate and safety limits all from the task's and robot's
+    configs."""
     cfg, spec, builder = _task_io(task)
     return export_actor(policy, path, robot=spec.name, obs_layout=builder.layout(),
                         action_type="joint_pos_offset", action_scale=spec.action_scale,
                         policy_dt=spec.policy_dt, algorithm=algorithm,
                         extra={"task": task, "action_clip": cfg.action_clip,
-                               "obs_clip": cfg.obs.clip, **(extra or {})})
+                               "obs_clip": cfg.obs.clip, **(extra or {})},
+                        limits=cfg.safety_limits)
 
 
 def task_actor(task: str, hidden: Sequence[int] = (64, 64)) -> ActorCritic:
@@ -318,7 +325,8 @@ def _export_saved(policy: nn.Module, deploy: dict[str, Any], out: Path) -> Path:
               "action_scale": deploy["action_scale"], "policy_dt": deploy["policy_dt"],
               "algorithm": deploy["algorithm"], "config_hash": deploy.get("config_hash", ""),
               "code_version": deploy.get("code_version", ""),
-              "extra": {"task": deploy.get("task", ""), **deploy.get("extra", {})}}
+              "extra": {"task": deploy.get("task", ""), **deploy.get("extra", {})},
+              "limits": deploy.get("limits")}
     if isinstance(policy, DiffusionChunkPolicy):
         return export_diffusion(policy, out, chunk_action_type=deploy["action_type"],
                                 n_exec=deploy.get("n_exec"), **common)
@@ -377,4 +385,5 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
         code_version=str(ckpt.get("code_version") or code_version()),
         extra={"task": ckpt.get("task"), "iteration": int(ckpt.get("iteration", 0)),
                **_task_limits(task_cfg),
-               "env_steps": int(ckpt.get("env_steps", 0)), "checkpoint": ckpt_path.name})
+               "env_steps": int(ckpt.get("env_steps", 0)), "checkpoint": ckpt_path.name},
+        limits=task_cfg.get("safety_limits"))

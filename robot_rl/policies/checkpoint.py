@@ -97,15 +97,18 @@ def save_policy(path: str | Path, policy: nn.Module, *, robot: str,
                 obs_layout: Sequence[Mapping[str, Any]], action_type: str, action_scale: float,
                 policy_dt: float, algorithm: str, task: str = "", config_hash: str = "",
                 code_version: str = "", n_exec: int | None = None,
-                base_bundle: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+                base_bundle: str | None = None, extra: dict[str, Any] | None = None,
+                limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write a policy checkpoint (module docstring). ``action_type`` is the per-step type
     (for a diffusion policy: that of each chunk step); ``base_bundle``: file name of an
-    external residual base's bundle (next to the exported residual bundle)."""
+    external residual base's bundle (next to the exported residual bundle); ``limits``: the
+    safety limit stages it was trained inside (its task config's ``safety_limits``)."""
     deploy = {"robot": robot, "obs_layout": [dict(t) for t in obs_layout],
               "action_type": action_type, "action_scale": float(action_scale),
               "policy_dt": float(policy_dt), "algorithm": algorithm, "task": task,
               "config_hash": config_hash, "code_version": code_version, "n_exec": n_exec,
-              "base_bundle": base_bundle, "extra": dict(extra or {})}
+              "base_bundle": base_bundle, "extra": dict(extra or {}),
+              "limits": None if limits is None else [dict(e) for e in limits]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": FORMAT, "kind": kind_of(policy), "arch": json.dumps(arch_of(policy)),

@@ -11,6 +11,12 @@ runtime refuses a bundle with any mismatch (`robot_rl.runtime.controller`); with
 config's ``policy.adopt_bundle_gains`` it drives the robot with the bundle's kp and kd instead
 of refusing over them (`with_contract_gains`), and says so.
 
+The contract also lists the safety chain's limit stages the policy was trained inside
+(``limits``: ``{type, ...options}`` of joint_limits, rate_limit and torque_limit, as
+`robot_rl.safety.limits.limit_entries` writes them; null for a policy trained without them,
+the bundles before it). The deployment compares them with its robot config's chain: a
+policy trained inside other limits than those that will hold it is refused.
+
 Joints are matched by name, never by index: a bundle whose joints are the robot's in another
 order is refused with both orders in the message (its observation and action are in its own
 order), and every per-joint value is compared joint by joint, by name.
@@ -33,14 +39,24 @@ FIELDS = ("joint_names", *PER_JOINT, *PERIODS)
 RTOL, ATOL = 1e-6, 1e-9  # equal: what a JSON round trip of a float64 keeps
 
 
-def contract_of(spec: RobotSpec) -> dict[str, Any]:
-    """The control contract of ``spec`` as a JSON-able dict."""
+def contract_of(spec: RobotSpec, limits: list[dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    """The control contract of ``spec`` as a JSON-able dict; ``limits``: the limit stages
+    the policy was trained inside (None: none, or not known)."""
     out: dict[str, Any] = {"joint_names": list(spec.joint_names)}
     for key in PER_JOINT:
         out[key] = [float(v) for v in getattr(spec, key)]
     for key in PERIODS:
         out[key] = float(getattr(spec, key))
+    out["limits"] = None if limits is None else [dict(e) for e in limits]
     return out
+
+
+def _valid_limits(v: Any) -> bool:
+    return v is None or (isinstance(v, list) and all(
+        isinstance(e, dict) and isinstance(e.get("type"), str)
+        and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for k, x in e.items() if k != "type") for e in v))
 
 
 def validate_contract(raw: Any) -> dict[str, Any]:
@@ -66,6 +82,9 @@ def validate_contract(raw: Any) -> dict[str, Any]:
         if not isinstance(v, int | float) or isinstance(v, bool) or not (
                 math.isfinite(v) and v > 0):
             raise ValueError(f"contract {key} must be > 0, got {v!r}")
+    if not _valid_limits(raw.get("limits")):
+        raise ValueError("contract limits must be null or a list of {type, ...finite "
+                         f"options}} stage entries, got {raw.get('limits')!r}")
     return raw
 
 
@@ -73,9 +92,27 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
 
 
-def mismatches(contract: dict[str, Any], spec: RobotSpec) -> dict[str, str]:
-    """Where ``spec`` differs from ``contract``: field (a `FIELDS` name, or "joint_order") →
-    a line with the joints and both values ({} if it fits)."""
+def _same_limits(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    if [e["type"] for e in a] != [e["type"] for e in b]:
+        return False
+    for x, y in zip(a, b):
+        if set(x) != set(y) or not all(_close(float(x[k]), float(y[k])) for k in x
+                                       if k != "type"):
+            return False
+    return True
+
+
+def _limits_line(entries: list[dict[str, Any]]) -> str:
+    return ", ".join(e["type"] + "(" + " ".join(f"{k}={v:g}" for k, v in e.items()
+                                                  if k != "type") + ")" for e in entries)
+
+
+def mismatches(contract: dict[str, Any], spec: RobotSpec,
+               limits: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """Where ``spec`` (and ``limits``, the deployment chain's limit stages, if given) differ
+    from ``contract``: field (a `FIELDS` name, "joint_order" or "limits") → a line with the
+    joints and both values ({} if it fits). A contract without limits (a policy trained
+    without them) is not checked against ``limits``."""
     names = list(contract["joint_names"])
     robot = list(spec.joint_names)
     if set(names) != set(robot):
@@ -96,6 +133,10 @@ def mismatches(contract: dict[str, Any], spec: RobotSpec) -> dict[str, str]:
         if not _close(float(contract[key]), float(getattr(spec, key))):
             out[key] = (f"{key}: trained at {contract[key]:g} s, this robot "
                         f"{getattr(spec, key):g} s")
+    trained = contract.get("limits")
+    if trained is not None and limits is not None and not _same_limits(trained, limits):
+        out["limits"] = (f"safety limits: trained inside {_limits_line(trained)}, this robot's "
+                         f"chain applies {_limits_line(limits) or 'none'}")
     return out
 
 

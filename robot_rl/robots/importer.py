@@ -9,16 +9,29 @@ and the timestep. What the model does not say (velocity limits, gains of torque 
 action scale) gets a placeholder, and every placeholder or guess is listed in ``notes``, which
 `write_robot` puts at the top of the package so that nobody mistakes it for a measured value.
 
-`write_robot` writes ``<out>/<name>/__init__.py`` (a `RobotSpec` with those values) and copies
-the model's folder (its meshes with it) to ``<out>/<name>/assets/``. The registry entry is one
-line in ``robot_rl/robots/__init__.py`` (the command prints it). MuJoCo's own compiler reads
-the file, so anything it accepts (includes, defaults, meshes) is understood.
+`write_robot` writes the robot's folder ``<out>/<name>/``, everything a robot needs in one
+place: ``__init__.py`` (a `RobotSpec` with those values); ``assets/`` (the model's folder,
+meshes with it, copied) with ``<name>_robot.xml``, the model as the project drives it
+(`conform`: one gear-1 torque motor per joint named after it, with the joint's torque limit
+as its control range, since the envs and the sim backends write PD torques into ``ctrl``; for
+a legged robot the IMU sensors ``imu_gyro`` / ``imu_acc`` / ``imu_quat`` / ``base_linvel`` on
+its IMU site and a touch sensor ``<LEG>_touch`` around each foot; anything outside the robot,
+such as a floor, and its keyframes left out); the scenes of its class's tasks, each the robot,
+the class's shared scene (``robot_rl/robots/scenes/``: the arm tasks' table, the legged tasks'
+flat and rough floor) and a ``home`` keyframe at q0 (a legged robot's base at the height where
+its lowest foot touches the ground); and ``robot.yaml``, its deploy config (safety chain and
+control period, from its class's template). The registry entry is one line in
+``robot_rl/robots/__init__.py`` (the command prints it). MuJoCo's own compiler reads the file,
+so anything it accepts (includes, defaults, meshes) is understood.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,6 +226,186 @@ def describe_mjcf(path: str | Path, name: str) -> RobotDraft:
     return RobotDraft(spec, mass, notes)
 
 
+SCENES_DIR = Path(__file__).resolve().parent / "scenes"
+CONFIG_TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "robots"
+# the scenes each robot class's tasks load (file in the robot's assets/ → shared scene), the
+# first is the spec's mjcf; and the deploy config it starts from
+CLASS_SCENES = {"legged": {"scene_flat.xml": "floor_flat.xml",
+                           "scene_rough.xml": "floor_rough.xml"},
+                "arm": {"scene_table.xml": "table.xml"}}
+CLASS_CONFIG = {"legged": "quad12.yaml", "arm": "arm6.yaml"}
+IMU_SENSORS = (("imu_gyro", mujoco.mjtSensor.mjSENS_GYRO),
+               ("imu_acc", mujoco.mjtSensor.mjSENS_ACCELEROMETER),
+               ("imu_quat", mujoco.mjtSensor.mjSENS_FRAMEQUAT),
+               ("base_linvel", mujoco.mjtSensor.mjSENS_VELOCIMETER))
+
+
+def robot_class(spec: RobotSpec) -> str:
+    return "legged" if spec.floating_base else "arm"
+
+
+def _foot_name(geom: str) -> str:
+    """A foot geom's name as the envs read it: ``<LEG>_foot`` (its touch sensor is
+    ``<LEG>_touch``)."""
+    if geom.endswith("_foot"):
+        return geom
+    leg = next((p for p in FOOT_ORDER if geom.upper().startswith(p)), geom)
+    return f"{leg}_foot"
+
+
+def _drop_unused_defaults(ms: mujoco.MjSpec) -> None:
+    """Delete the default classes no element of the robot uses (a scene's, whose names the
+    tasks' shared scenes may use too), keeping every ancestor of a used one."""
+    used = {el.classname.name for kind in ("geoms", "joints", "sites", "actuators", "cameras",
+                                           "tendons")
+            for el in getattr(ms, kind)}
+    used |= {b.childclass for b in ms.bodies if b.childclass}
+    keep: set[str] = set()
+
+    def walk(node: ET.Element, path: list[str]) -> None:
+        for child in node.findall("default"):
+            name = child.get("class", "main")
+            if name in used:
+                keep.update(path + [name])
+            walk(child, path + [name])
+
+    root = ET.fromstring(ms.to_xml())
+    top = root.find("default")
+    if top is None:
+        return
+    walk(top, [])
+    names = [d.get("class") for d in top.iter("default") if d.get("class")]
+    for name in reversed(names):  # (children first)
+        if name not in keep and name != "main":
+            ms.delete(ms.find_default(name))
+
+
+def conform(draft: RobotDraft) -> tuple[str, RobotSpec]:
+    """The robot's MJCF as the project drives it (module docstring), as XML text, and the
+    spec with the names that MJCF uses (feet renamed ``<LEG>_foot``)."""
+    spec = draft.spec
+    ms = mujoco.MjSpec.from_file(str(spec.mjcf))
+    m = ms.compile()
+    root = ms.body(spec.base_body)
+    for key in list(ms.keys):
+        ms.delete(key)
+    world = ms.worldbody
+    for body in list(world.bodies):  # (a scene's other bodies)
+        if body.name != spec.base_body:
+            ms.delete(body)
+    for kind in ("geoms", "sites", "lights", "cameras"):  # (a scene's floor, lights, ...)
+        for el in list(getattr(world, kind)):
+            ms.delete(el)
+    # and the assets only they used (a floor's texture and material, a height field)
+    used = {g.material for g in ms.geoms if g.material}
+    for mat in list(ms.materials):
+        if mat.name not in used:
+            ms.delete(mat)
+    textures = {t for mat in ms.materials for t in mat.textures if t}
+    for tex in list(ms.textures):
+        if tex.name not in textures:
+            ms.delete(tex)
+    for hfield in list(ms.hfields):
+        ms.delete(hfield)
+    _drop_unused_defaults(ms)
+    tau = dict(zip(spec.joint_names, spec.tau_max, strict=True))
+    joint_trn = mujoco.mjtTrn.mjTRN_JOINT
+    for act in list(ms.actuators):
+        if act.trntype != joint_trn or act.target not in tau:
+            ms.delete(act)  # (a tendon or site actuator: the spec has no joint for it)
+            continue
+        limit = float(tau[act.target])
+        act.name = act.target
+        act.dyntype = mujoco.mjtDyn.mjDYN_NONE
+        act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        act.biastype = mujoco.mjtBias.mjBIAS_NONE
+        act.gainprm = np.r_[1.0, np.zeros(len(act.gainprm) - 1)]
+        act.biasprm = np.zeros(len(act.biasprm))
+        act.gear = np.r_[1.0, np.zeros(5)]
+        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        act.ctrlrange = [-limit, limit]
+        act.forcelimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    feet = spec.feet
+    if spec.floating_base:
+        ours = {name for name, _ in IMU_SENSORS} | {f"{_foot_name(f)[:-5]}_touch"
+                                                   for f in spec.feet}
+        for sensor in list(ms.sensors):
+            if sensor.name in ours:
+                ms.delete(sensor)
+        if spec.imu_site:
+            for name, kind in IMU_SENSORS:
+                ms.add_sensor(name=name, type=kind, objtype=mujoco.mjtObj.mjOBJ_SITE,
+                              objname=spec.imu_site)
+        feet = tuple(_foot_name(f) for f in spec.feet)
+        for old, new in zip(spec.feet, feet, strict=True):
+            g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, old)
+            body = ms.body(_name(m, mujoco.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])))
+            geom = ms.geom(old)
+            geom.name = new
+            radius = float(m.geom_rbound[g]) + 0.005  # (encloses the foot's contacts)
+            site = f"{new}_site"
+            if mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, site) < 0:  # (else: its own)
+                body.add_site(name=site, pos=geom.pos, size=[radius, 0, 0], group=4)
+            ms.add_sensor(name=f"{new[:-5]}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH,
+                          objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+    del root
+    return ms.to_xml(), dataclasses.replace(spec, feet=feet)
+
+
+def _home(model_file: Path, spec: RobotSpec) -> np.ndarray:
+    """The scene's ``home`` qpos: the robot at q0 (a floating base upright, its lowest foot on
+    z = 0), everything else where the scene puts it."""
+    m = mujoco.MjModel.from_xml_path(str(model_file))
+    d = mujoco.MjData(m)
+    adr = [int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j)])
+           for j in spec.joint_names]
+    d.qpos[adr] = spec.q0
+    if spec.floating_base:
+        base = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, spec.base_body)
+        free = int(m.jnt_qposadr[int(m.body_jntadr[base])])
+        d.qpos[free:free + 7] = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+        mujoco.mj_kinematics(m, d)
+        lowest = min(float(d.geom_xpos[g][2]) - float(m.geom_rbound[g]) for g in (
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f) for f in spec.feet))
+        d.qpos[free + 2] = 1.0 - lowest
+    return np.array(d.qpos)
+
+
+def _write_scenes(spec: RobotSpec, assets: Path, robot_file: str) -> Path:
+    """The scenes of the robot's class in ``assets`` (each with its ``home`` keyframe);
+    returns the first (the spec's mjcf)."""
+    first = None
+    for scene, shared in CLASS_SCENES[robot_class(spec)].items():
+        rel = os.path.relpath(SCENES_DIR / shared, assets)
+        head = (f'<mujoco model="{spec.name}_{Path(shared).stem}">\n'
+                f'  <include file="{robot_file}"/>\n  <include file="{rel}"/>\n')
+        path = assets / scene
+        path.write_text(head + "</mujoco>\n")
+        qpos = _home(path, spec)
+        path.write_text(head + '\n  <keyframe>\n    <key name="home" qpos="'
+                        + " ".join(f"{float(x):.6g}" for x in qpos) + '"/>\n  </keyframe>\n'
+                        "</mujoco>\n")
+        first = first or path
+    assert first is not None
+    return first
+
+
+def _write_config(spec: RobotSpec, path: Path) -> None:
+    """The robot's deploy config from its class's template (its robot name; a legged robot
+    without a resting pose gets the hold fallback, `stand` needs ``q_rest``)."""
+    template = CONFIG_TEMPLATES / CLASS_CONFIG[robot_class(spec)]
+    import yaml  # (the config format)
+
+    cfg = yaml.safe_load(template.read_text())
+    cfg["robot"] = spec.name
+    if spec.floating_base and cfg["safety"].get("fallback", {}).get("type") == "stand":
+        cfg["safety"]["fallback"] = {"type": "hold"}
+    path.write_text(f"# {spec.name}'s deployment settings, written by `robot-rl robot import` "
+                    f"from configs/robots/{template.name}\n# (robot_rl/safety/robot_config.py; "
+                    "docs/safety.md): check them against your hardware.\n"
+                    + yaml.safe_dump(cfg, sort_keys=False))
+
+
 def _array(v: np.ndarray) -> str:
     return "np.array([" + ", ".join(f"{float(x):.6g}" for x in v) + "])"
 
@@ -220,15 +413,29 @@ def _array(v: np.ndarray) -> str:
 def write_robot(draft: RobotDraft, out: str | Path) -> Path:
     """Write the robot's package ``<out>/<name>/`` (``__init__.py`` and ``assets/``); refuses
     to overwrite one. Returns the package directory."""
-    spec = draft.spec
-    pkg = Path(out) / spec.name
+    pkg = Path(out) / draft.spec.name
     if pkg.exists():
         raise RobotImportError(f"{pkg} exists; remove it or choose another name")
-    shutil.copytree(spec.mjcf.parent, pkg / "assets")
+    xml, spec = conform(draft)
+    assets = pkg / "assets"
+    shutil.copytree(spec.mjcf.parent, assets)
+    robot_file = f"{spec.name}_robot.xml"
+    # (next to the original, so that its meshdir / file paths hold as they were)
+    (assets / robot_file).write_text(xml)
+    try:
+        scene = _write_scenes(spec, assets, robot_file)
+        _write_config(spec, pkg / "robot.yaml")
+    except (ValueError, OSError) as e:
+        shutil.rmtree(pkg)
+        raise RobotImportError(f"{draft.spec.mjcf}: the conformed model does not load: {e}"
+                               ) from None
+    spec = dataclasses.replace(spec, mjcf=scene)
     var = spec.name.upper()
     notes = "\n".join(f"- {n}" for n in draft.notes)
     text = f'''"""`{var}`: imported by `robot-rl robot import {spec.name}` from
-{spec.mjcf} (its folder copied to ``assets/``).
+{draft.spec.mjcf} (its folder copied to ``assets/``; ``{spec.name}_robot.xml`` is
+the model as the project drives it, the ``scene_*.xml`` its tasks' scenes, ``robot.yaml`` its
+deploy config).
 
 Check before training (placeholders and guesses of the import):
 {notes}
@@ -270,6 +477,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 __all__ = ["ASSETS", {var!r}]
 '''
     (pkg / "__init__.py").write_text(text)
+    draft.spec = spec  # (what the package holds: its scene, the feet by their new names)
     return pkg
 
 

@@ -54,7 +54,8 @@ PROBE_PERTURBATIONS = 8  # perturbed observations a hot-swap candidate is run on
 class _Loaded:
     """One validated bundle with its observation builder and action decoder."""
 
-    def __init__(self, spec: RobotSpec, path: Path, threads: int) -> None:
+    def __init__(self, spec: RobotSpec, path: Path, threads: int,
+                 limits: list[dict[str, Any]] | None = None) -> None:
         self.path = path
         single = OnnxPolicy(path, intra_op_threads=threads)
         self.policy: Policy = single if single.kind == "single" else open_policy(path)
@@ -77,7 +78,7 @@ class _Loaded:
         except ValueError as e:
             raise BundleError(f"{path}: its observation terms do not build on {spec.name}: "
                               f"{e}") from None
-        single.check_robot(spec, self.builder.layout())
+        single.check_robot(spec, self.builder.layout(), limits)
         self.step_type = step_type
         self.scale = float(meta["action_scale"])
         self.clip = float(meta.get("extra", {}).get("action_clip", math.inf))
@@ -112,15 +113,18 @@ class _Loaded:
 
 class PolicyController:
     """Args: spec: the robot (effective spec of the deployment config); path: the bundle;
-    command: the initial task command; threads: onnxruntime intra-op threads.
+    command: the initial task command; threads: onnxruntime intra-op threads; limits: the
+    limit stages of the chain that will hold its commands (checked against the bundle's
+    contract, for every bundle swapped in too; None: not checked).
 
     Raises BundleError if the bundle is missing, malformed or does not fit the robot."""
 
     def __init__(self, spec: RobotSpec, path: str | Path, command: Any = (),
-                 threads: int = 1) -> None:
+                 threads: int = 1, limits: list[dict[str, Any]] | None = None) -> None:
         self.spec, self.threads = spec, threads
         self._lock = threading.Lock()
-        self._cur = _Loaded(spec, Path(path), threads)
+        self.limits = limits
+        self._cur = _Loaded(spec, Path(path), threads, limits)
         # no command given: standing still / the origin (every command term has 3 values)
         self.command = np.zeros(3)
         if len(command):
@@ -196,7 +200,7 @@ class PolicyController:
     def swap(self, path: str | Path) -> dict[str, Any]:
         """Load ``path``, check it, then switch to it (between two steps). Raises BundleError
         and keeps the current policy if the new one is refused."""
-        new = _Loaded(self.spec, Path(path), self.threads)
+        new = _Loaded(self.spec, Path(path), self.threads, self.limits)
         self.install(new)
         return dict(new.meta)
 

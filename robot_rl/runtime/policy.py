@@ -250,30 +250,33 @@ class OnnxPolicy:
         return str(self._meta["robot"])
 
     def check_robot(self, robot: RobotSpec | str,
-                    obs_layout: Sequence[Mapping[str, Any]] | None = None) -> None:
+                    obs_layout: Sequence[Mapping[str, Any]] | None = None,
+                    limits: list[dict[str, Any]] | None = None) -> None:
         """Refuse (BundleError) a bundle that does not fit ``robot`` / ``obs_layout``.
 
         Checks the robot name; with a `RobotSpec`, the bundle's control contract against it
         (`robot_rl.robots.contract.mismatches`: joints by name, kp, kd, q0, limits, rates) and
         for joint action types (joint_pos_offset / joint_pos) that act_dim equals the joint
         count; with ``obs_layout`` (as returned by ``ObsBuilder.layout()``), that the terms'
-        names, dims and scales match in order.
+        names, dims and scales match in order; with ``limits`` (the deployment chain's limit
+        stages, `robot_rl.safety.limits.limit_entries`), that they are those it was trained
+        inside.
         """
         name = robot if isinstance(robot, str) else robot.name
         if name != self._meta["robot"]:
             raise BundleError(f"{self.path}: bundle is for robot '{self._meta['robot']}', not "
                               f"'{name}'")
         if not isinstance(robot, str):
-            problems = mismatches(self._meta["contract"], robot)
+            problems = mismatches(self._meta["contract"], robot, limits)
             if problems:
                 gains = any(field in GAINS for field in problems)
                 raise BundleError(
                     f"{self.path}: {name} is not set up as the policy was trained: "
                     f"{'; '.join(problems.values())}. Deploy it with the robot settings it was "
-                    "trained under (configs/robots/<robot>.yaml `joints:` overrides), or train "
-                    "it for these" + ("; or, to drive the robot with the bundle's gains, set "
-                               "`policy.adopt_bundle_gains: true` in the deploy config"
-                               if gains else ""))
+                    "trained under (configs/robots/<robot>.yaml `joints:` overrides and the "
+                    "safety stages' options), or train it for these"
+                    + ("; or, to drive the robot with the bundle's gains, set "
+                       "`policy.adopt_bundle_gains: true` in the deploy config" if gains else ""))
         m = self._meta
         step_type = m["chunk"]["action_type"] if m["action_type"] == "chunk" else m["action_type"]
         joint_action = step_type in ("joint_pos_offset", "joint_pos")

@@ -86,18 +86,25 @@ def build_stages(cfg: SafetyConfig, spec: RobotSpec, control_dt: float,
                  source: str = "safety") -> list[Stage]:
     """Instantiate the configured stages (options validated, errors name the entry)."""
     cfg.validate()
-    stages = []
-    for i, entry in enumerate(cfg.stages):
-        kind = entry["type"]
-        stage_cls, cfg_cls = STAGES[kind]
-        options = {k: v for k, v in entry.items() if k != "type"}
-        where = f"{source}: safety.stages[{i}] ({kind})"
-        stage_cfg = from_dict(cfg_cls, options, where)
-        try:
-            stages.append(stage_cls(spec, stage_cfg, control_dt))
-        except ValueError as err:
-            raise ConfigError(f"{where}: {err}") from None
-    return stages
+    return [build_stage(entry, spec, control_dt, f"{source}: safety.stages[{i}] "
+                                                 f"({entry['type']})")
+            for i, entry in enumerate(cfg.stages)]
+
+
+def build_stage(entry: dict[str, Any], spec: RobotSpec, control_dt: float,
+                where: str = "safety stage") -> Stage:
+    """One stage from its ``{type: NAME, ...options}`` entry (ConfigError naming ``where``)."""
+    kind = entry.get("type")
+    if kind not in STAGES:
+        raise ConfigError(f"{where}: unknown stage type {kind!r}; known: "
+                          f"{', '.join(STAGES)}")
+    stage_cls, cfg_cls = STAGES[kind]
+    options = {k: v for k, v in entry.items() if k != "type"}
+    stage_cfg = from_dict(cfg_cls, options, where)
+    try:
+        return stage_cls(spec, stage_cfg, control_dt)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 @dataclass
@@ -266,4 +273,4 @@ class SafetyChain:
                                   for k, v in self.report.items() if v.count}}
 
 
-__all__ = ["SafetyChain", "SafetyConfig", "build_stages"]
+__all__ = ["SafetyChain", "SafetyConfig", "build_stage", "build_stages"]

@@ -119,6 +119,16 @@ class RobotConfig:
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
 
 
+def robot_config_file(robot: str) -> Path:
+    """A robot's deploy config: ``configs/robots/<robot>.yaml``, else the ``robot.yaml`` in its
+    own folder (``robot_rl/robots/<robot>/``, where `robot-rl robot import` writes it)."""
+    shared = CONFIG_DIR / f"{robot}.yaml"
+    if shared.is_file():
+        return shared
+    own = get_robot(robot).mjcf.resolve().parent.parent / "robot.yaml"
+    return own if own.is_file() else shared
+
+
 def load_robot_config(path: str | Path | None = None, robot: str = "",
                       gains_from: dict[str, Any] | None = None) -> RobotConfig:
     """Load and validate a robot config (default: ``configs/robots/<robot>.yaml``); the
@@ -128,7 +138,7 @@ def load_robot_config(path: str | Path | None = None, robot: str = "",
     if path is None:
         if not robot:
             raise ConfigError("give a robot config file or a robot name")
-        path = CONFIG_DIR / f"{robot}.yaml"
+        path = robot_config_file(robot)
     cfg = load_config(RobotConfig, path)
     try:
         spec = cfg.effective_spec(gains_from)
@@ -151,4 +161,4 @@ def make_supervisor(cfg: RobotConfig, spec: RobotSpec, dt: float) -> SafetySuper
 
 
 __all__ = ["CONFIG_DIR", "JointConfig", "RobotConfig", "load_robot_config", "make_safety_chain",
-           "make_supervisor"]
+           "make_supervisor", "robot_config_file"]

@@ -476,6 +476,9 @@ class RateLimit(Stage):
         # the rate box: one step either side of the last stiff target (after damping, or with
         # no output yet: of the measured position)
         ref = last.q_target if last is not None and any_true(last.kp) else ctx.state.q
+        if ref.shape != self._r_lo.shape:  # a batch of commands (K, n): the training envs
+            self._r_lo, self._r_hi = np.zeros(ref.shape), np.zeros(ref.shape)
+            self._box = (np.zeros(ref.shape), np.zeros(ref.shape))
         r_lo = np.subtract(ref, self.step, out=self._r_lo)
         r_hi = np.add(ref, self.step, out=self._r_hi)
         # the target's box: the rate box inside the position bounds, which have priority
@@ -537,6 +540,8 @@ class TorqueLimit(Stage):
         # the PD torque the command asks for at the measured state (a NaN torque is not over:
         # a NaN command or state never gets here, the non-finite guard and watchdog hold or
         # damp first)
+        if self._tau.shape != cmd.q_target.shape:  # a batch of commands (K, n)
+            self._tau = np.zeros(cmd.q_target.shape)
         tau = pd_torque(cmd.q_target, st.q, st.dq, cmd.kp, cmd.kd, cmd.dq_target, cmd.tau_ff,
                         out=self._tau)
         over = np.abs(tau) > self.lim

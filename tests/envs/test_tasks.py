@@ -87,8 +87,9 @@ def test_policy_step_runs_decimated_physics(task: str) -> None:
 
 
 def test_actions_reach_joints_through_pd() -> None:
-    """The motor torque after a step is the saturated PD law at the last physics substep."""
-    env = make_env("arm6-reach", overrides={"obs_noise": False})
+    """The motor torque after a step is the saturated PD law at the last physics substep
+    (without the chain's limits, which tests/envs/test_train_limits.py covers)."""
+    env = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": []})
     env.reset(seed=0)
     action = np.array([0.5, -0.3, 0.2, 0.1, -0.4, 0.3], dtype=np.float32)
     env.step(action)

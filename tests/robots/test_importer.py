@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import mujoco
@@ -106,3 +107,55 @@ def test_position_actuators_give_their_gains_and_missing_facts_are_refused(
     assert out["register"][0] == "from robot_rl.robots.two_link import TWO_LINK"
     assert main(["robot", "import", "quad12", "--mjcf", str(path)]) == 2  # already registered
     assert "already registered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("robot", "task"), [("quad12", "quad12-walk"), ("arm6", "arm6-reach")])
+def test_an_imported_robot_trains_exports_and_deploys_with_the_projects_commands(
+        robot: str, task: str, tmp_path: Path) -> None:
+    """Import → its class's task → a (short) training run → export → the deploy loop on the sim
+    backend, each by the CLI a user runs, the robot found through ROBOT_RL_ROBOT_PATH: nothing
+    written outside the robot's folder. The model is one of ours, taken from its scene file
+    (floor, lights and keyframe left out, its motors and sensors made the project's)."""
+    import os
+    import subprocess
+    import sys
+
+    spec = get_robot(robot)
+    name = f"my_{robot}"
+    robots = tmp_path / "robots"
+    robots.mkdir()
+    env = {**os.environ, "ROBOT_RL_ROBOT_PATH": str(robots)}
+
+    def cli(*args: str) -> dict:
+        run = subprocess.run([sys.executable, "-m", "robot_rl.cli", *args], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    out = cli("robot", "import", name, "--mjcf", str(spec.mjcf), "--out", str(robots))
+    pkg = robots / name
+    assert out["package"] == str(pkg)
+    files = {p.name for p in (pkg / "assets").iterdir()}
+    scenes = {"scene_flat.xml", "scene_rough.xml"} if spec.floating_base else {"scene_table.xml"}
+    assert scenes | {f"{name}_robot.xml"} <= files and (pkg / "robot.yaml").is_file()
+    if spec.floating_base:  # feet by the envs' names; the home pose stands on the floor
+        assert out["feet"] == list(spec.feet)
+    # the user's check of the placeholders: the gains this robot runs
+    init = (pkg / "__init__.py").read_text()
+    for key in ("kp", "kd", "dq_max"):
+        values = ", ".join(repr(float(v)) for v in getattr(spec, key))
+        init, n = re.subn(rf"\n    {key}=np\.array\(\[[^\]]*\]\),",
+                          f"\n    {key}=np.array([{values}]),", init)
+        assert n == 1, key
+    (pkg / "__init__.py").write_text(init)
+    run = cli("train", task, "--robot", name, "--iterations", "2", "--out",
+              str(tmp_path / "run"), "--quiet")
+    assert run["robot"] == name and run["env_steps"] > 0
+    bundle = cli("export", str(tmp_path / "run" / "model.pt"), "--out",
+                 str(tmp_path / "p.onnx"))
+    assert bundle["robot"] == name
+    s2s = cli("sim2sim", str(tmp_path / "p.onnx"), "--seeds", "--seconds", "3", "--out",
+              str(tmp_path / "s2s"))
+    assert s2s["robot"] == name
+    report = (tmp_path / "s2s" / "report.md").read_text()
+    assert "| metric | sim |" in report

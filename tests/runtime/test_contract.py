@@ -15,7 +15,7 @@ import onnx
 import pytest
 import yaml
 
-from robot_rl.config import ConfigError
+from robot_rl.config import ConfigError, load_config
 from robot_rl.deploy.build import DeployError, load_robot, make_controller
 from robot_rl.deploy.config import load_deploy_config
 from robot_rl.robots import get_robot
@@ -24,7 +24,8 @@ from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.controller import PolicyController
 from robot_rl.runtime.policy import METADATA_KEY, BundleError, OnnxPolicy
 from robot_rl.runtime.upgrade import upgrade_bundle
-from robot_rl.safety.robot_config import CONFIG_DIR, load_robot_config
+from robot_rl.safety.limits import limit_entries
+from robot_rl.safety.robot_config import CONFIG_DIR, RobotConfig, load_robot_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "pretrained").glob("*.onnx"))
@@ -35,8 +36,40 @@ def test_every_shipped_bundle_carries_its_robots_contract(bundle: Path) -> None:
     meta = OnnxPolicy(bundle).metadata
     spec = get_robot(meta["robot"])
     assert meta["format_version"] == 2
-    assert meta["contract"] == contract_of(spec)
-    PolicyController(spec, bundle)  # (loads: nothing differs)
+    trained = meta["contract"].get("limits")
+    assert meta["contract"] == {**contract_of(spec, trained), "limits": trained} or (
+        "limits" not in meta["contract"] and meta["contract"] == {
+            k: v for k, v in contract_of(spec).items() if k != "limits"})
+    # (loads: nothing differs, the limit stages of the robot's chain included)
+    PolicyController(spec, bundle, limits=limit_entries(load_robot_config(robot=spec.name).safety))
+
+
+@pytest.mark.parametrize("change", ["margin", "scale", "missing", "order"])
+def test_a_chain_that_limits_otherwise_than_in_training_is_refused(
+        change: str, bundles: dict[str, Path]) -> None:
+    """The limit stages a policy was trained inside (the training env applies the robot
+    config's, `robot_rl.safety.limits`) are in its contract; a deployment whose chain limits
+    otherwise refuses it, naming both lists."""
+    bundle = bundles["quad12_stand"]  # exported from the quad12-walk task config
+    spec = get_robot("quad12")
+    shipped = limit_entries(load_robot_config(robot="quad12").safety)
+    assert OnnxPolicy(bundle).metadata["contract"]["limits"] == shipped
+    assert [e["type"] for e in shipped] == ["joint_limits", "rate_limit", "torque_limit"]
+    PolicyController(spec, bundle, limits=shipped)  # the robot's own chain: accepted
+    other = [dict(e) for e in shipped]
+    if change == "margin":
+        other[0]["margin"] += 0.02
+    elif change == "scale":
+        other[1]["scale"] = 0.5
+    elif change == "missing":
+        other = other[:2]
+    else:
+        other[1], other[2] = other[2], other[1]
+    with pytest.raises(BundleError, match=r"safety limits: trained inside joint_limits\(margin="
+                       r"0\.05\).*this robot's chain applies") as e:
+        PolicyController(spec, bundle, limits=other)
+    assert "safety stages' options" in str(e.value)
+    assert mismatches(contract_of(spec), spec, other) == {}  # (a bundle trained without: kept)
 
 
 def _changed(spec: RobotSpec, field: str) -> RobotSpec:
@@ -115,11 +148,11 @@ def test_gains_overridden_in_the_robot_config_are_refused_or_adopted(tmp_path: P
                               ).effective_spec()
     assert robot.kp[4] == pytest.approx(kp)
     with pytest.raises(DeployError, match=refused):  # the policy itself
-        make_controller(cfg, robot)
+        make_controller(cfg, robot, load_config(RobotConfig, cfg.robot_config_path()))
     adopted = load_deploy_config(_deploy(tmp_path, {j: {"kp": kp}}, adopt=True))
     _, robot = load_robot(adopted)
     np.testing.assert_array_equal(robot.kp, spec.kp)  # the bundle's, i.e. as trained
-    make_controller(adopted, robot)
+    make_controller(adopted, robot, load_config(RobotConfig, adopted.robot_config_path()))
     # adopting the gains does not excuse anything else
     narrow = load_deploy_config(_deploy(tmp_path, {j: {"kp": kp, "q_max": float(
         spec.q_max[4]) - 0.1}}, adopt=True))
@@ -147,7 +180,10 @@ def test_a_format_1_bundle_is_refused_until_upgraded(tmp_path: Path) -> None:
     out = upgrade_bundle(old, tmp_path / "new.onnx")
     assert (out["from_version"], out["to_version"]) == (1, 2)
     new = OnnxPolicy(tmp_path / "new.onnx")
-    assert new.metadata == OnnxPolicy(src).metadata  # what the shipped upgrade wrote
+    # the src's metadata, its contract the robot's (a format 1 bundle was trained without
+    # the chain's limits: none recorded)
+    want = {**OnnxPolicy(src).metadata, "contract": contract_of(get_robot("arm6"))}
+    assert new.metadata == want and new.metadata["contract"]["limits"] is None
     x = np.linspace(-1, 1, new.obs_dim).astype(np.float32)
     np.testing.assert_array_equal(new.act(x), OnnxPolicy(src).act(x))  # graph untouched
     again = upgrade_bundle(tmp_path / "new.onnx")

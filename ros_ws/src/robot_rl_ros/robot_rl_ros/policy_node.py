@@ -70,8 +70,8 @@ class PolicyNode(Node):
         super().__init__(name, **kwargs)
         self.log = NodeLog(name)
         self.cfg = cfg
-        _, self.spec = load_robot(cfg)
-        self.controller = make_controller(cfg, self.spec)  # DeployError: refuse to start
+        rcfg, self.spec = load_robot(cfg)
+        self.controller = make_controller(cfg, self.spec, rcfg)  # DeployError: refuse to start
         self.dt = self.controller.policy_dt
         self.tol = 0.5 / cfg.bridge.rate_hz
         self.declare_parameter("policy_path", str(self.controller.path))

@@ -1,0 +1,89 @@
+"""The training envs apply the safety chain's limit stages (`robot_rl.safety.limits`): the
+same stage objects as the chain, over a batch, with what the robot config configures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_rl.config import ConfigError
+from robot_rl.control.pd import pd_torque
+from robot_rl.envs import make_env
+from robot_rl.safety.chain import build_stages
+from robot_rl.safety.core import TickContext
+from robot_rl.safety.limits import LIMIT_STAGES, CommandLimits, limit_entries
+from robot_rl.safety.robot_config import load_robot_config
+from robot_rl.types import JointCommand, RobotState
+
+
+@pytest.mark.parametrize("robot", ["quad12", "arm6"])
+def test_a_batch_is_limited_as_the_chain_limits_each_command(robot: str) -> None:
+    rcfg = load_robot_config(robot=robot)
+    spec = rcfg.effective_spec()
+    dt, n, k = spec.policy_dt, spec.n_joints, 64
+    rng = np.random.default_rng(3)
+    span = spec.q_max - spec.q_min
+    q = spec.q_min + rng.uniform(-0.05, 1.05, (k, n)) * span  # some beyond a limit
+    dq = rng.normal(0.0, 3.0, (k, n))
+    last = np.clip(q + rng.normal(0.0, 0.2, (k, n)), spec.q_min, spec.q_max)
+    target = spec.q_min + rng.uniform(-0.3, 1.3, (k, n)) * span
+    batch = target.copy()
+    limits = CommandLimits(spec, limit_entries(rcfg.safety), dt)
+    moved = limits.apply(batch, q, dq, last)
+    # the chain's own stage objects, one command at a time, as the safety node ticks them
+    stages = [s for s in build_stages(rcfg.safety, spec, dt) if s.name in LIMIT_STAGES]
+    assert [s.name for s in stages] == list(LIMIT_STAGES)
+    for i in range(k):
+        cmd = JointCommand(spec.joint_names, target[i].copy(), np.zeros(n), spec.kp.copy(),
+                           spec.kd.copy(), np.zeros(n))
+        prev = JointCommand(spec.joint_names, last[i].copy(), np.zeros(n), spec.kp.copy(),
+                            spec.kd.copy(), np.zeros(n))
+        ctx = TickContext(spec, RobotState(t=0.0, q=q[i], dq=dq[i]), 0.0, 0.0, 0.0, dt, prev)
+        for stage in stages:
+            stage(cmd, ctx)
+        np.testing.assert_array_equal(batch[i], cmd.q_target)
+        assert moved[i] == pytest.approx(float(np.sum((cmd.q_target - target[i]) ** 2)))
+    assert (moved > 0).mean() > 0.9  # (targets drawn far outside: nearly every one is moved)
+
+
+def test_the_env_steps_inside_the_limits_of_the_robot_config() -> None:
+    env = make_env("arm6-reach", overrides={"obs_noise": False})
+    spec = env.robot_spec
+    margin = next(e["margin"] for e in env.cfg.safety_limits if e["type"] == "joint_limits")
+    assert margin == 0.03  # configs/robots/arm6.yaml
+    env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    step = spec.dq_max * spec.policy_dt
+    for _ in range(40):
+        q, dq, prev = env.data.qpos[:6].copy(), env.data.qvel[:6].copy(), env.q_target.copy()
+        env.step(rng.choice([-1.0, 1.0], 6).astype(np.float32))  # bang-bang
+        t = env.q_target
+        assert np.all(t >= spec.q_min + margin - 1e-12) and np.all(t <= spec.q_max - margin + 1e-12)
+        assert np.all(np.abs(t - prev) <= step + 1e-12)
+        tau = pd_torque(t, q, dq, spec.kp, spec.kd, np.zeros(6), np.zeros(6))
+        assert np.all(np.abs(tau) <= spec.tau_max + 1e-9)  # (the rate box allows it here)
+    assert env._limited_steps > 30
+    free = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": []})
+    free.reset(seed=1)
+    a = np.ones(6, dtype=np.float32)
+    free.step(a)
+    np.testing.assert_allclose(free.q_target, spec.q0 + spec.action_scale * a)  # unlimited
+
+
+def test_an_episode_reports_how_often_the_limits_moved_its_targets() -> None:
+    env = make_env("quad12-walk", overrides={"episode_s": 0.2})
+    env.reset(seed=0)
+    info: dict = {}
+    for _ in range(10):
+        _, _, term, trunc, info = env.step(np.full(12, 4.0, dtype=np.float32))
+        if term or trunc:
+            break
+    assert info["episode"]["limited_frac"] == pytest.approx(1.0)
+
+
+def test_bad_limit_entries_are_refused_naming_them() -> None:
+    with pytest.raises(ConfigError, match=r"safety_limits\[0\] \(joint_limits\).*margin"):
+        make_env("arm6-reach", overrides={"safety_limits": [{"type": "joint_limits",
+                                                               "margin": -1.0}]})
+    with pytest.raises(ValueError, match="not limit stages"):
+        make_env("arm6-reach", overrides={"safety_limits": [{"type": "estop"}]})
