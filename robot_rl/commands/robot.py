@@ -1,6 +1,7 @@
 """`robot-rl robot import NAME --mjcf FILE [--out DIR] [--imu-site S] [--ee-site S]`: write
 a robot's package from its MuJoCo model (`robot_rl.robots.importer`); JSON summary last (the
-package, the registry line to add, and every placeholder to check)."""
+package, the registry line to add, and every placeholder to check). `robot-rl robot rescene
+NAME`: its scenes again, after its q0 changed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robot_rl.robots import ROBOTS
-from robot_rl.robots.importer import RobotImportError, describe_mjcf, write_robot
+from robot_rl.robots import ROBOTS, get_robot
+from robot_rl.robots.importer import (
+    RobotImportError,
+    describe_mjcf,
+    rewrite_scenes,
+    write_robot,
+)
 
 ROBOTS_DIR = Path(__file__).resolve().parents[1] / "robots"
 
@@ -36,6 +42,12 @@ def import_robot(args: argparse.Namespace) -> int:
     return 0
 
 
+def rescene(args: argparse.Namespace) -> int:
+    scenes = rewrite_scenes(get_robot(args.name))
+    print(json.dumps({"robot": args.name, "scenes": [str(p) for p in scenes]}))
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("robot", help="bring your own robot: write its package from a model "
                        "file (JSON last)")
@@ -48,6 +60,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--imu-site", help="the IMU site, where the name search is ambiguous")
     s.add_argument("--ee-site", help="the end-effector site, where the name search is ambiguous")
     s.set_defaults(func=import_robot)
+    s = ss.add_parser("rescene", help="write an imported robot's scenes again (their home "
+                      "keyframe follows its spec's q0, after you changed it)")
+    s.add_argument("name", help="a registered robot written by `robot-rl robot import`")
+    s.set_defaults(func=rescene)
 
 
 __all__ = ["add_parser", "import_robot"]

@@ -129,6 +129,12 @@ def _limits(m: mujoco.MjModel, joints: list[int], acts: list[int], notes: list[s
         else:
             kp[i], kd[i] = tau[i] / 1.0, tau[i] / 40.0  # placeholders, noted below
             guessed_gains.append(jn)
+    undamped = [_name(m, mujoco.mjtObj.mjOBJ_JOINT, j) for i, j in enumerate(joints)
+                if kd[i] == 0.0 and _name(m, mujoco.mjtObj.mjOBJ_JOINT, j) not in guessed_gains]
+    if undamped:
+        notes.append(f"kd 0 on {undamped}: the model's position actuators have no velocity "
+                     "term (its joints' own damping is physics, not the motor's); set the D "
+                     "gain your motors run")
     if guessed_gains:
         notes.append(f"kp / kd of {guessed_gains}: torque actuators carry no gains; "
                      "placeholders kp = tau_max per rad, kd = kp / 40. Set the gains your "
@@ -390,6 +396,19 @@ def _write_scenes(spec: RobotSpec, assets: Path, robot_file: str) -> Path:
     return first
 
 
+def rewrite_scenes(spec: RobotSpec) -> list[Path]:
+    """Write an imported robot's scenes again from its spec (after its q0 was changed: their
+    ``home`` keyframes follow it); returns them. RobotImportError if ``spec`` was not written
+    by `write_robot` (no ``<name>_robot.xml`` beside its mjcf)."""
+    assets = spec.mjcf.resolve().parent
+    robot_file = f"{spec.name}_robot.xml"
+    if not (assets / robot_file).is_file():
+        raise RobotImportError(f"{assets} has no {robot_file}: '{spec.name}' was not written by "
+                               "`robot-rl robot import`; edit its scenes' home keyframe by hand")
+    _write_scenes(spec, assets, robot_file)
+    return [assets / scene for scene in CLASS_SCENES[robot_class(spec)]]
+
+
 def _write_config(spec: RobotSpec, path: Path) -> None:
     """The robot's deploy config from its class's template (its robot name; a legged robot
     without a resting pose gets the hold fallback, `stand` needs ``q_rest``)."""
@@ -481,4 +500,5 @@ __all__ = ["ASSETS", {var!r}]
     return pkg
 
 
-__all__ = ["RobotDraft", "RobotImportError", "describe_mjcf", "write_robot"]
+__all__ = ["RobotDraft", "RobotImportError", "conform", "describe_mjcf", "rewrite_scenes",
+           "robot_class", "write_robot"]

@@ -147,7 +147,19 @@ def test_an_imported_robot_trains_exports_and_deploys_with_the_projects_commands
         init, n = re.subn(rf"\n    {key}=np\.array\(\[[^\]]*\]\),",
                           f"\n    {key}=np.array([{values}]),", init)
         assert n == 1, key
+    q0 = spec.q0.copy()
+    q0[0] += 0.05  # (a pose of the user's): the scenes follow after `robot rescene`
+    values = ", ".join(repr(float(v)) for v in q0)
+    init, n = re.subn(r"\n    q0=np\.array\(\[[^\]]*\]\),", f"\n    q0=np.array([{values}]),",
+                      init)
+    assert n == 1
     (pkg / "__init__.py").write_text(init)
+    scenes = cli("robot", "rescene", name)["scenes"]
+    for scene in scenes:
+        m = mujoco.MjModel.from_xml_path(scene)
+        key = m.key("home").qpos
+        j = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, spec.joint_names[0])]
+        assert key[j] == pytest.approx(q0[0], abs=1e-5)
     run = cli("train", task, "--robot", name, "--iterations", "2", "--out",
               str(tmp_path / "run"), "--quiet")
     assert run["robot"] == name and run["env_steps"] > 0
