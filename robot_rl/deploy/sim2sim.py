@@ -13,12 +13,16 @@ training) and ``torque_limit_frac`` (the fraction of policy steps at which a joi
 is at its limit, 99.9 % of tau_max), both over the active phase. The gap between
 ``sim`` and the proxies is what on-robot fine-tuning has to close. Quadruped foot slip: the
 mean tangential speed of the feet's contact points while they touch the ground
-(`MjRobot.foot_slip`), over the samples the robot is up.
+(`MjRobot.foot_slip`), over the samples the robot is up. For a walking robot the first column,
+``env``, is the reference: the same commands in the training env in lockstep (`env_run`), so
+that the deploy chain's own cost (its timing, soft start, threads) shows as ``sim`` minus
+``env``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,10 @@ from robot_rl.config import from_dict
 from robot_rl.deploy.config import DeployConfig
 from robot_rl.deploy.loop import DeployLoop
 from robot_rl.deploy.report import TruthRecorder, foot_slip_probe, locomotion_metrics, reach_metrics
+from robot_rl.envs import make_env
+from robot_rl.evaluation import DR_OFF
 from robot_rl.robots import get_robot
-from robot_rl.runtime.policy import bundle_metadata
+from robot_rl.runtime.policy import OnnxPolicy, bundle_metadata
 
 SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
@@ -118,14 +124,72 @@ def run_one(cfg: DeployConfig) -> dict[str, Any]:
     return out
 
 
+def env_run(policy: Path, robot: str, seconds: float, settle_s: float = 1.0,
+            seed: int = 0) -> dict[str, Any]:
+    """The command script in the training env of the bundle's task (domain randomisation
+    off, the robot's limits applied as in training), stepped in lockstep: what the policy does
+    without the deploy chain's threads, rates and soft start. Velocity and yaw errors as
+    `locomotion_metrics` takes them (body-frame velocity against the command, from
+    ``settle_s`` after each command change, none while fallen); walking robots only."""
+    meta = bundle_metadata(policy)
+    task = str(meta.get("extra", {}).get("task") or "quad12-walk")
+    env = make_env(task, overrides={"robot": robot, "domain_rand": DR_OFF,
+                                    "episode_s": seconds + 1.0})
+    pol = OnnxPolicy(policy)
+    script = _profile(robot)[0]
+    starts = [float(step["t"]) for step in script]
+    try:
+        obs, _ = env.reset(seed=seed)
+        env._resample_every = 1 << 30  # type: ignore[attr-defined]  # (the script's commands)
+        v_err, w_err, rate = [], [], []
+        last: np.ndarray | None = None
+        falls, dist, steps = 0, 0.0, int(round(seconds / env.dt))
+        clip = env.cfg.action_clip
+        for k in range(steps):
+            t = k * env.dt
+            i = max(j for j, t0 in enumerate(starts) if t0 <= t)
+            cmd = np.array(script[i]["cmd"], dtype=np.float64)
+            if not np.array_equal(env.command, cmd):
+                env.command = cmd
+                assert env.state is not None
+                env.state.command = cmd.copy()
+                obs = env._observe(env.state)
+            a = np.clip(np.asarray(pol.act(obs), dtype=np.float64).reshape(-1), -clip, clip)
+            if last is not None:
+                rate.append(float(np.abs(a - last).mean()))
+            last = a
+            xy = env.data.qpos[:2].copy()
+            obs, _, term, _, _ = env.step(a)
+            dist += float(np.linalg.norm(env.data.qpos[:2] - xy))
+            st = env.state
+            assert st is not None and st.base_lin_vel is not None
+            if t + env.dt - starts[i] >= settle_s and not term:
+                v_err.append(math.hypot(st.base_lin_vel[0] - cmd[0],
+                                        st.base_lin_vel[1] - cmd[1]))
+                w_err.append(abs(st.imu_gyro[2] - cmd[2]))
+            if term:
+                falls += 1
+                obs, _ = env.reset(seed=seed + falls)
+                env._resample_every = 1 << 30  # type: ignore[attr-defined]
+        return {"distance_m": round(dist, 3), "falls": falls,
+                "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
+                "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
+                "action_rate": round(float(np.mean(rate)), 4) if rate else None,
+                "limited_frac": round(env._limited_steps / max(env.step_count, 1), 4)}
+    finally:
+        env.close()
+
+
 def sim2sim(policy: str | Path, robot: str | None = None, seeds: tuple[int, ...] = (0, 1, 2),
             seconds: float = 20.0, out: str | Path | None = "out/sim2sim") -> dict[str, Any]:
     """``robot``: None = the bundle's own."""
     policy = Path(policy)
     if robot is None:
         robot = str(bundle_metadata(policy)["robot"])
-    runs: dict[str, dict[str, Any]] = {"sim": run_one(_config(policy, robot, "sim", None,
-                                                              seconds))}
+    runs: dict[str, dict[str, Any]] = {}
+    if _walks(robot):  # (the reference: the same commands in the training env)
+        runs["env"] = env_run(policy, robot, seconds)
+    runs["sim"] = run_one(_config(policy, robot, "sim", None, seconds))
     for s in seeds:
         runs[f"proxy{s}"] = run_one(_config(policy, robot, "proxy", s, seconds))
     script, keys = _profile(robot)
@@ -162,6 +226,8 @@ def _plot(runs: dict[str, dict[str, Any]], seconds: float, script: list[dict[str
     fig, ax = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     ts = [s["t"] for s in script] + [seconds]
     for name, r in runs.items():
+        if "_truth" not in r:  # (the env reference: no deploy-chain truth)
+            continue
         rows = np.asarray(r["_truth"]["rows"] or [[0.0] * 14])
         t = rows[:, 0] - (r["_truth"]["t_active"] or rows[0, 0])
         lw = 1.5 if name == "sim" else 0.9

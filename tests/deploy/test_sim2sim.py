@@ -27,8 +27,13 @@ def test_sim2sim_report_side_by_side(bundles: dict[str, Path], tmp_path: Path,
     assert sim["action_rate"] == 0.0 and proxy["action_rate"] == 0.0
     assert sim["torque_limit_frac"] == 0.0 and proxy["torque_limit_frac"] == 0.0
     assert sim["interventions_per_s"] == round(sum(sim["interventions"].values()) / 2.5, 2)
+    # the reference: the same commands in the training env, lockstep (a standing policy
+    # stands there too, never limited: its targets are q0)
+    env = saved["runs"]["env"]
+    assert env["falls"] == 0 and env["action_rate"] == 0.0 and env["limited_frac"] == 0.0
+    assert 0.0 < env["vel_error_mps"] < 1.0  # (commands 0 then 0.5 m/s: it stands)
     assert (out / "sim2sim.png").stat().st_size > 10_000
-    assert "| metric | sim | proxy3 |" in (out / "report.md").read_text()
+    assert "| metric | env | sim | proxy3 |" in (out / "report.md").read_text()
     assert main(["sim2sim", str(bundles["quad12_stand"]), "--to", "mars"]) == 2
 
 
