@@ -37,7 +37,9 @@ from robot_rl.sim_rollout import run_episodes, summarize  # noqa: E402
 from robot_rl.train import plot_curves  # noqa: E402
 
 KEYS = ("episodes", "success_mean", "success_std", "final_distance_mean",
-        "final_distance_std", "r_mean", "r_std")
+        "final_distance_std", "r_mean", "r_std", "action_rate_mean", "action_rate_std",
+        "torque_limit_frac_mean", "torque_limit_frac_std", "limited_frac_mean",
+        "limited_frac_std")
 
 
 def _eval(task: str, act: Any, episodes: int, seed: int) -> dict[str, float]:

@@ -8,6 +8,7 @@ Each episode reports ``success``: the goal condition holds at its last step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -84,11 +85,12 @@ def _r_torque(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
 
 
 def _r_limited(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:
-    """How far [rad^2, summed over joints] the safety chain's limits (applied in the env as
+    """How far [rad, the norm over joints] the safety chain's limits (applied in the env as
     on the robot, `robot_rl.safety.limits`) moved this step's target: a policy that asks for
     targets the robot will not get (beyond a joint limit, faster than the joints' rated
-    speed, more torque than the motors have) pays in proportion."""
-    return env._limit_moved
+    speed, more torque than the motors have) pays in proportion, small misses too (a norm,
+    not its square: a 5 cm overshoot of a joint limit is not free)."""
+    return math.sqrt(env._limit_moved)
 
 
 def _r_success(env: ArmTaskEnv, st: RobotState, a: np.ndarray) -> float:

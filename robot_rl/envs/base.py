@@ -213,6 +213,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._sums = np.zeros(len(self._term_fns) + 1)  # per term, then the total
         self._terms_row = np.zeros(len(self._term_fns))
         self._limited_steps = 0  # policy steps whose target a limit stage moved
+        # smoothness, over the episode: summed mean |a_t - a_t-1| (executed actions, from
+        # the second step) and steps ending with a joint at 99.9 % of its torque limit
+        self._rate_sum, self._at_limit_steps = 0.0, 0
         self._limit_moved = 0.0  # this step's: how far [rad^2] (reward terms may read it)
         self._dr_epoch = 0  # counts episodes: a step batch re-reads the DR draws when it moves
         self._solo: StepBatch | None = None
@@ -310,6 +313,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         mujoco.mj_resetData(self.model, self.data)
         self.step_count = 0
         self._limited_steps, self._limit_moved = 0, 0.0
+        self._rate_sum, self._at_limit_steps = 0.0, 0
         n = self.robot_spec.n_joints
         self.action, self.last_action = np.zeros(n), np.zeros(n)
         self.q_target = self.robot_spec.q0.copy()

@@ -70,6 +70,7 @@ class StepBatch:
         n = spec.n_joints
         self.pd = JointPDController(np.tile(spec.kp, (k, 1)), np.tile(spec.kd, (k, 1)),
                                     np.tile(spec.tau_max, (k, 1)))
+        self._tau_limit = 0.999 * spec.tau_max  # "at the torque limit" (smoothness metric)
         # the robot's safety-chain limit stages, ticked once per policy step as on the robot
         entries = list(e0.cfg.safety_limits or ())
         self.limits = CommandLimits(spec, entries, self.dt) if entries else None
@@ -149,7 +150,12 @@ class StepBatch:
             if self._pre:
                 e._pre_physics()
         self._physics(prev_target, q_target, q, dq)
-        for e in envs:
+        rate = np.abs(action - last_action).mean(axis=1)
+        at_limit = (np.abs(self._tau) >= self._tau_limit).any(axis=1)
+        for i, e in enumerate(envs):
+            if e.step_count:  # (the first action has no previous one)
+                e._rate_sum += float(rate[i])
+            e._at_limit_steps += bool(at_limit[i])
             e.step_count += 1
         self._read()
         self._compute()
@@ -169,6 +175,9 @@ class StepBatch:
                                    **{f"rew_{name}": v for name, v in
                                       zip(self.term_names, sums[:-1])},
                                    "limited_frac": e._limited_steps / max(e.step_count, 1),
+                                   "action_rate": e._rate_sum / max(e.step_count - 1, 1),
+                                   "torque_limit_frac": e._at_limit_steps
+                                   / max(e.step_count, 1),
                                    **e._episode_info()}
             infos.append(info)
         return self._observe(), rewards, terminated, truncated, infos

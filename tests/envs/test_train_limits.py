@@ -78,7 +78,27 @@ def test_an_episode_reports_how_often_the_limits_moved_its_targets() -> None:
         _, _, term, trunc, info = env.step(np.full(12, 4.0, dtype=np.float32))
         if term or trunc:
             break
-    assert info["episode"]["limited_frac"] == pytest.approx(1.0)
+    ep = info["episode"]
+    assert ep["limited_frac"] == pytest.approx(1.0)
+    assert ep["action_rate"] == 0.0  # (the same action every step)
+    assert 0.0 <= ep["torque_limit_frac"] <= 1.0
+
+
+def test_an_episode_reports_its_smoothness() -> None:
+    """Mean |a_t - a_t-1| of the executed (clipped) actions and the steps at a torque limit,
+    in every episode's info (what `robot-rl eval`, the ship script and the sim2sim env column
+    read): alternating -1 / +1 actions change by 2 every step."""
+    env = make_env("arm6-reach", overrides={"episode_s": 0.4, "safety_limits": []})
+    env.reset(seed=0)
+    info: dict = {}
+    for k in range(100):
+        a = np.full(6, 3.0 if k % 2 else -3.0, dtype=np.float32)  # (clipped to +-1)
+        _, _, term, trunc, info = env.step(a)
+        if term or trunc:
+            break
+    ep = info["episode"]
+    assert ep["l"] == 20 and ep["action_rate"] == pytest.approx(2.0)
+    assert ep["torque_limit_frac"] > 0.5  # (1 rad target jumps against kp 17.8: 3 N m caps)
 
 
 def test_bad_limit_entries_are_refused_naming_them() -> None:
