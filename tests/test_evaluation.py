@@ -11,7 +11,7 @@ import torch
 
 from robot_rl.cli import main
 from robot_rl.envs import make_env
-from robot_rl.evaluation import EvalConfig, evaluate
+from robot_rl.evaluation import DR_OFF, EvalConfig, evaluate
 from robot_rl.export import export_actor
 from robot_rl.policies.mlp import ActorCritic
 
@@ -140,10 +140,17 @@ class _Alternating:
 
 def test_action_rate_and_torque_limit_fraction_measure_how_hard_the_motors_are_driven() -> None:
     """On arm6 (kp 17.8 N m/rad, tau_max 3 N m, 1 rad per action unit): holding still needs
-    no torque near the limit, 0.05 rad swings neither, 1 rad swings every 20 ms saturate."""
+    no torque near the limit, 0.05 rad swings neither, 1 rad swings every 20 ms saturate the
+    motors; with the robot's limits in the env (its torque_limit stage), they do not."""
     from robot_rl.evaluation import _episode, _make
 
     env = _make("arm6-reach", 2.0)
+    limited = _episode(env, _Alternating(1.0, 6), np.array([0.22, 0.0, 0.12]), seed=0,
+                       settle_s=0.5)  # type: ignore[arg-type]
+    assert limited["torque_limit_frac"] < 0.1, limited
+    env.close()
+    env = make_env("arm6-reach", overrides={"domain_rand": DR_OFF, "episode_s": 2.0,
+                                            "safety_limits": []})
     goal = np.array([0.22, 0.0, 0.12])
     try:
         rows = {amp: _episode(env, _Alternating(amp, 6), goal, seed=0,  # type: ignore[arg-type]
