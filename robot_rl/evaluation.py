@@ -16,11 +16,11 @@ Metrics per condition (mean ± std over episodes): survival (no fall for the who
 time to fall, velocity-tracking error ``mean |v_xy - cmd_xy|`` [m/s] and yaw-rate error
 [rad/s] over the steps after the first ``settle_s`` (the start from standing), measured on
 the true base velocity in the body frame; and how hard the policy drives its motors, over
-every step: ``action_rate`` (mean over steps and joints of |a_t - a_t-1| of the action the env
-executes, clipped to its action_clip, in the policy's action units; x action_scale in rad of
-joint target; `robot-rl sim2sim` measures the same through the deploy chain) and
-``torque_limit_frac`` (the fraction of
-steps that end with a joint's torque at its limit, 99.9 % of tau_max). The JSON summary is
+every step, as the env reports them per episode: ``action_rate`` (mean over steps and joints
+of |a_t - a_t-1| of the action the env executes, clipped to its action_clip, in the policy's
+action units; x action_scale in rad of joint target; `robot-rl sim2sim` measures the same
+through the deploy chain) and ``torque_limit_frac`` (the fraction of steps that end with a
+joint's torque at its limit, 99.9 % of tau_max). The JSON summary is
 printed last; with ``out`` a JSON file and a PNG plot are written.
 """
 
@@ -75,23 +75,14 @@ def _episode(env: RobotEnv, policy: OnnxPolicy, command: np.ndarray, seed: int,
         env.state.command = env.command.copy()
         obs = env._observe(env.state)
     settle = int(round(settle_s / env.dt))
-    v_err, w_err, rate, at_limit = [], [], [], []
-    limit = 0.999 * env.robot_spec.tau_max
+    v_err, w_err = [], []
     fell, steps = False, 0
-    last: np.ndarray | None = None
     while True:
         if disturb is not None:
             disturb(env, steps, rng)
-        a = np.clip(np.asarray(policy.act(obs), dtype=np.float64).reshape(-1),
-                    -env.cfg.action_clip, env.cfg.action_clip)  # (what the env executes)
-        if last is not None:
-            rate.append(float(np.abs(a - last).mean()))
-        last = a
-        obs, _, term, trunc, _ = env.step(a)
+        obs, _, term, trunc, info = env.step(policy.act(obs))
         steps += 1
         st = env.state
-        if st is not None and st.tau is not None:
-            at_limit.append(bool(np.any(np.abs(st.tau) >= limit)))
         if st is not None and steps > settle and st.base_lin_vel is not None:
             v_err.append(math.hypot(st.base_lin_vel[0] - command[0],
                                     st.base_lin_vel[1] - command[1]))
@@ -102,8 +93,9 @@ def _episode(env: RobotEnv, policy: OnnxPolicy, command: np.ndarray, seed: int,
     return {"survived": float(not fell), "time_s": steps * env.dt,
             "vel_error": float(np.mean(v_err)) if v_err else float("nan"),
             "yaw_error": float(np.mean(w_err)) if w_err else float("nan"),
-            "action_rate": float(np.mean(rate)) if rate else float("nan"),
-            "torque_limit_frac": float(np.mean(at_limit)) if at_limit else float("nan")}
+            # (the episode's own smoothness figures, `robot_rl.envs.batch.StepBatch`)
+            "action_rate": float(info["episode"]["action_rate"]),
+            "torque_limit_frac": float(info["episode"]["torque_limit_frac"])}
 
 
 def _stats(rows: list[dict[str, float]]) -> dict[str, float]:

@@ -48,18 +48,9 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     if resume and init:
         raise ConfigError("--resume and --init exclude each other: --resume continues a run, "
                           "--init starts a new one from another run's weights")
-    overrides: dict[str, Any] = {}
-    if robot is not None:
-        overrides["robot"] = robot
-    if domain_rand is not None:
-        overrides["domain_rand"] = domain_rand_overrides(Path(domain_rand))
     task_config = None
-    if overrides:
-        try:
-            task_config = load_task_config(task, overrides=overrides)
-        except (ValueError, TypeError) as err:
-            flags = " and ".join(f"--{k.replace('_', '-')}" for k in overrides)
-            raise ConfigError(f"{task} with {flags}: {err}") from None
+    if robot is not None or domain_rand is not None:
+        task_config = task_config_for(task, robot, domain_rand)
     runner = runner_cls(task, cfg, out, task_config)
     source = None
     try:
@@ -74,8 +65,7 @@ def _on_policy(algo: str, task: str, config: Path, iterations: int | None, seed:
     plot_curves(history, out / "curves.png", title=f"{algo} {task} seed {cfg.seed}")
     last = history[-1] if history else {}
     record = {"task": task, "robot": runner.factory.cfg.robot if runner.factory else None,
-              "algo": algo,
-              "command": command_line(), "seed": cfg.seed,
+              "algo": algo, "command": command_line(), "seed": cfg.seed,
               "code_version": version, "config_file": str(config),
               "domain_rand_file": domain_rand,
               "train_config": to_dict(cfg), "iterations": runner.iteration,
@@ -110,12 +100,22 @@ def domain_rand_overrides(path: Path) -> dict[str, Any]:
     return {**to_dict(DomainRandConfig()), **data}
 
 
-def task_config_with_domain_rand(task: str, path: Path) -> Any:
-    """The task's config with its ``domain_rand`` section replaced by the YAML file ``path``."""
+def task_config_for(task: str, robot: str | None = None, domain_rand: str | Path | None = None
+                    ) -> Any:
+    """The task's config on another ``robot`` of its class and / or with its ``domain_rand``
+    section replaced by the YAML file ``domain_rand`` (`domain_rand_overrides`); a
+    ConfigError naming the options for a bad robot or file."""
+    overrides: dict[str, Any] = {}
+    if robot is not None:
+        overrides["robot"] = robot
+    if domain_rand is not None:
+        overrides["domain_rand"] = domain_rand_overrides(Path(domain_rand))
     try:
-        return load_task_config(task, overrides={"domain_rand": domain_rand_overrides(path)})
+        return load_task_config(task, overrides=overrides)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"--domain-rand {path}: {err}") from None
+        given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
+                         (("robot", robot), ("domain_rand", domain_rand)) if v is not None)
+        raise ConfigError(f"{task} with {given}: {err}") from None
 
 
 def train(task: str, algo: str = "ppo", config: str | None = None, iterations: int | None = None,

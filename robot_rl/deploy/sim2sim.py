@@ -141,10 +141,18 @@ def env_run(policy: Path, robot: str, seconds: float, settle_s: float = 1.0,
     try:
         obs, _ = env.reset(seed=seed)
         env._resample_every = 1 << 30  # type: ignore[attr-defined]  # (the script's commands)
-        v_err, w_err, rate = [], [], []
-        last: np.ndarray | None = None
+        v_err, w_err = [], []
+        # the env's own smoothness counters, summed over the episodes (a fall starts another)
+        rate_sum = rate_n = limited = stepped = 0.0
+
+        def take_counts() -> None:
+            nonlocal rate_sum, rate_n, limited, stepped
+            rate_sum += env._rate_sum
+            rate_n += max(env.step_count - 1, 0)
+            limited += env._limited_steps
+            stepped += env.step_count
+
         falls, dist, steps = 0, 0.0, int(round(seconds / env.dt))
-        clip = env.cfg.action_clip
         for k in range(steps):
             t = k * env.dt
             i = max(j for j, t0 in enumerate(starts) if t0 <= t)
@@ -154,12 +162,8 @@ def env_run(policy: Path, robot: str, seconds: float, settle_s: float = 1.0,
                 assert env.state is not None
                 env.state.command = cmd.copy()
                 obs = env._observe(env.state)
-            a = np.clip(np.asarray(pol.act(obs), dtype=np.float64).reshape(-1), -clip, clip)
-            if last is not None:
-                rate.append(float(np.abs(a - last).mean()))
-            last = a
             xy = env.data.qpos[:2].copy()
-            obs, _, term, _, _ = env.step(a)
+            obs, _, term, _, _ = env.step(pol.act(obs))
             dist += float(np.linalg.norm(env.data.qpos[:2] - xy))
             st = env.state
             assert st is not None and st.base_lin_vel is not None
@@ -169,13 +173,15 @@ def env_run(policy: Path, robot: str, seconds: float, settle_s: float = 1.0,
                 w_err.append(abs(st.imu_gyro[2] - cmd[2]))
             if term:
                 falls += 1
+                take_counts()
                 obs, _ = env.reset(seed=seed + falls)
                 env._resample_every = 1 << 30  # type: ignore[attr-defined]
+        take_counts()
         return {"distance_m": round(dist, 3), "falls": falls,
                 "vel_error_mps": round(float(np.mean(v_err)), 3) if v_err else None,
                 "yaw_error_rps": round(float(np.mean(w_err)), 3) if w_err else None,
-                "action_rate": round(float(np.mean(rate)), 4) if rate else None,
-                "limited_frac": round(env._limited_steps / max(env.step_count, 1), 4)}
+                "action_rate": round(rate_sum / rate_n, 4) if rate_n else None,
+                "limited_frac": round(limited / max(stepped, 1), 4)}
     finally:
         env.close()
 

@@ -115,8 +115,7 @@ def _metadata(*, robot: str, obs_layout: Sequence[Mapping[str, Any]], obs_dim: i
         "format_version": FORMAT_VERSION, "robot": robot, "obs_terms": terms,
         # the control the training envs run the robot under: its registry spec
         # (`robot_rl.envs.base`), which the runtime checks the robot against
-        "contract": contract_of(get_robot(robot),
-                                None if limits is None else [dict(e) for e in limits]),
+        "contract": contract_of(get_robot(robot), limits),
         "obs_dim": int(obs_dim), "act_dim": int(act_dim), "action_type": action_type,
         "action_scale": float(action_scale), "policy_dt": float(policy_dt),
         "horizon": int(horizon), "algorithm": algorithm, "config_hash": config_hash,
@@ -191,7 +190,7 @@ def export_diffusion(policy: DiffusionChunkPolicy, path: str | Path, *, robot: s
                      action_scale: float, policy_dt: float, algorithm: str = "diffusion",
                      n_exec: int | None = None, config_hash: str = "", code_version: str = "",
                      extra: dict[str, Any] | None = None,
-                 limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
+                     limits: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write ``policy``'s K-step DDIM sampler (eta = 0, unrolled) as an ONNX bundle.
 
     Graph: inputs ``obs`` [B, obs_dim] and ``noise`` [B, H, A] (standard normal, the

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ FIELDS = ("joint_names", *PER_JOINT, *PERIODS)
 RTOL, ATOL = 1e-6, 1e-9  # equal: what a JSON round trip of a float64 keeps
 
 
-def contract_of(spec: RobotSpec, limits: list[dict[str, Any]] | None = None
+def contract_of(spec: RobotSpec, limits: Sequence[Mapping[str, Any]] | None = None
                 ) -> dict[str, Any]:
     """The control contract of ``spec`` as a JSON-able dict; ``limits``: the limit stages
     the policy was trained inside (None: none, or not known)."""

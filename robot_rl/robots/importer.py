@@ -37,6 +37,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+import yaml
 
 from robot_rl.errors import RobotRLError
 from robot_rl.robots.spec import RobotSpec
@@ -292,7 +293,6 @@ def conform(draft: RobotDraft) -> tuple[str, RobotSpec]:
     spec = draft.spec
     ms = mujoco.MjSpec.from_file(str(spec.mjcf))
     m = ms.compile()
-    root = ms.body(spec.base_body)
     for key in list(ms.keys):
         ms.delete(key)
     world = ms.worldbody
@@ -333,8 +333,8 @@ def conform(draft: RobotDraft) -> tuple[str, RobotSpec]:
         act.forcelimited = mujoco.mjtLimited.mjLIMITED_FALSE
     feet = spec.feet
     if spec.floating_base:
-        ours = {name for name, _ in IMU_SENSORS} | {f"{_foot_name(f)[:-5]}_touch"
-                                                   for f in spec.feet}
+        feet = tuple(_foot_name(f) for f in spec.feet)
+        ours = {name for name, _ in IMU_SENSORS} | {f"{f[:-5]}_touch" for f in feet}
         for sensor in list(ms.sensors):
             if sensor.name in ours:
                 ms.delete(sensor)
@@ -342,7 +342,6 @@ def conform(draft: RobotDraft) -> tuple[str, RobotSpec]:
             for name, kind in IMU_SENSORS:
                 ms.add_sensor(name=name, type=kind, objtype=mujoco.mjtObj.mjOBJ_SITE,
                               objname=spec.imu_site)
-        feet = tuple(_foot_name(f) for f in spec.feet)
         for old, new in zip(spec.feet, feet, strict=True):
             g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, old)
             body = ms.body(_name(m, mujoco.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])))
@@ -354,7 +353,6 @@ def conform(draft: RobotDraft) -> tuple[str, RobotSpec]:
                 body.add_site(name=site, pos=geom.pos, size=[radius, 0, 0], group=4)
             ms.add_sensor(name=f"{new[:-5]}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH,
                           objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
-    del root
     return ms.to_xml(), dataclasses.replace(spec, feet=feet)
 
 
@@ -413,8 +411,6 @@ def _write_config(spec: RobotSpec, path: Path) -> None:
     """The robot's deploy config from its class's template (its robot name; a legged robot
     without a resting pose gets the hold fallback, `stand` needs ``q_rest``)."""
     template = CONFIG_TEMPLATES / CLASS_CONFIG[robot_class(spec)]
-    import yaml  # (the config format)
-
     cfg = yaml.safe_load(template.read_text())
     cfg["robot"] = spec.name
     if spec.floating_base and cfg["safety"].get("fallback", {}).get("type") == "stand":

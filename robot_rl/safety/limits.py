@@ -62,7 +62,7 @@ class CommandLimits:
 
     def __init__(self, spec: RobotSpec, entries: list[dict[str, Any]], dt: float,
                  source: str = "limits") -> None:
-        self.spec, self.dt, self.entries = spec, dt, [dict(e) for e in entries]
+        self.spec, self.dt = spec, dt
         kinds = [e.get("type") for e in entries]
         unknown = [k for k in kinds if k not in LIMIT_STAGES]
         if unknown:
@@ -71,16 +71,15 @@ class CommandLimits:
                        for i, e in enumerate(entries)]
         self._k = -1
 
-    def _alloc(self, k: int) -> None:
+    def _command(self, k: int) -> JointCommand:
+        """K commands with the robot's nominal gains and no feed-forward."""
         spec, n = self.spec, self.spec.n_joints
-        names = spec.joint_names
-        self._cmd = JointCommand(names, np.zeros((k, n)), np.zeros((k, n)),
-                                 np.tile(spec.kp, (k, 1)), np.tile(spec.kd, (k, 1)),
-                                 np.zeros((k, n)))
-        self._last = JointCommand(names, np.zeros((k, n)), np.zeros((k, n)),
-                                  np.tile(spec.kp, (k, 1)), np.tile(spec.kd, (k, 1)),
-                                  np.zeros((k, n)))
-        self._before = np.zeros((k, n))
+        return JointCommand(spec.joint_names, np.zeros((k, n)), np.zeros((k, n)),
+                            np.tile(spec.kp, (k, 1)), np.tile(spec.kd, (k, 1)), np.zeros((k, n)))
+
+    def _alloc(self, k: int) -> None:
+        self._cmd, self._last = self._command(k), self._command(k)
+        self._before = np.zeros((k, self.spec.n_joints))
         self._k = k
 
     def apply(self, q_target: np.ndarray, q: np.ndarray, dq: np.ndarray,

@@ -184,9 +184,9 @@ def test_the_shipped_domain_rand_files_randomise_every_task_of_their_robot(
     knobs it sets vary from episode to episode in that task's env, the ones it leaves out are
     off; a file with a typo is refused with its name."""
     from robot_rl.envs.registry import CONFIG_DIR
-    from robot_rl.train import task_config_with_domain_rand
+    from robot_rl.train import task_config_for
 
-    cfg = task_config_with_domain_rand(task, CONFIG_DIR / "domain_rand" / f"{robot}.yaml")
+    cfg = task_config_for(task, domain_rand=CONFIG_DIR / "domain_rand" / f"{robot}.yaml")
     dr = cfg.domain_rand
     assert dr.link_mass == (0.85, 1.15) and dr.kp_scale == (0.9, 1.1)
     assert (dr.push_vel > 0) == (robot == "quad12")
@@ -208,4 +208,4 @@ def test_the_shipped_domain_rand_files_randomise_every_task_of_their_robot(
     bad = tmp_path / "dr.yaml"
     bad.write_text("link_mas: [0.9, 1.1]\n")
     with pytest.raises(ConfigError, match="dr.yaml"):
-        task_config_with_domain_rand(task, bad)
+        task_config_for(task, domain_rand=bad)
