@@ -39,7 +39,7 @@ from robot_rl.config import to_dict
 from robot_rl.envs import make_env
 from robot_rl.envs.base import RobotEnv
 from robot_rl.envs.randomization import DomainRandConfig
-from robot_rl.runtime.policy import OnnxPolicy
+from robot_rl.runtime.policy import OnnxPolicy, action_decoding
 
 DR_OFF: dict[str, Any] = to_dict(DomainRandConfig())  # the defaults switch everything off
 
@@ -108,14 +108,16 @@ def _stats(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _make(task: str, seconds: float) -> RobotEnv:
-    return make_env(task, overrides={"domain_rand": DR_OFF, "episode_s": seconds})
+def _make(task: str, seconds: float, policy: OnnxPolicy) -> RobotEnv:
+    """The task's env without randomisation, decoding actions as ``policy`` was trained."""
+    return make_env(task, overrides={"domain_rand": DR_OFF, "episode_s": seconds,
+                                     **action_decoding(policy.metadata)})
 
 
 def _run(task: str, policy: OnnxPolicy, cfg: EvalConfig, conditions: list[tuple[str, Any]],
          command: Callable[[Any], np.ndarray], disturb: Callable[[Any], Disturb | None]
          ) -> dict[str, Any]:
-    env = _make(task, cfg.seconds)
+    env = _make(task, cfg.seconds, policy)
     try:
         policy.check_robot(env.robot_spec, env.obs_builder.layout())
         out = {}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from robot_rl.evaluation import EvalConfig, evaluate  # noqa: E402
 from robot_rl.export.onnx_export import export_checkpoint  # noqa: E402
-from robot_rl.runtime.policy import OnnxPolicy, file_sha256  # noqa: E402
+from robot_rl.runtime.policy import OnnxPolicy, action_decoding, file_sha256  # noqa: E402
 from robot_rl.sim_rollout import run_episodes, summarize  # noqa: E402
 from robot_rl.train import plot_curves  # noqa: E402
 
@@ -42,8 +42,11 @@ KEYS = ("episodes", "success_mean", "success_std", "final_distance_mean",
         "limited_frac_std")
 
 
-def _eval(task: str, act: Any, episodes: int, seed: int) -> dict[str, float]:
-    res = summarize(run_episodes(task, act, episodes, seed))
+def _eval(task: str, act: Any, episodes: int, seed: int, meta: dict[str, Any]
+          ) -> dict[str, float]:
+    """``act`` on the task, its actions decoded as the bundle ``meta`` says."""
+    res = summarize(run_episodes(task, act, episodes, seed,
+                                 overrides=action_decoding(meta)))
     return {k: round(float(res[k]), 4) for k in KEYS if k in res}
 
 
@@ -72,16 +75,17 @@ def main() -> int:
                 run / "model.pt", Path(tmp) / f"s{r['seed']}.onnx")
             policy = OnnxPolicy(path)
             per_seed[str(r["seed"])] = {
-                **_eval(task, policy.act, args.episodes, args.eval_seed),
+                **_eval(task, policy.act, args.episodes, args.eval_seed, policy.metadata),
                 "env_steps": r.get("env_steps") or r.get("final", {}).get("env_steps"),
                 "wall_s": r.get("wall_s")}
     rng = np.random.default_rng(0)
-    n_act = OnnxPolicy(bundle).act_dim
+    shipped = OnnxPolicy(bundle)
+    n_act, meta = shipped.act_dim, shipped.metadata
     baselines = {
         "zero": _eval(task, lambda o: np.zeros(n_act, np.float32), args.episodes,
-                      args.eval_seed),
+                      args.eval_seed, meta),
         "random": _eval(task, lambda o: rng.uniform(-1, 1, n_act).astype(np.float32),
-                        args.episodes, args.eval_seed)}
+                        args.episodes, args.eval_seed, meta)}
     succ = np.array([v.get("success_mean", np.nan) for v in per_seed.values()])
     dist = np.array([v.get("final_distance_mean", np.nan) for v in per_seed.values()])
     record = {

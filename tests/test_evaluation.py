@@ -142,15 +142,16 @@ def test_action_rate_and_torque_limit_fraction_measure_how_hard_the_motors_are_d
     """On arm6 (kp 17.8 N m/rad, tau_max 3 N m, 1 rad per action unit): holding still needs
     no torque near the limit, 0.05 rad swings neither, 1 rad swings every 20 ms saturate the
     motors; with the robot's limits in the env (its torque_limit stage), they do not."""
-    from robot_rl.evaluation import _episode, _make
+    from robot_rl.evaluation import _episode
 
-    env = _make("arm6-reach", 2.0)
+    offset = {"domain_rand": DR_OFF, "episode_s": 2.0, "action_type": "joint_pos_offset",
+              "action_scale": None}  # (arm6-reach trains delta actions)
+    env = make_env("arm6-reach", overrides=offset)
     limited = _episode(env, _Alternating(1.0, 6), np.array([0.22, 0.0, 0.12]), seed=0,
                        settle_s=0.5)  # type: ignore[arg-type]
     assert limited["torque_limit_frac"] < 0.1, limited
     env.close()
-    env = make_env("arm6-reach", overrides={"domain_rand": DR_OFF, "episode_s": 2.0,
-                                            "safety_limits": []})
+    env = make_env("arm6-reach", overrides={**offset, "safety_limits": []})
     goal = np.array([0.22, 0.0, 0.12])
     try:
         rows = {amp: _episode(env, _Alternating(amp, 6), goal, seed=0,  # type: ignore[arg-type]
@@ -161,3 +162,27 @@ def test_action_rate_and_torque_limit_fraction_measure_how_hard_the_motors_are_d
         assert row["action_rate"] == pytest.approx(min(amp, 1.0), abs=1e-6), row
     assert rows[0.0]["torque_limit_frac"] == 0.0 and rows[0.05]["torque_limit_frac"] < 0.05
     assert rows[1.0]["torque_limit_frac"] > 0.5, rows[1.0]
+
+
+def test_a_bundle_is_evaluated_with_the_action_decoding_it_was_trained_with(
+        tmp_path: Path) -> None:
+    """arm6-reach trains joint_pos_delta actions now; a bundle that records offset actions
+    (q0 + 1.0 rad * a, as the bundles before) is stepped in an env that decodes them so."""
+    from robot_rl.evaluation import _make
+    from robot_rl.runtime.policy import OnnxPolicy
+
+    env = make_env("arm6-reach")
+    assert env.cfg.action_type == "joint_pos_delta"
+    policy = ActorCritic(env.obs_builder.dim, 6, (16,), (16,))
+    path = export_actor(policy, tmp_path / "offset.onnx", robot="arm6",
+                        obs_layout=env.obs_builder.layout(), action_type="joint_pos_offset",
+                        action_scale=1.0, policy_dt=0.02, algorithm="test",
+                        extra={"action_clip": 0.5})
+    env.close()
+    env = _make("arm6-reach", 1.0, OnnxPolicy(path))
+    assert (env.cfg.action_type, env.action_scale, env.cfg.action_clip) == (
+        "joint_pos_offset", 1.0, 0.5)
+    env.reset(seed=0)
+    env.step(np.ones(6, dtype=np.float32))
+    np.testing.assert_allclose(env.action_target, env.robot_spec.q0 + 0.5)  # clipped at 0.5
+    env.close()

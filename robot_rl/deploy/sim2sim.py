@@ -35,7 +35,7 @@ from robot_rl.deploy.report import TruthRecorder, foot_slip_probe, locomotion_me
 from robot_rl.envs import make_env
 from robot_rl.evaluation import DR_OFF
 from robot_rl.robots import get_robot
-from robot_rl.runtime.policy import OnnxPolicy, bundle_metadata
+from robot_rl.runtime.policy import OnnxPolicy, action_decoding, bundle_metadata
 
 SCRIPT: list[dict[str, Any]] = [
     {"t": 0.0, "cmd": [0.0, 0.0, 0.0]}, {"t": 2.0, "cmd": [0.5, 0.0, 0.0]},
@@ -134,7 +134,7 @@ def env_run(policy: Path, robot: str, seconds: float, settle_s: float = 1.0,
     meta = bundle_metadata(policy)
     task = str(meta.get("extra", {}).get("task") or "quad12-walk")
     env = make_env(task, overrides={"robot": robot, "domain_rand": DR_OFF,
-                                    "episode_s": seconds + 1.0})
+                                    "episode_s": seconds + 1.0, **action_decoding(meta)})
     pol = OnnxPolicy(policy)
     script = _profile(robot)[0]
     starts = [float(step["t"]) for step in script]

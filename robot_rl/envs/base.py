@@ -23,7 +23,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.config import load_config
-from robot_rl.control.actions import joint_offset_targets
+from robot_rl.control.actions import decode_action, target_bounds
 from robot_rl.control.pd import JointPDController
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
@@ -54,6 +54,10 @@ class TaskConfig:
 
     robot: str = ""
     episode_s: float = 20.0
+    # how actions become joint targets (`robot_rl.control.actions`): joint_pos_offset
+    # (q0 + scale * a) or joint_pos_delta (the previous target + scale * a, in the range)
+    action_type: str = "joint_pos_offset"
+    action_scale: float | None = None  # rad per action unit; None: the robot's action_scale
     action_clip: float = 1.0
     obs: ObsConfig = field(default_factory=ObsConfig)
     obs_noise: bool = True
@@ -77,6 +81,11 @@ class TaskConfig:
             raise ValueError(f"episode_s must be > 0, got {self.episode_s}")
         if self.action_clip <= 0:
             raise ValueError(f"action_clip must be > 0, got {self.action_clip}")
+        if self.action_type not in ENV_ACTION_TYPES:
+            raise ValueError(f"action_type: '{self.action_type}' is not an action type the "
+                             f"envs decode; use one of {', '.join(ENV_ACTION_TYPES)}")
+        if self.action_scale is not None and not 0 < self.action_scale < float("inf"):
+            raise ValueError(f"action_scale must be > 0 and finite, got {self.action_scale}")
         self.obs.validate()
         self.images.validate()
         self.domain_rand.validate()
@@ -87,6 +96,9 @@ class TaskConfig:
         if self.safety_limits is not None:
             spec = ROBOTS[self.robot]
             CommandLimits(spec, list(self.safety_limits), spec.policy_dt, "safety_limits")
+
+
+ENV_ACTION_TYPES = ("joint_pos_offset", "joint_pos_delta")
 
 
 def resolve_limits(cfg: TaskConfig) -> TaskConfig:
@@ -121,8 +133,9 @@ NON_FINITE_ACTION = ("action contains NaN or inf; the env refuses it (on the rob
 class RobotEnv(gym.Env[Any, np.ndarray]):
     """Base MuJoCo robot task. Subclasses set ``scene`` / ``objects`` and implement hooks.
 
-    Action: float32 (n_joints,) in [-action_clip, action_clip]; joint targets are
-    ``q0 + action_scale * action`` [rad] (action type ``joint_pos_offset``).
+    Action: float32 (n_joints,) in [-action_clip, action_clip]; joint targets [rad] as the
+    task's ``action_type`` says: ``q0 + action_scale * action`` (``joint_pos_offset``) or
+    the previous target moved by ``action_scale * action`` (``joint_pos_delta``).
     Observation: float32 (obs_dim,) from `ObsBuilder`, or a Dict with key ``state`` and one
     uint8 (H, W, 3) image per configured camera when ``images.cameras`` is set.
     """
@@ -130,7 +143,6 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}  # noqa: RUF012
     reward_terms: ClassVar[dict[str, RewardFn]] = {}
     objects: ClassVar[tuple[str, ...]] = ()
-    action_type: ClassVar[str] = "joint_pos_offset"
     # True: the task's hooks and reward terms are written for batches of envs (``batch_*``
     # static methods, terms that take a `StepBatch` and return (K,) arrays); see batch.py
     batched: ClassVar[bool] = False
@@ -172,6 +184,10 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.obs_builder = ObsBuilder(self.robot_spec, cfg.obs)
         self.decimation = self.robot_spec.decimation
         self.dt = self.robot_spec.policy_dt
+        self.action_scale = (self.robot_spec.action_scale if cfg.action_scale is None
+                             else cfg.action_scale)
+        self._bounds = target_bounds(self.robot_spec.q_min, self.robot_spec.q_max,
+                                     cfg.safety_limits)
         self.max_episode_steps = int(round(cfg.episode_s / self.dt))
         n = self.robot_spec.n_joints
         clip = cfg.action_clip
@@ -202,6 +218,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._tau = np.zeros(n)
         self.q_target = self.robot_spec.q0.copy()
         self._prev_target = self.robot_spec.q0.copy()
+        # the decoded target before the limits (what a joint_pos_delta action moves; the
+        # policy runtime's own on the robot): the measured joint positions after a reset
+        self.action_target = self.robot_spec.q0.copy()
         self._push_every = (max(1, int(round(cfg.domain_rand.push_interval_s / self.dt)))
                             if cfg.domain_rand.pushes else 0)
         self.action = np.zeros(n)
@@ -328,6 +347,11 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._terms_row = np.zeros(len(self._term_fns))
         self._reset_task()
         mujoco.mj_forward(self.model, self.data)
+        self.action_target = self.data.qpos[self.robot._q_slice].copy()
+        if self.cfg.action_type == "joint_pos_delta":  # the first action moves the pose the
+            # robot is in (the limits' rate box too: the chain holds it before activation)
+            self.q_target = self.action_target.copy()
+            self._prev_target = self.action_target.copy()
         return self._solo_batch().observe_reset(), {}
 
     def _read_state(self) -> RobotState:
@@ -348,9 +372,11 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
             raise ValueError(f"push needs a floating base; {self.robot_spec.name} is fixed")
         self.data.qvel[0:2] += dv_xy
 
-    def decode_action(self, action: np.ndarray) -> np.ndarray:
-        """Joint position targets [rad] for a (clipped) action (n,) or batch of them (K, n)."""
-        return joint_offset_targets(self.robot_spec.q0, self.robot_spec.action_scale, action)
+    def decode_action(self, action: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Joint position targets [rad] for a (clipped) action (n,) or batch of them (K, n);
+        ``last``: the previous decoded targets, of the same shape."""
+        return decode_action(self.cfg.action_type, action, self.robot_spec.q0,
+                             self.action_scale, float("inf"), last=last, bounds=self._bounds)
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """One policy step (`robot_rl.envs.batch.StepBatch`, this env as a batch of one)."""
@@ -364,7 +390,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
 
     def _observe(self, state: RobotState) -> Any:
         rng = self.np_random if self.cfg.obs_noise else None
-        obs = self.obs_builder.build(state, self.action, rng=rng)
+        obs = self.obs_builder.build(state, self.action, rng=rng, last_target=self.action_target)
         if not self._cameras:
             return obs
         if self._obs_renderer is None:

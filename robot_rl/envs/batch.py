@@ -107,6 +107,7 @@ class StepBatch:
         self.st: RobotState | None = None
         self.action = np.zeros((k, n))
         self.last_action = np.zeros((k, n))
+        self.action_target = np.tile(spec.q0, (k, 1))  # the decoded targets (before limits)
         self._tau: np.ndarray = np.zeros((k, n))
 
     # the task's batch-wide quantities (``batch_compute`` sets them: gravity_b, fell, ...)
@@ -127,11 +128,14 @@ class StepBatch:
         clip = self.cfg.action_clip
         shape = self.action.shape
         last_action, prev_target = np.empty(shape), np.empty(shape)
+        decoded = np.empty(shape)
         for i, e in enumerate(envs):
             last_action[i] = e.action
             prev_target[i] = e.q_target
+            decoded[i] = e.action_target
         action = clip_action(actions, clip)
-        q_target = envs[0].decode_action(action)
+        decoded = envs[0].decode_action(action, decoded)
+        q_target = decoded.copy()
         q, dq = self._joints()
         if self.limits is not None:  # what the robot's chain lets through, at this state
             moved = self.limits.apply(q_target, q, dq, prev_target)
@@ -139,10 +143,12 @@ class StepBatch:
                 e._limit_moved = float(moved[i])
                 e._limited_steps += e._limit_moved > 0.0
         self.action, self.last_action = action, last_action
+        self.action_target = decoded
         push_vel = self.cfg.domain_rand.push_vel
         for i, e in enumerate(envs):
             e.action, e.last_action = action[i], last_action[i]
             e._prev_target, e.q_target = prev_target[i], q_target[i]
+            e.action_target = decoded[i]
             if e._dr_epoch != self._epochs[i]:  # new episode: its randomised motor / gains
                 self._take_params(i, e)
             if e._push_every and e.step_count and e.step_count % e._push_every == 0:
@@ -328,7 +334,7 @@ class StepBatch:
             return e0._observe(e0.state)[None]  # type: ignore[arg-type]
         rngs = [e.np_random for e in envs] if e0.cfg.obs_noise else None
         assert self.st is not None
-        return e0.obs_builder.build_batch(self.st, self.action, rngs)
+        return e0.obs_builder.build_batch(self.st, self.action, rngs, self.action_target)
 
     def observe_reset(self) -> Any:
         """After an env's reset (a batch of one): its state, derived quantities, observation."""
@@ -341,6 +347,7 @@ class StepBatch:
         self._compute()
         if self.batched:
             self.action = np.array([e.action for e in self.envs], dtype=np.float64)
+            self.action_target = np.array([e.action_target for e in self.envs])
             return self._observe()[0]
         e = self.envs[0]
         return e._observe(e.state)  # type: ignore[arg-type]

@@ -274,13 +274,16 @@ def _task_io(task: str) -> tuple[Any, Any, Any]:
 
 
 def export_for_task(policy: ActorCritic, task: str, path: str | Path, *, algorithm: str,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Export an actor for a registered task: robot, observation layout, action scale and
-    clip, observation clip, policy rate and safety limits all from the task's and robot's
-    configs."""
+                    extra: dict[str, Any] | None = None, offset: bool = False) -> Path:
+    """Export an actor for a registered task: robot, observation layout, action type, scale
+    and clip, observation clip, policy rate and safety limits all from the task's and robot's
+    configs (``offset``: offset actions at the robot's scale whatever the task's type)."""
     cfg, spec, builder = _task_io(task)
+    own = not offset  # the task's own decoding
     return export_actor(policy, path, robot=spec.name, obs_layout=builder.layout(),
-                        action_type="joint_pos_offset", action_scale=spec.action_scale,
+                        action_type=cfg.action_type if own else "joint_pos_offset",
+                        action_scale=(cfg.action_scale if own and cfg.action_scale is not None
+                                      else spec.action_scale),
                         policy_dt=spec.policy_dt, algorithm=algorithm,
                         extra={"task": task, "action_clip": cfg.action_clip,
                                "obs_clip": cfg.obs.clip, **(extra or {})},
@@ -297,8 +300,9 @@ def export_constant_policy(task: str, path: str | Path, value: float,
                            hidden: Sequence[int] = (64, 64), algorithm: str = "constant",
                            note: str = "") -> Path:
     """A real bundle for ``task`` whose every output is ``value`` (its output layer's weights
-    zero, its bias ``value``): 0 holds the default pose; NaN or inf is a broken policy, for
-    the fault tests and `robot-rl bench faults`."""
+    zero, its bias ``value``), with offset actions whatever the task trains: 0 holds the
+    default pose q0; NaN or inf is a broken policy, for the fault tests and `robot-rl bench
+    faults`."""
     policy = task_actor(task, hidden)
     last = policy.actor[-1]
     assert isinstance(last, nn.Linear)
@@ -306,7 +310,7 @@ def export_constant_policy(task: str, path: str | Path, value: float,
         last.weight.zero_()
         last.bias.fill_(value)
     return export_for_task(policy, task, path, algorithm=algorithm,
-                           extra={"note": note or f"constant output {value}"})
+                           extra={"note": note or f"constant output {value}"}, offset=True)
 
 
 def export_standing_policy(task: str, path: str | Path, hidden: Sequence[int] = (64, 64)
@@ -354,8 +358,9 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
     (`robot_rl.policies.checkpoint.save_policy`) or a PPO training checkpoint
     (``OnPolicyRunner.save``).
 
-    For a PPO training checkpoint, the robot comes from its task config; action scale and
-    policy_dt from the robot's `RobotSpec`; the observation terms from its ``obs_layout``.
+    For a PPO training checkpoint, the robot, action type and action scale come from its task
+    config (the scale from the robot's `RobotSpec` where the task sets none), policy_dt from
+    the spec, the observation terms from its ``obs_layout``.
     An external residual base is looked up next to ``out_path``. Raises FileNotFoundError /
     ValueError with the cause.
     """
@@ -376,9 +381,12 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path) -> Path:
     spec = get_robot(robot)
     layout = json.loads(ckpt["obs_layout"])
     train_cfg = ckpt.get("train_config", {})
+    scale = task_cfg.get("action_scale")
     return export_actor(
-        policy, out_path, robot=spec.name, obs_layout=layout, action_type="joint_pos_offset",
-        action_scale=spec.action_scale, policy_dt=spec.policy_dt,
+        policy, out_path, robot=spec.name, obs_layout=layout,
+        action_type=str(task_cfg.get("action_type", "joint_pos_offset")),
+        action_scale=spec.action_scale if scale is None else float(scale),
+        policy_dt=spec.policy_dt,
         algorithm=str(ckpt.get("algorithm", "ppo")),
         config_hash=config_hash(ckpt.get("task"), train_cfg, task_cfg),
         code_version=str(ckpt.get("code_version") or code_version()),

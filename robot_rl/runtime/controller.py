@@ -5,7 +5,10 @@ It opens a bundle with `open_policy` (single-step, chunk or residual), checks it
 robot, rebuilds the observation builder from the bundle's own term list (so the robot builds
 exactly the observation the policy was trained on, with the one `ObsBuilder`), and decodes
 actions into `JointCommand`s with `robot_rl.control.actions.decode_action` (the training
-envs' decoding: ``joint_pos_offset``, ``joint_pos``, ``ee_delta``).
+envs' decoding: ``joint_pos_offset``, ``joint_pos_delta``, ``joint_pos``, ``ee_delta``). It
+keeps its last decoded target, as the env does: a ``joint_pos_delta`` action moves it (from
+the measured pose at the first step and after `reset`), the ``joint_target`` term shows it;
+a hot swap keeps it, so a delta policy swapped in continues from the running target.
 
 Gains are the robot's (the deployment config's effective spec). `swap` replaces the bundle
 only after the new one loaded and passed every check, including a trial run on the current
@@ -32,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.control.actions import decode_action
+from robot_rl.control.actions import decode_action, target_bounds
 from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.commands import command_bounds
@@ -44,9 +47,9 @@ from robot_rl.types import JointCommand, RobotState
 _NEEDS_EE = ("ee_pos", "goal_rel", "object_rel")
 _UNAVAILABLE = ("object_pos", "object_quat", "object_rel", "base_lin_vel")
 # a raw output beyond this many times the bundle's action_clip is a fault, not an action to
-# clip. Measured (3 episodes of 500 steps each, sim): largest |a| / action_clip 1.09 for
-# quad12_walk_ppo (4.36 / 4.0), 0.98 for quad12_walk_hinf, 4.14 for arm6_reach_ppo (4.14 /
-# 1.0; p99 1.76): 10 leaves 2.4x headroom over the largest seen
+# clip. Measured (3 x 500 steps in the env, DR off, 2026-12-07): largest |a| / action_clip
+# 1.02 for quad12_walk_ppo, 1.61 for quad12_walk_hinf (6.45 / 4.0), 4.05 for arm6_reach_ppo
+# (4.05 / 1.0; p99 1.50): 10 leaves 2.5x headroom over the largest seen
 OUTPUT_BOUND_FACTOR = 10.0
 PROBE_PERTURBATIONS = 8  # perturbed observations a hot-swap candidate is run on
 
@@ -80,6 +83,9 @@ class _Loaded:
                               f"{e}") from None
         single.check_robot(spec, self.builder.layout(), limits)
         self.step_type = step_type
+        # the range its joint_pos_delta targets are kept in, as in training
+        self.bounds = target_bounds(spec.q_min, spec.q_max,
+                                    meta.get("contract", {}).get("limits"))
         self.scale = float(meta["action_scale"])
         self.clip = float(meta.get("extra", {}).get("action_clip", math.inf))
         self.policy_dt = float(meta["policy_dt"])
@@ -88,7 +94,8 @@ class _Loaded:
             if not spec.ee_site:
                 raise BundleError(f"{path}: needs an end effector, {spec.name} has none")
             self.ik = DampedLeastSquaresIK(spec)
-        if step_type == "joint_pos_offset" and int(meta["act_dim"]) != spec.n_joints:
+        if step_type in ("joint_pos_offset", "joint_pos_delta") and \
+                int(meta["act_dim"]) != spec.n_joints:
             raise BundleError(f"{path}: {meta['act_dim']} actions for {spec.n_joints} joints")
         self.command_lo, self.command_hi = command_bounds(meta)
 
@@ -130,6 +137,7 @@ class PolicyController:
         if len(command):
             self.set_command(command)  # (clamped to the trained ranges, as every command)
         self.last_action = np.zeros(int(self._cur.meta["act_dim"]))
+        self.last_target: np.ndarray | None = None  # the last decoded target (None: none yet)
         self.swaps = 0
         self.steps = 0
         self.output_faults = 0
@@ -219,6 +227,7 @@ class PolicyController:
     def reset(self) -> None:
         with self._lock:
             self.last_action[:] = 0.0
+            self.last_target = None
             self._cur.policy.reset()
 
     def observe(self, state: RobotState, bundle: _Loaded | None = None,
@@ -230,7 +239,11 @@ class PolicyController:
         if cur.ik is not None and state.ee_pos is None:
             state.ee_pos = cur.ik.fk(state.q)[0]
         return cur.builder.build(state, self.last_action if last_action is None
-                                 else last_action)
+                                 else last_action, last_target=self._last_target(state))
+
+    def _last_target(self, state: RobotState) -> np.ndarray:
+        """The target the next action moves: the last decoded one, or the measured pose."""
+        return state.q if self.last_target is None else self.last_target
 
     def step(self, state: RobotState, t: float) -> JointCommand:
         """One policy tick: observation → action → joint command (robot gains). Raises
@@ -249,6 +262,7 @@ class PolicyController:
                 q = np.full(self.spec.n_joints, np.nan)
             else:
                 q = self._decode(cur, a, state)
+                self.last_target = q.copy()
                 self.last_action[:] = np.clip(a, -cur.clip, cur.clip) if math.isfinite(
                     cur.clip) else a
         spec = self.spec
@@ -259,7 +273,8 @@ class PolicyController:
                             np.zeros(n))
 
     def _decode(self, cur: _Loaded, a: np.ndarray, state: RobotState) -> np.ndarray:
-        return decode_action(cur.step_type, a, self.spec.q0, cur.scale, cur.clip, state.q,
-                             cur.ik)
+        spec = self.spec
+        return decode_action(cur.step_type, a, spec.q0, cur.scale, cur.clip, state.q, cur.ik,
+                             last=self._last_target(state), bounds=cur.bounds)
 
 __all__ = ["PolicyController"]

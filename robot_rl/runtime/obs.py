@@ -66,6 +66,7 @@ class ObsConfig:
 class _Ctx:
     spec: RobotSpec
     last_action: np.ndarray
+    last_target: np.ndarray | None  # the policy's previous joint targets (before the chain)
 
 
 TermFn = Callable[[RobotState, _Ctx, str], np.ndarray]
@@ -106,6 +107,10 @@ OBS_TERMS: dict[str, tuple[DimFn, TermFn]] = {
     "joint_pos": (lambda s, a, g: s.n_joints, lambda st, c, g: st.q - c.spec.q0),
     "joint_vel": (lambda s, a, g: s.n_joints, lambda st, c, g: st.dq),
     "last_action": (lambda s, a, g: a, lambda st, c, g: c.last_action),
+    # the target a joint_pos_delta action moves (the decoder's previous one), from q0
+    "joint_target": (lambda s, a, g: s.n_joints,
+                     lambda st, c, g: _need(c.last_target, "joint_target",
+                                            "the policy's previous joint targets") - c.spec.q0),
     "foot_contacts": (lambda s, a, g: len(s.feet),
                       lambda st, c, g: _need(st.contacts, "foot_contacts",
                                              "foot contact flags").astype(np.float64)),
@@ -164,32 +169,38 @@ class ObsBuilder:
 
     def build(self, state: RobotState, last_action: np.ndarray | None = None,
               rng: np.random.Generator | None = None,
-              out: np.ndarray | None = None) -> np.ndarray:
-        """Observation, float32, shape (dim,). ``rng`` adds the configured training noise."""
+              out: np.ndarray | None = None,
+              last_target: np.ndarray | None = None) -> np.ndarray:
+        """Observation, float32, shape (dim,). ``rng`` adds the configured training noise;
+        ``last_target``: the previous joint targets (for ``joint_target``)."""
         if out is None:
             out = np.empty(self.dim, dtype=np.float32)
-        self._fill(state, self._zero_action if last_action is None else last_action, out)
+        self._fill(state, self._zero_action if last_action is None else last_action, out,
+                   last_target)
         if rng is not None and self._has_noise:
             out += rng.standard_normal(self.dim, dtype=np.float32) * self._noise
         return self._finish(out)
 
     def build_batch(self, states: RobotState, last_actions: np.ndarray,
-                    rngs: list[np.random.Generator] | None = None) -> np.ndarray:
+                    rngs: list[np.random.Generator] | None = None,
+                    last_targets: np.ndarray | None = None) -> np.ndarray:
         """Observations of K robots at once, float32 (K, dim): ``states`` is one `RobotState`
         whose arrays hold K rows (q (K, n), imu_quat (K, 4), command (K, c), ...),
-        ``last_actions`` (K, action_dim), ``rngs`` one generator per robot (noise). Row k
+        ``last_actions`` (K, action_dim), ``rngs`` one generator per robot (noise),
+        ``last_targets`` (K, n) the previous joint targets. Row k
         equals ``build`` of robot k's own state, bit for bit: the same terms, and each
         robot's noise is drawn from its own generator."""
         k = last_actions.shape[0]
         out = np.empty((k, self.dim), dtype=np.float32)
-        self._fill(states, last_actions, out)
+        self._fill(states, last_actions, out, last_targets)
         if rngs is not None and self._has_noise:
             for i, rng in enumerate(rngs):
                 out[i] += rng.standard_normal(self.dim, dtype=np.float32) * self._noise
         return self._finish(out)
 
-    def _fill(self, state: RobotState, last_action: np.ndarray, out: np.ndarray) -> None:
-        ctx = _Ctx(self.robot_spec, last_action)
+    def _fill(self, state: RobotState, last_action: np.ndarray, out: np.ndarray,
+              last_target: np.ndarray | None) -> None:
+        ctx = _Ctx(self.robot_spec, last_action, last_target)
         for term, arg, fn, sl, dim in self._fns:
             value = fn(state, ctx, arg)
             if value.shape[-1] != dim:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 METADATA_KEY = "robot_rl"
 FORMAT_VERSION = 2  # 2: the control contract (`robot_rl.robots.contract`) in every bundle
-ACTION_TYPES = ("joint_pos_offset", "joint_pos", "ee_delta", "chunk")
+ACTION_TYPES = ("joint_pos_offset", "joint_pos_delta", "joint_pos", "ee_delta", "chunk")
+JOINT_ACTION_TYPES = ("joint_pos_offset", "joint_pos_delta", "joint_pos")  # one value per joint
 REEXPORT = "re-export it with `robot-rl export CHECKPOINT --out bundle.onnx`"
 UPGRADE = ("a format 1 bundle (before the control contract) is upgraded, for the robot as the "
            "project defines it, with `robot-rl export BUNDLE.onnx --upgrade`")
@@ -150,6 +151,19 @@ def load_bundle_file(path: str | Path) -> Any:
     except Exception as e:
         raise BundleError(f"{path} is not a valid ONNX model (truncated or corrupted?): "
                           f"{str(e).strip()[:300]}; {REEXPORT}") from None
+
+
+def action_decoding(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """How a bundle's actions become joint targets, as task-config keys (``action_type``,
+    ``action_scale``, ``action_clip``): an env that steps the bundle takes them as overrides,
+    so it decodes the actions as the training env did."""
+    step_type = (meta["chunk"]["action_type"] if meta["action_type"] == "chunk"
+                 else meta["action_type"])
+    out: dict[str, Any] = {"action_type": step_type, "action_scale": float(meta["action_scale"])}
+    clip = meta.get("extra", {}).get("action_clip")
+    if isinstance(clip, int | float):
+        out["action_clip"] = float(clip)
+    return out
 
 
 def bundle_metadata(path: str | Path) -> dict[str, Any]:
@@ -279,7 +293,7 @@ class OnnxPolicy:
                        "`policy.adopt_bundle_gains: true` in the deploy config" if gains else ""))
         m = self._meta
         step_type = m["chunk"]["action_type"] if m["action_type"] == "chunk" else m["action_type"]
-        joint_action = step_type in ("joint_pos_offset", "joint_pos")
+        joint_action = step_type in JOINT_ACTION_TYPES
         if not isinstance(robot, str) and joint_action and robot.n_joints != self._act_dim:
             raise BundleError(f"{self.path}: bundle outputs {self._act_dim} "
                               f"{step_type} actions, but robot '{name}' has "

@@ -106,7 +106,7 @@ def test_train_writes_checkpoint_and_record(tmp_path: Path) -> None:
     from robot_rl.algos.runner import load_policy
 
     policy, ckpt = load_policy(out / "model.pt")
-    assert ckpt["task"] == "arm6-reach" and policy.obs_dim == 24 and policy.act_dim == 6
+    assert ckpt["task"] == "arm6-reach" and policy.obs_dim == 30 and policy.act_dim == 6
 
 
 def test_train_bad_input() -> None:
@@ -123,7 +123,7 @@ def test_export_and_inspect_a_trained_checkpoint(tmp_path: Path) -> None:
     proc = run("export", str(out / "model.pt"), "--out", str(tmp_path / "reach.onnx"))
     assert proc.returncode == 0, proc.stderr
     info = last_json(proc.stdout)
-    assert info["robot"] == "arm6" and info["obs_dim"] == 24 and info["act_dim"] == 6
+    assert info["robot"] == "arm6" and info["obs_dim"] == 30 and info["act_dim"] == 6
     proc = run("inspect", str(tmp_path / "reach.onnx"), "--robot", "arm6")
     assert proc.returncode == 0 and "goal_rel" in proc.stdout
     meta = last_json(proc.stdout)

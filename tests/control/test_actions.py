@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from robot_rl.control.actions import clip_action, decode_action
+from robot_rl.control.actions import clip_action, decode_action, target_bounds
 from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots import get_robot
 
@@ -57,3 +57,32 @@ def test_ee_delta_moves_the_end_effector_and_sets_the_gripper() -> None:
     expected = ik.solve(q, np.array([0.0, 0.0, 0.02])).q_target
     np.testing.assert_array_equal(target[ik.idx], expected[ik.idx])
     assert not np.allclose(target[ik.idx], q[ik.idx])  # the arm moved
+
+
+def test_joint_pos_delta_moves_the_previous_target_inside_the_bounds() -> None:
+    last = np.array([0.5, -0.95])
+    bounds = (np.array([-1.0, -1.0]), np.array([0.53, 1.0]))
+    a = np.array([0.2, -3.0], dtype=np.float32)  # clipped to [0.2, -1]
+    q = decode_action("joint_pos_delta", a, Q0, 0.1, 1.0, last=last, bounds=bounds)
+    np.testing.assert_allclose(q, [0.52, -1.0])  # -0.95 - 0.1 = -1.05: held at the bound
+    q = decode_action("joint_pos_delta", np.array([1.0, 0.0]), Q0, 0.1, 1.0, last=last,
+                      bounds=bounds)
+    np.testing.assert_allclose(q, [0.53, -0.95])  # 0.6 beyond the upper bound 0.53
+    assert last[0] == 0.5  # a new array
+    qb = decode_action("joint_pos_delta", np.array([[1.0, 1.0], [-1.0, 0.5]]), Q0, 0.1, 1.0,
+                       last=np.array([[0.0, 0.0], [0.2, 0.2]]), bounds=bounds)
+    np.testing.assert_allclose(qb, [[0.1, 0.1], [0.1, 0.25]])
+    with pytest.raises(ValueError, match="previous targets"):
+        decode_action("joint_pos_delta", a, Q0, 0.1, 1.0)
+
+
+def test_target_bounds_leave_the_joint_limits_margin() -> None:
+    q_min, q_max = np.array([-1.0, 0.0]), np.array([2.0, 0.5])
+    limits = [{"type": "joint_limits", "margin": 0.05}, {"type": "rate_limit", "scale": 1.0}]
+    lo, hi = target_bounds(q_min, q_max, limits)
+    np.testing.assert_allclose(lo, [-0.95, 0.05])
+    np.testing.assert_allclose(hi, [1.95, 0.45])
+    for none in (None, [], [{"type": "rate_limit", "scale": 1.0}]):  # no position stage
+        lo, hi = target_bounds(q_min, q_max, none)
+        np.testing.assert_array_equal(lo, q_min)
+        np.testing.assert_array_equal(hi, q_max)

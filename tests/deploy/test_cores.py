@@ -17,6 +17,7 @@ from robot_rl.runtime.policy import BundleError
 from robot_rl.safety.core import Mode
 from robot_rl.safety.robot_config import load_robot_config, make_supervisor
 from robot_rl.types import JointCommand
+from tests.conftest import export_task_bundle
 
 
 def test_controller_builds_the_env_observation_and_decodes_like_the_env(
@@ -32,9 +33,37 @@ def test_controller_builds_the_env_observation_and_decodes_like_the_env(
     np.testing.assert_allclose(obs, obs_env, atol=1e-6)
     cmd = ctl.step(st, 0.0)
     a = ctl._cur.policy.act(obs_env)
-    np.testing.assert_allclose(cmd.q_target, env.decode_action(np.clip(a, -4, 4)), atol=1e-6)
+    np.testing.assert_allclose(cmd.q_target, env.decode_action(np.clip(a, -4, 4),
+                                                                env.action_target), atol=1e-6)
     np.testing.assert_array_equal(cmd.kp, spec.kp)
     np.testing.assert_allclose(ctl.last_action, np.clip(a, -4, 4), atol=1e-6)
+    env.close()
+
+
+def test_a_delta_bundle_moves_the_controllers_own_target_as_the_env_does(
+        tmp_path: Path) -> None:
+    """joint_pos_delta on the robot: the controller keeps its last decoded target (from the
+    measured pose at the first step), builds the env's observation of it (``joint_target``)
+    and moves it as the env does, step after step; `reset` starts again from the measured
+    pose."""
+    bundle = export_task_bundle("arm6-reach", tmp_path / "arm6_random.onnx", kind="random")
+    env = make_env("arm6-reach", overrides={"obs_noise": False})
+    env.reset(seed=4)
+    assert env.state is not None
+    ctl = PolicyController(env.robot_spec, bundle, command=env.state.command)
+    assert ctl.metadata["action_type"] == "joint_pos_delta" and ctl.last_target is None
+    start = env.state.q.copy()
+    for k in range(6):
+        st = env.state
+        np.testing.assert_allclose(ctl.observe(st), env._observe(st), atol=1e-6)
+        cmd = ctl.step(st, 0.02 * k)
+        env.step(ctl.last_action.astype(np.float32))
+        np.testing.assert_allclose(cmd.q_target, env.action_target, atol=1e-6)
+    assert np.abs(env.action_target - start).max() > 0.05  # (it moved)
+    ctl.reset()
+    st = env.state
+    cmd = ctl.step(st, 1.0)
+    assert np.abs(cmd.q_target - st.q).max() <= 0.09 + 1e-9  # one step from the measured pose
     env.close()
 
 

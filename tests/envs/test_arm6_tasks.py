@@ -36,8 +36,8 @@ def test_reach_goal_is_in_configured_box_and_in_obs() -> None:
         assert np.all(env.goal >= np.array(env.cfg.goal_low))
         assert np.all(env.goal <= np.array(env.cfg.goal_high))
         layout = env.obs_builder.layout()
-        start = sum(t["dim"] for t in layout[:3])  # joint_pos, joint_vel, ee_pos
-        assert layout[3]["name"] == "goal_rel"
+        i = [t["name"] for t in layout].index("goal_rel")
+        start = sum(t["dim"] for t in layout[:i])
         ee = env.state.ee_pos if env.state is not None else None
         assert ee is not None
         np.testing.assert_allclose(obs[start:start + 3], env.goal - ee, atol=1e-6)

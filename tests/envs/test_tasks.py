@@ -71,7 +71,8 @@ def test_env_obs_equals_builder_on_state_from_same_mjdata(task: str) -> None:
     # an independent reader on the same MjData, as the robot-side code would build it
     reader = MjRobot(env.robot_spec, env.model, env.data, objects=env.objects)
     state = reader.read_state(command=env.command)
-    rebuilt = env.obs_builder.build(state, last_action=env.action)
+    rebuilt = env.obs_builder.build(state, last_action=env.action,
+                                     last_target=env.action_target)
     np.testing.assert_array_equal(obs, rebuilt)
     assert obs.dtype == np.float32 and obs.shape == env.observation_space.shape
 
@@ -89,7 +90,9 @@ def test_policy_step_runs_decimated_physics(task: str) -> None:
 def test_actions_reach_joints_through_pd() -> None:
     """The motor torque after a step is the saturated PD law at the last physics substep
     (without the chain's limits, which tests/envs/test_train_limits.py covers)."""
-    env = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": []})
+    env = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": [],
+                                            "action_type": "joint_pos_offset",
+                                            "action_scale": None})
     env.reset(seed=0)
     action = np.array([0.5, -0.3, 0.2, 0.1, -0.4, 0.3], dtype=np.float32)
     env.step(action)

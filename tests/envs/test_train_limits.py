@@ -46,8 +46,11 @@ def test_a_batch_is_limited_as_the_chain_limits_each_command(robot: str) -> None
     assert (moved > 0).mean() > 0.9  # (targets drawn far outside: nearly every one is moved)
 
 
+OFFSET = {"action_type": "joint_pos_offset", "action_scale": None}  # q0 + 1.0 rad * a on arm6
+
+
 def test_the_env_steps_inside_the_limits_of_the_robot_config() -> None:
-    env = make_env("arm6-reach", overrides={"obs_noise": False})
+    env = make_env("arm6-reach", overrides={"obs_noise": False, **OFFSET})
     spec = env.robot_spec
     margin = next(e["margin"] for e in env.cfg.safety_limits if e["type"] == "joint_limits")
     assert margin == 0.03  # configs/robots/arm6.yaml
@@ -63,7 +66,7 @@ def test_the_env_steps_inside_the_limits_of_the_robot_config() -> None:
         tau = pd_torque(t, q, dq, spec.kp, spec.kd, np.zeros(6), np.zeros(6))
         assert np.all(np.abs(tau) <= spec.tau_max + 1e-9)  # (the rate box allows it here)
     assert env._limited_steps > 30
-    free = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": []})
+    free = make_env("arm6-reach", overrides={"obs_noise": False, "safety_limits": [], **OFFSET})
     free.reset(seed=1)
     a = np.ones(6, dtype=np.float32)
     free.step(a)
@@ -88,7 +91,7 @@ def test_an_episode_reports_its_smoothness() -> None:
     """Mean |a_t - a_t-1| of the executed (clipped) actions and the steps at a torque limit,
     in every episode's info (what `robot-rl eval`, the ship script and the sim2sim env column
     read): alternating -1 / +1 actions change by 2 every step."""
-    env = make_env("arm6-reach", overrides={"episode_s": 0.4, "safety_limits": []})
+    env = make_env("arm6-reach", overrides={"episode_s": 0.4, "safety_limits": [], **OFFSET})
     env.reset(seed=0)
     info: dict = {}
     for k in range(100):
@@ -107,3 +110,41 @@ def test_bad_limit_entries_are_refused_naming_them() -> None:
                                                                "margin": -1.0}]})
     with pytest.raises(ValueError, match="not limit stages"):
         make_env("arm6-reach", overrides={"safety_limits": [{"type": "estop"}]})
+
+
+def _term_slice(env, name: str) -> slice:  # type: ignore[no-untyped-def]
+    start = 0
+    for t in env.obs_builder.layout():
+        if t["name"] == name:
+            return slice(start, start + int(t["dim"]))
+        start += int(t["dim"])
+    raise KeyError(name)
+
+
+def test_delta_actions_never_ask_for_a_target_the_position_or_rate_stage_moves() -> None:
+    """arm6-reach's joint_pos_delta actions move the previous target by at most
+    action_scale (below dq_max x policy_dt) inside the joint range less the joint_limits
+    margin, from the measured pose: an arm that keeps pushing into its upper stops is held
+    there with targets the chain lets through (offset actions beyond the range were clamped
+    on every step), and the observation shows the target it moves."""
+    env = make_env("arm6-reach", overrides={"obs_noise": False})
+    assert env.cfg.action_type == "joint_pos_delta"  # configs/tasks/arm6-reach.yaml
+    spec, scale = env.robot_spec, env.action_scale
+    assert scale * env.cfg.action_clip < float((spec.dq_max * spec.policy_dt).min())
+    lo, hi = spec.q_min + 0.03, spec.q_max - 0.03  # configs/robots/arm6.yaml's margin
+    obs, _ = env.reset(seed=2)
+    np.testing.assert_array_equal(env.action_target, env.data.qpos[:6])
+    sl = _term_slice(env, "joint_target")
+    np.testing.assert_allclose(obs[sl], env.action_target - spec.q0, atol=1e-6)
+    moved_at_rest = []
+    for k in range(150):
+        prev = env.action_target.copy()
+        a = np.full(6, 3.0 if k % 10 else -0.5, dtype=np.float32)  # (clipped to +1)
+        obs, *_ = env.step(a)
+        want = np.clip(prev + scale * np.clip(a.astype(np.float64), -1.0, 1.0), lo, hi)
+        np.testing.assert_allclose(env.action_target, want, atol=1e-12)
+        np.testing.assert_allclose(obs[sl], env.action_target - spec.q0, atol=1e-6)
+        if k >= 120:
+            moved_at_rest.append(env._limit_moved)
+    np.testing.assert_allclose(env.action_target, hi)  # every joint at its upper bound
+    assert moved_at_rest == [0.0] * 30  # held there: no stage moves these targets

@@ -13,6 +13,7 @@ import torch
 
 from robot_rl.algos.ppo import PPOConfig
 from robot_rl.algos.runner import OnPolicyRunner, PolicyConfig, TrainConfig
+from robot_rl.envs import load_task_config
 from robot_rl.export import METADATA_KEY, export_actor, export_checkpoint
 from robot_rl.policies.mlp import ActorCritic
 from robot_rl.robots import get_robot
@@ -151,8 +152,10 @@ def test_export_checkpoint_from_real_run(tmp_path: Path) -> None:
     pol.check_robot(arm6, layout)
     meta = pol.metadata
     assert meta["robot"] == "arm6" and meta["obs_terms"] == layout
-    assert (meta["action_scale"], meta["policy_dt"]) == (arm6.action_scale, arm6.policy_dt)
-    assert meta["action_type"] == "joint_pos_offset" and meta["algorithm"] == "ppo"
+    task = load_task_config("arm6-reach")  # (its action type and scale: the robot's or its own)
+    assert (meta["action_type"], meta["action_scale"], meta["policy_dt"]) == (
+        task.action_type, task.action_scale or arm6.action_scale, arm6.policy_dt)
+    assert meta["action_type"] == "joint_pos_delta" and meta["algorithm"] == "ppo"
     assert len(meta["config_hash"]) == 16 and meta["code_version"].startswith("0.1.0")
     assert meta["extra"]["task"] == "arm6-reach" and meta["extra"]["iteration"] == 1
     obs = np.random.default_rng(0).normal(size=(64, pol.obs_dim)).astype(np.float32)
