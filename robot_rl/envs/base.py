@@ -23,7 +23,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.config import load_config
-from robot_rl.control.actions import decode_action, target_bounds
+from robot_rl.control.actions import decode_action, delta_bounds
 from robot_rl.control.pd import JointPDController
 from robot_rl.envs.batch import StepBatch
 from robot_rl.envs.randomization import DomainRandConfig, DomainRandomizer
@@ -186,8 +186,9 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self.dt = self.robot_spec.policy_dt
         self.action_scale = (self.robot_spec.action_scale if cfg.action_scale is None
                              else cfg.action_scale)
-        self._bounds = target_bounds(self.robot_spec.q_min, self.robot_spec.q_max,
-                                     cfg.safety_limits)
+        spec = self.robot_spec  # (the nominal gains: those the commands carry on the robot)
+        self._bounds = delta_bounds(spec.q_min, spec.q_max, spec.kp, spec.kd, spec.tau_max,
+                                    cfg.safety_limits)
         self.max_episode_steps = int(round(cfg.episode_s / self.dt))
         n = self.robot_spec.n_joints
         clip = cfg.action_clip
@@ -372,11 +373,14 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
             raise ValueError(f"push needs a floating base; {self.robot_spec.name} is fixed")
         self.data.qvel[0:2] += dv_xy
 
-    def decode_action(self, action: np.ndarray, last: np.ndarray) -> np.ndarray:
+    def decode_action(self, action: np.ndarray, last: np.ndarray, q: np.ndarray,
+                      dq: np.ndarray) -> np.ndarray:
         """Joint position targets [rad] for a (clipped) action (n,) or batch of them (K, n);
-        ``last``: the previous decoded targets, of the same shape."""
+        ``last``: the previous decoded targets, ``q``, ``dq``: the measured joint state, of
+        the same shape."""
         return decode_action(self.cfg.action_type, action, self.robot_spec.q0,
-                             self.action_scale, float("inf"), last=last, bounds=self._bounds)
+                             self.action_scale, float("inf"), q, last=last, bounds=self._bounds,
+                             dq=dq)
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """One policy step (`robot_rl.envs.batch.StepBatch`, this env as a batch of one)."""

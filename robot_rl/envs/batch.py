@@ -134,9 +134,9 @@ class StepBatch:
             prev_target[i] = e.q_target
             decoded[i] = e.action_target
         action = clip_action(actions, clip)
-        decoded = envs[0].decode_action(action, decoded)
-        q_target = decoded.copy()
         q, dq = self._joints()
+        decoded = envs[0].decode_action(action, decoded, q, dq)
+        q_target = decoded.copy()
         if self.limits is not None:  # what the robot's chain lets through, at this state
             moved = self.limits.apply(q_target, q, dq, prev_target)
             for i, e in enumerate(envs):

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.control.actions import decode_action, target_bounds
+from robot_rl.control.actions import decode_action, delta_bounds
 from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.commands import command_bounds
@@ -83,9 +83,9 @@ class _Loaded:
                               f"{e}") from None
         single.check_robot(spec, self.builder.layout(), limits)
         self.step_type = step_type
-        # the range its joint_pos_delta targets are kept in, as in training
-        self.bounds = target_bounds(spec.q_min, spec.q_max,
-                                    meta.get("contract", {}).get("limits"))
+        # what holds its joint_pos_delta targets, as in training (the contract's limits)
+        self.bounds = delta_bounds(spec.q_min, spec.q_max, spec.kp, spec.kd, spec.tau_max,
+                                   meta.get("contract", {}).get("limits"))
         self.scale = float(meta["action_scale"])
         self.clip = float(meta.get("extra", {}).get("action_clip", math.inf))
         self.policy_dt = float(meta["policy_dt"])
@@ -275,6 +275,6 @@ class PolicyController:
     def _decode(self, cur: _Loaded, a: np.ndarray, state: RobotState) -> np.ndarray:
         spec = self.spec
         return decode_action(cur.step_type, a, spec.q0, cur.scale, cur.clip, state.q, cur.ik,
-                             last=self._last_target(state), bounds=cur.bounds)
+                             last=self._last_target(state), bounds=cur.bounds, dq=state.dq)
 
 __all__ = ["PolicyController"]

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from robot_rl.control.actions import clip_action, decode_action, target_bounds
+from robot_rl.control.actions import DeltaBounds, clip_action, decode_action, delta_bounds
 from robot_rl.control.ik import DampedLeastSquaresIK
 from robot_rl.robots import get_robot
 
@@ -59,30 +59,56 @@ def test_ee_delta_moves_the_end_effector_and_sets_the_gripper() -> None:
     assert not np.allclose(target[ik.idx], q[ik.idx])  # the arm moved
 
 
+def _bounds(lo: list[float], hi: list[float], tau: list[float] | None = None) -> DeltaBounds:
+    return DeltaBounds(np.array(lo), np.array(hi), np.array([10.0, 10.0]),
+                       np.array([1.0, 1.0]), None if tau is None else np.array(tau))
+
+
 def test_joint_pos_delta_moves_the_previous_target_inside_the_bounds() -> None:
-    last = np.array([0.5, -0.95])
-    bounds = (np.array([-1.0, -1.0]), np.array([0.53, 1.0]))
+    last, q, dq = np.array([0.5, -0.95]), np.array([0.5, -0.95]), np.zeros(2)
+    bounds = _bounds([-1.0, -1.0], [0.53, 1.0])
     a = np.array([0.2, -3.0], dtype=np.float32)  # clipped to [0.2, -1]
-    q = decode_action("joint_pos_delta", a, Q0, 0.1, 1.0, last=last, bounds=bounds)
-    np.testing.assert_allclose(q, [0.52, -1.0])  # -0.95 - 0.1 = -1.05: held at the bound
-    q = decode_action("joint_pos_delta", np.array([1.0, 0.0]), Q0, 0.1, 1.0, last=last,
-                      bounds=bounds)
-    np.testing.assert_allclose(q, [0.53, -0.95])  # 0.6 beyond the upper bound 0.53
+    out = decode_action("joint_pos_delta", a, Q0, 0.1, 1.0, q, last=last, bounds=bounds, dq=dq)
+    np.testing.assert_allclose(out, [0.52, -1.0])  # -0.95 - 0.1 = -1.05: held at the bound
+    out = decode_action("joint_pos_delta", np.array([1.0, 0.0]), Q0, 0.1, 1.0, q, last=last,
+                        bounds=bounds, dq=dq)
+    np.testing.assert_allclose(out, [0.53, -0.95])  # 0.6 beyond the upper bound 0.53
     assert last[0] == 0.5  # a new array
-    qb = decode_action("joint_pos_delta", np.array([[1.0, 1.0], [-1.0, 0.5]]), Q0, 0.1, 1.0,
-                       last=np.array([[0.0, 0.0], [0.2, 0.2]]), bounds=bounds)
-    np.testing.assert_allclose(qb, [[0.1, 0.1], [0.1, 0.25]])
+    qb = np.array([[0.0, 0.0], [0.2, 0.2]])
+    out = decode_action("joint_pos_delta", np.array([[1.0, 1.0], [-1.0, 0.5]]), Q0, 0.1, 1.0,
+                        qb, last=qb.copy(), bounds=bounds, dq=np.zeros((2, 2)))
+    np.testing.assert_allclose(out, [[0.1, 0.1], [0.1, 0.25]])
     with pytest.raises(ValueError, match="previous targets"):
         decode_action("joint_pos_delta", a, Q0, 0.1, 1.0)
 
 
-def test_target_bounds_leave_the_joint_limits_margin() -> None:
+def test_a_delta_target_does_not_wind_up_beyond_what_the_motors_can_pull() -> None:
+    """kp 10, kd 1, 2 N m: at q = 0, dq = 1 the damping asks -1 N m, so the targets whose PD
+    torque stays within +-2 N m lie in [0 + (-2 + 1) / 10, 0 + (2 + 1) / 10] = [-0.1, 0.3];
+    a previous target of 0.8 (the joints held back, damped or stuck) is moved from 0.3."""
+    bounds = _bounds([-2.0, -2.0], [2.0, 2.0], tau=[2.0, 2.0])
+    q, dq = np.zeros(2), np.ones(2)
+    np.testing.assert_allclose(bounds.hold(np.array([0.8, -0.5]), q, dq), [0.3, -0.1])
+    np.testing.assert_allclose(bounds.hold(np.array([0.2, 0.0]), q, dq), [0.2, 0.0])  # inside
+    out = decode_action("joint_pos_delta", np.array([1.0, -1.0]), Q0, 0.05, 1.0, q,
+                        last=np.array([0.8, -0.5]), bounds=bounds, dq=dq)
+    np.testing.assert_allclose(out, [0.35, -0.15])
+    free = DeltaBounds(bounds.lo, bounds.hi, np.array([0.0, 10.0]), bounds.kd, bounds.tau)
+    np.testing.assert_allclose(free.hold(np.array([0.8, 0.8]), q, dq), [0.8, 0.3])  # kp 0: as is
+
+
+def test_delta_bounds_take_the_chains_margin_and_torque_scale() -> None:
     q_min, q_max = np.array([-1.0, 0.0]), np.array([2.0, 0.5])
-    limits = [{"type": "joint_limits", "margin": 0.05}, {"type": "rate_limit", "scale": 1.0}]
-    lo, hi = target_bounds(q_min, q_max, limits)
-    np.testing.assert_allclose(lo, [-0.95, 0.05])
-    np.testing.assert_allclose(hi, [1.95, 0.45])
+    kp, kd, tau = np.array([10.0, 10.0]), np.array([1.0, 1.0]), np.array([4.0, 2.0])
+    limits = [{"type": "joint_limits", "margin": 0.05}, {"type": "rate_limit", "scale": 1.0},
+              {"type": "torque_limit", "scale": 0.5, "max_gain_ratio": 5.0}]
+    b = delta_bounds(q_min, q_max, kp, kd, tau, limits)
+    np.testing.assert_allclose(b.lo, [-0.95, 0.05])
+    np.testing.assert_allclose(b.hi, [1.95, 0.45])
+    assert b.tau is not None
+    np.testing.assert_allclose(b.tau, [2.0, 1.0])
     for none in (None, [], [{"type": "rate_limit", "scale": 1.0}]):  # no position stage
-        lo, hi = target_bounds(q_min, q_max, none)
-        np.testing.assert_array_equal(lo, q_min)
-        np.testing.assert_array_equal(hi, q_max)
+        b = delta_bounds(q_min, q_max, kp, kd, tau, none)
+        np.testing.assert_array_equal(b.lo, q_min)
+        np.testing.assert_array_equal(b.hi, q_max)
+        assert b.tau is None

@@ -3,6 +3,7 @@ refusals), safety supervisor (mux, e-stop latch, reset) and the deploy config.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ def test_controller_builds_the_env_observation_and_decodes_like_the_env(
     cmd = ctl.step(st, 0.0)
     a = ctl._cur.policy.act(obs_env)
     np.testing.assert_allclose(cmd.q_target, env.decode_action(np.clip(a, -4, 4),
-                                                                env.action_target), atol=1e-6)
+                                                                env.action_target, st.q, st.dq),
+                               atol=1e-6)
     np.testing.assert_array_equal(cmd.kp, spec.kp)
     np.testing.assert_allclose(ctl.last_action, np.clip(a, -4, 4), atol=1e-6)
     env.close()
@@ -60,6 +62,13 @@ def test_a_delta_bundle_moves_the_controllers_own_target_as_the_env_does(
         env.step(ctl.last_action.astype(np.float32))
         np.testing.assert_allclose(cmd.q_target, env.action_target, atol=1e-6)
     assert np.abs(env.action_target - start).max() > 0.05  # (it moved)
+    # the chain held or damped the arm, which sagged 0.5 rad from the target: the next target
+    # moves from where the motors can pull the joints (3 N m / kp 17.8 = 0.17 rad), no windup
+    spec = env.robot_spec
+    sagged = dataclasses.replace(env.state, q=env.action_target - 0.5, dq=np.zeros(6))
+    cmd = ctl.step(sagged, 0.5)
+    reach = spec.tau_max / spec.kp + 0.09
+    assert np.all(np.abs(cmd.q_target - sagged.q) <= reach + 1e-9), cmd.q_target - sagged.q
     ctl.reset()
     st = env.state
     cmd = ctl.step(st, 1.0)
