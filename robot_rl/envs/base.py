@@ -348,7 +348,7 @@ class RobotEnv(gym.Env[Any, np.ndarray]):
         self._terms_row = np.zeros(len(self._term_fns))
         self._reset_task()
         mujoco.mj_forward(self.model, self.data)
-        self.action_target = self.data.qpos[self.robot._q_slice].copy()
+        self.action_target = self.robot.q.copy()
         if self.cfg.action_type == "joint_pos_delta":  # the first action moves the pose the
             # robot is in (the limits' rate box too: the chain holds it before activation)
             self.q_target = self.action_target.copy()

@@ -127,15 +127,14 @@ class StepBatch:
         envs = self.envs
         clip = self.cfg.action_clip
         shape = self.action.shape
-        last_action, prev_target = np.empty(shape), np.empty(shape)
-        decoded = np.empty(shape)
+        last_action, prev_target, last_decoded = np.empty(shape), np.empty(shape), np.empty(shape)
         for i, e in enumerate(envs):
             last_action[i] = e.action
             prev_target[i] = e.q_target
-            decoded[i] = e.action_target
+            last_decoded[i] = e.action_target
         action = clip_action(actions, clip)
         q, dq = self._joints()
-        decoded = envs[0].decode_action(action, decoded, q, dq)
+        decoded = envs[0].decode_action(action, last_decoded, q, dq)
         q_target = decoded.copy()
         if self.limits is not None:  # what the robot's chain lets through, at this state
             moved = self.limits.apply(q_target, q, dq, prev_target)

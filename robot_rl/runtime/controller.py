@@ -41,7 +41,7 @@ from robot_rl.robots.spec import RobotSpec
 from robot_rl.runtime.commands import command_bounds
 from robot_rl.runtime.loader import Policy, open_policy
 from robot_rl.runtime.obs import ObsBuilder, ObsConfig
-from robot_rl.runtime.policy import BundleError, OnnxPolicy
+from robot_rl.runtime.policy import BundleError, OnnxPolicy, step_action_type
 from robot_rl.types import JointCommand, RobotState
 
 _NEEDS_EE = ("ee_pos", "goal_rel", "object_rel")
@@ -74,8 +74,7 @@ class _Loaded:
                         scales={str(t["name"]): float(t.get("scale", 1.0))
                                 for t in meta["obs_terms"]},
                         clip=float(meta.get("extra", {}).get("obs_clip", 100.0)))
-        step_type = meta["chunk"]["action_type"] if meta["action_type"] == "chunk" \
-            else meta["action_type"]
+        step_type = step_action_type(meta)
         try:
             self.builder = ObsBuilder(spec, cfg, action_dim=int(meta["act_dim"]))
         except ValueError as e:
@@ -94,9 +93,6 @@ class _Loaded:
             if not spec.ee_site:
                 raise BundleError(f"{path}: needs an end effector, {spec.name} has none")
             self.ik = DampedLeastSquaresIK(spec)
-        if step_type in ("joint_pos_offset", "joint_pos_delta") and \
-                int(meta["act_dim"]) != spec.n_joints:
-            raise BundleError(f"{path}: {meta['act_dim']} actions for {spec.n_joints} joints")
         self.command_lo, self.command_hi = command_bounds(meta)
 
     def output_fault(self, a: np.ndarray, spec: RobotSpec) -> str:

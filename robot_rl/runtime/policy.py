@@ -153,13 +153,19 @@ def load_bundle_file(path: str | Path) -> Any:
                           f"{str(e).strip()[:300]}; {REEXPORT}") from None
 
 
+def step_action_type(meta: Mapping[str, Any]) -> str:
+    """The action type of each step of a bundle: its ``action_type``, or a chunk bundle's
+    per-step one."""
+    return str(meta["chunk"]["action_type"] if meta["action_type"] == "chunk"
+               else meta["action_type"])
+
+
 def action_decoding(meta: Mapping[str, Any]) -> dict[str, Any]:
     """How a bundle's actions become joint targets, as task-config keys (``action_type``,
     ``action_scale``, ``action_clip``): an env that steps the bundle takes them as overrides,
     so it decodes the actions as the training env did."""
-    step_type = (meta["chunk"]["action_type"] if meta["action_type"] == "chunk"
-                 else meta["action_type"])
-    out: dict[str, Any] = {"action_type": step_type, "action_scale": float(meta["action_scale"])}
+    out: dict[str, Any] = {"action_type": step_action_type(meta),
+                           "action_scale": float(meta["action_scale"])}
     clip = meta.get("extra", {}).get("action_clip")
     if isinstance(clip, int | float):
         out["action_clip"] = float(clip)
@@ -291,8 +297,7 @@ class OnnxPolicy:
                     "safety stages' options), or train it for these"
                     + ("; or, to drive the robot with the bundle's gains, set "
                        "`policy.adopt_bundle_gains: true` in the deploy config" if gains else ""))
-        m = self._meta
-        step_type = m["chunk"]["action_type"] if m["action_type"] == "chunk" else m["action_type"]
+        step_type = step_action_type(self._meta)
         joint_action = step_type in JOINT_ACTION_TYPES
         if not isinstance(robot, str) and joint_action and robot.n_joints != self._act_dim:
             raise BundleError(f"{self.path}: bundle outputs {self._act_dim} "
